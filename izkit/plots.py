@@ -1,0 +1,137 @@
+"""Figures of a run, drawn from its record alone (no model needed), with matplotlib.
+
+- :func:`best_so_far`: best dev score against black-box evaluations, every method on one axis;
+- :func:`top_quantile_per_round`: the mean of the top 15% scores of each round (as the paper's Figure 5);
+- :func:`soft_prompt_map`: the evaluated soft prompts in 2-D (PCA) coloured by score, the best of each round marked
+  (as the paper's Figure 6);
+- :func:`kernel_heatmaps`: ``L = l(Z, Z)``, the instruction similarity ``S`` and the coupled kernel ``K`` (paper eq. 9).
+
+Each function takes what the record holds and returns the matplotlib Figure; none shows or saves it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+Evals = Sequence[Mapping[str, Any]]  # eval lines of a record: method, round, z, instruction, mean, ...
+
+METHOD_LABELS = {
+    "instructzero": "InstructZero",
+    "matern": "BO, plain Matern kernel",
+    "uniform": "Uniform",
+    "ape": "APE-style",
+    "manual": "Manual",
+}
+
+
+def _by_method(evals: Evals) -> dict[str, list[Mapping[str, Any]]]:
+    out: dict[str, list[Mapping[str, Any]]] = {}
+    for e in evals:
+        out.setdefault(e["method"], []).append(e)
+    return out
+
+
+def _score(e: Mapping[str, Any]) -> float:
+    return float("nan") if e.get("mean") is None else float(e["mean"])
+
+
+def best_so_far(evals: Evals, objective: str = "", ax: plt.Axes | None = None) -> Figure:
+    """Best dev score so far against the number of black-box evaluations, one line per method."""
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6.4, 4.0))
+    for method, rows in _by_method(evals).items():
+        y = np.fmax.accumulate(np.array([_score(e) for e in rows]))  # (n,)
+        x = np.arange(1, len(y) + 1)  # (n,)
+        if len(y) == 1:
+            ax.axhline(y[0], ls="--", lw=1.2, color="grey", label=METHOD_LABELS.get(method, method))
+        else:
+            ax.step(x, y, where="post", lw=1.8, label=METHOD_LABELS.get(method, method))
+    ax.set_xlabel("black-box evaluations")
+    ax.set_ylabel(f"best dev score so far ({objective})" if objective else "best dev score so far")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def top_quantile_per_round(evals: Evals, method: str = "instructzero", quantile: float = 0.15,
+                           objective: str = "") -> Figure:
+    """Mean of the top ``quantile`` of scores in each round of one method (the paper's Figure 5)."""
+    rows = [e for e in evals if e["method"] == method]
+    rounds = sorted({int(e["round"]) for e in rows})
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    tops, alls = [], []
+    for r in rounds:
+        s = np.sort([_score(e) for e in rows if int(e["round"]) == r])[::-1]  # (n_r,) descending
+        k = max(1, int(np.ceil(quantile * len(s))))
+        tops.append(np.nanmean(s[:k]))
+        alls.append(s)
+    ax.boxplot(alls, positions=rounds, widths=0.5, showfliers=False, patch_artist=True,
+               boxprops={"facecolor": "#dde6f0", "edgecolor": "#7a8a9a"}, medianprops={"color": "#7a8a9a"})
+    ax.plot(rounds, tops, "o-", color="C3", lw=2, label=f"mean of the top {quantile:.0%}")
+    ax.set_xticks(rounds, [("init" if r == 0 else str(r)) for r in rounds])
+    ax.set_xlabel("round (init = Sobol points)")
+    ax.set_ylabel(f"dev score ({objective})" if objective else "dev score")
+    ax.set_title(f"{METHOD_LABELS.get(method, method)}: scores per round")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def pca_2d(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Project points onto their first two principal components; returns (coords (n, 2), explained ratio (2,))."""
+    Zc = Z - Z.mean(axis=0, keepdims=True)  # (n, d)
+    _, s, vt = np.linalg.svd(Zc, full_matrices=False)  # s (min(n, d),), vt (min(n, d), d)
+    var = s**2 / max((s**2).sum(), 1e-300)
+    coords = Zc @ vt[:2].T  # (n, 2)
+    if coords.shape[1] < 2:
+        coords = np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))
+        var = np.pad(var, (0, 2 - len(var)))
+    return coords, var[:2]
+
+
+def soft_prompt_map(evals: Evals, method: str = "instructzero", objective: str = "") -> Figure:
+    """The soft prompts of one method in 2-D (PCA), coloured by dev score; the best of each round is marked."""
+    rows = [e for e in evals if e["method"] == method and e.get("z") is not None]
+    fig, ax = plt.subplots(figsize=(6.4, 5.0))
+    if len(rows) < 2:
+        ax.text(0.5, 0.5, "fewer than two soft prompts to show", ha="center", va="center", transform=ax.transAxes)
+        return fig
+    Z = np.array([e["z"] for e in rows], dtype=float)  # (n, d)
+    y = np.array([_score(e) for e in rows])  # (n,)
+    rounds = np.array([int(e["round"]) for e in rows])  # (n,)
+    xy, var = pca_2d(Z)  # (n, 2)
+    sc = ax.scatter(xy[:, 0], xy[:, 1], c=y, cmap="viridis", s=28, edgecolors="none")
+    fig.colorbar(sc, ax=ax, label=f"dev score ({objective})" if objective else "dev score")
+    for r in np.unique(rounds):
+        idx = np.where(rounds == r)[0]
+        b = idx[np.nanargmax(y[idx])] if np.isfinite(y[idx]).any() else idx[0]
+        ax.scatter(*xy[b], marker="*", s=220, color="C3", edgecolors="k", linewidths=0.6, zorder=3)
+        ax.annotate("init" if r == 0 else f"r{r}", xy[b], textcoords="offset points", xytext=(6, 6), fontsize=9)
+    ax.set_xlabel(f"PC 1 ({var[0]:.0%} of variance)")
+    ax.set_ylabel(f"PC 2 ({var[1]:.0%} of variance)")
+    ax.set_title(f"{METHOD_LABELS.get(method, method)}: soft prompts (star: best of each round)")
+    fig.tight_layout()
+    return fig
+
+
+def kernel_heatmaps(L: np.ndarray, S: np.ndarray, K: np.ndarray, order: np.ndarray | None = None) -> Figure:
+    """Heatmaps of ``L = l(Z, Z)``, ``S`` and ``K`` (paper eq. 9); ``order`` permutes the points (e.g. by score)."""
+    mats = [np.asarray(m, dtype=float) for m in (L, S, K)]  # each (m, m)
+    if order is not None:
+        mats = [m[np.ix_(order, order)] for m in mats]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.9))
+    titles = ["L = l(Z, Z): soft prompts", "S: instruction similarity", "K = l L^-1 S L^-1 l (eq. 9)"]
+    for ax, m, title in zip(axes, mats, titles):
+        im = ax.imshow(m, cmap="magma", interpolation="nearest")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("evaluation")
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    axes[0].set_ylabel("evaluation")
+    fig.tight_layout()
+    return fig

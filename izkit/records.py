@@ -1,0 +1,145 @@
+"""Run records: one JSONL file per run, appended and flushed as the run goes, read back to resume or replay.
+
+Line kinds (each a JSON object with a ``kind`` field):
+
+- ``header``: the config, model ids, templates, objective, seed and izkit version; always the first line;
+- ``proposal``: a batch of soft prompts and the instructions they produced, written before they are scored, so a
+  resumed run scores exactly the same instructions instead of proposing anew;
+- ``eval``: one scored instruction: method, round, index, soft prompt, instruction, per-example scores, predictions,
+  mean, seconds, cache hit;
+- ``gp``: the fitted hyperparameters and log marginal likelihood of a round;
+- ``test``: the held-out score of a method's best instruction, for one objective;
+- ``done``: the run finished.
+
+A line cut off by a kill (the last line with no newline, or not valid JSON) is dropped on reading and re-done; an invalid
+line anywhere before the last is corruption and an error that names the line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+RECORD_NAME = "record.jsonl"
+
+
+class RecordError(ValueError):
+    """A record cannot be read or does not fit the run; the message names the file, line or field."""
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN and inf become None (json would write invalid tokens), tuples become lists."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy / torch
+        return _clean(value.tolist())
+    return value
+
+
+def read_lines(path: str | os.PathLike) -> tuple[list[dict[str, Any]], int]:
+    """Read a record; return its lines and the byte length of the valid part (a torn last line is left out).
+
+    The last line is torn when it has no newline (a kill mid-write) or is not a valid record line; it is dropped.
+    Any earlier invalid line is corruption: a RecordError naming the line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RecordError(f"{path}: no run record here")
+    pieces = path.read_bytes().split(b"\n")  # the piece after the last newline is b"" when the file ends cleanly
+    lines: list[dict[str, Any]] = []
+    good_bytes = 0
+    for number, raw in enumerate(pieces[:-1], start=1):  # newline-terminated lines only
+        try:
+            obj = json.loads(raw) if raw.strip() else None
+            if obj is not None and (not isinstance(obj, dict) or "kind" not in obj):
+                raise ValueError("not a record line")
+        except ValueError as err:
+            if number == len(pieces) - 1 and not pieces[-1]:
+                break  # the last line: torn, drop it and re-do that work
+            raise RecordError(f"{path}, line {number}: corrupt record line ({err}); fix or delete that line") from None
+        if obj is not None:
+            lines.append(obj)
+        good_bytes += len(raw) + 1
+    if lines and lines[0].get("kind") != "header":
+        raise RecordError(f"{path}, line 1: a record must start with a header line, found kind {lines[0]['kind']!r}")
+    return lines, good_bytes
+
+
+@dataclass
+class RunRecord:
+    """An open record: append lines (each flushed to disk at once) and look up what was done before."""
+
+    path: Path
+    lines: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, path: str | os.PathLike, header: dict[str, Any]) -> RunRecord:
+        path = Path(path)
+        if path.exists() and path.stat().st_size > 0:
+            raise RecordError(f"{path}: a record already exists; resume it with --resume {path.parent}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rec = cls(path)
+        rec.append({"kind": "header", **header})
+        return rec
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> RunRecord:
+        """Open an existing record to continue it; a torn last line is cut off the file first."""
+        path = Path(path)
+        lines, good = read_lines(path)
+        if not lines:
+            raise RecordError(f"{path}: the record is empty (not even a header)")
+        if good < path.stat().st_size:
+            with open(path, "r+b") as f:  # drop the torn tail so new lines start on a line of their own
+                f.truncate(good)
+        return cls(path, lines)
+
+    @property
+    def header(self) -> dict[str, Any]:
+        return self.lines[0]
+
+    def append(self, line: dict[str, Any]) -> None:
+        line = _clean(line)
+        text = json.dumps(line, separators=(",", ":"), allow_nan=False) + "\n"
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        self.lines.append(line)
+
+    def of_kind(self, kind: str, **match: Any) -> Iterator[dict[str, Any]]:
+        for line in self.lines:
+            if line.get("kind") == kind and all(line.get(k) == v for k, v in match.items()):
+                yield line
+
+    def evals(self, method: str | None = None) -> list[dict[str, Any]]:
+        """The evaluation lines, of one method or all, in the order they were written."""
+        return [e for e in self.of_kind("eval") if method is None or e["method"] == method]
+
+    def find(self, kind: str, **match: Any) -> dict[str, Any] | None:
+        return next(self.of_kind(kind, **match), None)
+
+    @property
+    def done(self) -> bool:
+        return self.find("done") is not None
+
+
+def check_same_config(path: Path, recorded: dict[str, Any], current: dict[str, Any], ignore: set[str]) -> None:
+    """Raise unless a record's config matches the run that wants to resume it (fields in ``ignore`` may differ)."""
+    for key in sorted(set(recorded) | set(current)):
+        if key in ignore:
+            continue
+        if _clean(recorded.get(key)) != _clean(current.get(key)):
+            raise RecordError(
+                f"{path}: this record was made with {key}={recorded.get(key)!r}, but the run asks for "
+                f"{key}={current.get(key)!r}; resume with the same settings, or start a new run with --out"
+            )

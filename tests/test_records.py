@@ -1,0 +1,71 @@
+"""izkit.records: lines are appended and read back, a torn last line is dropped, a corrupt one is named."""
+
+import json
+
+import pytest
+
+from izkit.records import RecordError, RunRecord, check_same_config, read_lines
+
+
+@pytest.fixture()
+def rec(tmp_path):
+    r = RunRecord.create(tmp_path / "record.jsonl", {"config": {"task": "sum", "seed": 0}})
+    for i in range(3):
+        r.append({"kind": "eval", "method": "instructzero", "round": 0, "index": i, "mean": float(i)})
+    return r
+
+
+def test_round_trip_and_flush(rec):
+    lines, good = read_lines(rec.path)  # a second reader sees every line at once: each append is flushed
+    assert [ln["kind"] for ln in lines] == ["header", "eval", "eval", "eval"]
+    assert good == rec.path.stat().st_size
+    assert [e["index"] for e in RunRecord.open(rec.path).evals("instructzero")] == [0, 1, 2]
+
+
+def test_nan_and_inf_are_written_as_null(rec):
+    rec.append({"kind": "eval", "method": "x", "mean": float("nan"), "scores": [1.0, float("inf")]})
+    last = json.loads(rec.path.read_text().splitlines()[-1])
+    assert last["mean"] is None and last["scores"] == [1.0, None]
+
+
+@pytest.mark.parametrize("tail", ['{"kind": "eval", "me', '{"kind": "eval"}', "garbage\n"])
+def test_torn_last_line_is_dropped_and_cut_off(rec, tail):
+    size = rec.path.stat().st_size
+    with open(rec.path, "a") as f:
+        f.write(tail)
+    reopened = RunRecord.open(rec.path)
+    assert len(reopened.lines) == 4
+    assert rec.path.stat().st_size == size  # the torn tail is cut before anything new is appended
+    reopened.append({"kind": "done"})
+    assert RunRecord.open(rec.path).done
+
+
+def test_corrupt_line_in_the_middle_is_named(rec):
+    lines = rec.path.read_text().splitlines()
+    lines[2] = '{"kind": "eval", "index": 1,,}'
+    rec.path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(RecordError, match=r"record\.jsonl, line 3: corrupt record line"):
+        RunRecord.open(rec.path)
+
+
+def test_record_must_start_with_header(tmp_path):
+    p = tmp_path / "r.jsonl"
+    p.write_text('{"kind": "eval"}\n')
+    with pytest.raises(RecordError, match="line 1: a record must start with a header"):
+        read_lines(p)
+
+
+def test_create_refuses_to_overwrite(rec):
+    with pytest.raises(RecordError, match="already exists; resume it with --resume"):
+        RunRecord.create(rec.path, {"config": {}})
+
+
+def test_missing_record(tmp_path):
+    with pytest.raises(RecordError, match="no run record here"):
+        RunRecord.open(tmp_path / "nope.jsonl")
+
+
+def test_check_same_config_names_the_field(tmp_path):
+    check_same_config(tmp_path, {"seed": 0, "out": "a"}, {"seed": 0, "out": "b"}, ignore={"out"})
+    with pytest.raises(RecordError, match=r"made with seed=0, but the run asks for seed=1"):
+        check_same_config(tmp_path, {"seed": 0}, {"seed": 1}, ignore=set())
