@@ -68,8 +68,9 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base-url", default=None, help="the OpenAI-compatible endpoint (default: OpenAI itself)")
     p.add_argument("--objective", choices=["accuracy", "loglik"], default=None,
                    help="what BO maximises (default: loglik for a local black box, accuracy for an API)")
-    p.add_argument("--baselines", default="uniform,ape,manual",
-                   help="comma-separated baselines to run beside InstructZero: uniform, ape, manual, matern, or none")
+    p.add_argument("--baselines", default="manual",
+                   help="comma-separated baselines to run beside InstructZero with the same budget: uniform, ape, "
+                        "manual, matern, or none (default: manual; the paper's comparison is uniform,ape,manual)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--root", default=None, help="a folder of tasks (induce/ and execute/) instead of data/")
 

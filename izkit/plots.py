@@ -43,13 +43,18 @@ def _score(e: Mapping[str, Any]) -> float:
 def best_so_far(evals: Evals, objective: str = "", ax: plt.Axes | None = None) -> Figure:
     """Best dev score so far against the number of black-box evaluations, one line per method."""
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6.4, 4.0))
+    styles = {"instructzero": ("C3", "-", 2.6, 5), "matern": ("C1", "--", 1.8, 4), "uniform": ("C0", "-", 1.6, 3),
+              "ape": ("C2", "-.", 1.6, 3)}
     for method, rows in _by_method(evals).items():
         y = np.fmax.accumulate(np.array([_score(e) for e in rows]))  # (n,)
         x = np.arange(1, len(y) + 1)  # (n,)
+        label = METHOD_LABELS.get(method, method)
         if len(y) == 1:
-            ax.axhline(y[0], ls="--", lw=1.2, color="grey", label=METHOD_LABELS.get(method, method))
+            ax.axhline(y[0], ls=":", lw=1.4, color="grey", label=label)
         else:
-            ax.step(x, y, where="post", lw=1.8, label=METHOD_LABELS.get(method, method))
+            color, ls, lw, z = styles.get(method, (None, "-", 1.6, 3))
+            ax.step(np.r_[x, x[-1] + 1], np.r_[y, y[-1]], where="post", color=color, ls=ls, lw=lw, zorder=z,
+                    label=label)
     ax.set_xlabel("black-box evaluations")
     ax.set_ylabel(f"best dev score so far ({objective})" if objective else "best dev score so far")
     ax.grid(alpha=0.3)

@@ -1,0 +1,90 @@
+"""The izkit command line: every command's --help, the tasks table, flag errors, and tiny real runs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from izkit import __version__
+from izkit.cli import build_parser, main
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"izkit {__version__}"
+
+
+@pytest.mark.parametrize("command", ["tasks", "prepare", "serve", "run", "compare"])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([command, "--help"])
+    assert e.value.code == 0 and "usage: izkit " + command in capsys.readouterr().out
+
+
+def test_tasks_lists_sizes_and_metric(capsys):
+    assert main(["tasks"]) == 0
+    rows = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()[1:]}
+    assert len(rows) >= 12
+    assert rows["synonyms"][2] == "contains" and rows["taxonomy_animal"][2] == "exact_set"
+    assert int(rows["antonyms"][0]) >= 100 and int(rows["antonyms"][1]) >= 50
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["run", "--task", "antonyms", "--objective", "bleu"], "invalid choice: 'bleu'"),
+    (["run", "--task", "antonyms", "--blackbox", "remote"], "invalid choice: 'remote'"),
+    (["run", "--task", "antonyms", "--budget", "many"], "invalid int value: 'many'"),
+    (["run"], "the following arguments are required: --task"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+])
+def test_bad_flags_exit_2_with_a_message(argv, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_errors_from_the_library_are_one_line(capsys, tmp_path):
+    assert main(["run", "--task", "antonym", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("izkit run: error: no task named 'antonym'") and "did you mean antonyms" in err
+    assert main(["run", "--task", "antonyms", "--baselines", "random", "--out", str(tmp_path)]) == 2
+    assert "unknown baseline 'random'" in capsys.readouterr().err
+    assert main(["compare", "--tasks", "antonyms", "--seeds", "a,b"]) == 2
+    assert "--seeds must be comma-separated integers" in capsys.readouterr().err
+
+
+def test_run_flags_reach_the_config():
+    from izkit.instructzero import config_from_args
+
+    args = build_parser().parse_args(["run", "--task", "sum", "--budget", "60", "--seed", "3", "--objective",
+                                      "accuracy", "--blackbox", "openai", "--blackbox-model", "gpt-x",
+                                      "--base-url", "http://127.0.0.1:9/v1", "--baselines", "uniform,ape"])
+    cfg = config_from_args(args, args.task)
+    assert (cfg.seed, cfg.objective, cfg.blackbox, cfg.blackbox_model) == (3, "accuracy", "openai", "gpt-x")
+    assert cfg.base_url == "http://127.0.0.1:9/v1" and cfg.baselines == ("uniform", "ape")
+    assert cfg.budget == 60 and cfg.round_sizes == [25, 25, 10]
+    quick = config_from_args(build_parser().parse_args(["run", "--task", "sum", "--quick", "--baselines", "none"]),
+                             "sum")
+    assert quick.budget < 20 and quick.baselines == ()
+
+
+def test_run_resume_and_compare_for_real(tmp_path, capsys, embedded):
+    out = tmp_path / "run"
+    argv = ["run", "--task", "antonyms", "--quick", "--budget", "3", "--out", str(out), "--device", "cpu"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "optimised: loglik on dev" in printed and "instructzero" in printed and "manual" in printed
+    assert {p.name for p in out.iterdir()} >= {"record.jsonl", "best_so_far.png", "soft_prompts.png"}
+    n_lines = len((out / "record.jsonl").read_text().splitlines())
+    assert main(argv[:-4] + ["--resume", str(out), "--device", "cpu"]) == 0  # finished: nothing more to do
+    assert len((out / "record.jsonl").read_text().splitlines()) == n_lines
+
+    cmp_out = tmp_path / "cmp"
+    assert main(["compare", "--tasks", "antonyms,sum", "--seeds", "0", "--quick", "--budget", "2",
+                 "--baselines", "none", "--out", str(cmp_out), "--device", "cpu"]) == 0
+    table = (cmp_out / "table.md").read_text()
+    assert table.startswith("Test loglik") and "| antonyms |" in table and "| sum |" in table
+    assert (cmp_out / "compare.png").is_file()
+    header = json.loads((cmp_out / "sum-seed0" / "record.jsonl").read_text().splitlines()[0])
+    assert header["config"]["task"] == "sum"
