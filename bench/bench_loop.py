@@ -1,0 +1,71 @@
+"""The whole InstructZero loop at the paper's budget on the embedded model: batched + cached vs one answer per call.
+
+    python bench/bench_loop.py --task antonyms              # both runs (the slow one takes a long time)
+    python bench/bench_loop.py --task antonyms --budget 50  # a smaller budget for a quicker look
+
+Fast: instructions generated in batches, answers scored in batches, an answer cache (fresh for this run, so
+duplicate instructions are scored once). Slow: one instruction per generate call, one answer per call, no cache.
+Targets (issue 5): at least 5x between them, and under 6 minutes for the fast one at the paper's budget (150).
+Both runs use the same seed, so they propose the same soft prompts; the script checks they end alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from izkit.cache import AnswerCache
+from izkit.instructzero import Config, Run, _Models
+
+
+def one_run(cfg: Config, out: Path, batched: bool) -> tuple[float, object]:
+    run = Run(cfg, out, progress=True)
+    models = _Models(cfg, run.splits, run.task, run.objective)
+    if batched:
+        models.blackbox.cache = AnswerCache(out / "answers.sqlite")  # fresh: no answers from earlier runs
+    else:
+        models.blackbox.cache = None
+        models.blackbox.batch_size = 1
+        models.generator.batch_size = 1
+    run.models = models
+    t = time.perf_counter()
+    result = run.execute()
+    return time.perf_counter() - t, result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--task", default="antonyms")
+    ap.add_argument("--budget", type=int, default=150)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--skip-slow", action="store_true", help="only the fast run")
+    args = ap.parse_args()
+    cfg = Config(args.task, seed=args.seed, baselines=(), device="cpu").with_budget(args.budget)
+    with tempfile.TemporaryDirectory() as tmp:
+        fast_s, fast = one_run(cfg, Path(tmp) / "fast", batched=True)
+        rows = [("batched + cached", fast_s, fast)]
+        if not args.skip_slow:
+            slow_s, slow = one_run(cfg, Path(tmp) / "slow", batched=False)
+            rows.append(("one answer per call, no cache", slow_s, slow))
+    lines = [f"InstructZero loop, task {args.task}, budget {cfg.budget} ({cfg.round_sizes}), {cfg.n_dev} dev, "
+             f"seed {args.seed}, objective {fast.objective}, torch {torch.__version__}, {torch.get_num_threads()} threads",
+             "", "| run | wall time (min) | best dev | best instruction |", "|---|---|---|---|"]
+    for name, s, r in rows:
+        iz = r.methods["instructzero"]
+        lines.append(f"| {name} | {s / 60:.2f} | {iz.best_dev:.3f} | {iz.best_instruction[:60]!r} |")
+    if len(rows) == 2:
+        lines.append(f"\nratio slow / fast: {rows[1][1] / rows[0][1]:.1f}x (target >= 5x)")
+    lines.append(f"fast run: {fast_s / 60:.2f} min (target < 6 min at budget 150)")
+    text = "\n".join(lines)
+    print(text)
+    out = Path(__file__).parent / "out"
+    out.mkdir(exist_ok=True)
+    (out / "loop.md").write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
