@@ -1,0 +1,135 @@
+"""Benchmark InstructZero steps 1-2: soft prompts -> instructions with the embedded Gemma 3 270M.
+
+1. Speed: 25 soft prompts -> 25 instructions in one batched decoding pass vs 25 single calls (target >= 4x), measured
+   side by side in one run, with a check that both give the same instructions (greedy).
+2. Search space: how many distinct instructions 100 soft prompts (scrambled Sobol points in [-1, 1]^10, the paper's
+   initial design) give on three tasks, for both projection kinds (uniform entries, as in the paper; normal entries
+   scaled to the embedding's spread). Bayesian optimisation can only search among instructions that differ.
+
+    python bench/bench_generation.py            # full run (a few minutes on two cores)
+    python bench/bench_generation.py --quick    # 25 soft prompts per task for part 2
+
+The machine is shared: busy-waiting OpenMP threads stall whenever a sibling thread is descheduled (small ops ran
+5-20x slower in our runs), so this script sets ``OMP_WAIT_POLICY=PASSIVE`` unless it is already set.
+
+Prints markdown tables and writes them to bench/out/bench_generation.md.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts its OpenMP runtime
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections import Counter  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+
+from izkit.generator import RandomProjection, SoftPromptGenerator  # noqa: E402
+from izkit.models import load_causal_lm  # noqa: E402
+from izkit.tasks import Example  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "out" / "bench_generation.md"
+TASKS = ("antonyms", "larger_animal", "sum")
+FALLBACK = {  # hand-written demos, used only where the task files are missing
+    "antonyms": [("hot", "cold"), ("big", "small"), ("up", "down"), ("fast", "slow"), ("happy", "sad")],
+    "larger_animal": [("cat, horse", "horse"), ("ant, dog", "dog"), ("whale, fox", "whale"), ("mouse, lion", "lion"),
+                      ("bee, cow", "cow")],
+    "sum": [("12 30", "42"), ("5 7", "12"), ("41 9", "50"), ("23 23", "46"), ("8 61", "69")],
+}
+
+
+def exemplars(task: str) -> tuple[list[Example], str]:
+    try:
+        from izkit.tasks import load_task
+
+        return list(load_task(task).splits(kappa=5).exemplars), "data/"
+    except Exception:  # noqa: BLE001 - a missing or malformed task file: fall back to the hand-written demos
+        return [Example(x, (y,)) for x, y in FALLBACK[task]], "hand-written"
+
+
+def sobol(n: int, d: int = 10, seed: int = 0) -> torch.Tensor:
+    engine = torch.quasirandom.SobolEngine(d, scramble=True, seed=seed)
+    return engine.draw(n).double() * 2 - 1  # (n, d) in [-1, 1]
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="25 soft prompts per task in part 2 instead of 100")
+    ap.add_argument("--n-z", type=int, default=None, help="soft prompts per task in part 2 (default 100)")
+    ap.add_argument("--max-new-tokens", type=int, default=32)
+    args = ap.parse_args()
+    n_z = args.n_z or (25 if args.quick else 100)
+    logging.basicConfig(level=logging.WARNING)
+    t_start = time.perf_counter()
+
+    model, tok = load_causal_lm(device="cpu")
+    demos, source = exemplars("antonyms")
+    proj = RandomProjection.for_model(model, kind="uniform", seed=0)
+    gen = SoftPromptGenerator(model, tok, proj, max_new_tokens=args.max_new_tokens, batch_size=100)
+    z = sobol(25)  # (25, 10)
+    gen.generate(z[:2], demos)  # warm-up (allocator, kernels)
+
+    t = time.perf_counter()
+    batched = gen.generate(z, demos)
+    t_batched = time.perf_counter() - t
+    t = time.perf_counter()
+    single = [gen.generate(z[i], demos)[0] for i in range(len(z))]
+    t_single = time.perf_counter() - t
+    same = sum(a == b for a, b in zip(batched, single))
+    speed = table(
+        ["method", "model calls", "seconds", "instructions/s", "speed-up"],
+        [
+            ["25 single calls", "25", f"{t_single:.2f}", f"{25 / t_single:.2f}", "1.00x"],
+            ["one batched call", "1", f"{t_batched:.2f}", f"{25 / t_batched:.2f}", f"{t_single / t_batched:.2f}x"],
+        ],
+    )
+    speed += f"\n\nSame instructions batched and one at a time: {same}/25 (greedy). Demos: antonyms ({source})."
+
+    rows = []
+    examples_out = []
+    for task in TASKS:
+        demos_t, src = exemplars(task)
+        for kind in ("uniform", "normal"):
+            p = RandomProjection.for_model(model, kind=kind, seed=0)
+            g = SoftPromptGenerator(model, tok, p, max_new_tokens=args.max_new_tokens, batch_size=100)
+            t = time.perf_counter()
+            out = g.generate(sobol(n_z), demos_t, progress=False)
+            dt = time.perf_counter() - t
+            counts = Counter(out)
+            top, top_n = counts.most_common(1)[0]
+            rows.append([task, kind, f"{p.scale:.3g}" if kind == "normal" else "U[-1,1]", str(n_z), str(len(counts)),
+                         f"{top_n}", f"{dt:.1f}", src])
+            examples_out.append(f"- {task} / {kind}: most common ({top_n}x) \"{top}\"")
+    distinct = table(
+        ["task", "projection", "A entries", "soft prompts", "distinct instructions", "most common (count)", "seconds",
+         "demos"],
+        rows,
+    )
+
+    total = time.perf_counter() - t_start
+    text = (
+        f"# bench_generation\n\nModel: {model.izkit_info.name} ({model.izkit_info.dtype}, {model.izkit_info.device}), "
+        f"torch threads: {torch.get_num_threads()}, max_new_tokens: {args.max_new_tokens}. "
+        f"Total runtime {total:.0f} s.\n\n## 25 soft prompts -> 25 instructions\n\n{speed}\n\n"
+        f"## Distinct instructions from {n_z} Sobol soft prompts\n\n{distinct}\n\n" + "\n".join(examples_out) + "\n"
+    )
+    print(text)
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(text)
+    print(f"written to {OUT}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,351 @@
+"""Serve a local model with an OpenAI-compatible API: a real black box ``f`` for InstructZero step 3.
+
+The paper's black box is an API model (ChatGPT) that takes text and returns text. ``transformers serve`` gives the
+same interface for a local model folder (``/v1/completions``, ``/v1/chat/completions``), so
+:class:`izkit.blackbox.OpenAIBlackBox` scores instructions against it exactly as it would against a hosted API. With
+``--continuous-batching`` the server batches concurrent requests.
+
+    with LocalServer() as srv:                       # the embedded Gemma 3 270M on a free loopback port
+        box = OpenAIBlackBox(srv.model_id, base_url=srv.base_url, api="completions")
+        result = box.score(instructions, dev)
+
+The server runs in its own process group and is stopped (SIGTERM, then SIGKILL) on exit, also on error, and when the
+object is garbage-collected or the interpreter exits. It binds to 127.0.0.1 unless told otherwise (a warning is logged
+for any other address: the API has no authentication).
+
+Two things this module adds for a *base* model such as the embedded one:
+
+- ``/v1/chat/completions`` needs a chat template, and a base model has none. The served folder is then a shadow copy
+  (symlinks to the weights) with a plain template that joins the messages' text, so chat and completions see the same
+  prompt. The shadow folder's path is stable, so the model id (and with it the answer cache) is the same each run.
+- ``/v1/models`` scans the Hugging Face cache and fails where there is none; the server gets an empty one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import weakref
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+PLAIN_CHAT_TEMPLATE = "{{ bos_token }}{% for message in messages %}{{ message['content'] }}{% endfor %}"
+SHADOW_VERSION = 1  # bump when the shadow folder's layout changes
+
+
+class ServerError(RuntimeError):
+    """The server did not start or died; the message holds the tail of its log."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free on ``host`` a moment ago."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _has_chat_template(folder: Path) -> bool:
+    if (folder / "chat_template.jinja").is_file() or (folder / "chat_template.json").is_file():
+        return True
+    cfg = folder / "tokenizer_config.json"
+    try:
+        return bool(json.loads(cfg.read_text()).get("chat_template")) if cfg.is_file() else False
+    except (OSError, ValueError):
+        return False
+
+
+def _shadow_with_chat_template(folder: Path) -> Path:
+    """A stable folder of symlinks to ``folder``'s files plus :data:`PLAIN_CHAT_TEMPLATE` (built once, atomically)."""
+    from izkit.models import cache_dir
+
+    digest = hashlib.sha256(f"{SHADOW_VERSION}:{folder.resolve()}".encode()).hexdigest()[:12]
+    target = cache_dir() / "served" / f"{folder.name}-{digest}"
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    if target.is_dir() and all((target / p.name).exists() for p in files):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        for p in files:
+            (tmp / p.name).symlink_to(p.resolve())
+        (tmp / "chat_template.jinja").write_text(PLAIN_CHAT_TEMPLATE)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def resolve_model_folder(model: str | os.PathLike | None) -> Path:
+    """The folder to serve: the embedded model's for None, else a local transformers folder (with config.json)."""
+    from izkit.models import EMBEDDED_NAME, embedded_model_dir
+
+    if model is None or str(model) == EMBEDDED_NAME:
+        return embedded_model_dir()
+    folder = Path(model).expanduser()
+    if not folder.is_dir():
+        raise ServerError(
+            f"cannot serve {str(model)!r}: not a local folder. LocalServer serves a model folder on this machine "
+            f"(config.json + weights), or the embedded default when model is None"
+        )
+    if not (folder / "config.json").is_file():
+        raise ServerError(f"cannot serve {folder}: it has no config.json (not a transformers model folder)")
+    return folder
+
+
+def _transformers_cli() -> str:
+    here = Path(sys.executable).parent / "transformers"
+    if here.is_file():
+        return str(here)
+    found = shutil.which("transformers")
+    if found is None:
+        raise ServerError("the 'transformers' command was not found; pip install 'transformers[serving]'")
+    return found
+
+
+def _kill_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGTERM the process group, then SIGKILL it if it is still there after ``grace`` seconds."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=grace)
+
+
+class LocalServer:
+    """``transformers serve --continuous-batching`` for a local model folder, as a context manager.
+
+    Args:
+        model: None for the embedded default, or a local model folder.
+        port: the port; None for a free one.
+        host: the address to bind (default loopback; anything else is reachable from the network, with no auth).
+        continuous_batching: batch concurrent requests (``--continuous-batching``).
+        device: passed as ``--device`` (None: the server's default, "auto").
+        startup_timeout: seconds to wait for ``/v1/models`` to answer.
+        warmup: send one short greedy completion after start, so the first real request does not pay for the
+            continuous-batching start-up (which also fixes greedy decoding as the shared default).
+        log_path: where the server's output goes; None for a temporary file (removed on stop), "-" for this
+            process's stdout/stderr (the CLI).
+        env: extra environment variables for the server (e.g. ``{"OMP_NUM_THREADS": "1"}``).
+
+    Attributes (after start): ``base_url`` (e.g. ``http://127.0.0.1:41234/v1``), ``model_id`` (the id to send in
+    requests: the served folder's path), ``port``, ``pid``.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike | None = None,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        continuous_batching: bool = True,
+        device: str | None = None,
+        startup_timeout: float = 180.0,
+        warmup: bool = True,
+        log_path: str | os.PathLike | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.folder = resolve_model_folder(model)
+        self.host, self.port = host, port
+        self.continuous_batching, self.device = continuous_batching, device
+        self.startup_timeout, self.warmup = startup_timeout, warmup
+        self._log_arg = log_path
+        self.extra_env = dict(env or {})
+        self.log_path: Path | None = None
+        self.proc: subprocess.Popen | None = None
+        self.model_id: str = ""
+        self.base_url: str = ""
+        self._finalizer: weakref.finalize | None = None
+        self._own_log = False
+
+    # -- lifecycle -----------------------------------------------------------------------------------------------------
+
+    def command(self) -> list[str]:
+        """The ``transformers serve`` command line this server runs."""
+        cmd = [_transformers_cli(), "serve", self.model_id, "--host", self.host, "--port", str(self.port)]
+        cmd.append("--continuous-batching" if self.continuous_batching else "--no-continuous-batching")
+        if self.device is not None:
+            cmd += ["--device", self.device]
+        return cmd
+
+    def start(self) -> LocalServer:
+        """Start the server and wait until ``/v1/models`` answers; ServerError with the log's tail if it dies."""
+        if self.proc is not None and self.proc.poll() is None:
+            return self
+        served = self.folder if _has_chat_template(self.folder) else _shadow_with_chat_template(self.folder)
+        self.model_id = str(served)
+        self.port = self.port or free_port(self.host)
+        url_host = f"[{self.host}]" if ":" in self.host else self.host
+        self.base_url = f"http://{url_host}:{self.port}/v1"
+        if self.host not in LOOPBACK:
+            logger.warning(
+                "binding the model server to %s: it is reachable from other machines and has no authentication; use "
+                "host='127.0.0.1' unless you mean it",
+                self.host,
+            )
+        env = {**os.environ, **self.extra_env}
+        env.setdefault("HF_HUB_OFFLINE", "1")  # a local folder needs no hub
+        if "HF_HUB_CACHE" not in env and "HF_HOME" not in env:
+            from izkit.models import cache_dir
+
+            empty_hub = cache_dir() / "serve-hf-hub"  # /v1/models scans the hub cache and fails where there is none
+            empty_hub.mkdir(parents=True, exist_ok=True)
+            env["HF_HUB_CACHE"] = str(empty_hub)
+        if self._log_arg == "-":
+            out: Any = None
+        else:
+            if self._log_arg is None:
+                fd, name = tempfile.mkstemp(prefix="izkit-serve-", suffix=".log")
+                os.close(fd)
+                self.log_path, self._own_log = Path(name), True
+            else:
+                self.log_path = Path(self._log_arg)
+            out = open(self.log_path, "ab")
+        logger.info("starting transformers serve for %s on %s (log: %s)", served, self.base_url, self.log_path or "-")
+        try:
+            self.proc = subprocess.Popen(
+                self.command(),
+                stdout=out,
+                stderr=subprocess.STDOUT if out is not None else None,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,  # its own process group: stop() ends it and every child
+            )
+        finally:
+            if out is not None:
+                out.close()
+        self._finalizer = weakref.finalize(self, _kill_group, self.proc, 5.0)
+        try:
+            self._wait_ready()
+            if self.warmup:
+                self._warmup()
+        except BaseException:
+            self.stop()
+            raise
+        logger.info("model server ready at %s (model id %s, pid %d)", self.base_url, self.model_id, self.proc.pid)
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise ServerError(
+                    f"transformers serve exited with code {self.proc.returncode} before answering on {self.base_url}; "
+                    f"last lines of its log:\n{self.log_tail()}"
+                )
+            try:
+                with urllib.request.urlopen(self.base_url + "/models", timeout=5) as r:
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise ServerError(
+                    f"transformers serve did not answer on {self.base_url}/models within {self.startup_timeout:.0f} s; "
+                    f"last lines of its log:\n{self.log_tail()}"
+                )
+            time.sleep(0.5)
+
+    def _warmup(self) -> None:
+        body = json.dumps(
+            {"model": self.model_id, "prompt": "Hello", "max_tokens": 1, "temperature": 0}
+        ).encode()
+        req = urllib.request.Request(
+            self.base_url + "/completions", data=body, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=self.startup_timeout) as r:
+                r.read()
+        except (urllib.error.URLError, OSError) as err:
+            raise ServerError(f"the warm-up request to {self.base_url} failed: {err}\n{self.log_tail()}") from err
+
+    def stop(self) -> None:
+        """Stop the server's process group (SIGTERM, then SIGKILL after 10 s)."""
+        if self.proc is not None:
+            _kill_group(self.proc)
+            logger.info("model server on %s stopped", self.base_url)
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
+        if self._own_log and self.log_path is not None:
+            self.log_path.unlink(missing_ok=True)
+            self._own_log = False
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.proc is None else self.proc.pid
+
+    def log_tail(self, n: int = 30) -> str:
+        """The last ``n`` lines of the server's log ('' when it logs to the console)."""
+        if self.log_path is None or not self.log_path.is_file():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.alive() else "stopped"
+        return f"LocalServer({str(self.folder)!r}, base_url={self.base_url or None!r}, {state})"
+
+
+def main_serve(
+    model: str | os.PathLike | None = None,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    continuous_batching: bool = True,
+    device: str | None = None,
+) -> int:
+    """``izkit serve``: run the server in the foreground until Ctrl-C; returns the exit code.
+
+    Prints the base URL and model id to use with :class:`izkit.blackbox.OpenAIBlackBox`; the server's own log goes
+    to this terminal.
+    """
+    server = LocalServer(
+        model, port=port, host=host, continuous_batching=continuous_batching, device=device, warmup=False, log_path="-"
+    )
+    try:
+        server.start()
+        print(f"izkit: serving {server.model_id}", flush=True)
+        print(f"izkit: base_url={server.base_url}  (OpenAIBlackBox(model_id, base_url=...); Ctrl-C stops)", flush=True)
+        while server.alive():
+            time.sleep(0.5)
+        return server.proc.returncode or 0
+    except KeyboardInterrupt:
+        return 0
+    except ServerError as err:
+        print(f"izkit: {err}", file=sys.stderr)
+        return 1
+    finally:
+        server.stop()
