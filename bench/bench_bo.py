@@ -27,13 +27,14 @@ import statistics
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import torch
 
 from izkit.acquisition import make_acquisition, optimize_acquisition
 from izkit.gp import GaussianProcess, limit_threads
 from izkit.kernels import DTYPE, InstructionCoupledKernel, ScoreMatern52
+
+from _report import emit
 
 try:
     import gpytorch
@@ -257,10 +258,7 @@ def main() -> None:
     lines.append(f"target acquisition: izkit's best log-EI >= BoTorch's - {TOL} at every m -> {'met' if ok else 'MISSED'}")
     lines.append(f"NaN/inf check up to m = {max(ms)}: {'clean' if all(r['finite'] for r in rows) else 'NON-FINITE VALUES'}")
     text = "\n".join(lines)
-    print(text)
-    out = Path(__file__).parent / "out"
-    out.mkdir(exist_ok=True)
-    (out / "bo.md").write_text(text + "\n")
+    emit(text, "bo")
 
 
 if __name__ == "__main__":

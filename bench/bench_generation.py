@@ -26,15 +26,14 @@ import logging  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
 from izkit.generator import RandomProjection, SoftPromptGenerator  # noqa: E402
 from izkit.models import load_causal_lm  # noqa: E402
 from izkit.tasks import Example  # noqa: E402
+from _report import emit  # noqa: E402
 
-OUT = Path(__file__).resolve().parent / "out" / "bench_generation.md"
 TASKS = ("antonyms", "larger_animal", "sum")
 FALLBACK = {  # hand-written demos, used only where the task files are missing
     "antonyms": [("hot", "cold"), ("big", "small"), ("up", "down"), ("fast", "slow"), ("happy", "sad")],
@@ -124,10 +123,7 @@ def main() -> int:
         f"Total runtime {total:.0f} s.\n\n## 25 soft prompts -> 25 instructions\n\n{speed}\n\n"
         f"## Distinct instructions from {n_z} Sobol soft prompts\n\n{distinct}\n\n" + "\n".join(examples_out) + "\n"
     )
-    print(text)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(text)
-    print(f"written to {OUT}", file=sys.stderr)
+    emit(text, "bench_generation")
     return 0
 
 

@@ -21,6 +21,8 @@ import torch
 from izkit.cache import AnswerCache
 from izkit.instructzero import Config, Run, _Models
 
+from _report import emit
+
 
 def one_run(cfg: Config, out: Path, batched: bool) -> tuple[float, object]:
     run = Run(cfg, out, progress=True)
@@ -61,10 +63,7 @@ def main() -> None:
         lines.append(f"\nratio slow / fast: {rows[1][1] / rows[0][1]:.1f}x (target >= 5x)")
     lines.append(f"fast run: {fast_s / 60:.2f} min (target < 6 min at budget 150)")
     text = "\n".join(lines)
-    print(text)
-    out = Path(__file__).parent / "out"
-    out.mkdir(exist_ok=True)
-    (out / "loop.md").write_text(text + "\n")
+    emit(text, "loop")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ import torch
 
 from izkit import models
 
+from _report import emit
+
 
 def timed(fn) -> float:
     t = time.perf_counter()
@@ -49,10 +51,7 @@ def main() -> None:
     lines += [f"| {k} | {v:.2f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in rows]
     lines.append(f"\ntarget: cached load median < 5 s -> {'met' if rows[0][1] < 5 else 'MISSED'}")
     text = "\n".join(lines)
-    print(text)
-    out = Path(__file__).parent / "out"
-    out.mkdir(exist_ok=True)
-    (out / "model_load.md").write_text(text + "\n")
+    emit(text, "model_load")
 
 
 if __name__ == "__main__":

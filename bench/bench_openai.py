@@ -23,13 +23,12 @@ import argparse  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 from izkit.blackbox import OpenAIBlackBox  # noqa: E402
 from izkit.serve import LocalServer  # noqa: E402
 from izkit.tasks import Example  # noqa: E402
+from _report import emit  # noqa: E402
 
-OUT = Path(__file__).resolve().parent / "out" / "bench_openai.md"
 DEV = [Example(x, (y,)) for x, y in [("hot", "cold"), ("big", "small"), ("up", "down"), ("fast", "slow"),
                                      ("happy", "sad"), ("good", "bad"), ("light", "dark"), ("open", "closed")]]
 BASE = ["Write the antonym of the word.", "Give the opposite of the word.", "Write a word that means the opposite.",
@@ -73,10 +72,7 @@ def main() -> int:
         f"over concurrency 1. The server ignores `stop` under continuous batching, so every answer runs to "
         f"max_tokens and the client cuts it at the first newline.\n\n{table}\n"
     )
-    print(text)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(text)
-    print(f"written to {OUT}", file=sys.stderr)
+    emit(text, "bench_openai")
     return 0
 
 

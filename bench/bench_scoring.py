@@ -32,15 +32,14 @@ import argparse  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
 from izkit.blackbox import LocalBlackBox  # noqa: E402
 from izkit.models import load_causal_lm  # noqa: E402
 from izkit.tasks import Example  # noqa: E402
+from _report import emit  # noqa: E402
 
-OUT = Path(__file__).resolve().parent / "out" / "bench_scoring.md"
 INSTRUCTIONS = [
     "Write the antonym of the word.", "Give the opposite of the word.", "Write a word that means the opposite.",
     "Output the antonym.", "Find the opposite meaning.", "Repeat the word.", "Translate the word into French.",
@@ -233,10 +232,7 @@ def main() -> int:
         f"({best_ll[1]:.2f} nats/token). Mean answer length {acc.usage.completion_tokens / n_all:.1f} tokens "
         f"(with the stop token).\n"
     )
-    print(text)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(text)
-    print(f"written to {OUT}", file=sys.stderr)
+    emit(text, "bench_scoring")
     return 0
 
 
