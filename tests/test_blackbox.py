@@ -23,6 +23,8 @@ from izkit.blackbox import (
 from izkit.cache import AnswerCache
 from izkit.tasks import Example
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 ANTONYMS = [Example(x, (y,)) for x, y in [("hot", "cold"), ("big", "small"), ("fast", "slow"), ("happy", "sad"),
                                           ("good", "bad"), ("light", "dark")]]
 HELPFUL = "Write the antonym of the word."

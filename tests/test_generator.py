@@ -21,6 +21,8 @@ from izkit.generator import (
 )
 from izkit.tasks import Example
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 DEMOS = [Example(x, (y,)) for x, y in [("hot", "cold"), ("big", "small"), ("up", "down"), ("fast", "slow"),
                                        ("happy", "sad")]]
 OTHER_DEMOS = [Example(x, (y,)) for x, y in [("cat", "cats"), ("mouse", "mice")]]

@@ -230,7 +230,8 @@ def test_resolve_model_folder_errors(tmp_path):
 
 @pytest.fixture(scope="module")
 def server():
-    with LocalServer(startup_timeout=240) as srv:
+    # one torch thread in the server: on the shared 2-core machine busy-waiting OpenMP threads stall otherwise
+    with LocalServer(startup_timeout=240, env={"OMP_NUM_THREADS": "1"}) as srv:
         yield srv
 
 
