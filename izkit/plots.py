@@ -113,11 +113,23 @@ def soft_prompt_map(evals: Evals, method: str = "instructzero", objective: str =
     xy, var = pca_2d(Z)  # (n, 2)
     sc = ax.scatter(xy[:, 0], xy[:, 1], c=y, cmap="viridis", s=28, edgecolors="none")
     fig.colorbar(sc, ax=ax, label=f"dev score ({objective})" if objective else "dev score")
+    near = 0.02 * float(np.ptp(xy, axis=0).max() or 1.0)  # best points closer than this share one star and label
+    stars: list[tuple[np.ndarray, list[str]]] = []
     for r in np.unique(rounds):
         idx = np.where(rounds == r)[0]
         b = idx[np.nanargmax(y[idx])] if np.isfinite(y[idx]).any() else idx[0]
-        ax.scatter(*xy[b], marker="*", s=220, color="C3", edgecolors="k", linewidths=0.6, zorder=3)
-        ax.annotate("init" if r == 0 else f"r{r}", xy[b], textcoords="offset points", xytext=(6, 6), fontsize=9)
+        name = "init" if r == 0 else f"r{r}"
+        hit = next((s for s in stars if np.abs(s[0] - xy[b]).max() <= near), None)
+        if hit is None:
+            stars.append((xy[b], [name]))
+        else:
+            hit[1].append(name)
+    right = xy[:, 0].max() - 0.15 * float(np.ptp(xy[:, 0]) or 1.0)  # labels near the right edge go to the left
+    for (px, py), names in stars:
+        ax.scatter(px, py, marker="*", s=220, color="C3", edgecolors="k", linewidths=0.6, zorder=3)
+        left = px > right
+        ax.annotate(", ".join(names), (px, py), textcoords="offset points", xytext=(-8 if left else 6, 6),
+                    ha="right" if left else "left", fontsize=9)
     ax.set_xlabel(f"PC 1 ({var[0]:.0%} of variance)")
     ax.set_ylabel(f"PC 2 ({var[1]:.0%} of variance)")
     ax.set_title(f"{METHOD_LABELS.get(method, method)}: soft prompts (star: best of each round)")

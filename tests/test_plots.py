@@ -46,6 +46,14 @@ def test_soft_prompt_map_marks_best_of_each_round(evals):
     assert [t.get_text() for t in fig.axes[0].texts] == ["init", "r1", "r2"]
 
 
+def test_soft_prompt_map_one_label_when_rounds_share_their_best():
+    z = [0.5] * 10
+    evals = [{"method": "instructzero", "round": r, "z": z, "mean": 1.0} for r in range(3)]
+    evals += [{"method": "instructzero", "round": r, "z": [-0.5] * 10, "mean": 0.0} for r in range(3)]
+    fig = plots.soft_prompt_map(evals)
+    assert [t.get_text() for t in fig.axes[0].texts] == ["init, r1, r2"]
+
+
 def test_pca_2d_recovers_a_line():
     t = np.linspace(-1, 1, 20)[:, None]
     xy, var = plots.pca_2d(np.hstack([t, 2 * t, np.zeros_like(t)]))
