@@ -197,9 +197,7 @@ class _Models:
         self.metric = task.metric
 
     def ids(self) -> dict[str, Any]:
-        bb = getattr(self.blackbox, "model_id", None) or getattr(self.blackbox, "model", None)
-        return {"generator": dataclasses.asdict(self.model.izkit_info),
-                "blackbox": str(getattr(bb, "izkit_info", bb))}
+        return {"generator": dataclasses.asdict(self.model.izkit_info), "blackbox": self.blackbox.model_id}
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -292,7 +290,8 @@ class Run:
                     Z = sobol_design(size, cfg.d, cfg.seed)  # (n_init, d)
                 else:
                     Z = self._next_batch(method, rnd, size)  # (q, d)
-                return Z.tolist(), self._load().generator.generate(Z, self._load().exemplars)
+                m = self._load()
+                return Z.tolist(), m.generator.generate(Z, m.exemplars)
             self._score(method, rnd, self._propose(method, rnd, make), bar)
         bar.close()
 
@@ -368,7 +367,8 @@ class Run:
     def execute(self) -> RunResult:
         """Run (or finish) every method, then score each method's best instruction on the test split."""
         t0 = time.perf_counter()
-        self._load() if self.record is None else None
+        if self.record is None:
+            self._load()  # a new run: load the models and write the header before anything else
         steps = {"instructzero": lambda: self._bo_method("instructzero"), "matern": lambda: self._bo_method("matern"),
                  "uniform": self._uniform, "ape": self._ape, "manual": self._manual}
         methods = ["instructzero"] + [m for m in METHODS[1:] if m in self.cfg.baselines]
