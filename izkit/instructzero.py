@@ -38,6 +38,7 @@ from izkit.tasks import Splits, Task, load_task
 
 logger = logging.getLogger(__name__)
 
+RESUME_MAY_CHANGE = {"request_timeout", "max_retries", "device"}  # how to reach the models, not what the run is
 METHODS = ("instructzero", "matern", "uniform", "ape", "manual")  # the order they run in
 BO_METHODS = ("instructzero", "matern")
 
@@ -66,11 +67,15 @@ class Config:
     blackbox_model: str | None = None  # local: a model path/id (None: the generator's); openai: the model name
     base_url: str | None = None  # the OpenAI-compatible endpoint (None: OpenAI itself)
     api: str = "chat"  # "chat" or "completions" for an OpenAI-compatible black box
+    request_timeout: float = 60.0  # seconds per request to an OpenAI-compatible black box
+    max_retries: int = 3  # our retries of a failed request (429, 5xx, timeout, dropped), each after the SDK's own 2
     device: str | None = None  # None: CUDA when available, else CPU
     root: str | None = None  # a folder of tasks instead of data/
     ape_temperature: float = 0.9  # sampling temperature of the APE-style baseline (top-p 0.95)
     acq_restarts: int = 64  # L-BFGS-B starts for the acquisition optimisation
     acq_raw_samples: int = 1024  # Sobol points screened to pick those starts
+    screen: int = 2  # EI candidates generated per slot; the batch keeps the best whose instruction is new. 1: the
+    #                  paper's plain top-q by EI, which re-proposes soft prompts that write already-scored instructions
 
     @property
     def budget(self) -> int:
@@ -121,9 +126,12 @@ class Config:
             raise ValueError(f"similarity must be 'matern' or 'agreement', got {self.similarity!r}")
         if self.projection not in ("uniform", "normal"):
             raise ValueError(f"projection must be 'uniform' or 'normal', got {self.projection!r}")
-        for name in ("d", "n_tokens", "kappa", "n_dev", "n_test", "n_init", "batch_size"):
+        for name in ("d", "n_tokens", "kappa", "n_dev", "n_test", "n_init", "batch_size", "screen"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.request_timeout > 0 or self.max_retries < 0:
+            raise ValueError(f"--timeout must be > 0 and --retries >= 0, got {self.request_timeout} and "
+                             f"{self.max_retries}")
         if self.similarity == "agreement" and self.resolved_objective() == "loglik":
             raise ValueError("similarity 'agreement' (eq. 8) compares the instructions' answers, which the loglik "
                              "objective does not produce; use --objective accuracy or similarity 'matern'")
@@ -192,7 +200,8 @@ class _Models:
             self.blackbox = LocalBlackBox(bb_model, bb_tok, objective=objective)
         else:
             self.blackbox = OpenAIBlackBox(cfg.blackbox_model, base_url=cfg.base_url, api=cfg.api,
-                                           objective=objective)
+                                           objective=objective, timeout=cfg.request_timeout,
+                                           max_retries=cfg.max_retries)
         self.exemplars = splits.exemplars
         self.metric = task.metric
 
@@ -224,7 +233,7 @@ class Run:
         _check_writable(self.out)
         if resume:
             self.record = RunRecord.open(path)
-            check_same_config(path, self.record.header.get("config", {}), cfg.to_dict(), ignore=set())
+            check_same_config(path, self.record.header.get("config", {}), cfg.to_dict(), ignore=RESUME_MAY_CHANGE)
         elif path.exists():
             raise RecordError(f"{path}: a record already exists; resume it with --resume {self.out}")
         else:
@@ -253,9 +262,9 @@ class Run:
         line = self.record.find("proposal", method=method, round=rnd)
         if line is None:
             t = time.perf_counter()
-            z, instructions = make()
+            z, instructions, *extra = make()  # extra: an optional dict of facts to keep on the line
             line = {"kind": "proposal", "method": method, "round": rnd, "z": z, "instructions": instructions,
-                    "seconds": time.perf_counter() - t}
+                    "seconds": time.perf_counter() - t, **(extra[0] if extra else {})}
             self.record.append(line)
         return line
 
@@ -285,13 +294,17 @@ class Run:
         cfg = self.cfg
         bar = _bar(total=cfg.budget, desc=method, disable=not self.progress)
         for rnd, size in enumerate(cfg.round_sizes):
-            def make(rnd: int = rnd, size: int = size) -> tuple[list[list[float]], list[str]]:
+            def make(rnd: int = rnd, size: int = size) -> tuple[Any, ...]:
+                m = self._load()
                 if rnd == 0:
                     Z = sobol_design(size, cfg.d, cfg.seed)  # (n_init, d)
-                else:
-                    Z = self._next_batch(method, rnd, size)  # (q, d)
-                m = self._load()
-                return Z.tolist(), m.generator.generate(Z, m.exemplars)
+                    return Z.tolist(), m.generator.generate(Z, m.exemplars)
+                Z = self._next_batch(method, rnd, size * cfg.screen)  # (screen q, d) best EI first
+                seen = {e["instruction"] for e in self.record.evals(method)}
+                instructions = m.generator.generate(Z, m.exemplars)
+                keep = screen_new_instructions(instructions, seen, size)
+                n_new = len({instructions[i] for i in keep} - seen)
+                return Z[keep].tolist(), [instructions[i] for i in keep], {"screened": len(Z), "new": n_new}
             self._score(method, rnd, self._propose(method, rnd, make), bar)
         bar.close()
 
@@ -378,6 +391,26 @@ class Run:
         if not self.record.done:
             self.record.append({"kind": "done", "seconds": time.perf_counter() - t0})
         return RunResult(self.cfg, self.objective, results, self.record.path, time.perf_counter() - t0)
+
+
+def screen_new_instructions(instructions: list[str], seen: set[str], q: int) -> list[int]:
+    """Which q of the candidates (best EI first) to evaluate: the best whose instruction is new, in EI order.
+
+    An instruction already scored (or written twice among the candidates) would spend a black-box evaluation to learn
+    nothing: the soft prompt to instruction map is many-to-one, and with the coupled kernel's tiny posterior variance
+    plain top-q EI fills most of a batch with soft prompts around the incumbent that write its instruction again
+    (150 evaluations gave 34 distinct instructions on antonyms). When fewer than q candidates are new, the batch is
+    filled with the best of the rest (scored from the cache). Returns q candidate indices (fewer if there are fewer
+    candidates), in EI order.
+    """
+    new, rest, taken = [], [], set(seen)
+    for i, text in enumerate(instructions):
+        if text not in taken:
+            new.append(i)
+            taken.add(text)
+        else:
+            rest.append(i)
+    return sorted(new[:q] + rest[: max(q - len(new), 0)])
 
 
 def prediction_codes(predictions: list[list[str]]) -> torch.Tensor:
@@ -576,7 +609,8 @@ def config_from_args(args: argparse.Namespace, task: str) -> Config:
     baselines = () if args.baselines in ("", "none") else tuple(b.strip() for b in args.baselines.split(",") if b)
     common = dict(seed=getattr(args, "seed", 0), objective=args.objective, baselines=baselines,
                   generator=args.generator, blackbox=args.blackbox, blackbox_model=args.blackbox_model,
-                  base_url=args.base_url, device=args.device, root=args.root)
+                  base_url=args.base_url, device=args.device, root=args.root, request_timeout=args.timeout,
+                  max_retries=args.retries)
     cfg = Config.quick(task, **common) if args.quick else Config(task=task, **common)
     if args.budget is not None:
         cfg = cfg.with_budget(args.budget)
@@ -589,11 +623,28 @@ def main_run(args: argparse.Namespace) -> int:
         out = Path(args.resume)
     else:
         out = Path(args.out or f"runs/{Path(args.task).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
-    result = run(cfg, out, resume=bool(args.resume))
+    try:
+        result = run(cfg, out, resume=bool(args.resume))
+    except (Exception, KeyboardInterrupt) as err:
+        _say_how_to_resume(out, args.task, err)
+        raise
     print(result.summary())
     write_figures(result.record_path, out)
     print(f"record and figures in {out}/")
     return 0
+
+
+def _say_how_to_resume(out: Path, task: str, err: BaseException) -> None:
+    """After a failed or interrupted run: how much the record keeps and the command that continues it."""
+    path = out / RECORD_NAME
+    if not path.exists() or isinstance(err, RecordError):
+        return
+    try:
+        n = len(RunRecord.open(path).evals())
+    except (RecordError, OSError):
+        return
+    print(f"the record {path} keeps the {n} evaluations finished so far; continue the run with\n"
+          f"    izkit run --task {task} --resume {out}", file=sys.stderr)
 
 
 def write_figures(record_path: Path, out: Path) -> list[Path]:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from izkit.blackbox import ScoreResult, Usage
-from izkit.instructzero import Config, Run, RunResult, compare_table, replay, run
+from izkit.instructzero import Config, Run, RunResult, compare_table, replay, run, screen_new_instructions
 from izkit.records import RecordError
 
 TASK = "antonyms"
@@ -65,8 +65,8 @@ class FakeModels:
 
 
 def fake_cfg(**kw) -> Config:
-    return Config.quick(TASK, n_init=4, n_rounds=2, batch_size=3, n_dev=4, n_test=5,
-                        baselines=("uniform", "ape", "manual"), **kw)
+    kw = {"baselines": ("uniform", "ape", "manual"), **kw}
+    return Config.quick(TASK, n_init=4, n_rounds=2, batch_size=3, n_dev=4, n_test=5, **kw)
 
 
 def outcome(result: RunResult, out) -> tuple:
@@ -88,6 +88,30 @@ def test_loop_with_fake_models_counts_and_methods(tmp_path):
     iz = [e for e in evals if e["kind"] == "eval" and e["method"] == "instructzero"]
     assert all(-1 <= v <= 1 for e in iz for v in e["z"])
     assert res.methods["instructzero"].best_dev == max(e["mean"] for e in iz)
+
+
+def test_screen_keeps_the_best_new_instructions_in_ei_order():
+    cands = ["a", "b", "a", "c", "old", "d", "e"]  # best EI first
+    assert screen_new_instructions(cands, {"old"}, 3) == [0, 1, 3]  # a, b, c: the second "a" and "old" are skipped
+    assert screen_new_instructions(cands, {"old"}, 5) == [0, 1, 3, 5, 6]
+    # fewer new than q: the best of the rest fill the batch (they come from the cache)
+    assert screen_new_instructions(["old", "a", "a"], {"old"}, 3) == [0, 1, 2]
+    assert screen_new_instructions(["x"], set(), 3) == [0]
+
+
+def test_bo_rounds_spend_evaluations_on_new_instructions(tmp_path):
+    def distinct_and_props(screen):
+        cfg = fake_cfg(screen=screen, baselines=())
+        Run(cfg, tmp_path / str(screen), progress=False, models=FakeModels()).execute()
+        lines = [json.loads(s) for s in (tmp_path / str(screen) / "record.jsonl").read_text().splitlines()]
+        evals = [e["instruction"] for e in lines if e["kind"] == "eval"]
+        props = [p for p in lines if p["kind"] == "proposal" and p["round"] > 0]
+        assert all(p["screened"] == screen * cfg.batch_size for p in props)
+        assert sum(p["new"] for p in props) == len(set(evals)) - len(set(evals[: cfg.n_init]))
+        return len(set(evals))
+
+    # plain top-q EI (screen 1) writes the incumbent's instruction again; screening finds new ones
+    assert distinct_and_props(4) > distinct_and_props(1)
 
 
 @pytest.mark.parametrize("die_after", [0, 1, 3, 5, 9, 14, 22, 30])
