@@ -71,6 +71,9 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baselines", default="manual",
                    help="comma-separated baselines to run beside InstructZero with the same budget: uniform, ape, "
                         "manual, matern, or none (default: manual; the paper's comparison is uniform,ape,manual)")
+    p.add_argument("--screen", type=int, default=2,
+                   help="EI candidates generated per batch slot; the batch keeps the best with new instructions "
+                        "(1: the paper's plain top-q EI)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per request to an OpenAI-compatible black box")
     p.add_argument("--retries", type=int, default=3,
                    help="retries of a failed black-box request (429, 5xx, timeout), after the SDK's own")

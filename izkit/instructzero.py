@@ -610,7 +610,7 @@ def config_from_args(args: argparse.Namespace, task: str) -> Config:
     common = dict(seed=getattr(args, "seed", 0), objective=args.objective, baselines=baselines,
                   generator=args.generator, blackbox=args.blackbox, blackbox_model=args.blackbox_model,
                   base_url=args.base_url, device=args.device, root=args.root, request_timeout=args.timeout,
-                  max_retries=args.retries)
+                  max_retries=args.retries, screen=args.screen)
     cfg = Config.quick(task, **common) if args.quick else Config(task=task, **common)
     if args.budget is not None:
         cfg = cfg.with_budget(args.budget)
