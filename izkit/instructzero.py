@@ -556,11 +556,14 @@ def replay(path: str | os.PathLike) -> Replay:
 
 def compare(cfg: Config, tasks: list[str], seeds: list[int], out: str | os.PathLike,
             progress: bool = True) -> list[RunResult]:
-    """Run every (task, seed) into ``out/<task>-seed<seed>/`` (finished ones are read back, interrupted ones resumed)."""
+    """Run every (task, seed) into ``out/<task>-seed<seed>/`` (finished ones are read back, interrupted ones resumed).
+
+    Seed-major: every task once before any task twice, so a study stopped early still covers every task.
+    """
     out = Path(out)
     results = []
-    for task in tasks:
-        for seed in seeds:
+    for seed in seeds:
+        for task in tasks:
             sub = out / f"{Path(task).stem}-seed{seed}"
             resume = (sub / RECORD_NAME).exists()
             results.append(run(dataclasses.replace(cfg, task=task, seed=seed), sub, resume=resume, progress=progress))

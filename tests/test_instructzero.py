@@ -225,6 +225,16 @@ def test_compare_table_format(tmp_path):
     assert f"{np.mean(vals):.3f} +- {np.std(vals, ddof=1):.3f}" in table[5]
 
 
+def test_compare_covers_every_task_before_any_twice(tmp_path, monkeypatch):
+    import izkit.instructzero as iz
+
+    calls = []
+    monkeypatch.setattr(iz, "run", lambda cfg, out, resume, progress: calls.append((cfg.task, cfg.seed, out.name)))
+    iz.compare(fake_cfg(), ["antonyms", "sum"], [0, 1], tmp_path, progress=False)
+    assert calls == [("antonyms", 0, "antonyms-seed0"), ("sum", 0, "sum-seed0"),
+                     ("antonyms", 1, "antonyms-seed1"), ("sum", 1, "sum-seed1")]
+
+
 def test_quick_run_on_the_embedded_model(tmp_path, embedded):
     cfg = Config.quick(TASK, n_init=2, n_rounds=1, batch_size=2, n_dev=3, n_test=3, device="cpu")
     res = run(cfg, tmp_path, progress=False)
