@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import logging
 import os
 import random
@@ -46,6 +47,10 @@ ANSWER_PREFIX = " "  # put between the prompt (ending in "Output:") and the gold
 
 class BlackBoxError(RuntimeError):
     """A black box could not answer; the message names the endpoint and the last error."""
+
+
+class MalformedResponse(Exception):
+    """An HTTP 200 whose body is no completion (cut-off JSON, no ``choices``): retried like a 5xx."""
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -628,12 +633,12 @@ class OpenAIBlackBox(_CachedBlackBox):
                         temperature=0,
                         stop=["\n"],
                     )
-                    value = {"prediction": first_line(resp.choices[0].message.content or "")}
+                    value = {"prediction": first_line(_first_choice(resp).message.content or "")}
                 else:
                     resp = await client.completions.create(
                         model=self.model_id, prompt=prompt, max_tokens=self.max_tokens, temperature=0, stop=["\n"]
                     )
-                    value = {"prediction": first_line(resp.choices[0].text or "")}
+                    value = {"prediction": first_line(_first_choice(resp).text or "")}
                 usage.requests += 1
                 if resp.usage is not None:
                     usage.prompt_tokens += resp.usage.prompt_tokens or 0
@@ -641,6 +646,10 @@ class OpenAIBlackBox(_CachedBlackBox):
                 return value
             except (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError) as err:
                 last = err  # APITimeoutError is an APIConnectionError
+            except json.JSONDecodeError as err:  # the SDK parses the body of a 200 as JSON
+                last = MalformedResponse(f"HTTP 200 with a body that is not valid JSON ({err})")
+            except (MalformedResponse, openai.APIResponseValidationError) as err:
+                last = err
             except openai.APIStatusError as err:
                 if err.status_code < 500 and err.status_code != 429:
                     raise BlackBoxError(
@@ -661,7 +670,7 @@ class OpenAIBlackBox(_CachedBlackBox):
         ) from last
 
     def _parse_loglik(self, resp: Any, n_prompt_chars: int) -> dict[str, Any]:
-        lp = resp.choices[0].logprobs if resp.choices else None
+        lp = _first_choice(resp).logprobs
         tokens = getattr(lp, "tokens", None) if lp is not None else None
         offsets = getattr(lp, "text_offset", None) if lp is not None else None
         values = getattr(lp, "token_logprobs", None) if lp is not None else None
@@ -677,6 +686,14 @@ class OpenAIBlackBox(_CachedBlackBox):
         if not answer:
             raise BlackBoxError(f"{self.base_url}: no log-probabilities came back for the answer tokens")
         return {"loglik": float(sum(answer) / len(answer)), "n_tokens": len(answer)}
+
+
+def _first_choice(resp: Any) -> Any:
+    """``resp.choices[0]``, or MalformedResponse when the answer has no choices (or is no completion at all)."""
+    choices = getattr(resp, "choices", None)
+    if not choices:
+        raise MalformedResponse(f"HTTP 200 with no choices in the answer: {str(resp)[:200]}")
+    return choices[0]
 
 
 def _short(err: BaseException | None, limit: int = 300) -> str:
