@@ -101,7 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve a local model with an OpenAI-compatible API (transformers serve)")
     p.add_argument("--model", default=None, help="a local model folder (default: the embedded model)")
     p.add_argument("--port", type=int, default=None, help="the port (default: a free one)")
-    p.add_argument("--host", default="127.0.0.1", help="the address to bind (default: loopback only)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="the address to bind (default: 127.0.0.1, loopback only; any other address is reachable "
+                        "from the network, with no authentication)")
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("run", help="run InstructZero on one task (the main job)")

@@ -620,11 +620,44 @@ def config_from_args(args: argparse.Namespace, task: str) -> Config:
     return cfg
 
 
+def resume_config(args: argparse.Namespace, out: Path) -> Config:
+    """The config recorded in ``out``: ``--resume`` needs only ``--task``; flags given as well must agree with it.
+
+    Flags left at their defaults are not compared; those in ``RESUME_MAY_CHANGE`` (timeout, retries, device) may change.
+    """
+    from izkit.cli import build_parser
+
+    path = out / RECORD_NAME
+    if not path.exists():
+        raise RecordError(f"{out}: no run record ({RECORD_NAME}) to resume there; start a new run with --out {out}")
+    recorded = RunRecord.open(path).header.get("config") or {}
+    names = {f.name for f in dataclasses.fields(Config)}
+    if "task" not in recorded or set(recorded) - names:
+        extra = ", ".join(sorted(set(recorded) - names)) or "no task"
+        raise RecordError(f"{path}: its header's config ({extra}) was not written by this izkit version "
+                          f"({__version__}); start a new run with --out")
+    cfg = Config(**{k: tuple(v) if k == "baselines" else v for k, v in recorded.items()})
+    if Path(args.task).stem != Path(cfg.task).stem:
+        raise RecordError(f"{path}: this record is a run of task {cfg.task!r}, not {args.task!r}")
+    asked = config_from_args(args, cfg.task).to_dict()
+    default = config_from_args(build_parser().parse_args(["run", "--task", cfg.task]), cfg.task).to_dict()
+    mine = cfg.to_dict()
+    for key, value in asked.items():
+        if value == default[key] or value == mine[key]:
+            continue
+        if key not in RESUME_MAY_CHANGE:
+            raise RecordError(f"{path}: this record was made with {key}={mine[key]!r}, but the flags ask for "
+                              f"{key}={value!r}; resume with only --task and --resume, or start a new run with --out")
+        cfg = dataclasses.replace(cfg, **{key: value})
+    return cfg
+
+
 def main_run(args: argparse.Namespace) -> int:
-    cfg = config_from_args(args, args.task)
     if args.resume:
         out = Path(args.resume)
+        cfg = resume_config(args, out)
     else:
+        cfg = config_from_args(args, args.task)
         out = Path(args.out or f"runs/{Path(args.task).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
         result = run(cfg, out, resume=bool(args.resume))

@@ -225,6 +225,27 @@ def test_compare_table_format(tmp_path):
     assert f"{np.mean(vals):.3f} +- {np.std(vals, ddof=1):.3f}" in table[5]
 
 
+def test_resume_takes_the_config_from_the_record(tmp_path):
+    from izkit.cli import build_parser
+    from izkit.instructzero import resume_config
+
+    cfg = fake_cfg(seed=3, baselines=("uniform",))
+    Run(cfg, tmp_path, progress=False, models=FakeModels()).execute()
+
+    def args(*flags):
+        return build_parser().parse_args(["run", "--task", TASK, "--resume", str(tmp_path), *flags])
+
+    assert resume_config(args(), tmp_path) == cfg  # nothing but --task: the record's config, quick preset and all
+    assert resume_config(args("--seed", "3", "--baselines", "uniform"), tmp_path) == cfg  # agreeing flags are fine
+    assert resume_config(args("--timeout", "5"), tmp_path).request_timeout == 5.0  # how to reach the endpoint
+    with pytest.raises(RecordError, match="made with seed=3, but the flags ask for seed=4"):
+        resume_config(args("--seed", "4"), tmp_path)
+    with pytest.raises(RecordError, match="a run of task 'antonyms', not 'sum'"):
+        resume_config(build_parser().parse_args(["run", "--task", "sum", "--resume", str(tmp_path)]), tmp_path)
+    with pytest.raises(RecordError, match="no run record"):
+        resume_config(args(), tmp_path / "elsewhere")
+
+
 def test_compare_covers_every_task_before_any_twice(tmp_path, monkeypatch):
     import izkit.instructzero as iz
 
