@@ -317,10 +317,11 @@ class Run:
         bounds = torch.stack([-torch.ones(self.cfg.d), torch.ones(self.cfg.d)]).double()  # (2, d): [-1, 1]^d
         Z, acq = optimize_acquisition(gp, bounds, q=q, n_starts=self.cfg.acq_restarts,
                                       raw_samples=self.cfg.acq_raw_samples, seed=self.cfg.seed * 1000 + rnd)
-        self.record.append({"kind": "gp", "method": method, "round": rnd,
-                            "log_marginal_likelihood": gp.log_marginal_likelihood,
-                            "hyperparameters": {k: np.asarray(v).tolist() for k, v in gp.hyperparameters().items()},
-                            "acquisition": acq})
+        if self.record.find("gp", method=method, round=rnd) is None:  # a resumed proposal fits the same GP again
+            self.record.append({"kind": "gp", "method": method, "round": rnd,
+                                "log_marginal_likelihood": gp.log_marginal_likelihood,
+                                "hyperparameters": {k: np.asarray(v).tolist() for k, v in gp.hyperparameters().items()},
+                                "acquisition": acq})
         return Z  # (q, d)
 
     def _uniform(self) -> None:
