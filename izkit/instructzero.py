@@ -234,7 +234,7 @@ class Run:
         if resume:
             self.record = RunRecord.open(path)
             check_same_config(path, self.record.header.get("config", {}), cfg.to_dict(), ignore=RESUME_MAY_CHANGE)
-        elif path.exists():
+        elif path.exists() and path.stat().st_size > 0:  # an empty record (killed before the header) starts anew
             raise RecordError(f"{path}: a record already exists; resume it with --resume {self.out}")
         else:
             self.record = None  # created once the models are loaded, so the header names them
@@ -431,6 +431,7 @@ def fit_gp(evals: list[dict[str, Any]], coupled: bool = True, similarity: str = 
     from izkit.gp import GaussianProcess, GPConfig
     from izkit.kernels import InstructionCoupledKernel, Matern52, PredictionAgreement, ScoreMatern52
 
+    evals = _finite(evals)
     Z = torch.tensor([e["z"] for e in evals], dtype=torch.float64)  # (m, d)
     y = torch.tensor([e["mean"] for e in evals], dtype=torch.float64)  # (m,)
     d = Z.shape[1]
@@ -446,6 +447,24 @@ def fit_gp(evals: list[dict[str, Any]], coupled: bool = True, similarity: str = 
         H = torch.tensor([e["scores"] for e in evals], dtype=torch.float64)  # (m, n_dev) per-example scores
         kernel, instr = InstructionCoupledKernel(d, ScoreMatern52(H.shape[1])), H
     return GaussianProcess(kernel, config=GPConfig(seed=seed)).fit(Z, y, instr)
+
+
+def _finite(evals: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The evaluations whose mean and per-example scores are all finite (a NaN is written to a record as null).
+
+    The others are left out of the GP with a warning naming them; none left is a ValueError.
+    """
+    def ok(e: dict[str, Any]) -> bool:
+        vals = [e["mean"], *e["scores"]]
+        return all(v is not None and math.isfinite(v) for v in vals)
+
+    bad = [e for e in evals if not ok(e)]
+    if bad:
+        names = ", ".join(f"({e['method']}, round {e['round']}, index {e['index']})" for e in bad[:5])
+        if len(bad) == len(evals):
+            raise ValueError(f"every evaluation has a NaN/inf score (e.g. {names}); the GP has nothing to fit")
+        logger.warning("%d evaluation(s) with a NaN/inf score left out of the GP: %s", len(bad), names)
+    return [e for e in evals if ok(e)]
 
 
 def sobol_design(n: int, d: int, seed: int) -> torch.Tensor:
@@ -633,9 +652,11 @@ def resume_config(args: argparse.Namespace, out: Path) -> Config:
         raise RecordError(f"{out}: no run record ({RECORD_NAME}) to resume there; start a new run with --out {out}")
     recorded = RunRecord.open(path).header.get("config") or {}
     names = {f.name for f in dataclasses.fields(Config)}
-    if "task" not in recorded or set(recorded) - names:
-        extra = ", ".join(sorted(set(recorded) - names)) or "no task"
-        raise RecordError(f"{path}: its header's config ({extra}) was not written by this izkit version "
+    if set(recorded) != names:
+        extra = "; ".join(part for part in (
+            "unknown: " + ", ".join(sorted(set(recorded) - names)) if set(recorded) - names else "",
+            "missing: " + ", ".join(sorted(names - set(recorded))) if names - set(recorded) else "") if part)
+        raise RecordError(f"{path}: its header's config (settings {extra}) was not written by this izkit version "
                           f"({__version__}); start a new run with --out")
     cfg = Config(**{k: tuple(v) if k == "baselines" else v for k, v in recorded.items()})
     if Path(args.task).stem != Path(cfg.task).stem:

@@ -198,6 +198,21 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
+def check_device(device: str) -> None:
+    """Fail at once, naming the device, when torch cannot place a model there (not after seconds of loading)."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ModelLoadError(f"unknown device {device!r} (--device): use 'cpu' or 'cuda' (or 'cuda:N')") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ModelLoadError(f"device {device!r} asked for (--device), but torch sees no CUDA GPU on this machine; "
+                                 f"use --device cpu, or leave it out to pick one")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ModelLoadError(f"device {device!r} asked for (--device), but only {torch.cuda.device_count()} CUDA "
+                                 f"device(s) are visible")
+
+
 def _from_pretrained(source: str, dtype: torch.dtype, kwargs: dict[str, Any]) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -243,6 +258,7 @@ def load_causal_lm(
         ``model.izkit_info`` is a :class:`ModelInfo` saying what was loaded.
     """
     device = str(device or default_device())
+    check_device(device)
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype)
     dtype = dtype or default_dtype(device)

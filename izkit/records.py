@@ -97,7 +97,8 @@ class RunRecord:
         path = Path(path)
         lines, good = read_lines(path)
         if not lines:
-            raise RecordError(f"{path}: the record is empty (not even a header)")
+            raise RecordError(f"{path}: the record is empty (not even a header): the run was stopped before it "
+                              f"wrote anything; start it again with --out {path.parent} (nothing is lost)")
         if good < path.stat().st_size:
             with open(path, "r+b") as f:  # drop the torn tail so new lines start on a line of their own
                 f.truncate(good)
@@ -134,12 +135,26 @@ class RunRecord:
 
 
 def check_same_config(path: Path, recorded: dict[str, Any], current: dict[str, Any], ignore: set[str]) -> None:
-    """Raise unless a record's config matches the run that wants to resume it (fields in ``ignore`` may differ)."""
-    for key in sorted(set(recorded) | set(current)):
-        if key in ignore:
-            continue
-        if _clean(recorded.get(key)) != _clean(current.get(key)):
-            raise RecordError(
-                f"{path}: this record was made with {key}={recorded.get(key)!r}, but the run asks for "
-                f"{key}={current.get(key)!r}; resume with the same settings, or start a new run with --out"
-            )
+    """Raise unless a record's config matches the run that wants to resume it (fields in ``ignore`` may differ).
+
+    The message names every field that differs; a field only one side has means another izkit version wrote the record.
+    """
+    if not isinstance(recorded, dict) or (not recorded and current):
+        raise RecordError(f"{path}: the header holds no run config (not a run record, or one written by another izkit "
+                          f"version); start a new run with --out")
+    keys = [k for k in sorted(set(recorded) | set(current)) if k not in ignore]
+    differ = [k for k in keys if _clean(recorded.get(k)) != _clean(current.get(k))]
+    if not differ:
+        return
+    missing = [k for k in differ if k not in recorded]  # an older izkit wrote the record
+    extra = [k for k in differ if k not in current]  # a newer one did
+    if missing or extra:
+        what = "; ".join(([f"it has no setting {', '.join(missing)}"] if missing else [])
+                         + ([f"it has setting {', '.join(extra)}, unknown to this izkit"] if extra else []))
+        raise RecordError(f"{path}: this record was written by another izkit version ({what}), so it cannot be "
+                          f"checked against this run; finish it with the izkit version that wrote it, or start a new "
+                          f"run with --out")
+    was = ", ".join(f"{k}={recorded[k]!r}" for k in differ)
+    asks = ", ".join(f"{k}={current[k]!r}" for k in differ)
+    raise RecordError(f"{path}: this record was made with {was}, but the run asks for {asks}; resume with the same "
+                      f"settings, or start a new run with --out")

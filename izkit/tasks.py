@@ -140,7 +140,13 @@ def _read(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise TaskError(f"{path}: task file not found")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise TaskError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason}); save the file as UTF-8") from None
+    if not text.strip():
+        raise TaskError(f"{path}: the file is empty; expected a JSON object with 'metadata' and 'examples'")
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as err:
         raise TaskError(f"{path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
     if not isinstance(data, dict):
@@ -203,6 +209,8 @@ def read_split(path: str | os.PathLike, task: str | None = None) -> tuple[Exampl
             f"{path}: keys of 'examples' must run '1'..'{len(examples)}' in order; key {first_wrong!r} is out of place"
         )
     declared = data.get("metadata", {}).get("num_examples") if isinstance(data.get("metadata"), dict) else None
+    if declared is not None and (isinstance(declared, bool) or not isinstance(declared, int)):
+        raise TaskError(f"{path}: metadata.num_examples must be a whole number, got {declared!r}")
     if declared is not None and declared != len(examples):
         raise TaskError(f"{path}: metadata.num_examples says {declared} but 'examples' has {len(examples)}")
     return tuple(_example(raw, path, key, task) for key, raw in examples.items())
