@@ -19,6 +19,7 @@ anything twice, and ends where an uninterrupted run with the same seed ends.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import math
@@ -490,6 +491,8 @@ def _check_writable(out: Path) -> None:
             os.fsync(f.fileno())
         probe.unlink()
     except OSError as err:
+        with contextlib.suppress(OSError):
+            (out / ".izkit-write-test").unlink(missing_ok=True)
         raise OSError(f"cannot write to the output folder {out}: {err.strerror or err}") from None
 
 

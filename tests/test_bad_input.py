@@ -371,3 +371,27 @@ def test_resume_in_python_with_another_config_names_every_field_that_differs(tmp
             r"n_init=25, n_rounds=5, n_test=100, but the run asks for acq_raw_samples=128, acq_restarts=8, "
             r"batch_size=4, n_dev=5, n_init=4, n_rounds=2, n_test=10; resume with the same settings")):
         Run(quick, tmp_path, resume=True, progress=False)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# An output folder that cannot be written: refused at the start, before any model is loaded.
+
+
+def test_output_folder_that_cannot_be_created_fails_at_start(capsys, tmp_path, no_model):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")  # (tests run as root here, so chmod cannot make a folder read-only)
+    code, err = _run_cli(["run", "--task", "antonyms", "--out", str(blocker / "run")], capsys)
+    assert code == 2 and f"cannot write to the output folder {blocker / 'run'}" in err, err
+
+
+def test_full_disk_fails_at_start(capsys, tmp_path, no_model, monkeypatch):
+    import errno
+    import os
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)  # the start-up probe writes 64 KiB and syncs it
+    code, err = _run_cli(["run", "--task", "antonyms", "--out", str(tmp_path / "run")], capsys)
+    assert code == 2 and "cannot write to the output folder" in err and "No space left on device" in err, err
+    assert list((tmp_path / "run").iterdir()) == []  # the probe file is removed again
