@@ -160,7 +160,8 @@ class RunResult:
     objective: str  # the objective optimised on dev
     methods: dict[str, MethodResult]
     record_path: Path
-    seconds: float
+    seconds: float  # wall time of the call that returned this result (a resumed run: the resumed part only)
+    work_seconds: float = 0.0  # the run's recorded work (proposals, evaluations, test scoring), over every session
 
     def summary(self) -> str:
         """A plain-text table: method, dev score, test scores, best instruction."""
@@ -371,10 +372,11 @@ class Run:
             line = self.record.find("test", method=method, objective=obj)
             if line is None or line["instruction"] != best["instruction"]:
                 m = self._load()
+                t = time.perf_counter()
                 res = m.blackbox.score([best["instruction"]], self.splits.test, metric=m.metric, objective=obj)
                 line = {"kind": "test", "method": method, "objective": obj, "instruction": best["instruction"],
                         "scores": np.asarray(res.scores[0], dtype=float), "predictions": list(res.predictions[0]),
-                        "mean": float(res.means[0])}
+                        "mean": float(res.means[0]), "seconds": time.perf_counter() - t}
                 self.record.append(line)
             result.test[obj] = line["mean"]
         return result
@@ -392,7 +394,13 @@ class Run:
         results = {m: self._test(m) for m in methods}
         if not self.record.done:
             self.record.append({"kind": "done", "seconds": time.perf_counter() - t0})
-        return RunResult(self.cfg, self.objective, results, self.record.path, time.perf_counter() - t0)
+        return RunResult(self.cfg, self.objective, results, self.record.path, time.perf_counter() - t0,
+                         work_seconds(self.record))
+
+
+def work_seconds(record: RunRecord) -> float:
+    """The time a run's recorded work took, summed over every session that added to it (model loading excluded)."""
+    return sum(line.get("seconds", 0.0) for kind in ("proposal", "eval", "test") for line in record.of_kind(kind))
 
 
 def screen_new_instructions(instructions: list[str], seen: set[str], q: int) -> list[int]:
@@ -599,7 +607,7 @@ def compare_table(results: list[RunResult], objective: str) -> str:
     tasks = list(dict.fromkeys(r.config.task for r in results))
     opt = sorted({r.objective for r in results})
     lines = [f"Test {objective} (mean +- sd over seeds; BO optimised {', '.join(opt)} on dev)", "",
-             "| task | " + " | ".join(METHOD_NAMES.get(m, m) for m in methods) + " | seeds | minutes |",
+             "| task | " + " | ".join(METHOD_NAMES.get(m, m) for m in methods) + " | seeds | minutes of work |",
              "|---|" + "---|" * (len(methods) + 2)]
     per_method: dict[str, list[float]] = {m: [] for m in methods}
     for task in tasks:
@@ -609,7 +617,7 @@ def compare_table(results: list[RunResult], objective: str) -> str:
             vals = [r.methods[m].test[objective] for r in rs if m in r.methods and objective in r.methods[m].test]
             per_method[m].append(float(np.mean(vals)) if vals else float("nan"))
             cells.append(_mean_sd(vals))
-        minutes = sum(r.seconds for r in rs) / 60
+        minutes = sum(r.work_seconds for r in rs) / 60
         lines.append(f"| {task} | " + " | ".join(cells) + f" | {len(rs)} | {minutes:.1f} |")
     lines.append("| **average** | " + " | ".join(_mean_sd([v for v in per_method[m] if np.isfinite(v)])
                                                 for m in methods) + " | | |")

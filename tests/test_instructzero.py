@@ -121,9 +121,13 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path, die_after):
     out = tmp_path / "killed"
     with pytest.raises(Killed):
         Run(cfg, out, progress=False, models=FakeModels(die_after=die_after)).execute()
+    before = [json.loads(s) for s in (out / "record.jsonl").read_text().splitlines()] if die_after else []
     models = FakeModels()
     res = Run(cfg, out, resume=True, progress=False, models=models).execute()
     assert outcome(res, out) == outcome(ref, tmp_path / "ref")
+    lines = [json.loads(s) for s in (out / "record.jsonl").read_text().splitlines()]
+    assert res.work_seconds == pytest.approx(sum(e.get("seconds", 0) for e in lines if e["kind"] != "done"))
+    assert all(e in lines for e in before)  # the time (and all else) recorded before the kill still counts
     keys = [(m, r, i) for m, r, i, *_ in outcome(res, out)[0]]
     assert len(keys) == len(set(keys))  # nothing evaluated twice
     lines = (out / "record.jsonl").read_text().splitlines()
@@ -219,7 +223,9 @@ def test_compare_table_format(tmp_path):
             results.append(Run(cfg, tmp_path / f"{task}{seed}", progress=False, models=FakeModels()).execute())
     table = compare_table(results, "loglik").splitlines()
     assert table[0].startswith("Test loglik (mean +- sd over seeds; BO optimised loglik on dev)")
-    assert table[2] == "| task | InstructZero | Uniform | APE-style | Manual | seeds | minutes |"
+    assert table[2] == "| task | InstructZero | Uniform | APE-style | Manual | seeds | minutes of work |"
+    minutes = sum(r.work_seconds for r in results if r.config.task == "sum") / 60
+    assert table[5].endswith(f" | 2 | {minutes:.1f} |") and minutes > 0
     assert [row.split(" | ")[0] for row in table[4:]] == ["| antonyms", "| sum", "| **average**"]
     vals = [r.methods["uniform"].test["loglik"] for r in results if r.config.task == "sum"]
     assert f"{np.mean(vals):.3f} +- {np.std(vals, ddof=1):.3f}" in table[5]
