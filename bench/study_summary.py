@@ -2,7 +2,7 @@
 
     python bench/study_summary.py runs/compare-YYYYmmdd-HHMMSS
 
-For every method, averaged over the (task, seed) runs that are finished: distinct instructions among its evaluations,
+First the test tables of `izkit compare` over the finished runs; then for every method, averaged over those runs: distinct instructions among its evaluations,
 the best dev score, the round in which that best was first found, the minutes spent (proposals: GP fit, acquisition
 and generation; evaluations: black-box scoring), and on how many runs InstructZero beat the method on the test split.
 Only records are read (no model is loaded); unfinished runs are listed and left out.
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from izkit.instructzero import METHOD_NAMES, METHODS, replay
+from izkit.instructzero import (METHOD_NAMES, METHODS, Config, MethodResult, RunResult, compare_table, replay,
+                                work_seconds)
 from izkit.records import RECORD_NAME
 
 from _report import emit
@@ -60,10 +61,29 @@ def summarise(folder: Path) -> str:
     return "\n".join(lines)
 
 
+def test_tables(folder: Path) -> str:
+    """`izkit compare`'s tables (test scores, mean +- sd over seeds) over the finished runs only, read from records."""
+    results = []
+    for path in sorted(folder.glob(f"*/{RECORD_NAME}")):
+        rep = replay(path)
+        if not rep.record.done:
+            continue
+        cfg = Config(**{k: tuple(v) if k == "baselines" else v for k, v in rep.config.items()})
+        methods = {}
+        for m in rep.methods():
+            best = rep.best(m)
+            methods[m] = MethodResult(m, best["instruction"], best["mean"], len(rep.evals(m)), rep.test_scores(m))
+        results.append(RunResult(cfg, rep.objective, methods, path, 0.0, work_seconds(rep.record)))
+    objectives = sorted({o for r in results for m in r.methods.values() for o in m.test},
+                        key=lambda o: o != results[0].objective)
+    return "\n\n".join(compare_table(results, o) for o in objectives)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folder", type=Path, help="the --out folder of `izkit compare`")
-    emit(summarise(ap.parse_args().folder), "study_summary")
+    folder = ap.parse_args().folder
+    emit(test_tables(folder) + "\n\n" + summarise(folder), "study_summary")
 
 
 if __name__ == "__main__":

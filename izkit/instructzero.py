@@ -631,8 +631,9 @@ METHOD_NAMES = {"instructzero": "InstructZero", "matern": "BO (plain Matern)", "
 def _mean_sd(vals: list[float]) -> str:
     if not vals:
         return "-"
-    sd = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
-    return f"{np.mean(vals):.3f} +- {sd:.3f}"
+    if len(vals) == 1:
+        return f"{vals[0]:.3f}"  # one seed: no spread to show
+    return f"{np.mean(vals):.3f} +- {float(np.std(vals, ddof=1)):.3f}"
 
 
 # ------------------------------------------------------------------------------------------------------------------

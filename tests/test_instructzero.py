@@ -226,6 +226,8 @@ def test_compare_table_format(tmp_path):
     assert table[2] == "| task | InstructZero | Uniform | APE-style | Manual | seeds | minutes of work |"
     minutes = sum(r.work_seconds for r in results if r.config.task == "sum") / 60
     assert table[5].endswith(f" | 2 | {minutes:.1f} |") and minutes > 0
+    one_seed = compare_table(results[:1], "loglik").splitlines()[4]
+    assert f"| {results[0].methods['instructzero'].test['loglik']:.3f} |" in one_seed and "+-" not in one_seed
     assert [row.split(" | ")[0] for row in table[4:]] == ["| antonyms", "| sum", "| **average**"]
     vals = [r.methods["uniform"].test["loglik"] for r in results if r.config.task == "sum"]
     assert f"{np.mean(vals):.3f} +- {np.std(vals, ddof=1):.3f}" in table[5]
