@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from izkit.cache import AnswerCache, resolve_cache
+from izkit.generator import decode, kv, newline_token_ids
 
 logger = logging.getLogger(__name__)
 
@@ -314,7 +315,6 @@ class LocalBlackBox(_CachedBlackBox):
         else:
             self.model_id = f"{getattr(model.config, '_name_or_path', type(model).__name__)}|{model.dtype}"
         self.endpoint_id = "local-transformers"
-        from izkit.generator import newline_token_ids
 
         eos = tokenizer.eos_token_id
         eos = list(eos) if isinstance(eos, (list, tuple)) else ([eos] if eos is not None else [])
@@ -388,8 +388,8 @@ class LocalBlackBox(_CachedBlackBox):
             input_ids=ids,
             attention_mask=mask,
             position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
-            past_key_values=cache,
             use_cache=True,
+            **kv(self.model.base_model, cache),
         )
         rows = torch.tensor([uniq.index(p) for p in prefixes], device=self._device)  # (b,) row -> prefix
         for layer in cache.layers:
@@ -426,8 +426,6 @@ class LocalBlackBox(_CachedBlackBox):
         return ids.to(self._device), mask.to(self._device)
 
     def _generate_batch(self, batch, parts, cache, past_mask, store, usage: Usage) -> None:
-        from izkit.generator import decode
-
         ids, mask = self._suffix_batch([parts[k][1] for k in batch])  # (b, T), (b, T)
         rows = decode(
             self.model, mask, self.max_new_tokens, self._stop_mask, input_ids=ids, past_key_values=cache,
@@ -453,8 +451,8 @@ class LocalBlackBox(_CachedBlackBox):
             input_ids=ids,
             attention_mask=full_mask,
             position_ids=(full_mask.cumsum(-1) - 1).clamp(min=0)[:, -width:],
-            past_key_values=cache,
             use_cache=True,
+            **kv(self.model, cache),
             logits_to_keep=keep,
         ).logits  # (n, V): the LM head only at the n kept positions, row by row
         logp = torch.log_softmax(logits.reshape(-1, logits.shape[-1]).float(), dim=-1)  # (n, V)

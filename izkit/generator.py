@@ -25,6 +25,8 @@ same code with no soft tokens: :meth:`SoftPromptGenerator.generate_plain` and ``
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import math
 import re
@@ -253,6 +255,17 @@ class Sampling:
 
 
 @torch.inference_mode()
+def kv(module: Any, cache: Any) -> dict[str, Any]:
+    """The keyword argument that hands `cache` to `module.forward`: transformers renamed `past_key_values` to `cache`
+    during 5.x (the old name warns on every call, and goes in 5.40), so ask the forward which one it takes."""
+    return {_cache_keyword(type(module)): cache}
+
+
+@functools.lru_cache(maxsize=None)
+def _cache_keyword(cls: type) -> str:
+    return "cache" if "cache" in inspect.signature(cls.forward).parameters else "past_key_values"
+
+
 def decode(
     model: Any,
     attention_mask: torch.Tensor,
@@ -306,8 +319,8 @@ def decode(
         inputs_embeds=inputs_embeds,
         attention_mask=mask,
         position_ids=pos,
-        past_key_values=cache,
         use_cache=True,
+        **kv(model, cache),
         # the last position as an index tensor, not the int 1: the int slices a non-contiguous (B, 1, D) view, which
         # torch.matmul turns into a bmm against B copies of the (D, V) LM head (10x slower for B = 128 here)
         logits_to_keep=torch.tensor([attention_mask.shape[1] - 1], device=dev),
@@ -335,8 +348,8 @@ def decode(
             active, mask, next_pos, nxt = active[keep], mask[keep], next_pos[keep], nxt[keep]
         mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)  # (a, P + T + step + 1)
         out = model(
-            input_ids=nxt[:, None], attention_mask=mask, position_ids=next_pos[:, None], past_key_values=cache,
-            use_cache=True,
+            input_ids=nxt[:, None], attention_mask=mask, position_ids=next_pos[:, None], use_cache=True,
+            **kv(model, cache),
         )  # logits (a, 1, V)
         next_pos = next_pos + 1
     return tokens

@@ -5,6 +5,8 @@ The OpenAI-compatible path against a real server and a faulty fake one is in tes
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -181,6 +183,15 @@ def test_batched_loglik_equals_one_at_a_time_and_the_full_lm_head(local):
     logp = torch.log_softmax(logits.float(), -1)  # (T, V)
     ref = np.mean([logp[len(p_ids) - 1 + i, t].item() for i, t in enumerate(a_ids)])
     assert batched.scores[1, 1] == pytest.approx(ref, abs=1e-4)
+
+
+def test_scoring_with_a_kv_cache_raises_no_deprecation_warning(local):
+    # the prefix prefill, the loglik pass and the answer decoding each hand a KV cache to the model
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        local.score([HELPFUL], ANTONYMS[:2], objective="loglik")
+        local.score([HELPFUL], ANTONYMS[:2])
+    assert not [w for w in caught if "past_key_values" in str(w.message)], [str(w.message) for w in caught]
 
 
 def test_batched_answers_equal_one_at_a_time(local):

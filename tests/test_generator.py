@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 import pytest
 import torch
@@ -17,6 +18,7 @@ from izkit.generator import (
     clean_instruction,
     instruction_complete,
     embedding_std,
+    kv,
     newline_token_ids,
 )
 from izkit.tasks import Example
@@ -247,6 +249,29 @@ def test_early_stop_gives_the_instructions_of_a_full_length_decode(gen):
     raw = gen.tokenizer.batch_decode(full, skip_special_tokens=True)
     assert stopped == [clean_instruction(r) for r in raw]
     assert sum(len(r) for r in gen.tokenizer(gen.last_raw)["input_ids"]) < sum(len(r) for r in full)
+
+
+def test_kv_hands_the_cache_by_the_name_the_forward_takes():
+    class New(torch.nn.Module):  # transformers from the rename on
+        def forward(self, input_ids=None, cache=None, use_cache=None):
+            return cache
+
+    class Old(torch.nn.Module):  # transformers 5.0 and 4.x
+        def forward(self, input_ids=None, past_key_values=None, use_cache=None):
+            return past_key_values
+
+    assert kv(New(), "C") == {"cache": "C"} and New()(**kv(New(), "C")) == "C"
+    assert kv(Old(), "C") == {"past_key_values": "C"} and Old()(**kv(Old(), "C")) == "C"
+
+
+def test_decode_with_a_kv_cache_raises_no_deprecation_warning(gen):
+    embeds, mask = gen.embed([gen.prompt_text(DEMOS)], gen.projection(_z(1, 2)))
+    stop = torch.zeros(len(gen.tokenizer), dtype=torch.bool)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rows = decode(gen.model, mask, 4, stop, inputs_embeds=embeds)
+    assert len(rows[0]) == 4  # the cache was used for three steps after the prompt
+    assert not [w for w in caught if "past_key_values" in str(w.message)], [str(w.message) for w in caught]
 
 
 def test_decode_matches_model_generate_on_soft_prompts(gen):
