@@ -254,7 +254,6 @@ class Sampling:
     num_per_call: int = 25  # rows per decoding pass (the batch size when sampling)
 
 
-@torch.inference_mode()
 def kv(module: Any, cache: Any) -> dict[str, Any]:
     """The keyword argument that hands `cache` to `module.forward`: transformers renamed `past_key_values` to `cache`
     during 5.x (the old name warns on every call, and goes in 5.40), so ask the forward which one it takes."""
@@ -266,6 +265,7 @@ def _cache_keyword(cls: type) -> str:
     return "cache" if "cache" in inspect.signature(cls.forward).parameters else "past_key_values"
 
 
+@torch.inference_mode()
 def decode(
     model: Any,
     attention_mask: torch.Tensor,

@@ -264,13 +264,19 @@ def test_kv_hands_the_cache_by_the_name_the_forward_takes():
     assert kv(Old(), "C") == {"past_key_values": "C"} and Old()(**kv(Old(), "C")) == "C"
 
 
-def test_decode_with_a_kv_cache_raises_no_deprecation_warning(gen):
+def test_decode_runs_in_inference_mode_and_raises_no_deprecation_warning(gen):
     embeds, mask = gen.embed([gen.prompt_text(DEMOS)], gen.projection(_z(1, 2)))
     stop = torch.zeros(len(gen.tokenizer), dtype=torch.bool)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        rows = decode(gen.model, mask, 4, stop, inputs_embeds=embeds)
+    modes: list[bool] = []
+    hook = gen.model.register_forward_hook(lambda *_: modes.append(torch.is_inference_mode_enabled()))
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            rows = decode(gen.model, mask, 4, stop, inputs_embeds=embeds)
+    finally:
+        hook.remove()
     assert len(rows[0]) == 4  # the cache was used for three steps after the prompt
+    assert modes == [True] * 4  # decoding builds no autograd graph, whoever calls it
     assert not [w for w in caught if "past_key_values" in str(w.message)], [str(w.message) for w in caught]
 
 
