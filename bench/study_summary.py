@@ -68,7 +68,7 @@ def test_tables(folder: Path) -> str:
         rep = replay(path)
         if not rep.record.done:
             continue
-        cfg = Config(**{k: tuple(v) if k == "baselines" else v for k, v in rep.config.items()})
+        cfg = Config.from_dict(rep.config)
         methods = {}
         for m in rep.methods():
             best = rep.best(m)

@@ -140,6 +140,11 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Config:
+        """The inverse of :meth:`to_dict` after a JSON round trip (a record's header), where tuples come back as lists."""
+        return cls(**{k: tuple(v) if k == "baselines" else v for k, v in d.items()})
+
 
 @dataclass
 class MethodResult:
@@ -670,7 +675,7 @@ def resume_config(args: argparse.Namespace, out: Path) -> Config:
             "missing: " + ", ".join(sorted(names - set(recorded))) if names - set(recorded) else "") if part)
         raise RecordError(f"{path}: its header's config (settings {extra}) was not written by this izkit version "
                           f"({__version__}); start a new run with --out")
-    cfg = Config(**{k: tuple(v) if k == "baselines" else v for k, v in recorded.items()})
+    cfg = Config.from_dict(recorded)
     if Path(args.task).stem != Path(cfg.task).stem:
         raise RecordError(f"{path}: this record is a run of task {cfg.task!r}, not {args.task!r}")
     asked = config_from_args(args, cfg.task).to_dict()

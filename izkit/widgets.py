@@ -101,9 +101,7 @@ class ReplayModels:
             from izkit.tasks import load_task
 
             names = {f.name for f in dataclasses.fields(Config)}
-            raw = {k: v for k, v in self.replay.config.items() if k in names}
-            raw["baselines"] = tuple(raw.get("baselines", ()))
-            cfg = Config(**raw)
+            cfg = Config.from_dict({k: v for k, v in self.replay.config.items() if k in names})
             self._task = load_task(cfg.task, root=cfg.root)
             self._splits = self._task.splits(cfg.kappa, cfg.n_dev, cfg.n_test, cfg.seed)
             self._models = _Models(cfg, self._splits, self._task, self.replay.objective)

@@ -90,6 +90,12 @@ def test_loop_with_fake_models_counts_and_methods(tmp_path):
     assert res.methods["instructzero"].best_dev == max(e["mean"] for e in iz)
 
 
+def test_config_survives_a_json_round_trip():
+    cfg = Config(TASK, seed=3, baselines=("uniform", "ape"), screen=1).with_budget(60)
+    back = Config.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert back == cfg and isinstance(back.baselines, tuple)
+
+
 def test_screen_keeps_the_best_new_instructions_in_ei_order():
     cands = ["a", "b", "a", "c", "old", "d", "e"]  # best EI first
     assert screen_new_instructions(cands, {"old"}, 3) == [0, 1, 3]  # a, b, c: the second "a" and "old" are skipped
