@@ -1,9 +1,11 @@
 """data/: the project's own task files parse, have the benchmark's layouts, keep their splits apart, and are exactly
-what data/make_tasks.py writes."""
+what data/make_tasks.py writes from the facts in data/sources/."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +16,7 @@ from izkit.metrics import METRICS, metric_for, normalise, score
 from izkit.tasks import load_task
 
 DATA = Path(__file__).resolve().parent.parent / "data"
+SOURCES = DATA / "sources"
 TASKS = sorted(p.stem for p in (DATA / "induce").glob("*.json"))
 SPLITS = ("induce", "execute")
 MIN_SIZE = {"induce": 100, "execute": 50}
@@ -104,14 +107,77 @@ def test_exact_set_answers_come_from_the_input():
             assert {w.lower() for w in ex["output"].split(", ")} == expected
 
 
+def make_tasks():
+    """data/make_tasks.py as a module (it is a script, not part of the package)."""
+    spec = importlib.util.spec_from_file_location("make_tasks", DATA / "make_tasks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def made_files(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def committed_files() -> dict[str, bytes]:
+    return {f"{split}/{t}.json": (DATA / split / f"{t}.json").read_bytes() for split in SPLITS for t in TASKS}
+
+
 def test_generator_reproduces_the_files(tmp_path):
+    """The script, run as the README says, writes exactly the committed files, byte for byte, and nothing else."""
     subprocess.run([sys.executable, str(DATA / "make_tasks.py"), "--out", str(tmp_path)], check=True,
                    capture_output=True)
-    for split in SPLITS:
-        made = sorted(p.name for p in (tmp_path / split).glob("*.json"))
-        assert made == [f"{t}.json" for t in TASKS]
-        for name in made:
-            assert (tmp_path / split / name).read_bytes() == (DATA / split / name).read_bytes(), f"{split}/{name}"
+    made, committed = made_files(tmp_path), committed_files()
+    assert sorted(made) == sorted(committed)
+    for name in committed:
+        assert made[name] == committed[name], f"{name} differs from what data/make_tasks.py writes"
+
+
+def test_changing_one_fact_changes_the_files(tmp_path):
+    """The committed files depend on the facts: one changed antonym changes the antonyms files and nothing else."""
+    src = shutil.copytree(SOURCES, tmp_path / "sources")
+    antonyms = src / "antonyms.tsv"
+    text = antonyms.read_text(encoding="utf-8")
+    assert "\nhot\tcold\n" in text
+    antonyms.write_text(text.replace("\nhot\tcold\n", "\nhot\tchilly\n"), encoding="utf-8")
+    make_tasks().make_all(tmp_path / "out", src=src)
+    made, committed = made_files(tmp_path / "out"), committed_files()
+    changed = sorted(name for name in committed if made[name] != committed[name])
+    assert changed and all(name.endswith("/antonyms.json") for name in changed)
+
+
+def test_generator_refuses_a_repeated_fact(tmp_path):
+    src = shutil.copytree(SOURCES, tmp_path / "sources")
+    with open(src / "plurals.tsv", "a", encoding="utf-8") as f:
+        f.write("cat\tcats\n")  # already listed
+    with pytest.raises(ValueError, match="listed twice"):
+        make_tasks().make_all(tmp_path / "out", src=src)
+
+
+def test_every_facts_file_is_read(tmp_path):
+    """Each facts file feeds a task (no stale copy of a fact), except the reference instructions, not wired in yet."""
+    module = make_tasks()
+    read, table = set(), module.table
+
+    def recording_table(src, name, *columns):
+        read.add(name)
+        return table(src, name, *columns)
+
+    module.table = recording_table
+    module.make_all(tmp_path)
+    assert read == {p.stem for p in SOURCES.glob("*.tsv")} - {"reference_instructions"}
+    assert sorted(module.TASKS) == TASKS
+
+
+def test_reference_instructions_name_every_task_once():
+    rows = make_tasks().table(SOURCES, "reference_instructions", "task", "instruction")
+    assert sorted(task for task, _ in rows) == TASKS
+    for task, instruction in rows:
+        assert instruction[0].isupper() and instruction.endswith("."), task
+
+
+def test_generator_is_short():
+    assert len((DATA / "make_tasks.py").read_text(encoding="utf-8").splitlines()) <= 700
 
 
 def test_readme_lists_every_task():
