@@ -3,17 +3,26 @@
     izkit tasks                      # the tasks in data/ (or $IZKIT_DATA) with sizes and metric
     izkit prepare                    # convert the embedded model once (set-up does this)
     izkit run --task antonyms        # the main job on the embedded default
+    izkit compare --tasks a,b        # every method on many tasks and seeds, one Markdown table
     izkit serve                      # an OpenAI-compatible server for a local model, on 127.0.0.1
+
+The only module that parses arguments: it turns flags into an :class:`izkit.config.Config`, calls the library
+(``izkit.loop``, ``izkit.compare``) and prints what came back.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from izkit import __version__
+from izkit.config import RESUME_MAY_CHANGE, Config
+from izkit.records import RECORD_NAME, RecordError, RunRecord
 
 
 def _cmd_tasks(args: argparse.Namespace) -> int:
@@ -44,16 +53,108 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return main_serve(model=args.model, port=args.port, host=args.host)
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from izkit.instructzero import main_run
+def config_from_args(args: argparse.Namespace, task: str) -> Config:
+    """The Config that ``izkit run`` / ``izkit compare`` flags describe, for one task."""
+    baselines = () if args.baselines in ("", "none") else tuple(b.strip() for b in args.baselines.split(",") if b)
+    common = dict(seed=getattr(args, "seed", 0), objective=args.objective, baselines=baselines,
+                  generator=args.generator, blackbox=args.blackbox, blackbox_model=args.blackbox_model,
+                  base_url=args.base_url, device=args.device, root=args.root, request_timeout=args.timeout,
+                  max_retries=args.retries, screen=args.screen)
+    cfg = Config.quick(task, **common) if args.quick else Config(task=task, **common)
+    if args.budget is not None:
+        cfg = cfg.with_budget(args.budget)
+    return cfg
 
-    return main_run(args)
+
+def resume_config(args: argparse.Namespace, out: Path) -> Config:
+    """The config recorded in ``out``: ``--resume`` needs only ``--task``; flags given as well must agree with it.
+
+    Flags left at their defaults are not compared; those in ``RESUME_MAY_CHANGE`` (timeout, retries, device) may change.
+    """
+    path = out / RECORD_NAME
+    if not path.exists():
+        raise RecordError(f"{out}: no run record ({RECORD_NAME}) to resume there; start a new run with --out {out}")
+    recorded = RunRecord.open(path).header.get("config") or {}
+    names = {f.name for f in dataclasses.fields(Config)}
+    if set(recorded) != names:
+        extra = "; ".join(part for part in (
+            "unknown: " + ", ".join(sorted(set(recorded) - names)) if set(recorded) - names else "",
+            "missing: " + ", ".join(sorted(names - set(recorded))) if names - set(recorded) else "") if part)
+        raise RecordError(f"{path}: its header's config (settings {extra}) was not written by this izkit version "
+                          f"({__version__}); start a new run with --out")
+    cfg = Config.from_dict(recorded)
+    if Path(args.task).stem != Path(cfg.task).stem:
+        raise RecordError(f"{path}: this record is a run of task {cfg.task!r}, not {args.task!r}")
+    asked = config_from_args(args, cfg.task).to_dict()
+    default = config_from_args(build_parser().parse_args(["run", "--task", cfg.task]), cfg.task).to_dict()
+    mine = cfg.to_dict()
+    for key, value in asked.items():
+        if value == default[key] or value == mine[key]:
+            continue
+        if key not in RESUME_MAY_CHANGE:
+            raise RecordError(f"{path}: this record was made with {key}={mine[key]!r}, but the flags ask for "
+                              f"{key}={value!r}; resume with only --task and --resume, or start a new run with --out")
+        cfg = dataclasses.replace(cfg, **{key: value})
+    return cfg
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from izkit.loop import run
+    from izkit.replay import replay
+
+    if args.resume:
+        out = Path(args.resume)
+        cfg = resume_config(args, out)
+    else:
+        cfg = config_from_args(args, args.task)
+        out = Path(args.out or f"runs/{Path(args.task).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+    try:
+        result = run(cfg, out, resume=bool(args.resume))
+    except (Exception, KeyboardInterrupt) as err:
+        _say_how_to_resume(out, args.task, err)
+        raise
+    print(result.summary())
+    replay(result.record_path).save_figures(out)
+    print(f"record and figures in {out}/")
+    return 0
+
+
+def _say_how_to_resume(out: Path, task: str, err: BaseException) -> None:
+    """After a failed or interrupted run: how much the record keeps and the command that continues it."""
+    path = out / RECORD_NAME
+    if not path.exists() or isinstance(err, RecordError):
+        return
+    try:
+        n = len(RunRecord.open(path).evals())
+    except (RecordError, OSError):
+        return
+    print(f"the record {path} keeps the {n} evaluations finished so far; continue the run with\n"
+          f"    izkit run --task {task} --resume {out}", file=sys.stderr)
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from izkit.instructzero import main_compare
+    from izkit.compare import compare, compare_figure, compare_table
+    from izkit.tasks import load_task
 
-    return main_compare(args)
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"--seeds must be comma-separated integers, got {args.seeds!r}") from None
+    if not tasks or not seeds:
+        raise ValueError("--tasks and --seeds must each name at least one")
+    for task in tasks:
+        load_task(task, root=args.root)  # fail now, not after the first tasks have run
+    out = Path(args.out or f"runs/compare-{time.strftime('%Y%m%d-%H%M%S')}")
+    results = compare(config_from_args(args, tasks[0]), tasks, seeds, out)
+    objectives = sorted({o for r in results for m in r.methods.values() for o in m.test},
+                        key=lambda o: o != results[0].objective)
+    text = "\n\n".join(compare_table(results, o) for o in objectives)
+    (out / "table.md").write_text(text + "\n")
+    compare_figure(results, objectives[0]).savefig(out / "compare.png", dpi=110)
+    print(text)
+    print(f"\ntable, figure and records in {out}/")
+    return 0
 
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:

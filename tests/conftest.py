@@ -30,3 +30,66 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# One shared fake pipeline (izkit.pipeline.Pipeline with no LLM), for the loop, the widgets and the CLI tests.
+
+
+class Killed(Exception):
+    """Stands in for SIGKILL: raised from inside the fake black box after a given number of calls."""
+
+
+def hash01(text: str) -> float:
+    """A stable pseudo-random number in [0, 1) from a string."""
+    import hashlib
+
+    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) / 16**8
+
+
+class FakeGenerator:
+    """Instructions from a coarse grid over z, so nearby soft prompts share an instruction (as a real model does)."""
+
+    def generate(self, Z, exemplars):
+        return [f"instruction {int((float(z[0]) + 1) * 2)}-{int((float(z[1]) + 1) * 2)}" for z in Z]
+
+    def generate_plain(self, exemplars, n=1, sampling=None):
+        seed = 0 if sampling is None else sampling.seed
+        return [f"plain {seed}-{i if sampling else 0}" for i in range(n)]
+
+
+class FakeBlackBox:
+    """Scores from a hash of (instruction, input) in [-1, 0); raises Killed after ``die_after`` calls."""
+
+    objective = "loglik"
+    model_id = "fake"
+
+    def __init__(self, die_after: int | None = None):
+        self.calls = 0
+        self.die_after = die_after
+
+    def score(self, instructions, examples, metric="em", objective=None):
+        import numpy as np
+
+        from izkit.blackbox import ScoreResult, Usage
+
+        if self.die_after is not None and self.calls >= self.die_after:
+            raise Killed(f"killed after {self.calls} calls")
+        self.calls += 1
+        scores = np.array([[hash01(v + e.input) - 1 for e in examples] for v in instructions])  # (I, E)
+        return ScoreResult(objective or self.objective, list(instructions), scores,
+                           [[""] * len(examples) for _ in instructions], scores.mean(1), Usage(requests=1))
+
+
+def make_fake_pipeline(die_after: int | None = None, generator=None, blackbox=None, exemplars=None):
+    """A Pipeline of fakes: FakeGenerator and FakeBlackBox unless others are given."""
+    from izkit.pipeline import Pipeline
+
+    return Pipeline(generator or FakeGenerator(), blackbox or FakeBlackBox(die_after), exemplars, "em",
+                    {"generator": "fake", "blackbox": "fake"})
+
+
+@pytest.fixture
+def fake_pipeline():
+    """The factory :func:`make_fake_pipeline`: ``fake_pipeline()``, ``fake_pipeline(die_after=3)``."""
+    return make_fake_pipeline

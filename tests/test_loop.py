@@ -1,4 +1,4 @@
-"""izkit.instructzero: the loop end to end on the embedded model, resume after kills, replay, compare table."""
+"""izkit.loop (with config, strategies, replay, compare): the loop end to end on the embedded model, resume after kills, replay, compare table."""
 
 from __future__ import annotations
 
@@ -13,55 +13,15 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 
-from izkit.blackbox import ScoreResult, Usage
-from izkit.instructzero import Config, Run, RunResult, compare_table, replay, run, screen_new_instructions
+from conftest import Killed, make_fake_pipeline
+from izkit.compare import compare_table
+from izkit.config import Config
+from izkit.loop import Run, RunResult, run
+from izkit.replay import replay
+from izkit.strategies import screen_new_instructions
 from izkit.records import RecordError
 
 TASK = "antonyms"
-
-
-class Killed(Exception):
-    """Stands in for SIGKILL: raised from inside the black box after a given number of calls."""
-
-
-def _h(text: str) -> float:
-    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) / 16**8
-
-
-class FakeGenerator:
-    """Instructions from a coarse grid over z, so nearby soft prompts share an instruction (as a real model does)."""
-
-    def generate(self, Z, exemplars):
-        return [f"instruction {int((float(z[0]) + 1) * 2)}-{int((float(z[1]) + 1) * 2)}" for z in Z]
-
-    def generate_plain(self, exemplars, n=1, sampling=None):
-        seed = 0 if sampling is None else sampling.seed
-        return [f"plain {seed}-{i if sampling else 0}" for i in range(n)]
-
-
-class FakeBlackBox:
-    objective = "loglik"
-
-    def __init__(self, die_after: int | None = None):
-        self.calls = 0
-        self.die_after = die_after
-
-    def score(self, instructions, examples, metric="em", objective=None):
-        if self.die_after is not None and self.calls >= self.die_after:
-            raise Killed(f"killed after {self.calls} calls")
-        self.calls += 1
-        scores = np.array([[_h(v + e.input) - 1 for e in examples] for v in instructions])  # (I, E)
-        return ScoreResult(objective or self.objective, list(instructions), scores,
-                           [[""] * len(examples) for _ in instructions], scores.mean(1), Usage(requests=1))
-
-
-class FakeModels:
-    def __init__(self, die_after=None):
-        self.generator, self.blackbox = FakeGenerator(), FakeBlackBox(die_after)
-        self.exemplars, self.metric = None, "em"
-
-    def ids(self):
-        return {"generator": "fake", "blackbox": "fake"}
 
 
 def fake_cfg(**kw) -> Config:
@@ -78,7 +38,7 @@ def outcome(result: RunResult, out) -> tuple:
 
 def test_loop_with_fake_models_counts_and_methods(tmp_path):
     cfg = fake_cfg()
-    res = Run(cfg, tmp_path, progress=False, models=FakeModels()).execute()
+    res = Run(cfg, tmp_path, progress=False, pipeline=make_fake_pipeline()).execute()
     evals = [json.loads(s) for s in (tmp_path / "record.jsonl").read_text().splitlines()]
     kinds = [e["kind"] for e in evals]
     assert kinds[0] == "header" and kinds[-1] == "done"
@@ -108,7 +68,7 @@ def test_screen_keeps_the_best_new_instructions_in_ei_order():
 def test_bo_rounds_spend_evaluations_on_new_instructions(tmp_path):
     def distinct_and_props(screen):
         cfg = fake_cfg(screen=screen, baselines=())
-        Run(cfg, tmp_path / str(screen), progress=False, models=FakeModels()).execute()
+        Run(cfg, tmp_path / str(screen), progress=False, pipeline=make_fake_pipeline()).execute()
         lines = [json.loads(s) for s in (tmp_path / str(screen) / "record.jsonl").read_text().splitlines()]
         evals = [e["instruction"] for e in lines if e["kind"] == "eval"]
         props = [p for p in lines if p["kind"] == "proposal" and p["round"] > 0]
@@ -123,13 +83,13 @@ def test_bo_rounds_spend_evaluations_on_new_instructions(tmp_path):
 @pytest.mark.parametrize("die_after", [0, 1, 3, 5, 9, 14, 22, 30])
 def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path, die_after):
     cfg = fake_cfg()
-    ref = Run(cfg, tmp_path / "ref", progress=False, models=FakeModels()).execute()
+    ref = Run(cfg, tmp_path / "ref", progress=False, pipeline=make_fake_pipeline()).execute()
     out = tmp_path / "killed"
     with pytest.raises(Killed):
-        Run(cfg, out, progress=False, models=FakeModels(die_after=die_after)).execute()
+        Run(cfg, out, progress=False, pipeline=make_fake_pipeline(die_after=die_after)).execute()
     before = [json.loads(s) for s in (out / "record.jsonl").read_text().splitlines()] if die_after else []
-    models = FakeModels()
-    res = Run(cfg, out, resume=True, progress=False, models=models).execute()
+    models = make_fake_pipeline()
+    res = Run(cfg, out, resume=True, progress=False, pipeline=models).execute()
     assert outcome(res, out) == outcome(ref, tmp_path / "ref")
     lines = [json.loads(s) for s in (out / "record.jsonl").read_text().splitlines()]
     assert res.work_seconds == pytest.approx(sum(e.get("seconds", 0) for e in lines if e["kind"] != "done"))
@@ -144,36 +104,36 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path, die_after):
 
 def test_resume_asks_nothing_already_recorded(tmp_path):
     cfg = fake_cfg()
-    Run(cfg, tmp_path, progress=False, models=FakeModels()).execute()
-    models = FakeModels()
-    Run(cfg, tmp_path, resume=True, progress=False, models=models).execute()
+    Run(cfg, tmp_path, progress=False, pipeline=make_fake_pipeline()).execute()
+    models = make_fake_pipeline()
+    Run(cfg, tmp_path, resume=True, progress=False, pipeline=models).execute()
     assert models.blackbox.calls == 0
 
 
 def test_torn_last_line_is_redone(tmp_path):
     cfg = fake_cfg()
-    ref = Run(cfg, tmp_path / "ref", progress=False, models=FakeModels()).execute()
+    ref = Run(cfg, tmp_path / "ref", progress=False, pipeline=make_fake_pipeline()).execute()
     out = tmp_path / "torn"
     with pytest.raises(Killed):
-        Run(cfg, out, progress=False, models=FakeModels(die_after=6)).execute()
+        Run(cfg, out, progress=False, pipeline=make_fake_pipeline(die_after=6)).execute()
     text = (out / "record.jsonl").read_text()
     (out / "record.jsonl").write_text(text + text.splitlines()[-1][:25])  # a kill in the middle of a write
-    res = Run(cfg, out, resume=True, progress=False, models=FakeModels()).execute()
+    res = Run(cfg, out, resume=True, progress=False, pipeline=make_fake_pipeline()).execute()
     assert outcome(res, out) == outcome(ref, tmp_path / "ref")
 
 
 def test_resume_with_another_config_names_the_field(tmp_path):
     cfg = fake_cfg()
     with pytest.raises(Killed):
-        Run(cfg, tmp_path, progress=False, models=FakeModels(die_after=2)).execute()
+        Run(cfg, tmp_path, progress=False, pipeline=make_fake_pipeline(die_after=2)).execute()
     with pytest.raises(RecordError, match=r"made with seed=0, but the run asks for seed=1"):
-        Run(dataclasses.replace(cfg, seed=1), tmp_path, resume=True, progress=False, models=FakeModels())
+        Run(dataclasses.replace(cfg, seed=1), tmp_path, resume=True, progress=False, pipeline=make_fake_pipeline())
 
 
 def test_new_run_refuses_an_existing_record(tmp_path):
-    Run(fake_cfg(), tmp_path, progress=False, models=FakeModels()).execute()
+    Run(fake_cfg(), tmp_path, progress=False, pipeline=make_fake_pipeline()).execute()
     with pytest.raises(RecordError, match="already exists; resume it with --resume"):
-        Run(fake_cfg(), tmp_path, progress=False, models=FakeModels())
+        Run(fake_cfg(), tmp_path, progress=False, pipeline=make_fake_pipeline())
 
 
 @pytest.mark.parametrize(("field", "value", "msg"), [
@@ -184,12 +144,12 @@ def test_new_run_refuses_an_existing_record(tmp_path):
 ])
 def test_bad_config_values(tmp_path, field, value, msg):
     with pytest.raises(ValueError, match=msg):
-        Run(dataclasses.replace(fake_cfg(), **{field: value}), tmp_path, progress=False, models=FakeModels())
+        Run(dataclasses.replace(fake_cfg(), **{field: value}), tmp_path, progress=False, pipeline=make_fake_pipeline())
 
 
 def test_agreement_similarity_needs_accuracy(tmp_path):
     with pytest.raises(ValueError, match="agreement.*use --objective accuracy"):
-        Run(fake_cfg(similarity="agreement"), tmp_path, progress=False, models=FakeModels())
+        Run(fake_cfg(similarity="agreement"), tmp_path, progress=False, pipeline=make_fake_pipeline())
 
 
 def test_budget_sets_rounds():
@@ -211,7 +171,7 @@ def test_paper_defaults():
 
 def test_replay_without_a_model(tmp_path):
     cfg = fake_cfg()
-    res = Run(cfg, tmp_path, progress=False, models=FakeModels()).execute()
+    res = Run(cfg, tmp_path, progress=False, pipeline=make_fake_pipeline()).execute()
     rp = replay(tmp_path)
     assert rp.methods() == ["instructzero", "uniform", "ape", "manual"]
     assert rp.best()["instruction"] == res.methods["instructzero"].best_instruction
@@ -226,7 +186,7 @@ def test_compare_table_format(tmp_path):
     for task in ("antonyms", "sum"):
         for seed in (0, 1):
             cfg = dataclasses.replace(fake_cfg(), task=task, seed=seed)
-            results.append(Run(cfg, tmp_path / f"{task}{seed}", progress=False, models=FakeModels()).execute())
+            results.append(Run(cfg, tmp_path / f"{task}{seed}", progress=False, pipeline=make_fake_pipeline()).execute())
     table = compare_table(results, "loglik").splitlines()
     assert table[0].startswith("Test loglik (mean +- sd over seeds; BO optimised loglik on dev)")
     assert table[2] == "| task | InstructZero | Uniform | APE-style | Manual | seeds | minutes of work |"
@@ -241,10 +201,10 @@ def test_compare_table_format(tmp_path):
 
 def test_resume_takes_the_config_from_the_record(tmp_path):
     from izkit.cli import build_parser
-    from izkit.instructzero import resume_config
+    from izkit.cli import resume_config
 
     cfg = fake_cfg(seed=3, baselines=("uniform",))
-    Run(cfg, tmp_path, progress=False, models=FakeModels()).execute()
+    Run(cfg, tmp_path, progress=False, pipeline=make_fake_pipeline()).execute()
 
     def args(*flags):
         return build_parser().parse_args(["run", "--task", TASK, "--resume", str(tmp_path), *flags])
@@ -261,11 +221,11 @@ def test_resume_takes_the_config_from_the_record(tmp_path):
 
 
 def test_compare_covers_every_task_before_any_twice(tmp_path, monkeypatch):
-    import izkit.instructzero as iz
+    import izkit.compare as cmp
 
     calls = []
-    monkeypatch.setattr(iz, "run", lambda cfg, out, resume, progress: calls.append((cfg.task, cfg.seed, out.name)))
-    iz.compare(fake_cfg(), ["antonyms", "sum"], [0, 1], tmp_path, progress=False)
+    monkeypatch.setattr(cmp, "run", lambda cfg, out, resume, progress: calls.append((cfg.task, cfg.seed, out.name)))
+    cmp.compare(fake_cfg(), ["antonyms", "sum"], [0, 1], tmp_path, progress=False)
     assert calls == [("antonyms", 0, "antonyms-seed0"), ("sum", 0, "sum-seed0"),
                      ("antonyms", 1, "antonyms-seed1"), ("sum", 1, "sum-seed1")]
 
@@ -282,3 +242,41 @@ def test_quick_run_on_the_embedded_model(tmp_path, embedded):
     header = json.loads((tmp_path / "record.jsonl").read_text().splitlines()[0])
     assert header["models"]["generator"]["name"] == "gemma-3-270m" and header["objective"] == "loglik"
     assert "InstructZero" not in res.summary() and "instructzero" in res.summary()
+
+
+def _canonical(value):
+    """A record line without its times, floats rounded to 8 digits: what must not change when the code is moved."""
+    if isinstance(value, float):
+        return round(value, 8)
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in sorted(value.items()) if k not in ("seconds", "created")}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def test_a_seeded_quick_run_gives_the_pinned_record(tmp_path):
+    """The record of a seeded quick run with the fake pipeline, pinned: moving code must not change one line.
+
+    The pin was taken with the code before the layout change (izkit/instructzero.py); a change of the method itself
+    (what is proposed or how it is scored) changes it on purpose, and the commit that does so says why.
+    """
+    res = Run(fake_cfg(), tmp_path, progress=False, pipeline=make_fake_pipeline()).execute()
+    lines = [json.loads(s) for s in (tmp_path / "record.jsonl").read_text().splitlines()]
+    evals = [(e["method"], e["round"], e["index"], e["instruction"], round(e["mean"], 6))
+             for e in lines if e["kind"] == "eval"]
+    assert evals[:7] == [("instructzero", 0, 0, "instruction 1-2", -0.656923),
+                         ("instructzero", 0, 1, "instruction 3-0", -0.376621),
+                         ("instructzero", 0, 2, "instruction 2-3", -0.690009),
+                         ("instructzero", 0, 3, "instruction 0-1", -0.433474),
+                         ("instructzero", 1, 0, "instruction 3-0", -0.376621),
+                         ("instructzero", 1, 1, "instruction 0-0", -0.658995),
+                         ("instructzero", 1, 2, "instruction 2-2", -0.374635)]
+    best = {m: (r.best_instruction, round(r.best_dev, 6)) for m, r in res.methods.items()}
+    assert best == {"instructzero": ("instruction 2-2", -0.374635), "uniform": ("instruction 0-3", -0.11858),
+                    "ape": ("plain 1-0", -0.467237), "manual": ("plain 0-0", -0.592966)}
+    body = json.dumps([_canonical(line) for line in lines[1:]], sort_keys=True)
+    assert hashlib.sha256(body.encode()).hexdigest() == PINNED_RECORD
+
+
+PINNED_RECORD = "e500c97992d6d992915b18e38772b88bbd4fff1dce481e809136e6349512a520"

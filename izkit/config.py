@@ -1,0 +1,126 @@
+"""One InstructZero run's settings: a plain dataclass whose defaults are the paper's (Chen et al., ICML 2024, sec. 4).
+
+``Config(task="antonyms")`` is the paper's run: d = 10, N = 5 soft tokens, kappa = 5 exemplars, 20 dev examples,
+25 Sobol soft prompts and 5 rounds of 25 (150 black-box evaluations). :meth:`Config.quick` is small enough for tests
+and notebooks. A config is written into every run record's header and read back with :meth:`Config.from_dict`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+METHODS = ("instructzero", "matern", "uniform", "ape", "manual")  # the order they run in
+METHOD_NAMES = {"instructzero": "InstructZero", "matern": "BO (plain Matern)", "uniform": "Uniform",
+                "ape": "APE-style", "manual": "Manual"}
+RESUME_MAY_CHANGE = {"request_timeout", "max_retries", "device"}  # how to reach the models, not what the run is
+
+
+@dataclass
+class Config:
+    """One InstructZero run. The defaults are the paper's; :meth:`quick` is small enough for tests and notebooks."""
+
+    task: str  # a task name in data/ (or root), or the path of its induce file
+    seed: int = 0  # seeds the splits, the projection A, the Sobol design, the GP restarts and the baselines
+    d: int = 10  # soft prompt dimension (paper: 10)
+    n_tokens: int = 5  # soft tokens N fed to the generator (paper: 5; 3 and 10 tried)
+    projection: str = "uniform"  # entries of A: "uniform" in [-1, 1] (paper) or "normal" scaled to the embeddings
+    kappa: int = 5  # exemplars the generator reads (paper: 5)
+    n_dev: int = 20  # dev examples scored per instruction (paper: 20)
+    n_test: int = 100  # held-out examples for the final report (paper: at most 100)
+    n_init: int = 25  # initial Sobol soft prompts (paper: 25)
+    n_rounds: int = 5  # BO rounds after the initial design (paper: 5)
+    batch_size: int = 25  # soft prompts per round, top-q by EI (paper: 25)
+    max_evals: int | None = None  # cap on evaluations per method (--budget); None: n_init + n_rounds * batch_size
+    objective: str | None = None  # "accuracy" or "loglik"; None: loglik for a local black box, accuracy for an API
+    similarity: str = "matern"  # S in eq. 9: "matern" on score vectors (authors' code) or "agreement" (eq. 8)
+    baselines: tuple[str, ...] = ("manual",)  # any of "uniform", "ape", "manual", "matern"
+    generator: str | None = None  # the open model that writes instructions; None: the embedded default
+    blackbox: str = "local"  # "local" (a model in this process) or "openai" (any OpenAI-compatible endpoint)
+    blackbox_model: str | None = None  # local: a model path/id (None: the generator's); openai: the model name
+    base_url: str | None = None  # the OpenAI-compatible endpoint (None: OpenAI itself)
+    api: str = "chat"  # "chat" or "completions" for an OpenAI-compatible black box
+    request_timeout: float = 60.0  # seconds per request to an OpenAI-compatible black box
+    max_retries: int = 3  # our retries of a failed request (429, 5xx, timeout, dropped), each after the SDK's own 2
+    device: str | None = None  # None: CUDA when available, else CPU
+    root: str | None = None  # a folder of tasks instead of data/
+    ape_temperature: float = 0.9  # sampling temperature of the APE-style baseline (top-p 0.95)
+    acq_restarts: int = 64  # L-BFGS-B starts for the acquisition optimisation
+    acq_raw_samples: int = 1024  # Sobol points screened to pick those starts
+    screen: int = 2  # EI candidates generated per slot; the batch keeps the best whose instruction is new. 1: the
+    #                  paper's plain top-q by EI, which re-proposes soft prompts that write already-scored instructions
+
+    @property
+    def budget(self) -> int:
+        """Black-box evaluations per method: the initial design plus every round (paper: 25 + 5 x 25 = 150)."""
+        full = self.n_init + self.n_rounds * self.batch_size
+        return full if self.max_evals is None else min(full, self.max_evals)
+
+    @property
+    def round_sizes(self) -> list[int]:
+        """Evaluations in each round: the initial design, then full batches; the last one is cut to the budget."""
+        sizes, left = [], self.budget
+        for size in [self.n_init] + [self.batch_size] * self.n_rounds:
+            if left <= 0:
+                break
+            sizes.append(min(size, left))
+            left -= sizes[-1]
+        return sizes
+
+    @classmethod
+    def quick(cls, task: str, **overrides: Any) -> Config:
+        """A preset for tests, notebooks and a first look: 4 + 2 x 4 evaluations on 5 dev examples."""
+        base = dict(n_init=4, n_rounds=2, batch_size=4, n_dev=5, n_test=10, acq_restarts=8, acq_raw_samples=128)
+        return cls(task=task, **{**base, **overrides})
+
+    def with_budget(self, budget: int) -> Config:
+        """Keep the initial design and the batch size; add rounds until the budget is met (the last may be smaller)."""
+        if budget < 1:
+            raise ValueError(f"--budget must be at least 1, got {budget}")
+        n_init = min(self.n_init, budget)
+        n_rounds = math.ceil((budget - n_init) / self.batch_size)
+        return dataclasses.replace(self, n_init=n_init, n_rounds=n_rounds, max_evals=budget)
+
+    def resolved_objective(self) -> str:
+        """The objective BO maximises: the one asked for, else loglik for a local black box and accuracy for an API."""
+        obj = self.objective or ("loglik" if self.blackbox == "local" else "accuracy")
+        if obj not in ("accuracy", "loglik"):
+            raise ValueError(f"objective must be 'accuracy' or 'loglik', got {obj!r}")
+        return obj
+
+    def methods(self) -> list[str]:
+        """InstructZero, then the baselines asked for, in the order they run."""
+        return ["instructzero"] + [m for m in METHODS[1:] if m in self.baselines]
+
+    def validate(self) -> None:
+        """A ValueError naming the first setting that is out of range or inconsistent with the others."""
+        if self.blackbox not in ("local", "openai"):
+            raise ValueError(f"blackbox must be 'local' or 'openai', got {self.blackbox!r}")
+        if self.blackbox == "openai" and not self.blackbox_model:
+            raise ValueError("a black box 'openai' needs --blackbox-model (the model name the endpoint serves)")
+        bad = [b for b in self.baselines if b not in METHODS[1:]]
+        if bad:
+            raise ValueError(f"unknown baseline {bad[0]!r}; choose from {', '.join(METHODS[1:])}")
+        if self.similarity not in ("matern", "agreement"):
+            raise ValueError(f"similarity must be 'matern' or 'agreement', got {self.similarity!r}")
+        if self.projection not in ("uniform", "normal"):
+            raise ValueError(f"projection must be 'uniform' or 'normal', got {self.projection!r}")
+        for name in ("d", "n_tokens", "kappa", "n_dev", "n_test", "n_init", "batch_size", "screen"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.request_timeout > 0 or self.max_retries < 0:
+            raise ValueError(f"--timeout must be > 0 and --retries >= 0, got {self.request_timeout} and "
+                             f"{self.max_retries}")
+        if self.similarity == "agreement" and self.resolved_objective() == "loglik":
+            raise ValueError("similarity 'agreement' (eq. 8) compares the instructions' answers, which the loglik "
+                             "objective does not produce; use --objective accuracy or similarity 'matern'")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Config:
+        """The inverse of :meth:`to_dict` after a JSON round trip (a record's header), where tuples come back as lists."""
+        return cls(**{k: tuple(v) if k == "baselines" else v for k, v in d.items()})

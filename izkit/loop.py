@@ -1,0 +1,223 @@
+"""The InstructZero loop, paper Algorithm 1, top to bottom, for InstructZero and each baseline.
+
+    Z_0 <- 25 Sobol points in [-1, 1]^d                               (initial design)
+    for round r = 0 .. 5:
+        v_i = g([A z_i ; exemplars])          for z_i in Z_r          (generator.py: soft prompt -> instruction)
+        h_i = H(v_i) on the dev set, per example                      (blackbox: zero-shot scores, eq. 1)
+        fit a GP with the instruction-coupled kernel (eq. 9) on all (z, h) so far      (surrogate.py, gp.py)
+        Z_{r+1} <- top 25 maximisers of expected improvement (eq. 10)                  (acquisition.py)
+    report the best instruction on dev, scored on the held-out test split
+
+Each method is a strategy (``izkit.strategies``) that proposes a round; this file records and scores it. Everything is
+written to a run record as it happens (``izkit.records``): a killed run resumes without asking the black box anything
+twice, and ends where an uninterrupted run with the same seed ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from izkit import __version__
+from izkit.config import RESUME_MAY_CHANGE, Config
+from izkit.pipeline import Pipeline
+from izkit.records import RECORD_NAME, RecordError, RunRecord, check_same_config
+from izkit.strategies import strategy_for
+from izkit.tasks import load_task
+
+
+@dataclass
+class MethodResult:
+    """What one method found: its best instruction on dev and that instruction's test scores."""
+
+    method: str
+    best_instruction: str
+    best_dev: float  # the optimised objective's mean on dev
+    n_evals: int
+    test: dict[str, float] = field(default_factory=dict)  # objective -> mean on the test split
+
+
+@dataclass
+class RunResult:
+    """A finished run: per method, the best instruction and its scores; where the record is."""
+
+    config: Config
+    objective: str  # the objective optimised on dev
+    methods: dict[str, MethodResult]
+    record_path: Path
+    seconds: float  # wall time of the call that returned this result (a resumed run: the resumed part only)
+    work_seconds: float = 0.0  # the run's recorded work (proposals, evaluations, test scoring), over every session
+
+    def summary(self) -> str:
+        """A plain-text table: method, dev score, test scores, best instruction."""
+        objs = sorted({o for m in self.methods.values() for o in m.test}, key=lambda o: o != self.objective)
+        head = f"{'method':<13} {'dev ' + self.objective:>13} " + " ".join(f"{'test ' + o:>13}" for o in objs)
+        lines = [f"task {self.config.task}, seed {self.config.seed}, optimised: {self.objective} on dev", head]
+        for m in self.methods.values():
+            tests = " ".join(f"{m.test.get(o, float('nan')):>13.3f}" for o in objs)
+            lines.append(f"{m.method:<13} {m.best_dev:>13.3f} {tests}  {m.best_instruction!r}")
+        return "\n".join(lines)
+
+
+class Run:
+    """One run: all methods of a config on one task, recorded to ``out/record.jsonl``.
+
+    ``Run(cfg, out).execute()`` starts or resumes (``resume=True`` continues the record in ``out`` after checking that
+    it was made with the same config) and returns a :class:`RunResult`. ``pipeline`` may be given (tests pass fakes);
+    otherwise the models are loaded from the config on first use, so a finished run reads back with no model.
+    """
+
+    def __init__(self, cfg: Config, out: str | os.PathLike, resume: bool = False, progress: bool = True,
+                 pipeline: Pipeline | None = None):
+        cfg.validate()
+        self.cfg = cfg
+        self.out = Path(out)
+        self.objective = cfg.resolved_objective()
+        self.progress = progress
+        self.task = load_task(cfg.task, root=cfg.root)
+        self.splits = self.task.splits(cfg.kappa, cfg.n_dev, cfg.n_test, cfg.seed)
+        path = self.out / RECORD_NAME
+        check_writable(self.out)
+        if resume:
+            self.record = RunRecord.open(path)
+            check_same_config(path, self.record.header.get("config", {}), cfg.to_dict(), ignore=RESUME_MAY_CHANGE)
+        elif path.exists() and path.stat().st_size > 0:  # an empty record (killed before the header) starts anew
+            raise RecordError(f"{path}: a record already exists; resume it with --resume {self.out}")
+        else:
+            self.record = None  # created once the models are loaded, so the header names them
+        self._pipeline = pipeline
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """The models, loaded on first use; a new run's record header is written right after."""
+        if self._pipeline is None:
+            self._pipeline = Pipeline.from_config(self.cfg, self.splits, self.task.metric, self.objective)
+        if self.record is None:
+            self.record = RunRecord.create(self.out / RECORD_NAME, {
+                "izkit_version": __version__,
+                "config": self.cfg.to_dict(),
+                "objective": self.objective,
+                "metric": self.task.metric,
+                "task_files": [str(self.task.induce_path), str(self.task.execute_path)],
+                "models": self._pipeline.ids,
+                "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+            })
+        return self._pipeline
+
+    # -- Algorithm 1 ----------------------------------------------------------------------------------------------
+
+    def execute(self) -> RunResult:
+        """Run (or finish) every method, then score each method's best instruction on the test split."""
+        t0 = time.perf_counter()
+        if self.record is None:
+            self.pipeline  # a new run: load the models and write the header before anything else
+        methods = self.cfg.methods()
+        for method in methods:
+            self._run_method(method)
+        results = {m: self._test(m) for m in methods}
+        if not self.record.done:
+            self.record.append({"kind": "done", "seconds": time.perf_counter() - t0})
+        return RunResult(self.cfg, self.objective, results, self.record.path, time.perf_counter() - t0,
+                         work_seconds(self.record))
+
+    def _run_method(self, method: str) -> None:
+        """Every round of one method: propose (or read the proposal back), then score what is not scored yet."""
+        strategy = strategy_for(method)
+        sizes = [1] if method == "manual" else self.cfg.round_sizes
+        bar = _bar(total=sum(sizes), desc=method, disable=not self.progress)
+        for rnd, size in enumerate(sizes):
+            proposal = self._proposal(method, rnd, lambda rnd=rnd, size=size: strategy.propose(self, rnd, size))
+            self._score(method, rnd, proposal, bar)
+        bar.close()
+
+    def _proposal(self, method: str, rnd: int, make: Any) -> dict[str, Any]:
+        """The batch of a (method, round): from the record if it was made before, else made now and recorded."""
+        line = self.record.find("proposal", method=method, round=rnd)
+        if line is None:
+            t = time.perf_counter()
+            prop = make()
+            if prop.gp is not None and self.record.find("gp", method=method, round=rnd) is None:
+                self.record.append({"kind": "gp", "method": method, "round": rnd, **prop.gp})  # once, also on resume
+            line = {"kind": "proposal", "method": method, "round": rnd, "z": prop.z,
+                    "instructions": prop.instructions, "seconds": time.perf_counter() - t, **prop.facts}
+            self.record.append(line)
+        return line
+
+    def _score(self, method: str, rnd: int, proposal: dict[str, Any], bar: Any) -> None:
+        """Score the proposal's instructions that the record does not hold yet; one eval line each (step 3)."""
+        done = {e["index"] for e in self.record.evals(method) if e["round"] == rnd}
+        todo = [i for i in range(len(proposal["instructions"])) if i not in done]
+        bar.update(len(done))
+        for i in todo:  # one instruction per call: the dev examples form the batch, so results never depend on
+            t = time.perf_counter()  # which other instructions were scored alongside (a resumed run matches)
+            res = self.pipeline.blackbox.score([proposal["instructions"][i]], self.splits.dev,
+                                               metric=self.pipeline.metric, objective=self.objective)
+            z = proposal["z"][i] if proposal["z"] is not None else None
+            self.record.append({
+                "kind": "eval", "method": method, "round": rnd, "index": i, "z": z,
+                "instruction": proposal["instructions"][i], "objective": res.objective,
+                "scores": np.asarray(res.scores[0], dtype=float), "predictions": list(res.predictions[0]),
+                "mean": float(res.means[0]), "seconds": time.perf_counter() - t,
+                "cache_hit": bool(res.usage.cache_hits and res.usage.requests == 0),
+            })
+            bar.update(1)
+
+    def _test(self, method: str) -> MethodResult:
+        """The method's best instruction on dev, scored on the held-out test split under every objective it has."""
+        evals = self.record.evals(method)
+        means = np.array([np.nan if e["mean"] is None else e["mean"] for e in evals])  # (n,)
+        b = int(np.nanargmax(means)) if np.isfinite(means).any() else 0
+        best = evals[b]
+        result = MethodResult(method, best["instruction"], float(means[b]), len(evals))
+        objectives = [self.objective] + (["accuracy" if self.objective == "loglik" else "loglik"]
+                                         if self.cfg.blackbox == "local" else [])
+        for obj in objectives:
+            line = self.record.find("test", method=method, objective=obj)
+            if line is None or line["instruction"] != best["instruction"]:
+                t = time.perf_counter()
+                res = self.pipeline.blackbox.score([best["instruction"]], self.splits.test,
+                                                   metric=self.pipeline.metric, objective=obj)
+                line = {"kind": "test", "method": method, "objective": obj, "instruction": best["instruction"],
+                        "scores": np.asarray(res.scores[0], dtype=float), "predictions": list(res.predictions[0]),
+                        "mean": float(res.means[0]), "seconds": time.perf_counter() - t}
+                self.record.append(line)
+            result.test[obj] = line["mean"]
+        return result
+
+
+def run(cfg: Config, out: str | os.PathLike, resume: bool = False, progress: bool = True) -> RunResult:
+    """Run InstructZero (and the config's baselines) on one task; the record and results go to ``out``."""
+    return Run(cfg, out, resume=resume, progress=progress).execute()
+
+
+def work_seconds(record: RunRecord) -> float:
+    """The time a run's recorded work took, summed over every session that added to it (model loading excluded)."""
+    return sum(line.get("seconds", 0.0) for kind in ("proposal", "eval", "test") for line in record.of_kind(kind))
+
+
+def check_writable(out: Path) -> None:
+    """Fail at the start, not after minutes of work, when the output folder cannot be written."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".izkit-write-test"
+        with open(probe, "wb") as f:
+            f.write(b"\0" * 65536)
+            f.flush()
+            os.fsync(f.fileno())
+        probe.unlink()
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            (out / ".izkit-write-test").unlink(missing_ok=True)
+        raise OSError(f"cannot write to the output folder {out}: {err.strerror or err}") from None
+
+
+def _bar(**kwargs: Any) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(unit="eval", leave=True, **kwargs)

@@ -1,0 +1,104 @@
+"""A run read back from its record with no model loaded: evaluations, best instructions, refitted GPs, figures.
+
+    rep = replay("runs/antonyms-20261201-120000")
+    rep.best()                       # the eval line of InstructZero's best instruction on dev
+    rep.gp(upto_round=2)             # the GP that proposed round 3 (eq. 9), refitted from the record
+    rep.figures()                    # every figure of the run (izkit.plots)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from izkit.records import RECORD_NAME, RunRecord
+from izkit.surrogate import fit_gp
+
+
+@dataclass
+class Replay:
+    """A finished (or interrupted) run read back from its record."""
+
+    record: RunRecord
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.record.header["config"]
+
+    @property
+    def objective(self) -> str:
+        return self.record.header["objective"]
+
+    def evals(self, method: str | None = None) -> list[dict[str, Any]]:
+        return self.record.evals(method)
+
+    def methods(self) -> list[str]:
+        return list(dict.fromkeys(e["method"] for e in self.record.evals()))
+
+    def best(self, method: str = "instructzero") -> dict[str, Any]:
+        """The eval line of the method's best instruction on dev."""
+        evals = [e for e in self.evals(method) if e["mean"] is not None]
+        return max(evals, key=lambda e: e["mean"])
+
+    def test_scores(self, method: str = "instructzero") -> dict[str, float]:
+        return {t["objective"]: t["mean"] for t in self.record.of_kind("test", method=method)}
+
+    def gp(self, method: str = "instructzero", upto_round: int | None = None) -> Any:
+        """Refit the GP of ``method`` on its evaluations up to (and including) ``upto_round`` (default: all)."""
+        evals = [e for e in self.evals(method) if upto_round is None or e["round"] <= upto_round]
+        rnd = max(e["round"] for e in evals) + 1
+        return fit_gp(evals, coupled=method == "instructzero", similarity=self.config.get("similarity", "matern"),
+                      seed=self.config["seed"] * 1000 + rnd)
+
+    def kernel_matrices(self, gp: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``L = l(Z, Z)``, ``S`` and ``K`` (eq. 9, computed the long way through L) of a fitted coupled GP."""
+        from izkit.kernels import matern52
+
+        gp = gp if gp is not None else self.gp()
+        k, theta = gp.kernel, gp.theta[: gp.kernel.n_params]
+        with torch.no_grad():
+            parts = k.parts(theta)
+            L = matern52(k.Z, k.Z, parts["ls"])  # (m, m)
+            K = k.cross(parts, k.Z, k.Z)  # (m, m) l L^-1 (s S) L^-1 l, equal to s S up to jitter
+        return L.numpy(), (parts["s"] * parts["S"]).numpy(), K.numpy()
+
+    def figures(self) -> dict[str, Any]:
+        """Every figure of the run, drawn from the record (see izkit.plots)."""
+        from izkit import plots
+
+        evals, obj = self.evals(), self.objective
+        figs = {"best_so_far": plots.best_so_far(evals, obj),
+                "rounds": plots.top_quantile_per_round(evals, objective=obj),
+                "soft_prompts": plots.soft_prompt_map(evals, objective=obj)}
+        if len(self.evals("instructzero")) >= 2:
+            L, S, K = self.kernel_matrices()
+            order = np.argsort([-(e["mean"] if e["mean"] is not None else -np.inf) for e in self.evals("instructzero")])
+            figs["kernels"] = plots.kernel_heatmaps(L, S, K, order=order)
+        return figs
+
+    def save_figures(self, out: str | os.PathLike) -> list[Path]:
+        """Draw every figure (no model needed) and save each as ``out/<name>.png``."""
+        import matplotlib
+
+        if "matplotlib.pyplot" not in sys.modules:
+            matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        paths = []
+        for name, fig in self.figures().items():
+            paths.append(Path(out) / f"{name}.png")
+            fig.savefig(paths[-1], dpi=110)
+            plt.close(fig)
+        return paths
+
+
+def replay(path: str | os.PathLike) -> Replay:
+    """Read a run back from its record (a run folder or the record file itself); no model is loaded."""
+    path = Path(path)
+    return Replay(RunRecord.open(path / RECORD_NAME if path.is_dir() else path))

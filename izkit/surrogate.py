@@ -1,0 +1,70 @@
+"""The GP of a BO round, built from a run record's evaluation lines (paper sec. 3.2, eq. 9).
+
+``fit_gp(evals)`` turns the scored soft prompts of one method into a fitted :class:`izkit.gp.GaussianProcess`: with
+the instruction-coupled kernel (eq. 9), whose S is a Matern-5/2 kernel on the per-example score vectors (the authors'
+code) or the expected agreement of the instructions' predictions (eq. 8); or a plain Matern-5/2 on z for the
+"does the coupling help?" ablation. The loop, the replay of a record and the widgets all fit their GPs here.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import torch
+
+from izkit.gp import GaussianProcess, GPConfig
+from izkit.kernels import InstructionCoupledKernel, Matern52, PredictionAgreement, ScoreMatern52
+from izkit.metrics import normalise
+
+logger = logging.getLogger(__name__)
+
+
+def fit_gp(evals: list[dict[str, Any]], coupled: bool = True, similarity: str = "matern", seed: int = 0
+           ) -> GaussianProcess:
+    """The GP of a BO round, from record lines: the instruction-coupled kernel (eq. 9) or a plain Matern-5/2.
+
+    similarity "matern" puts a Matern-5/2 kernel on the per-example score vectors (the authors' code); "agreement"
+    uses the expected agreement of the instructions' predictions (eq. 8), which needs the accuracy objective.
+    """
+    evals = finite_evals(evals)
+    Z = torch.tensor([e["z"] for e in evals], dtype=torch.float64)  # (m, d)
+    y = torch.tensor([e["mean"] for e in evals], dtype=torch.float64)  # (m,)
+    d = Z.shape[1]
+    if not coupled:
+        return GaussianProcess(Matern52(d), config=GPConfig(seed=seed)).fit(Z, y)
+    if similarity == "agreement":
+        preds = [e["predictions"] for e in evals]
+        if all(p == "" for row in preds for p in row):
+            raise ValueError("similarity 'agreement' (eq. 8) compares predictions, and this record has none "
+                             "(the loglik objective makes no answers); use objective 'accuracy' or similarity 'matern'")
+        kernel, instr = InstructionCoupledKernel(d, PredictionAgreement()), prediction_codes(preds)
+    else:
+        H = torch.tensor([e["scores"] for e in evals], dtype=torch.float64)  # (m, n_dev) per-example scores
+        kernel, instr = InstructionCoupledKernel(d, ScoreMatern52(H.shape[1])), H
+    return GaussianProcess(kernel, config=GPConfig(seed=seed)).fit(Z, y, instr)
+
+
+def prediction_codes(predictions: list[list[str]]) -> torch.Tensor:
+    """Map normalised predictions to integer codes (m, n), per example, for the agreement similarity (eq. 8)."""
+    table: dict[str, int] = {}
+    return torch.tensor([[table.setdefault(normalise(p), len(table)) for p in row] for row in predictions])
+
+
+def finite_evals(evals: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The evaluations whose mean and per-example scores are all finite (a NaN is written to a record as null).
+
+    The others are left out of the GP with a warning naming them; none left is a ValueError.
+    """
+    def ok(e: dict[str, Any]) -> bool:
+        vals = [e["mean"], *e["scores"]]
+        return all(v is not None and math.isfinite(v) for v in vals)
+
+    bad = [e for e in evals if not ok(e)]
+    if bad:
+        names = ", ".join(f"({e['method']}, round {e['round']}, index {e['index']})" for e in bad[:5])
+        if len(bad) == len(evals):
+            raise ValueError(f"every evaluation has a NaN/inf score (e.g. {names}); the GP has nothing to fit")
+        logger.warning("%d evaluation(s) with a NaN/inf score left out of the GP: %s", len(bad), names)
+    return [e for e in evals if ok(e)]
