@@ -19,21 +19,22 @@ from pathlib import Path
 import torch
 
 from izkit.cache import AnswerCache
-from izkit.instructzero import Config, Run, _Models
+from izkit.config import Config
+from izkit.loop import Run
+from izkit.pipeline import Pipeline
 
 from _report import emit
 
 
 def one_run(cfg: Config, out: Path, batched: bool) -> tuple[float, object]:
-    run = Run(cfg, out, progress=True)
-    models = _Models(cfg, run.splits, run.task, run.objective)
+    pipeline = Pipeline.from_config(cfg)
     if batched:
-        models.blackbox.cache = AnswerCache(out / "answers.sqlite")  # fresh: no answers from earlier runs
+        pipeline.blackbox.cache = AnswerCache(out / "answers.sqlite")  # fresh: no answers from earlier runs
     else:
-        models.blackbox.cache = None
-        models.blackbox.batch_size = 1
-        models.generator.batch_size = 1
-    run.models = models
+        pipeline.blackbox.cache = None
+        pipeline.blackbox.batch_size = 1
+        pipeline.generator.batch_size = 1
+    run = Run(cfg, out, progress=True, pipeline=pipeline)
     t = time.perf_counter()
     result = run.execute()
     return time.perf_counter() - t, result

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from izkit.instructzero import (METHOD_NAMES, METHODS, Config, MethodResult, RunResult, compare_table, replay,
-                                work_seconds)
+from izkit.compare import compare_table
+from izkit.config import METHOD_NAMES, METHODS, Config
+from izkit.loop import MethodResult, RunResult, work_seconds
+from izkit.replay import replay
 from izkit.records import RECORD_NAME
 
 from _report import emit

@@ -59,7 +59,8 @@ def config_from_args(args: argparse.Namespace, task: str) -> Config:
     common = dict(seed=getattr(args, "seed", 0), objective=args.objective, baselines=baselines,
                   generator=args.generator, blackbox=args.blackbox, blackbox_model=args.blackbox_model,
                   base_url=args.base_url, device=args.device, root=args.root, request_timeout=args.timeout,
-                  max_retries=args.retries, screen=args.screen)
+                  max_retries=args.retries, screen=args.screen,
+                  answer_cache=None if args.no_cache else (args.cache or "default"))
     cfg = Config.quick(task, **common) if args.quick else Config(task=task, **common)
     if args.budget is not None:
         cfg = cfg.with_budget(args.budget)
@@ -105,6 +106,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.resume:
         out = Path(args.resume)
         cfg = resume_config(args, out)
+        print(f"resuming {out}; answer cache: {describe_cache(cfg.answer_cache)}", file=sys.stderr)
     else:
         cfg = config_from_args(args, args.task)
         out = Path(args.out or f"runs/{Path(args.task).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -117,6 +119,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     replay(result.record_path).save_figures(out)
     print(f"record and figures in {out}/")
     return 0
+
+
+def describe_cache(spec: str | None) -> str:
+    """Where a config's answer cache is, in words: a path, or that there is none."""
+    from izkit.cache import default_cache_path
+
+    if spec is None:
+        return "none (--no-cache)"
+    return str(default_cache_path() if spec == "default" else Path(spec).expanduser())
 
 
 def _say_how_to_resume(out: Path, task: str, err: BaseException) -> None:
@@ -179,6 +190,13 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retries", type=int, default=3,
                    help="retries of a failed black-box request (429, 5xx, timeout), after the SDK's own")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    cache = p.add_mutually_exclusive_group()
+    cache.add_argument("--cache", default=None, metavar="PATH",
+                       help="the answer cache, a sqlite file (default: answers.sqlite in the izkit cache folder, "
+                            "$IZKIT_CACHE); the converted models stay where they are")
+    cache.add_argument("--no-cache", action="store_true",
+                       help="use no answer cache: every question goes to the black box (a resumed run still asks "
+                            "nothing its record holds)")
     p.add_argument("--root", default=None, help="a folder of tasks (induce/ and execute/) instead of data/")
 
 

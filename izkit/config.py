@@ -15,7 +15,8 @@ from typing import Any
 METHODS = ("instructzero", "matern", "uniform", "ape", "manual")  # the order they run in
 METHOD_NAMES = {"instructzero": "InstructZero", "matern": "BO (plain Matern)", "uniform": "Uniform",
                 "ape": "APE-style", "manual": "Manual"}
-RESUME_MAY_CHANGE = {"request_timeout", "max_retries", "device"}  # how to reach the models, not what the run is
+# Settings a resumed run may change: how to reach the models and where answers are cached, not what the run is.
+RESUME_MAY_CHANGE = {"request_timeout", "max_retries", "device", "answer_cache"}
 
 
 @dataclass
@@ -45,6 +46,8 @@ class Config:
     request_timeout: float = 60.0  # seconds per request to an OpenAI-compatible black box
     max_retries: int = 3  # our retries of a failed request (429, 5xx, timeout, dropped), each after the SDK's own 2
     device: str | None = None  # None: CUDA when available, else CPU
+    answer_cache: str | None = "default"  # the black box's answer cache: "default" (the izkit cache folder), a sqlite
+    #                                       file's path, or None (ask the black box every time)
     root: str | None = None  # a folder of tasks instead of data/
     ape_temperature: float = 0.9  # sampling temperature of the APE-style baseline (top-p 0.95)
     acq_restarts: int = 64  # L-BFGS-B starts for the acquisition optimisation

@@ -56,10 +56,11 @@ class Pipeline:
         if cfg.blackbox == "local":
             bb_model, bb_tok = ((model, tokenizer) if cfg.blackbox_model in (None, cfg.generator)
                                 else load_causal_lm(cfg.blackbox_model, device=cfg.device))
-            blackbox = LocalBlackBox(bb_model, bb_tok, objective=objective)
+            blackbox = LocalBlackBox(bb_model, bb_tok, objective=objective, cache=cfg.answer_cache)
         else:
             blackbox = OpenAIBlackBox(cfg.blackbox_model, base_url=cfg.base_url, api=cfg.api, objective=objective,
-                                      timeout=cfg.request_timeout, max_retries=cfg.max_retries)
+                                      timeout=cfg.request_timeout, max_retries=cfg.max_retries,
+                                      cache=cfg.answer_cache)
         ids = {"generator": dataclasses.asdict(model.izkit_info), "blackbox": blackbox.model_id}
         return cls(generator, blackbox, splits.exemplars, metric, ids)
 

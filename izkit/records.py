@@ -2,7 +2,8 @@
 
 Line kinds (each a JSON object with a ``kind`` field):
 
-- ``header``: the config, model ids, templates, objective, seed and izkit version; always the first line;
+- ``header``: the config (seed included), model ids, objective, metric, task files and izkit version; always the
+  first line;
 - ``proposal``: a batch of soft prompts and the instructions they produced, written before they are scored, so a
   resumed run scores exactly the same instructions instead of proposing anew;
 - ``eval``: one scored instruction: method, round, index, soft prompt, instruction, per-example scores, predictions,

@@ -157,11 +157,11 @@ def test_gp_fit_names_the_rows_with_nan_or_inf_in_the_coupled_kernel(where, mess
 # A NaN mean or score is written to the record as null (records._clean); fit_gp then hands None to torch.tensor and
 # dies with "TypeError: must be real number, not NoneType", which names neither the evaluation nor the field, and the
 # CLI prints a traceback (it catches ValueError, RuntimeError and OSError). The fix belongs in
-# izkit.instructzero.fit_gp (not edited here): read None as NaN and either drop those evaluations with a warning naming
+# izkit.surrogate.fit_gp: read None as NaN and either drop those evaluations with a warning naming
 # (method, round, index) or raise a ValueError naming them. Either passes this test; strict: remove the mark once fixed.
 @pytest.mark.parametrize("field", ["mean", "scores"])
 def test_fit_gp_with_a_nan_written_as_null_names_the_evaluation_or_drops_it(field):
-    from izkit.instructzero import fit_gp
+    from izkit.surrogate import fit_gp
 
     ev = _evals(4)
     if field == "mean":
@@ -186,7 +186,7 @@ def test_bo_round_works_on_one_point_and_on_constant_scores(data, coupled):
     """The first BO rounds of a small model can see one evaluation, or scores that are all equal: a finite posterior
     and q distinct proposals inside the box, never a crash."""
     from izkit.acquisition import optimize_acquisition
-    from izkit.instructzero import fit_gp
+    from izkit.surrogate import fit_gp
 
     ev = {"one point": lambda: _evals(1), "constant y": lambda: _evals(4, mean=-3.0),
           "constant y, same scores": lambda: _evals(4, same_scores=True),
@@ -292,7 +292,7 @@ def test_bad_model_or_device_flag_fails_before_a_record_is_written(flags, messag
 
 
 # --------------------------------------------------------------------------------------------------------- --resume
-# (test_instructzero covers resume_config: no record, another task, a flag that disagrees with the record)
+# (test_loop covers resume_config: no record, another task, a flag that disagrees with the record)
 
 
 @pytest.fixture()
@@ -308,7 +308,7 @@ def no_model(monkeypatch):
 
 def _header(argv: list[str], **changes) -> dict:
     """The header a run with these CLI flags writes (its config exactly as izkit builds it), with some changes."""
-    from izkit.instructzero import config_from_args
+    from izkit.cli import config_from_args
 
     args = build_parser().parse_args(["run"] + argv)
     config = config_from_args(args, args.task).to_dict()
@@ -331,7 +331,8 @@ def test_resume_an_empty_record_says_what_to_do(capsys, tmp_path, no_model):
     code, err, after = _resume("", capsys, tmp_path)  # a kill between creating the file and writing the header
     assert code == 2 and "run/record.jsonl: the record is empty" in err, err
     assert f"start it again with --out {tmp_path / 'run'}" in err and after == ""
-    from izkit.instructzero import Config, Run
+    from izkit.config import Config
+    from izkit.loop import Run
 
     assert Run(Config.quick("antonyms"), tmp_path / "run", progress=False).record is None  # and --out takes it
 
@@ -361,7 +362,8 @@ def test_resume_a_record_from_a_newer_izkit_names_the_unknown_setting(capsys, tm
 
 def test_resume_in_python_with_another_config_names_every_field_that_differs(tmp_path, no_model):
     """``run(cfg, out, resume=True)`` (notebooks) compares the whole config: every differing field is named at once."""
-    from izkit.instructzero import Config, Run
+    from izkit.config import Config
+    from izkit.loop import Run
     from izkit.records import RecordError
 
     (tmp_path / "record.jsonl").write_text(json.dumps(_header(["--task", "antonyms", "--baselines", "none"])) + "\n")

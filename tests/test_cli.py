@@ -55,7 +55,7 @@ def test_errors_from_the_library_are_one_line(capsys, tmp_path):
 
 
 def test_run_flags_reach_the_config():
-    from izkit.instructzero import config_from_args
+    from izkit.cli import config_from_args
 
     args = build_parser().parse_args(["run", "--task", "sum", "--budget", "60", "--seed", "3", "--objective",
                                       "accuracy", "--blackbox", "openai", "--blackbox-model", "gpt-x",
@@ -71,16 +71,47 @@ def test_run_flags_reach_the_config():
     assert quick.budget < 20 and quick.baselines == ()
 
 
+def test_cache_flags_reach_the_config_and_may_change_on_resume(tmp_path, capsys):
+    from izkit.cache import default_cache_path
+    from izkit.cli import config_from_args, resume_config
+
+    def cfg(*flags):
+        return config_from_args(build_parser().parse_args(["run", "--task", "sum", "--quick", *flags]), "sum")
+
+    assert cfg().answer_cache == "default"
+    assert cfg("--no-cache").answer_cache is None
+    assert cfg("--cache", str(tmp_path / "a.sqlite")).answer_cache == str(tmp_path / "a.sqlite")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--task", "sum", "--no-cache", "--cache", "x.sqlite"])
+    assert "not allowed with argument" in capsys.readouterr().err
+
+    from conftest import make_fake_pipeline
+    from izkit.loop import Run
+
+    Run(cfg("--cache", str(tmp_path / "a.sqlite")), tmp_path / "run", progress=False,
+        pipeline=make_fake_pipeline()).execute()
+    args = lambda *f: build_parser().parse_args(["run", "--task", "sum", "--resume", str(tmp_path / "run"), *f])  # noqa
+    assert resume_config(args(), tmp_path / "run").answer_cache == str(tmp_path / "a.sqlite")  # the record's
+    assert resume_config(args("--no-cache"), tmp_path / "run").answer_cache is None  # may change on resume
+    assert resume_config(args("--cache", "b.sqlite"), tmp_path / "run").answer_cache == "b.sqlite"
+    from izkit.cli import describe_cache
+
+    assert describe_cache("default") == str(default_cache_path()) and describe_cache(None).startswith("none")
+
+
 def test_run_resume_and_compare_for_real(tmp_path, capsys, embedded):
     out = tmp_path / "run"
-    argv = ["run", "--task", "antonyms", "--quick", "--budget", "3", "--out", str(out), "--device", "cpu"]
+    argv = ["run", "--task", "antonyms", "--quick", "--budget", "3", "--out", str(out), "--device", "cpu",
+            "--cache", str(tmp_path / "answers.sqlite")]
     assert main(argv) == 0
+    assert (tmp_path / "answers.sqlite").is_file()  # the answers went to the cache the flag names
     printed = capsys.readouterr().out
     assert "optimised: loglik on dev" in printed and "instructzero" in printed and "manual" in printed
     assert {p.name for p in out.iterdir()} >= {"record.jsonl", "best_so_far.png", "soft_prompts.png"}
     n_lines = len((out / "record.jsonl").read_text().splitlines())
-    assert main(argv[:-4] + ["--resume", str(out), "--device", "cpu"]) == 0  # finished: nothing more to do
+    assert main(["run", "--task", "antonyms", "--resume", str(out), "--device", "cpu"]) == 0  # finished: nothing to do
     assert len((out / "record.jsonl").read_text().splitlines()) == n_lines
+    assert f"answer cache: {tmp_path / 'answers.sqlite'}" in capsys.readouterr().err  # the resumed run says which
 
     cmp_out = tmp_path / "cmp"
     assert main(["compare", "--tasks", "antonyms,sum", "--seeds", "0", "--quick", "--budget", "2",
