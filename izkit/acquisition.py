@@ -18,6 +18,11 @@ and gradient). The top ``q`` distinct points among the optimised points, the sta
 ``"kriging_believer"``, picks the q points one at a time, each time shrinking the variance as if the previous picks had
 been observed at their posterior mean. (With the coupled kernel and little noise the posterior variance is already
 tiny everywhere, see ``izkit.kernels``, so the fantasies change little and the distinctness rule does most of the work.)
+Points passed as ``exclude`` (the evaluated soft prompts) are never returned.
+
+``optimize_acquisition_from_incumbents`` is the authors' batch rule: one local search from each of the q best evaluated
+points, one candidate each, so a batch spreads over q incumbents (their code runs CMA-ES, sigma0 = 0.8, from each; here
+a CMA-ES-like first generation around the incumbent picks the start of an L-BFGS-B run).
 """
 
 from __future__ import annotations
@@ -164,6 +169,13 @@ def _top_distinct(X: Tensor, vals: Tensor, q: int, scale: Tensor, tol: float, ta
     return X[idx], vals[idx]  # (q, d), (q,)
 
 
+def _box(bounds: Tensor) -> tuple[Tensor, Tensor]:
+    bounds = torch.as_tensor(bounds, dtype=DTYPE)  # (2, d)
+    if bounds.ndim != 2 or bounds.shape[0] != 2 or not bool((bounds[1] > bounds[0]).all()):
+        raise ValueError("bounds must be (2, d) with lower < upper in every dimension")
+    return bounds[0], bounds[1]  # (d,), (d,)
+
+
 def optimize_acquisition(
     gp: GaussianProcess,
     bounds: Tensor,
@@ -189,15 +201,13 @@ def optimize_acquisition(
     best evaluated points. strategy: "top_q" (one multi-start run, the top q distinct points, as the paper) or
     "kriging_believer" (q sequential runs, the variance shrunk by the earlier picks, each pick distinct from them).
     Points count as distinct when they differ by more than ``distinct_tol`` of the box width in some coordinate;
-    ``exclude`` (e, d), e.g. ``gp.Z``, lists points the batch must also be distinct from. The values returned are the
-    plain (not fantasy-conditioned) acquisition at the returned points. threads: torch and BLAS threads meanwhile
-    (see ``izkit.gp.limit_threads``; None leaves them alone).
+    ``exclude`` (e, d), e.g. ``gp.Z_train_``, lists points the batch must also be distinct from: no returned point lies
+    within ``distinct_tol`` of one (with 0, none equals one); fewer than q come back, with a warning, if the pool runs
+    out. The values returned are the plain (not fantasy-conditioned) acquisition at the returned points. threads:
+    torch and BLAS threads meanwhile (see ``izkit.gp.limit_threads``; None leaves them alone).
     """
-    bounds = torch.as_tensor(bounds, dtype=DTYPE)  # (2, d)
-    lo, hi = bounds[0], bounds[1]  # (d,), (d,)
+    lo, hi = _box(bounds)  # (d,), (d,)
     d = lo.shape[0]
-    if not bool((hi > lo).all()):
-        raise ValueError("bounds must be (2, d) with lower < upper in every dimension")
     if strategy not in ("top_q", "kriging_believer"):
         raise ValueError(f"strategy must be 'top_q' or 'kriging_believer', got {strategy!r}")
     best_t = gp.y_best if best is None else torch.as_tensor(best, dtype=DTYPE)
@@ -206,8 +216,8 @@ def optimize_acquisition(
 
     sobol = SobolEngine(d, scramble=True, seed=seed)
     raw = lo + (hi - lo) * sobol.draw(raw_samples, dtype=DTYPE)  # (raw_samples, d)
-    k_obs = min(n_observed_starts, len(gp.y), n_starts)
-    observed = gp.Z[torch.argsort(gp.y, descending=True)[:k_obs]].clamp(lo, hi)  # (k_obs, d)
+    k_obs = min(n_observed_starts, len(gp.y_train_), n_starts)
+    observed = gp.Z_train_[torch.argsort(gp.y_train_, descending=True)[:k_obs]].clamp(lo, hi)  # (k_obs, d)
 
     def one_run(a: Acquisition, q_run: int, taken: Tensor) -> tuple[Tensor, Tensor]:
         raw_vals = _evaluate(a, raw)  # (raw_samples,)
@@ -231,3 +241,57 @@ def optimize_acquisition(
         if len(X) < q:
             log.warning("only %d distinct points for q = %d: raise raw_samples or lower distinct_tol", len(X), q)
         return X, _evaluate(acq, X)
+
+
+def optimize_acquisition_from_incumbents(
+    gp: GaussianProcess,
+    bounds: Tensor,
+    q: int = 25,
+    seed: int = 0,
+    *,
+    sigma: float = 0.4,
+    population: int = 50,
+    acquisition: str = "log_ei",
+    best: float | Tensor | None = None,
+    maxiter: int = 200,
+    distinct_tol: float = 1e-3,
+    exclude: Tensor | None = None,
+    min_var: float = 1e-12,
+    threads: int | None = 1,
+) -> tuple[Tensor, Tensor]:
+    """The authors' batch rule: one candidate from a local search around each of the q best evaluated points.
+
+    For each incumbent (best y first, distinct points only): ``population`` points z_i + sigma (hi - lo) N(0, I),
+    clipped to the box (sigma = 0.4 of the box width is CMA-ES's sigma0 = 0.8 on [-1, 1]^d), the best of them by the
+    acquisition starts L-BFGS-B, and the best of the optimised point and the population that is distinct from every
+    evaluated point, every ``exclude`` point and the earlier candidates is kept. Returns (k, d) points, (k,) values,
+    k <= q, in incumbent order; an evaluated point is never returned.
+    """
+    lo, hi = _box(bounds)  # (d,), (d,)
+    d = lo.shape[0]
+    best_t = gp.y_best if best is None else torch.as_tensor(best, dtype=DTYPE)
+    acq = make_acquisition(gp, acquisition, best_t, min_var)
+    Z = gp.Z_train_  # (m, d)
+    taken = Z if exclude is None else torch.cat([Z, torch.as_tensor(exclude, dtype=DTYPE)])  # (t, d) never returned
+    scale = hi - lo  # (d,)
+    order = torch.argsort(gp.y_train_, descending=True)  # (m,)
+    inc, _ = _top_distinct(Z[order].clamp(lo, hi), gp.y_train_[order], q, scale, distinct_tol,
+                           torch.zeros(0, d, dtype=DTYPE))  # (k, d) the incumbents, best first
+    k = len(inc)
+    gen = torch.Generator().manual_seed(seed)
+    noise = torch.randn(k, population, d, generator=gen, dtype=DTYPE)  # (k, P, d)
+    pop = torch.maximum(torch.minimum(inc[:, None, :] + sigma * scale * noise, hi), lo)  # (k, P, d)
+    with limit_threads(threads):
+        pop_vals = _evaluate(acq, pop.reshape(-1, d)).view(k, population)  # (k, P)
+        starts = pop[torch.arange(k), pop_vals.argmax(1)]  # (k, d) the best of each incumbent's population
+        X_opt = _lbfgsb_multistart(acq, starts, lo, hi, maxiter)  # (k, d)
+        opt_vals = _evaluate(acq, X_opt)  # (k,)
+        picks = torch.zeros(0, d, dtype=DTYPE)  # (j, d)
+        for i in range(k):
+            pool = torch.cat([X_opt[i : i + 1], pop[i]])  # (1 + P, d)
+            x, _ = _top_distinct(pool, torch.cat([opt_vals[i : i + 1], pop_vals[i]]), 1, scale, distinct_tol,
+                                 torch.cat([taken, picks]))
+            picks = torch.cat([picks, x])
+        if len(picks) < k:
+            log.warning("%d of %d incumbents gave no new point: raise population or sigma", k - len(picks), k)
+        return picks, _evaluate(acq, picks)

@@ -18,7 +18,15 @@ y), so ``noise`` and ``log_marginal_likelihood`` are in standardised units; ``pr
 
 For the coupled kernel, l's lengthscales do not enter the marginal likelihood (on the evaluated points K = S, see
 ``izkit.kernels``). With ``latent="plain_gp"`` (the default) ``fit`` first fits a plain Matern-5/2 GP on (Z, y), keeps it
-as ``latent_gp`` and pins l's lengthscales to that GP's.
+as ``latent_gp_`` and pins l's lengthscales to that GP's.
+
+The GP is an estimator in scikit-learn's sense: ``fit`` never changes the kernel it was given. It fits a deep copy,
+``kernel_``, which holds the training inputs and the instruction data; the fitted state has names ending in ``_``.
+``GPConfig`` has exploration options for eq. 9, all off by default: kernel inputs scaled to the unit cube
+(``input_bounds``), a known observation-noise variance on y's own scale (``noise_var_y``, e.g. p(1 - p)/n_dev for a dev
+accuracy over n_dev examples, see ``mean_noise_variance``); the kernels have two more (``ScoreMatern52(standardize=)``,
+``InstructionCoupledKernel(residual=True)``). ``diagnostics`` reports, per fit, how far S couples different
+instructions and how much posterior spread is left at random soft prompts.
 
 Numerics: a Cholesky helper adds growing jitter when a factorisation fails and then raises ``NotPSDError`` saying what
 to change; NaN/inf inputs raise ``ValueError`` naming the rows. Float64 throughout.
@@ -27,9 +35,11 @@ to change; NaN/inf inputs raise ``ValueError`` naming the rows. Float64 througho
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import math
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -47,6 +57,11 @@ except ImportError:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 LOG_2PI = math.log(2.0 * math.pi)
+DIAGNOSTICS_STREAM = 7919  # added to diagnostics' seed, so its random z are not a loop's own seeded draws
+
+
+class ConvergenceWarning(UserWarning):
+    """L-BFGS-B stopped before convergence in the best restart of a GP fit (as scikit-learn's of the same name)."""
 
 
 @contextlib.contextmanager
@@ -54,8 +69,8 @@ def limit_threads(n: int | None) -> Iterator[None]:
     """Run a block with n torch intra-op threads and n BLAS threads (scipy's OpenBLAS), then restore both.
 
     The matrices here are small (m up to a few hundred) and scipy's L-BFGS-B works on short vectors: extra threads
-    gain nothing and their wake-ups cost a lot on a busy machine (measured: a fit at m = 150 on a shared 2-core box
-    took 8.4 s with the defaults and 1.2 s with one thread). n = None leaves the process settings alone.
+    gain nothing and their wake-ups cost a lot on a busy machine (see bench/README.md). n = None leaves the process
+    settings alone.
     """
     if n is None:
         yield
@@ -81,6 +96,10 @@ class GPConfig:
     maxiter: int = 500  # L-BFGS-B iterations per run
     standardize: bool = True  # fit on (y - mean) / std; predictions come back on the original scale
     threads: int | None = 1  # torch and BLAS threads while fitting (see limit_threads); None = leave as set
+    # exploration options for eq. 9 (izkit.kernels), all off by default
+    input_bounds: tuple[float, float] | Sequence | None = None  # (lo, hi) or (2, d): kernels see (z - lo) / (hi - lo)
+    noise_var_y: float | Sequence[float] | Tensor | None = None  # known noise variance on y's scale, () or (m,); fixed
+    fit_extra_noise: bool = False  # with noise_var_y: also fit a homoscedastic noise on top (noise_bounds)
 
 
 def gamma_log_prior(log_ls: Tensor, concentration: float, rate: float) -> Tensor:
@@ -97,11 +116,25 @@ def check_finite(name: str, X: Tensor) -> None:
         raise ValueError(f"{name} has NaN/inf in rows {rows}: drop or fix those evaluations before fitting")
 
 
+def mean_noise_variance(scores: Tensor, floor: float | None = None) -> Tensor:
+    """Variance of each dev score that is a mean over n per-example scores (m, n): per-row variance (ddof 0) / n, (m,).
+
+    For accuracy (0/1 scores) this is p(1 - p) / n. The floor (default: one hit in n, (n - 1) / n^3) keeps the many
+    all-0 or all-1 rows of a small dev set from counting as exact. Pass it as ``GPConfig(noise_var_y=...)``.
+    """
+    n = scores.shape[1]
+    var = scores.to(DTYPE).var(dim=1, unbiased=False) / n  # (m,)
+    return var.clamp_min((n - 1) / n**3 if floor is None else floor)
+
+
 class GaussianProcess:
     """Exact GP with a kernel from ``izkit.kernels``. ``fit(Z, y, instr)``, then ``predict(X) -> (mean, var)``.
 
-    Fitted attributes: ``theta`` (p,) kernel + log-noise vector, ``noise`` (standardised units),
-    ``log_marginal_likelihood`` (standardised y, prior excluded), ``log_prior``, ``y_mean``, ``y_std``, ``Z``, ``y``.
+    ``kernel`` is the kernel given, never changed. Fitted attributes: ``kernel_`` (the fitted copy: l's lengthscales
+    pinned, training data set), ``theta_`` (p,) kernel + log-noise vector, ``Z_train_`` (m, d), ``y_train_`` (m,),
+    ``instr_train_``, ``noise_train_`` (m,) noise variances used (standardised), ``converged_``, ``latent_gp_``; and
+    ``noise`` (standardised units, of a new observation), ``log_marginal_likelihood`` (standardised y, prior
+    excluded), ``log_prior_value``, ``y_mean``, ``y_std``. ``theta``, ``Z``, ``y`` and ``latent_gp`` are aliases.
     """
 
     def __init__(self, kernel: Kernel, noise: float | None = None, config: GPConfig | None = None) -> None:
@@ -109,45 +142,71 @@ class GaussianProcess:
         self.config = config or GPConfig()
         if noise is not None:
             self.config = replace(self.config, noise=noise)
-        self.latent_gp: GaussianProcess | None = None  # the plain GP that set l (latent="plain_gp")
-        self.theta: Tensor | None = None  # (p,) fitted hyperparameters
+        if self.config.noise is not None and self.config.noise_var_y is not None:
+            raise ValueError("give the noise either standardised (noise) or on y's scale (noise_var_y), not both")
+        self.kernel_: Kernel | None = None  # the fitted copy of kernel
+        self.latent_gp_: GaussianProcess | None = None  # the plain GP that set l (latent="plain_gp")
+        self.theta_: Tensor | None = None  # (p,) fitted hyperparameters
+        self.converged_: bool | None = None  # L-BFGS-B converged in the best restart (None: theta was given)
+
+    theta = property(lambda self: self.theta_, doc="alias of theta_")
+    Z = property(lambda self: self.Z_train_, doc="alias of Z_train_")
+    y = property(lambda self: self.y_train_, doc="alias of y_train_")
+    latent_gp = property(lambda self: self.latent_gp_, doc="alias of latent_gp_")
 
     # ---------------------------------------------------------------------------------------------- hyperparameters
     @property
+    def _k(self) -> Kernel:
+        """The kernel whose hyperparameters are fitted: the fitted copy once data is set, else the given kernel."""
+        return self.kernel if self.kernel_ is None else self.kernel_
+
+    @property
     def fit_noise(self) -> bool:
-        return self.config.noise is None
+        cfg = self.config
+        return cfg.noise is None and (cfg.noise_var_y is None or cfg.fit_extra_noise)
 
     @property
     def n_params(self) -> int:
-        return self.kernel.n_params + int(self.fit_noise)
+        return self._k.n_params + int(self.fit_noise)
 
     def bounds(self) -> Tensor:
         """(p, 2) log-space bounds: the kernel's, then the log noise variance's (when fitted)."""
-        b = self.kernel.bounds()  # (p_k, 2)
+        b = self._k.bounds()  # (p_k, 2)
         if self.fit_noise:
             lo, hi = self.config.noise_bounds
             b = torch.cat([b, torch.tensor([[math.log(lo), math.log(hi)]], dtype=DTYPE)])
         return b
 
     def initial(self) -> Tensor:
-        t = self.kernel.initial()  # (p_k,)
+        t = self._k.initial()  # (p_k,)
         if self.fit_noise:
             t = torch.cat([t, torch.tensor([math.log(self.config.noise_init)], dtype=DTYPE)])
         b = self.bounds()
         return torch.maximum(torch.minimum(t, b[:, 1]), b[:, 0])  # (p,) clipped into the bounds
 
     def _noise(self, theta: Tensor) -> Tensor:
-        return theta[-1].exp() if self.fit_noise else torch.tensor(self.config.noise, dtype=DTYPE)
+        """Noise variance, standardised: () homoscedastic, or (m,) with a per-point known noise."""
+        if self.config.noise_var_y is None:
+            return theta[-1].exp() if self.fit_noise else torch.tensor(self.config.noise, dtype=DTYPE)
+        return (self._known_noise + theta[-1].exp()) if self.fit_noise else self._known_noise  # (m,)
 
     def log_prior(self, theta: Tensor) -> Tensor:
         """Gamma prior on every log-lengthscale entry of theta (p,); 0 when switched off."""
         if self.config.lengthscale_prior is None:
             return torch.zeros((), dtype=DTYPE)
-        mask = self.kernel.lengthscale_mask()  # (p_k,)
-        return gamma_log_prior(theta[: self.kernel.n_params][mask], *self.config.lengthscale_prior)
+        mask = self._k.lengthscale_mask()  # (p_k,)
+        return gamma_log_prior(theta[: self._k.n_params][mask], *self.config.lengthscale_prior)
 
     # ------------------------------------------------------------------------------------------------------- data
-    def _set_data(self, Z: Tensor, y: Tensor, instr: Tensor | None) -> None:
+    def _to_kernel(self, X: Tensor) -> Tensor:
+        """The kernels' inputs: X itself, or X mapped from input_bounds to the unit cube, (n, d)."""
+        if self.config.input_bounds is None:
+            return X
+        b = torch.as_tensor(self.config.input_bounds, dtype=DTYPE)  # (2,) or (2, d)
+        return (X - b[0]) / (b[1] - b[0])  # (n, d)
+
+    def _set_data(self, Z: Tensor, y: Tensor, instr: Tensor | None, kernel: Kernel | None = None) -> None:
+        """Check and keep the data; ``kernel_`` becomes ``kernel`` (default: a fresh copy of the given kernel)."""
         Z = torch.as_tensor(Z, dtype=DTYPE)  # (m, d)
         y = torch.as_tensor(y, dtype=DTYPE).reshape(-1)  # (m,)
         if Z.ndim != 2 or Z.shape[0] != y.shape[0] or Z.shape[0] == 0:
@@ -162,17 +221,25 @@ class GaussianProcess:
         self.y_mean = y.mean() if self.config.standardize else torch.zeros((), dtype=DTYPE)  # ()
         std = y.std() if (self.config.standardize and m > 1) else torch.ones((), dtype=DTYPE)  # () ddof = 1
         self.y_std = std if std > 1e-8 else torch.ones((), dtype=DTYPE)  # constant y: no scaling
-        self.Z, self.y = Z, y
+        self.Z_train_, self.y_train_, self.instr_train_ = Z, y, instr
         self.ys = (y - self.y_mean) / self.y_std  # (m,) standardised targets
-        self.kernel.set_train(Z, instr)
+        if self.config.noise_var_y is not None:
+            known = torch.as_tensor(self.config.noise_var_y, dtype=DTYPE)  # () or (m,) on y's scale
+            if known.ndim and known.shape != (m,):
+                raise ValueError(f"noise_var_y must be a number or one variance per point ({m},), "
+                                 f"got {tuple(known.shape)}")
+            self._known_noise = known.expand(m) / self.y_std**2  # (m,) standardised
+        self.kernel_ = copy.deepcopy(self.kernel) if kernel is None else kernel
+        self.kernel_.set_train(self._to_kernel(Z), instr)
 
     # ------------------------------------------------------------------------------------- marginal likelihood
     def _factor(self, theta: Tensor) -> tuple[dict, Tensor, Tensor, Tensor]:
         """Kernel parts, Cholesky factor C of K + noise I (m, m), alpha (m,), and log p(y | Z, theta) ()."""
-        parts = self.kernel.parts(theta[: self.kernel.n_params])
-        K = self.kernel.gram_train(parts)  # (m, m)
+        parts = self.kernel_.parts(theta[: self.kernel_.n_params])
+        K = self.kernel_.gram_train(parts)  # (m, m)
         m = K.shape[0]
-        Ky = K + self._noise(theta) * torch.eye(m, dtype=DTYPE)  # (m, m)
+        noise = self._noise(theta)  # () or (m,)
+        Ky = K + (torch.diag(noise) if noise.ndim else noise * torch.eye(m, dtype=DTYPE))  # (m, m)
         C = robust_cholesky(Ky, what="training covariance K + noise I")  # (m, m) Alg 2.1 line 2: L = cholesky(K + s2 I)
         alpha = torch.cholesky_solve(self.ys[:, None], C)[:, 0]  # (m,) line 3: alpha = L^T \ (L \ y)
         lml = -0.5 * self.ys @ alpha - C.diagonal().log().sum() - 0.5 * m * LOG_2PI  # () line 7
@@ -205,31 +272,32 @@ class GaussianProcess:
         instr: per-example score vectors (m, n) for ``ScoreMatern52``, prediction codes (m, n) for
         ``PredictionAgreement``, S (m, m) for ``PrecomputedSimilarity``; ignored by ``Matern52``.
         theta: use these hyperparameters (p,) as they are instead of optimising (e.g. to copy another model's).
+        Warns ``ConvergenceWarning`` when L-BFGS-B stops early in the best restart (raise ``GPConfig.maxiter``).
         """
         cfg = self.config
         n_restarts = cfg.n_restarts if n_restarts is None else n_restarts
         seed = cfg.seed if seed is None else seed
+        kernel = copy.deepcopy(self.kernel)  # the fit's own kernel: the caller's is never changed
+        self.latent_gp_, self.converged_ = None, None
         with limit_threads(cfg.threads):
-            if (isinstance(self.kernel, InstructionCoupledKernel) and self.kernel.latent == "plain_gp"
-                    and theta is None):
-                self._fit_latent(Z, y, n_restarts, seed)
-            self._set_data(Z, y, instr)
+            if isinstance(kernel, InstructionCoupledKernel) and kernel.latent == "plain_gp" and theta is None:
+                self._fit_latent(kernel, Z, y, n_restarts, seed)
+            self._set_data(Z, y, instr, kernel)
             if theta is None:
                 theta = self._optimise(max(n_restarts, 1), seed)
             self._condition(torch.as_tensor(theta, dtype=DTYPE).detach())
         return self
 
-    def _fit_latent(self, Z: Tensor, y: Tensor, n_restarts: int, seed: int) -> None:
+    def _fit_latent(self, kernel: InstructionCoupledKernel, Z: Tensor, y: Tensor, n_restarts: int, seed: int) -> None:
         """latent="plain_gp": l's lengthscales from the marginal likelihood of a plain Matern-5/2 GP on (Z, y)."""
-        k = self.kernel
-        plain = Matern52(k.d, ard=k.n_ls == k.d, lengthscale_bounds=k.lengthscale_bounds)
-        self.latent_gp = GaussianProcess(plain, config=self.config).fit(Z, y, n_restarts=n_restarts, seed=seed)
-        k.fix_latent(self.latent_gp.theta[: plain.n_ls].exp())
+        plain = Matern52(kernel.d, ard=kernel.n_ls == kernel.d, lengthscale_bounds=kernel.lengthscale_bounds)
+        self.latent_gp_ = GaussianProcess(plain, config=self.config).fit(Z, y, n_restarts=n_restarts, seed=seed)
+        kernel.fix_latent(self.latent_gp_.theta_[: plain.n_ls].exp())
 
     def _optimise(self, n_restarts: int, seed: int) -> Tensor:
         b = self.bounds()  # (p, 2)
         gen = torch.Generator().manual_seed(seed)
-        best_x, best_f, errors = None, math.inf, []
+        best, best_f, errors = None, math.inf, []
         for r in range(n_restarts):
             u = torch.rand(self.n_params, generator=gen, dtype=DTYPE)  # (p,) drawn every run: nested sequences
             x0 = self.initial() if r == 0 else b[:, 0] + u * (b[:, 1] - b[:, 0])  # (p,)
@@ -242,38 +310,69 @@ class GaussianProcess:
                 continue
             log.debug("restart %d: -log posterior %.6g (%s)", r, res.fun, res.message)
             if np.isfinite(res.fun) and res.fun < best_f:
-                best_x, best_f = res.x, float(res.fun)
-        if best_x is None:
+                best, best_f = res, float(res.fun)
+        if best is None:
             raise errors[-1] if errors else NotPSDError("every restart of the GP fit gave a non-finite objective")
-        return torch.as_tensor(best_x, dtype=DTYPE).clamp(b[:, 0], b[:, 1])  # (p,)
+        self.converged_ = bool(best.success)
+        if not best.success:
+            warnings.warn(f"the GP fit's best L-BFGS-B run did not converge ({best.message}, {best.nit} iterations): "
+                          "raise GPConfig.maxiter or n_restarts", ConvergenceWarning, stacklevel=3)
+        return torch.as_tensor(best.x, dtype=DTYPE).clamp(b[:, 0], b[:, 1])  # (p,)
 
     @torch.no_grad()
     def _condition(self, theta: Tensor) -> None:
         """Cache what predictions need at the fitted theta (p,): kernel parts, C, alpha."""
-        self.theta = theta
+        self.theta_ = theta
         self._parts, self._C, self._alpha, lml = self._factor(theta)
         self.log_marginal_likelihood = float(lml)
         self.log_prior_value = float(self.log_prior(theta))
-        self.noise = float(self._noise(theta))
+        noise = self._noise(theta)  # () or (m,)
+        self.noise_train_ = noise.expand(len(self.y_train_)).clone()  # (m,)
+        self.noise = float(noise.mean())  # a new point's noise: the homoscedastic value, or the known noises' mean
+
+    def _fitted(self) -> None:
+        if self.theta_ is None:
+            raise RuntimeError("call fit first")
 
     # ---------------------------------------------------------------------------------------------------- predict
     def predict(self, X: Tensor, observation_noise: bool = False) -> tuple[Tensor, Tensor]:
         """Posterior mean (q,) and variance (q,) of f at X (q, d) on y's original scale; differentiable in X."""
-        if self.theta is None:
-            raise RuntimeError("call fit first")
-        kx = self.kernel.cross_train(self._parts, X)  # (q, m)
+        self._fitted()
+        Xk = self._to_kernel(X)  # (q, d)
+        kx = self.kernel_.cross_train(self._parts, Xk)  # (q, m)
         mean = kx @ self._alpha  # (q,) Alg 2.1 line 4: f* = k*^T alpha
         v = torch.linalg.solve_triangular(self._C, kx.T, upper=False)  # (m, q) line 5: v = L \ k*
-        var = (self.kernel.diag(self._parts, X) - (v * v).sum(0)).clamp_min(0.0)  # (q,) line 6: V = k** - v^T v
+        var = (self.kernel_.diag(self._parts, Xk) - (v * v).sum(0)).clamp_min(0.0)  # (q,) line 6: V = k** - v^T v
         if observation_noise:
             var = var + self.noise
         return self.y_mean + self.y_std * mean, self.y_std**2 * var
 
     def posterior_cov(self, X1: Tensor, X2: Tensor) -> Tensor:
         """Posterior covariance of f between X1 (n1, d) and X2 (n2, d), (n1, n2), original scale."""
-        v1 = torch.linalg.solve_triangular(self._C, self.kernel.cross_train(self._parts, X1).T, upper=False)  # (m, n1)
-        v2 = torch.linalg.solve_triangular(self._C, self.kernel.cross_train(self._parts, X2).T, upper=False)  # (m, n2)
-        return self.y_std**2 * (self.kernel.cross(self._parts, X1, X2) - v1.T @ v2)  # (n1, n2)
+        self._fitted()
+        X1, X2 = self._to_kernel(X1), self._to_kernel(X2)
+        v1 = torch.linalg.solve_triangular(self._C, self.kernel_.cross_train(self._parts, X1).T, upper=False)  # (m, n1)
+        v2 = torch.linalg.solve_triangular(self._C, self.kernel_.cross_train(self._parts, X2).T, upper=False)  # (m, n2)
+        return self.y_std**2 * (self.kernel_.cross(self._parts, X1, X2) - v1.T @ v2)  # (n1, n2)
+
+    def prior_variance(self, X: Tensor) -> Tensor:
+        """Prior variance k(x, x) (q,) at X (q, d), y's original scale: for eq. 9 y_std^2 s w(x)^T S w(x)."""
+        self._fitted()
+        return self.y_std**2 * self.kernel_.diag(self._parts, self._to_kernel(X))
+
+    @torch.no_grad()
+    def kernel_matrices(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """L = l(Z, Z), s S and K = k(Z, Z) (eq. 9 the long way, through L^{-1}), each (m, m), of a coupled GP.
+
+        Standardised units (kernel scale). Without the residual K = s S up to jitter; with it K = s S + s_r L.
+        """
+        self._fitted()
+        k = self.kernel_
+        if not isinstance(k, InstructionCoupledKernel):
+            raise TypeError(f"kernel_matrices needs an InstructionCoupledKernel GP, this one has {type(k).__name__}")
+        L = k.latent_gram(self._parts)  # (m, m)
+        K = k.cross(self._parts, k.Z, k.Z)  # (m, m)
+        return L.numpy().copy(), (self._parts["s"] * self._parts["S"]).numpy(), K.numpy()
 
     @property
     def noise_variance(self) -> float:
@@ -283,10 +382,41 @@ class GaussianProcess:
     @property
     def y_best(self) -> Tensor:
         """Best observed y (original scale), the incumbent for expected improvement."""
-        return self.y.max()
+        return self.y_train_.max()
 
     def hyperparameters(self) -> dict[str, Tensor | float]:
         """Fitted hyperparameters by name (natural scale), for display."""
-        out: dict[str, Tensor | float] = dict(self.kernel.describe(self.theta[: self.kernel.n_params]))
+        out: dict[str, Tensor | float] = dict(self.kernel_.describe(self.theta_[: self.kernel_.n_params]))
         out["noise"] = self.noise
         return out
+
+
+def _quantiles(name: str, x: Tensor, qs: tuple[float, ...] = (0.5, 0.9, 0.99)) -> dict[str, float]:
+    if x.numel() == 0:
+        return {f"{name}_q{round(100 * q)}": math.nan for q in qs} | {f"{name}_max": math.nan}
+    vals = torch.quantile(x, torch.tensor(qs, dtype=x.dtype))  # (len(qs),)
+    return {f"{name}_q{round(100 * q)}": float(v) for q, v in zip(qs, vals)} | {f"{name}_max": float(x.max())}
+
+
+@torch.no_grad()
+def diagnostics(gp: GaussianProcess, n: int = 256, seed: int = 0, bounds: Tensor | None = None) -> dict[str, float]:
+    """How much a fitted GP can explore, for logging per BO round (plain floats, JSON-ready; gp is not changed).
+
+    ``S_offdiag_*``: quantiles of S's off-diagonal entries (coupled kernel only; near 0 means S is the identity and
+    the coupling says only "same instruction, same score"). ``sd_ratio_*`` / ``prior_sd_ratio_*``: posterior / prior
+    sd of f at n uniform random z in bounds (2, d) (default [-1, 1]^d), over y's sd (near 0: EI only exploits).
+    """
+    gp._fitted()
+    d = gp.Z_train_.shape[1]
+    b = torch.tensor([[-1.0] * d, [1.0] * d], dtype=DTYPE) if bounds is None else torch.as_tensor(bounds, dtype=DTYPE)
+    gen = torch.Generator().manual_seed(DIAGNOSTICS_STREAM + seed)  # a stream of its own: not the draws of Z
+    X = b[0] + (b[1] - b[0]) * torch.rand(n, d, generator=gen, dtype=DTYPE)  # (n, d)
+    sd_y = float(gp.y_train_.std()) if len(gp.y_train_) > 1 else math.nan  # y's own sd (original scale)
+    sd_y = sd_y if sd_y > 1e-12 else math.nan
+    out = {"m": float(len(gp.y_train_)), "noise": gp.noise, "noise_variance": gp.noise_variance}
+    if isinstance(gp.kernel_, InstructionCoupledKernel):
+        S = gp._parts["S"]  # (m, m)
+        out |= _quantiles("S_offdiag", S[~torch.eye(len(S), dtype=torch.bool)])
+    out |= _quantiles("sd_ratio", gp.predict(X)[1].sqrt() / sd_y)
+    out |= _quantiles("prior_sd_ratio", gp.prior_variance(X).sqrt() / sd_y)
+    return out

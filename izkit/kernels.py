@@ -8,7 +8,7 @@ with ``Z`` (m, d) the soft prompts evaluated so far, ``l`` a Matern-5/2 ARD kern
 similarity of the m instructions they produced. Two choices of ``S`` are offered:
 
 * ``ScoreMatern52``: a Matern-5/2 kernel on the per-example score vectors (what the authors' code does); it has its own
-  lengthscales, fitted with the GP;
+  lengthscales, fitted with the GP, and can standardise the score vectors first (``standardize=``);
 * ``PredictionAgreement``: the expected agreement of two instructions' predictions, paper eq. 8,
   ``S_ij = mean_e sim(pred_i[e], pred_j[e])``; no hyperparameters.
 
@@ -31,8 +31,9 @@ lengthscales are**. Two consequences, both documented where they bite:
    is at most ``noise * |w(z)|^2``, and ``w(z) -> 0`` far from the data, so the prior and posterior variance vanish far
    from ``Z`` (unlike a stationary kernel, whose prior variance stays at the outputscale). With the score-vector ``S``
    the mean score y is a function of the score vector, so the fitted noise sits at its lower bound, and expected
-   improvement peaks at and right around the best evaluated points (``optimize_acquisition(exclude=gp.Z)`` keeps a
-   batch away from them).
+   improvement peaks at and right around the best evaluated points: the BO loop passes its evaluated soft prompts as
+   ``optimize_acquisition(exclude=...)``, which keeps a batch off them; ``residual=True`` adds a stationary term
+   ``s_r l(z, z')`` that gives prior variance back away from ``Z``.
 
 The ``l``'s outputscale cancels in eq. 9 (``l -> c l`` gives ``L^{-1} -> L^{-1} / c``), so the coupled kernel has one
 outputscale of its own in front of ``S``.
@@ -40,6 +41,7 @@ outputscale of its own in front of ``S``.
 Every kernel keeps its hyperparameters as one flat vector ``theta`` in log space with ``bounds()`` (p, 2), evaluated by
 ``kernel(theta, X1, X2) -> (n1, n2)``. Everything is float64. Solves use Cholesky factors, never an inverse;
 ``robust_cholesky`` adds growing jitter only when a factorisation fails (after BoTorch's ``_ensure_psd_with_jitter``).
+A kernel holds its training data (``set_train``); ``GaussianProcess.fit`` sets it on a copy, never on the caller's.
 """
 
 from __future__ import annotations
@@ -47,7 +49,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -179,18 +180,35 @@ class Matern52:
 # ---------------------------------------------------------------------------------------------------------- similarity
 
 
+STANDARDIZE_MODES = (None, "column", "global")
+
+
+def _spread(F: Tensor, dim: int | None) -> Tensor:
+    """Standard deviation (ddof = 1) of F along dim (all entries for None); 1 where it is 0 or undefined."""
+    if (F.numel() if dim is None else F.shape[dim]) < 2:
+        return torch.ones((), dtype=F.dtype)
+    sd = F.std() if dim is None else F.std(dim=dim)  # () or (n,)
+    return torch.where(sd > 1e-8, sd, torch.ones_like(sd))
+
+
 class ScoreMatern52:
     """S = unit-outputscale Matern-5/2 on per-example score vectors (the authors' code). instr: scores (m, n).
 
     theta_S = log lengthscales (n if ard else 1); the Gamma prior applies to them as to any lengthscale.
+    standardize: None (default, the raw scores), "column" (each example's scores to mean 0, sd 1 over the m
+    instructions) or "global" (all entries together), done once on the data, so that S's lengthscales and their
+    Gamma prior act on scores in units of their own spread, not in nats or accuracy points.
     """
 
     def __init__(self, n: int, ard: bool = True, lengthscale_bounds: tuple[float, float] = (1e-2, 1e3),
-                 lengthscale: float = 1.0) -> None:
+                 lengthscale: float = 1.0, standardize: str | None = None) -> None:
+        if standardize not in STANDARDIZE_MODES:
+            raise ValueError(f"standardize must be one of {STANDARDIZE_MODES}, got {standardize!r}")
         self.n = n
         self.n_params = n if ard else 1
         self.lengthscale_bounds = lengthscale_bounds
         self.init = lengthscale
+        self.standardize = standardize
 
     def bounds(self) -> Tensor:
         return _log_bounds(*self.lengthscale_bounds, self.n_params)  # (p_S, 2)
@@ -202,10 +220,16 @@ class ScoreMatern52:
         return torch.ones(self.n_params, dtype=torch.bool)  # (p_S,)
 
     def check(self, instr: Tensor, m: int) -> Tensor:
+        """The score vectors (m, n) as float64, standardised if asked."""
         if instr is None or instr.ndim != 2 or instr.shape != (m, self.n):
             raise ValueError(f"ScoreMatern52 needs per-example score vectors of shape ({m}, {self.n}), got "
                              f"{None if instr is None else tuple(instr.shape)}")
-        return instr.to(DTYPE)
+        F = instr.to(DTYPE)  # (m, n)
+        if self.standardize == "column":
+            F = (F - F.mean(0)) / _spread(F, 0)  # (m, n) every example: mean 0, sd 1 over the instructions
+        elif self.standardize == "global":
+            F = (F - F.mean()) / _spread(F, None)  # (m, n) one shift and scale for all entries
+        return F
 
     def __call__(self, theta_s: Tensor, F: Tensor) -> Tensor:
         return matern52(F, F, theta_s.exp())  # (m, m)
@@ -279,6 +303,10 @@ class InstructionCoupledKernel:
     (m, n) for ``ScoreMatern52``, prediction codes (m, n) for ``PredictionAgreement``, S (m, m) for
     ``PrecomputedSimilarity``. ``latent`` says how l's lengthscales are set (see the module docstring):
     "plain_gp" (default, done by ``GaussianProcess.fit``), "prior", or "fixed" (give ``latent_lengthscale``).
+
+    ``residual=True`` adds a stationary term beside eq. 9, ``k + s_r * l(z, z')`` with l's lengthscales and its own
+    fitted outputscale s_r (theta gains a last entry, log s_r): eq. 9 alone has rank m and no prior variance away from
+    Z; the residual gives s_r back there. Off by default.
     """
 
     def __init__(
@@ -292,6 +320,9 @@ class InstructionCoupledKernel:
         outputscale_bounds: tuple[float, float] = (1e-3, 1e3),
         lengthscale: float = 1.0,
         outputscale: float = 1.0,
+        residual: bool = False,
+        residual_bounds: tuple[float, float] = (1e-4, 1e2),
+        residual_init: float = 0.1,
     ) -> None:
         if latent not in LATENT_MODES:
             raise ValueError(f"latent must be one of {LATENT_MODES}, got {latent!r}")
@@ -300,12 +331,16 @@ class InstructionCoupledKernel:
         self.d = d
         self.similarity = similarity
         self.latent = latent
+        self.residual = residual
         self.n_ls = d if ard else 1  # number of l's lengthscales
-        self.n_params = self.n_ls + similarity.n_params + 1
+        self.n_params = self.n_ls + similarity.n_params + 1 + int(residual)
         self._sl = slice(self.n_ls, self.n_ls + similarity.n_params)  # theta_S's entries
+        self._i_s = self.n_ls + similarity.n_params  # index of log s; log s_r follows it when residual
         self.lengthscale_bounds = lengthscale_bounds
         self.outputscale_bounds = outputscale_bounds
+        self.residual_bounds = residual_bounds
         self.init = (lengthscale, outputscale)
+        self.residual_init = residual_init
         self.fixed_latent: Tensor | None = None  # (n_ls,) l's lengthscales when they are not fitted here
         if latent_lengthscale is not None:
             self.fix_latent(torch.as_tensor(latent_lengthscale, dtype=DTYPE))
@@ -320,21 +355,29 @@ class InstructionCoupledKernel:
         ls = _log_bounds(*self.lengthscale_bounds, self.n_ls)  # (n_ls, 2)
         if self.fixed_latent is not None:
             ls = self.fixed_latent.log()[:, None].repeat(1, 2)  # (n_ls, 2) lower = upper
-        return torch.cat([ls, self.similarity.bounds(), _log_bounds(*self.outputscale_bounds, 1)])  # (p, 2)
+        b = [ls, self.similarity.bounds(), _log_bounds(*self.outputscale_bounds, 1)]
+        if self.residual:
+            b.append(_log_bounds(*self.residual_bounds, 1))
+        return torch.cat(b)  # (p, 2)
 
     def initial(self) -> Tensor:
         ls, s = self.init
         lat = self.fixed_latent.log() if self.fixed_latent is not None else torch.full((self.n_ls,), math.log(ls))
-        return torch.cat([lat.to(DTYPE), self.similarity.initial(), torch.tensor([math.log(s)], dtype=DTYPE)])  # (p,)
+        t = [lat.to(DTYPE), self.similarity.initial(), torch.tensor([math.log(s)], dtype=DTYPE)]
+        if self.residual:
+            t.append(torch.tensor([math.log(self.residual_init)], dtype=DTYPE))
+        return torch.cat(t)  # (p,)
 
     def lengthscale_mask(self) -> Tensor:
         return torch.cat([torch.ones(self.n_ls, dtype=torch.bool), self.similarity.lengthscale_mask(),
-                          torch.zeros(1, dtype=torch.bool)])  # (p,)
+                          torch.zeros(1 + int(self.residual), dtype=torch.bool)])  # (p,)
 
     def describe(self, theta: Tensor) -> dict[str, Tensor]:
-        out = {"latent_lengthscale": theta[: self.n_ls].exp(), "outputscale": theta[-1].exp()}
+        out = {"latent_lengthscale": theta[: self.n_ls].exp(), "outputscale": theta[self._i_s].exp()}
         if self.similarity.n_params:
             out["similarity_lengthscale"] = theta[self._sl].exp()
+        if self.residual:
+            out["residual_outputscale"] = theta[self._i_s + 1].exp()
         return out
 
     def set_train(self, Z: Tensor, instr: Tensor | None = None) -> None:
@@ -343,45 +386,64 @@ class InstructionCoupledKernel:
         self.instr = self.similarity.check(instr, Z.shape[0])
 
     def parts(self, theta: Tensor) -> dict[str, Tensor]:
-        """Per-theta pieces of eq. 9: l's lengthscales, the similarity S and the outputscale s.
+        """Per-theta pieces of eq. 9: l's lengthscales, the similarity S, the outputscale s (and s_r).
 
-        The Cholesky factor of L = l(Z, Z) is added on first use (``weights``): the fit never needs it, because the
-        training covariance is s * S.
+        L = l(Z, Z) and its Cholesky factor are added on first use (``latent_gram``, ``weights``): without the
+        residual the fit never needs them, because the training covariance is s * S.
         """
         S = self.similarity(theta[self._sl], self.instr)  # (m, m)
-        return {"ls": theta[: self.n_ls].exp(), "S": S, "s": theta[-1].exp()}
+        out = {"ls": theta[: self.n_ls].exp(), "S": S, "s": theta[self._i_s].exp()}
+        if self.residual:
+            out["s_r"] = theta[self._i_s + 1].exp()
+        return out
+
+    def latent_gram(self, parts: dict[str, Tensor]) -> Tensor:
+        """L = l(Z, Z) (m, m), the unit-outputscale latent Matern-5/2 on the evaluated points, cached in parts."""
+        if "L" not in parts:
+            parts["L"] = matern52(self.Z, self.Z, parts["ls"])  # (m, m)
+        return parts["L"]
 
     def weights(self, parts: dict[str, Tensor], X: Tensor) -> Tensor:
         """w(X) = L^{-1} l(Z, X) (m, n): l's kriging weights, so that eq. 9 reads k(x, x') = s w(x)^T S w(x')."""
         if "C_L" not in parts:
-            L = matern52(self.Z, self.Z, parts["ls"])  # (m, m)
-            parts["C_L"] = robust_cholesky(L, what="latent l(Z, Z)")  # (m, m) L = C_L C_L^T
+            parts["C_L"] = robust_cholesky(self.latent_gram(parts), what="latent l(Z, Z)")  # (m, m) L = C_L C_L^T
         return torch.cholesky_solve(matern52(self.Z, X, parts["ls"]), parts["C_L"])  # (m, n)
 
     def cross(self, parts: dict[str, Tensor], X1: Tensor, X2: Tensor) -> Tensor:
-        """Eq. 9 literally: s * l(X1, Z) L^{-1} S L^{-1} l(Z, X2), (n1, n2)."""
+        """Eq. 9 literally: s * l(X1, Z) L^{-1} S L^{-1} l(Z, X2) (+ s_r l(X1, X2)), (n1, n2)."""
         W1, W2 = self.weights(parts, X1), self.weights(parts, X2)  # (m, n1), (m, n2)
-        return parts["s"] * W1.T @ parts["S"] @ W2  # (n1, n2)
+        K = parts["s"] * W1.T @ parts["S"] @ W2  # (n1, n2)
+        if self.residual:
+            K = K + parts["s_r"] * matern52(X1, X2, parts["ls"])
+        return K
 
     def diag(self, parts: dict[str, Tensor], X: Tensor) -> Tensor:
         W = self.weights(parts, X)  # (m, n)
-        return parts["s"] * ((parts["S"] @ W) * W).sum(0)  # (n,) diag of s W^T S W
+        k = parts["s"] * ((parts["S"] @ W) * W).sum(0)  # (n,) diag of s W^T S W
+        if self.residual:
+            k = k + parts["s_r"]  # l(x, x) = 1
+        return k
 
     def gram_train(self, parts: dict[str, Tensor]) -> Tensor:
-        """(m, m) covariance of the evaluated points: s * S exactly (in eq. 9 L^{-1} l(Z, Z) = I cancels).
+        """(m, m) covariance of the evaluated points: s * S exactly (in eq. 9 L^{-1} l(Z, Z) = I cancels), + s_r L.
 
         Using the identity rather than the round trip through L keeps an ill-conditioned L from leaking into the
         likelihood; ``kernel(theta, Z, Z)`` computes the round trip and agrees up to jitter (tested).
         """
-        return parts["s"] * parts["S"]  # (m, m)
+        K = parts["s"] * parts["S"]  # (m, m)
+        if self.residual:
+            K = K + parts["s_r"] * self.latent_gram(parts)
+        return K
 
     def cross_train(self, parts: dict[str, Tensor], X: Tensor) -> Tensor:
-        """(n, m) k(X, Z) = s w(X)^T S (the right-hand L^{-1} L = I cancelled as in gram_train)."""
-        return parts["s"] * (parts["S"] @ self.weights(parts, X)).T  # (n, m)
+        """(n, m) k(X, Z) = s w(X)^T S (the right-hand L^{-1} L = I cancelled as in gram_train), + s_r l(X, Z)."""
+        K = parts["s"] * (parts["S"] @ self.weights(parts, X)).T  # (n, m)
+        if self.residual:
+            K = K + parts["s_r"] * matern52(X, self.Z, parts["ls"])
+        return K
 
     def __call__(self, theta: Tensor, X1: Tensor, X2: Tensor) -> Tensor:
         return self.cross(self.parts(theta), X1, X2)  # (n1, n2)
 
 
 Kernel = Matern52 | InstructionCoupledKernel
-KernelParts = dict[str, Any]

@@ -16,6 +16,7 @@ from izkit.acquisition import (
     log_expected_improvement,
     make_acquisition,
     optimize_acquisition,
+    optimize_acquisition_from_incumbents,
 )
 from izkit.gp import GaussianProcess, GPConfig
 from izkit.kernels import DTYPE, InstructionCoupledKernel, Matern52, ScoreMatern52
@@ -136,12 +137,52 @@ def test_ei_and_log_ei_pick_the_same_kind_of_point():
     assert float(ei(X_log)[0]) == pytest.approx(float(v_ei[0]), rel=1e-3)
 
 
+def box_gaps(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    """(n, k) max-norm distances between X (n, D) and Y (k, D), in units of the box width."""
+    return ((X[:, None, :] - Y[None, :, :]) / (BOUNDS[1] - BOUNDS[0])).abs().amax(-1)
+
+
 def test_exclude_keeps_the_batch_away_from_given_points():
     gp = fitted("coupled")
     tol = 0.05
     X, vals = optimize_acquisition(gp, BOUNDS, q=4, n_starts=8, raw_samples=128, seed=0, exclude=gp.Z, distinct_tol=tol)
-    gaps = ((X[:, None, :] - gp.Z[None, :, :]) / (BOUNDS[1] - BOUNDS[0])).abs().amax(-1)  # (4, M)
-    assert X.shape == (4, D) and float(gaps.min()) > tol
+    assert X.shape == (4, D) and float(box_gaps(X, gp.Z).min()) > tol
+
+
+@pytest.mark.parametrize("strategy", ["top_q", "kriging_believer"])
+def test_exclude_never_returns_an_excluded_point(strategy):
+    """The evaluated points and every raw Sobol sample excluded: only genuinely new points come back."""
+    gp = fitted("coupled")
+    raw = BOUNDS[0] + (BOUNDS[1] - BOUNDS[0]) * SobolEngine(D, scramble=True, seed=0).draw(128, dtype=DTYPE)
+    for tol in (0.0, 1e-3):
+        excl = torch.cat([gp.Z, raw])  # (M + 128, D): the observed starts and the whole raw pool
+        X, vals = optimize_acquisition(gp, BOUNDS, q=3, n_starts=8, raw_samples=128, seed=0, exclude=excl,
+                                       distinct_tol=tol, strategy=strategy)
+        assert len(X) >= 1 and bool(torch.isfinite(vals).all())
+        assert float(box_gaps(X, excl).min()) > tol  # with tol 0: no returned point equals an excluded one
+
+
+def test_authors_batch_rule_one_new_candidate_per_incumbent():
+    gp = fitted("coupled")
+    q = 6
+    X, vals = optimize_acquisition_from_incumbents(gp, BOUNDS, q=q, seed=0, population=16)
+    assert X.shape == (q, D) and vals.shape == (q,) and bool(torch.isfinite(vals).all())
+    assert bool(((X >= BOUNDS[0]) & (X <= BOUNDS[1])).all())
+    assert float(box_gaps(X, gp.Z).min()) > 1e-3  # never an evaluated point
+    assert float(box_gaps(X, X)[~torch.eye(q, dtype=torch.bool)].min()) > 1e-3  # one distinct candidate each
+    assert torch.allclose(vals, _evaluate(make_acquisition(gp), X))
+    X2, _ = optimize_acquisition_from_incumbents(gp, BOUNDS, q=q, seed=0, population=16)
+    assert torch.equal(X, X2)  # seeded
+    # small sigma: each candidate stays near its own incumbent (best evaluated first), so the batch spreads over them
+    Xs, _ = optimize_acquisition_from_incumbents(gp, BOUNDS, q=q, seed=1, sigma=0.01, population=16, maxiter=0)
+    near = box_gaps(Xs, gp.Z).argmin(1)  # (q,) each candidate's nearest evaluated point
+    assert len(set(near.tolist())) == q  # a different one each
+    assert torch.equal(gp.y[near].sort().values, gp.y.sort(descending=True).values[:q].sort().values)  # the top q
+    # the evaluated points and exclude are both kept off; q above m gives at most one per distinct evaluated point
+    Xe, _ = optimize_acquisition_from_incumbents(gp, BOUNDS, q=q, seed=0, population=16, exclude=X)
+    assert float(box_gaps(Xe, torch.cat([gp.Z, X])).min()) > 1e-3
+    Xa, _ = optimize_acquisition_from_incumbents(gp, BOUNDS, q=M + 5, seed=0, population=8)
+    assert len(Xa) <= M
 
 
 def test_bad_arguments():
@@ -150,3 +191,5 @@ def test_bad_arguments():
         optimize_acquisition(gp, BOUNDS.flip(0))
     with pytest.raises(ValueError, match="strategy"):
         optimize_acquisition(gp, BOUNDS, strategy="thompson")
+    with pytest.raises(ValueError, match="lower < upper"):
+        optimize_acquisition_from_incumbents(gp, BOUNDS.flip(0))

@@ -1,14 +1,16 @@
-"""izkit.gp: marginal likelihood, fit (L-BFGS-B, restarts, bounds, prior), prediction, numerics, gpytorch checks."""
+"""izkit.gp: marginal likelihood, fit (L-BFGS-B, restarts, bounds, prior), prediction, numerics, the estimator
+contract (fit never changes its kernel), accessors, exploration options, diagnostics, gpytorch checks."""
 
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
 import torch
 
-from izkit.gp import GaussianProcess, GPConfig
+from izkit.gp import ConvergenceWarning, GaussianProcess, GPConfig, diagnostics, mean_noise_variance
 from izkit.kernels import (
     DTYPE,
     InstructionCoupledKernel,
@@ -17,6 +19,7 @@ from izkit.kernels import (
     PrecomputedSimilarity,
     PredictionAgreement,
     ScoreMatern52,
+    matern52,
 )
 
 D, M, N = 3, 24, 10  # soft-prompt dimension, evaluated points, examples per score vector
@@ -104,7 +107,7 @@ def test_fit_inside_bounds_and_interpolates(kernel):
     assert math.isfinite(gp.log_marginal_likelihood)
     mean, var = gp.predict(Z)
     assert float((mean - y).abs().max()) < 0.1 * float(y.std())  # close to the data...
-    Xq = torch.rand(7, D, dtype=DTYPE) * 2 - 1
+    Xq = torch.rand(7, D, generator=torch.Generator().manual_seed(1), dtype=DTYPE) * 2 - 1
     mean_q, var_q = gp.predict(Xq)
     assert mean_q.shape == (7,) and bool((var_q >= 0).all()) and bool(torch.isfinite(mean_q).all())
 
@@ -112,7 +115,7 @@ def test_fit_inside_bounds_and_interpolates(kernel):
 def test_predictions_on_the_original_scale():
     """Standardisation is internal: an affine change of y moves the predictions with it."""
     Z, y, _ = make_data()
-    Xq = torch.rand(5, D, dtype=DTYPE) * 2 - 1
+    Xq = torch.rand(5, D, generator=torch.Generator().manual_seed(2), dtype=DTYPE) * 2 - 1
     gp1 = GaussianProcess(Matern52(D)).fit(Z, y, n_restarts=1)
     gp2 = GaussianProcess(Matern52(D)).fit(Z, 100.0 * y - 7.0, theta=gp1.theta)
     m1, v1 = gp1.predict(Xq)
@@ -161,6 +164,182 @@ def test_nan_inputs_name_the_rows(where):
         Z[4, 1] = float("inf")
     with pytest.raises(ValueError, match=rf"{where} has NaN/inf in rows \[{2 if where == 'y' else 4}\]"):
         GaussianProcess(Matern52(D)).fit(Z, y)
+
+
+# ------------------------------------------------------------------------------------------- estimator contract
+
+
+def _rand(m: int, d: int, seed: int) -> torch.Tensor:
+    return torch.rand(m, d, generator=torch.Generator().manual_seed(seed), dtype=DTYPE) * 2 - 1
+
+
+@pytest.mark.parametrize("kind", ["matern", "coupled"])
+def test_fit_never_changes_the_kernel_it_was_given(kind):
+    """Two GPs sharing one kernel object predict with their own data (before: the second fit overwrote the first's)."""
+    Z1, y1, F1 = make_data(seed=0)
+    Z2, y2, F2 = make_data(seed=1)  # same m, other data
+    make = (lambda: Matern52(D)) if kind == "matern" else (lambda: InstructionCoupledKernel(D, ScoreMatern52(N)))
+    shared = make()
+    gp1 = GaussianProcess(shared).fit(Z1, y1, F1, n_restarts=2)
+    gp2 = GaussianProcess(shared).fit(Z2, y2, F2, n_restarts=2)
+    alone = GaussianProcess(make()).fit(Z1, y1, F1, n_restarts=2)  # gp1 as if the kernel had never been shared
+    Xq = _rand(6, D, seed=3)
+    for a, b in zip(gp1.predict(Xq), alone.predict(Xq)):
+        assert torch.allclose(a, b)
+    assert torch.allclose(gp1.predict(Z1)[0], alone.predict(Z1)[0])
+    assert not torch.allclose(gp1.predict(Xq)[0], gp2.predict(Xq)[0])
+    assert shared.Z is None and getattr(shared, "fixed_latent", None) is None  # untouched: no data, l not pinned
+    assert gp1.kernel is shared and gp1.kernel_ is not shared and gp1.kernel_ is not gp2.kernel_
+
+
+PINNED = {  # log marginal likelihood, posterior mean (3,) and variance (3,) at _rand(3, D, seed=9)
+    "matern": (-4.495657051102494, [0.248846296, 0.0017151045, -0.0261481811],
+               [6.94981957e-3, 1.57987814e-2, 1.97066214e-2]),
+    "coupled": (40.350666355869606, [0.2518642901, -0.0173809922, -0.0486535833],
+                [2.06574535e-5, 1.27451425e-5, 2.4572471e-5]),
+}
+
+
+@pytest.mark.parametrize("kind, lml, mean, var", [(k, *v) for k, v in PINNED.items()])
+def test_default_fit_gives_the_values_it_gave_before_the_estimator_rewrite(kind, lml, mean, var):
+    """Pinned from the code before fit copied its kernel: default settings, so a seeded loop run is unchanged."""
+    Z, y, F = make_data()
+    k = Matern52(D) if kind == "matern" else InstructionCoupledKernel(D, ScoreMatern52(N))
+    gp = GaussianProcess(k).fit(Z, y, F, n_restarts=2)
+    m, v = gp.predict(_rand(3, D, seed=9))
+    assert gp.log_marginal_likelihood == pytest.approx(lml, rel=1e-8)
+    assert m.tolist() == pytest.approx(mean, abs=1e-9) and v.tolist() == pytest.approx(var, rel=1e-6)
+
+
+def test_fitted_state_by_name():
+    Z, y, F = make_data()
+    gp = GaussianProcess(InstructionCoupledKernel(D, ScoreMatern52(N))).fit(Z, y, F, n_restarts=2)
+    assert torch.equal(gp.Z_train_, Z) and torch.equal(gp.y_train_, y) and torch.equal(gp.instr_train_, F)
+    assert gp.Z is gp.Z_train_ and gp.y is gp.y_train_ and gp.theta is gp.theta_ and gp.latent_gp is gp.latent_gp_
+    assert torch.equal(gp.kernel_.Z, Z) and gp.kernel_.fixed_latent is not None
+    assert gp.converged_ is True and gp.noise_train_.shape == (M,)
+    assert GaussianProcess(Matern52(D)).fit(Z, y, theta=gp.latent_gp_.theta_).converged_ is None  # not optimised
+
+
+def test_convergence_warning_when_lbfgsb_stops_early():
+    Z, y, _ = make_data()
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        gp = GaussianProcess(Matern52(D), config=GPConfig(maxiter=1)).fit(Z, y, n_restarts=2)
+    assert gp.converged_ is False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # the default maxiter converges here: no warning
+        assert GaussianProcess(Matern52(D)).fit(Z, y, n_restarts=2).converged_
+
+
+# --------------------------------------------------------------------------------------------------- accessors
+
+
+def test_kernel_matrices_and_prior_variance_of_a_coupled_gp():
+    Z, y, F = make_data()
+    gp = GaussianProcess(InstructionCoupledKernel(D, ScoreMatern52(N))).fit(Z, y, F, n_restarts=2)
+    L, sS, K = gp.kernel_matrices()
+    hp = gp.hyperparameters()
+    assert isinstance(L, np.ndarray) and L.shape == sS.shape == K.shape == (M, M)
+    np.testing.assert_allclose(L, matern52(Z, Z, hp["latent_lengthscale"]).numpy(), atol=1e-12)
+    np.testing.assert_allclose(K, sS, atol=1e-6)  # eq. 9 on the evaluated points: K = s S
+    np.testing.assert_allclose(np.diag(sS), float(hp["outputscale"]), rtol=1e-12)
+    s_y = float(gp.y_std) ** 2 * float(hp["outputscale"])
+    assert torch.allclose(gp.prior_variance(Z), torch.full((M,), s_y, dtype=DTYPE))  # w(z_i) = e_i, S_ii = 1
+    assert float(gp.prior_variance(torch.full((1, D), 30.0, dtype=DTYPE))) < 1e-10 * s_y  # eq. 9: none far away
+    with pytest.raises(TypeError, match="InstructionCoupledKernel"):
+        GaussianProcess(Matern52(D)).fit(Z, y, n_restarts=1).kernel_matrices()
+    plain = GaussianProcess(Matern52(D)).fit(Z, y, n_restarts=1)
+    s_p = float(plain.y_std) ** 2 * float(plain.hyperparameters()["outputscale"])
+    assert torch.allclose(plain.prior_variance(_rand(4, D, seed=4)), torch.full((4,), s_p, dtype=DTYPE))
+
+
+# ----------------------------------------------------------------------------------------- exploration options
+
+
+@pytest.mark.parametrize("kind", ["matern", "coupled"])
+def test_input_bounds_is_fitting_on_the_unit_cube(kind):
+    """input_bounds=(-1, 1) gives the same GP as feeding (z + 1) / 2 by hand (the latent plain GP included)."""
+    Z, y, F = make_data()
+    make = (lambda: Matern52(D)) if kind == "matern" else (lambda: InstructionCoupledKernel(D, ScoreMatern52(N)))
+    scaled = GaussianProcess(make(), config=GPConfig(input_bounds=(-1.0, 1.0), n_restarts=2)).fit(Z, y, F)
+    by_hand = GaussianProcess(make(), config=GPConfig(n_restarts=2)).fit((Z + 1) / 2, y, F)
+    default = GaussianProcess(make(), config=GPConfig(n_restarts=2)).fit(Z, y, F)
+    assert torch.allclose(scaled.theta_, by_hand.theta_, atol=1e-6)
+    assert torch.equal(scaled.Z_train_, Z)  # the GP keeps the caller's units; only the kernels see the cube
+    Xq = _rand(6, D, seed=5)
+    for a, b in zip(scaled.predict(Xq), by_hand.predict((Xq + 1) / 2)):
+        assert torch.allclose(a, b, atol=1e-8)
+    per_dim = torch.tensor([[-1.0] * D, [1.0] * D], dtype=DTYPE)  # (2, d) bounds give the same
+    same = GaussianProcess(make(), config=GPConfig(input_bounds=per_dim)).fit(Z, y, F, theta=scaled.theta_)
+    assert torch.allclose(same.predict(Xq)[0], scaled.predict(Xq)[0])
+    assert not torch.allclose(scaled.theta_, default.theta_, atol=1e-3)  # the option changes the fit
+
+
+def test_known_noise_on_y_scale():
+    Z, y, F = make_data()
+    c = 0.004
+    known = GaussianProcess(Matern52(D), config=GPConfig(noise_var_y=c)).fit(Z, y, n_restarts=2)
+    std = GaussianProcess(Matern52(D), noise=c / float(y.std()) ** 2).fit(Z, y, n_restarts=2)
+    assert known.noise == pytest.approx(std.noise) and known.noise_variance == pytest.approx(c)
+    assert torch.allclose(known.theta_, std.theta_) and known.n_params == Matern52(D).n_params  # nothing fitted
+    # per-point noise: (m,) on y's scale; the posterior mean is K (K + diag)^-1 y in standardised units
+    v = mean_noise_variance(F)  # (m,) p(1 - p) / n, floored
+    p = F.mean(1)
+    assert torch.allclose(v, (p * (1 - p) / N).clamp_min((N - 1) / N**3))
+    gp = GaussianProcess(Matern52(D), config=GPConfig(noise_var_y=v)).fit(Z, y, n_restarts=2)
+    assert torch.allclose(gp.noise_train_, v / y.std() ** 2)
+    K = gp.kernel_(gp.theta_, Z, Z)  # (m, m)
+    ys = (y - y.mean()) / y.std()
+    ref = y.mean() + y.std() * K @ torch.linalg.solve(K + torch.diag(v / y.std() ** 2), ys)
+    assert torch.allclose(gp.predict(Z)[0], ref, atol=1e-8)
+    extra = GaussianProcess(Matern52(D), config=GPConfig(noise_var_y=v, fit_extra_noise=True)).fit(Z, y, n_restarts=2)
+    assert extra.n_params == gp.n_params + 1 and bool((extra.noise_train_ > gp.noise_train_).all())
+    with pytest.raises(ValueError, match="not both"):
+        GaussianProcess(Matern52(D), noise=0.1, config=GPConfig(noise_var_y=0.1))
+    with pytest.raises(ValueError, match="one variance per point"):
+        GaussianProcess(Matern52(D), config=GPConfig(noise_var_y=v[:5])).fit(Z, y)
+
+
+def test_residual_term_gives_prior_variance_back_far_from_the_data():
+    Z, y, F = make_data()
+    k = InstructionCoupledKernel(D, ScoreMatern52(N), latent="prior", residual=True)
+    gp = GaussianProcess(k)
+    gp._set_data(Z, y, F)
+    b = gp.bounds().numpy()
+    theta = b[:, 0] + (b[:, 1] - b[:, 0]) * np.random.default_rng(1).uniform(0.35, 0.55, len(b))
+    fd_check(gp, theta)  # the residual's gradient (and l's, which now enters the likelihood) is right
+    # S = I, the case the issue measured (S between different instructions about 0): y is smooth in z, so the
+    # likelihood wants the residual, and eq. 9 alone has no prior variance far from Z
+    eye = torch.eye(M, dtype=DTYPE)
+    fitted = GaussianProcess(InstructionCoupledKernel(D, PrecomputedSimilarity(), residual=True)).fit(Z, y, eye)
+    plain_eq9 = GaussianProcess(InstructionCoupledKernel(D, PrecomputedSimilarity())).fit(Z, y, eye)
+    far = torch.full((1, D), 30.0, dtype=DTYPE)
+    s_r = float(fitted.hyperparameters()["residual_outputscale"])
+    assert float(fitted.prior_variance(far)) == pytest.approx(float(fitted.y_std) ** 2 * s_r)
+    assert float(fitted.predict(far)[1]) == pytest.approx(float(fitted.y_std) ** 2 * s_r, rel=1e-6)
+    assert float(plain_eq9.predict(far)[1]) < 1e-10 and s_r > 1e-3
+    L, sS, K = fitted.kernel_matrices()
+    np.testing.assert_allclose(K, sS + s_r * L, atol=1e-6)
+
+
+def test_diagnostics_are_pure_and_say_how_much_is_left_to_explore():
+    Z, y, F = make_data()
+    gp = GaussianProcess(InstructionCoupledKernel(D, ScoreMatern52(N))).fit(Z, y, F, n_restarts=2)
+    Xq = _rand(5, D, seed=6)
+    before = gp.predict(Xq)
+    d1, d2 = diagnostics(gp, n=64, seed=0), diagnostics(gp, n=64, seed=0)
+    assert d1 == d2 and all(isinstance(v, float) for v in d1.values())
+    for a, b in zip(before, gp.predict(Xq)):
+        assert torch.equal(a, b)
+    S = gp.kernel_.parts(gp.theta_[: gp.kernel_.n_params])["S"]
+    off = S[~torch.eye(M, dtype=torch.bool)]
+    assert d1["S_offdiag_max"] == pytest.approx(float(off.max())) and d1["m"] == M
+    assert d1["S_offdiag_q50"] <= d1["S_offdiag_q90"] <= d1["S_offdiag_q99"] <= d1["S_offdiag_max"]
+    X = torch.rand(64, D, generator=torch.Generator().manual_seed(7919), dtype=DTYPE) * 2 - 1  # its stream
+    ratio = gp.predict(X)[1].sqrt() / y.std()
+    assert d1["sd_ratio_max"] == pytest.approx(float(ratio.max()))
+    plain = diagnostics(GaussianProcess(Matern52(D)).fit(Z, y, n_restarts=1), n=64)
+    assert "S_offdiag_max" not in plain and plain["prior_sd_ratio_max"] > 0.5
 
 
 # ------------------------------------------------------------------------------------------- gpytorch cross-checks

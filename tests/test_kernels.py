@@ -187,6 +187,55 @@ def test_coupled_bounds_and_latent_modes(data):
         InstructionCoupledKernel(D, PredictionAgreement(), latent="fixed")
 
 
+def test_coupled_kernel_with_residual_term(data):
+    """k = s eq. 9 + s_r l(z, z'): every entry point includes the residual, and it is the prior variance far away."""
+    Z, F, _ = data
+    k = InstructionCoupledKernel(D, ScoreMatern52(N), latent="fixed", latent_lengthscale=0.8, residual=True)
+    k.set_train(Z, F)
+    assert k.n_params == D + N + 2 and k.bounds().shape == (D + N + 2, 2) and k.initial().shape == (D + N + 2,)
+    assert k.lengthscale_mask().tolist() == [True] * (D + N) + [False, False]
+    theta = k.initial()
+    theta[-2], theta[-1] = math.log(2.5), math.log(0.3)  # s, s_r
+    parts = k.parts(theta)
+    L = matern52(Z, Z, torch.full((D,), 0.8, dtype=DTYPE))  # (M, M)
+    assert torch.allclose(k.gram_train(parts), 2.5 * parts["S"] + 0.3 * L)
+    assert torch.allclose(k(theta, Z, Z), k.gram_train(parts), atol=1e-8)  # the round trip through L agrees
+    X = torch.cat([rand(6, D, seed=17), torch.full((1, D), 50.0, dtype=DTYPE)])  # the last one far from Z
+    assert torch.allclose(k.cross_train(parts, X), k(theta, X, Z), atol=1e-8)
+    KX = k(theta, X, X)
+    assert_psd(KX)
+    assert torch.allclose(k.diag(parts, X), KX.diagonal(), atol=1e-10)
+    assert float(k.diag(parts, X)[-1]) == pytest.approx(0.3)  # eq. 9 gives 0 there, the residual s_r
+    assert float(k.describe(theta)["residual_outputscale"]) == pytest.approx(0.3)
+    plain = coupled(ScoreMatern52(N), Z, F)  # residual off: the same theta without its last entry
+    assert torch.allclose(plain(theta[:-1], X, Z), k(theta, X, Z) - 0.3 * matern52(X, Z, L.new_full((D,), 0.8)))
+
+
+@pytest.mark.parametrize("mode", ["column", "global"])
+def test_score_standardisation_makes_S_invariant_to_rescaled_scores(data, mode):
+    """Scores in other units (e.g. log-likelihoods, nats vs bits) give the same S once standardised."""
+    _, F, _ = data
+    G = rand(M, N, seed=18) * 3.0  # (M, N) real-valued scores, sd about 1.7
+    a = (rand(N, seed=19) + 2.0) if mode == "column" else torch.tensor(4.0, dtype=DTYPE)  # per-column or one scale
+    b = rand(N, seed=20) * 5.0 if mode == "column" else torch.tensor(-3.0, dtype=DTYPE)
+    sim = ScoreMatern52(N, standardize=mode)
+    theta = torch.full((N,), math.log(2.0), dtype=DTYPE)
+    S1, S2 = sim(theta, sim.check(G, M)), sim(theta, sim.check(G * a + b, M))
+    assert torch.allclose(S1, S2, atol=1e-12)
+    Fs = sim.check(G, M)
+    if mode == "column":
+        assert torch.allclose(Fs.mean(0), torch.zeros(N, dtype=DTYPE), atol=1e-12)
+        assert torch.allclose(Fs.std(0), torch.ones(N, dtype=DTYPE))
+    else:
+        assert abs(float(Fs.mean())) < 1e-12 and float(Fs.std()) == pytest.approx(1.0)
+    raw = ScoreMatern52(N)
+    assert not torch.allclose(raw(theta, raw.check(G, M)), raw(theta, raw.check(G * a + b, M)), atol=1e-3)
+    const = torch.cat([G[:, :1], torch.full((M, N - 1), 0.5, dtype=DTYPE)], 1)  # constant columns and one row
+    assert bool(torch.isfinite(sim.check(const, M)).all()) and bool(torch.isfinite(sim.check(G[:1], 1)).all())
+    with pytest.raises(ValueError, match="standardize"):
+        ScoreMatern52(N, standardize="rows")
+
+
 # ------------------------------------------------------------------------------------------------- robust Cholesky
 
 
