@@ -13,6 +13,12 @@ The server runs in its own process group and is stopped (SIGTERM, then SIGKILL) 
 object is garbage-collected or the interpreter exits. It binds to 127.0.0.1 unless told otherwise (a warning is logged
 for any other address: the API has no authentication).
 
+The server never outlives the process that started it. A watcher process (this file run as a script) sits between the
+two: it ends the server within a fraction of a second of its parent's death, by any signal, SIGKILL included (a notebook
+kernel restart, a test runner or a process manager killing Python). SIGTERM, SIGINT or SIGHUP whose default action is
+still to end the process first stop every server, then end it as before; ``izkit serve`` handles all three and exits
+only once the server is gone and its port is free.
+
 Two things this module adds for a *base* model such as the embedded one:
 
 - ``/v1/chat/completions`` needs a chat template, and a base model has none. The served folder is then a shadow copy
@@ -23,6 +29,7 @@ Two things this module adds for a *base* model such as the embedded one:
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import logging
@@ -33,6 +40,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -120,22 +128,199 @@ def _transformers_cli() -> str:
     return found
 
 
+# ----------------------------------------------------------------------------------------------------------------------
+# Owning the child: a watcher process between izkit and the server, and stop-signal handlers.
+#
+# LocalServer starts ``python -P serve.py --watch PARENT GRACE -- transformers serve ...`` in a new session; that
+# watcher is the process group's leader and runs the server as its child in the same group. The watcher looks at its
+# parent pid every WATCH_INTERVAL_S and ends the server (SIGTERM to the group, SIGKILL after the grace period) as soon
+# as its parent is gone, however the parent died. Why not PR_SET_PDEATHSIG straight from izkit: it fires when the
+# *thread* that started the child exits (a notebook widget's or a pool's thread would kill a healthy server), and a
+# preexec_fn is unsafe in a process with threads (torch, the OpenAI event loop). The watcher itself is one thread, so
+# it may give the server a parent-death signal (SIGKILL if the watcher is killed), and it ends the whole group, so a
+# wrapper that forks the real server cannot leave it behind.
+
+WATCH_INTERVAL_S = 0.2  # how often the watcher checks that its parent is still there
+STOP_GRACE_S = 5.0  # SIGTERM -> SIGKILL delay when a signal or a dead parent stops the server
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+_LIVE: dict[int, subprocess.Popen] = {}  # group id -> watcher, for every server this process runs (a forked child
+# inherits the dict, but _kill_group leaves alone what is not its own child)
+_HANDLED: set[int] = set()  # the signals whose handler this module installed
+
+
+def _leader_state(pid: int) -> str:
+    """"running", "exited" (a zombie: its pid, the group's id, is still reserved) or "reaped" (pid may be reused).
+
+    Uses waitid with WNOWAIT, so nothing is reaped and no Popen lock is taken (safe inside a signal handler)."""
+    try:
+        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return "reaped"
+    return "running" if info is None else "exited"
+
+
+def _wait_leader(pid: int, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for the leader to exit; True if it did."""
+    deadline = time.monotonic() + timeout
+    while _leader_state(pid) == "running":
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def _kill_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
-    """SIGTERM the process group, then SIGKILL it if it is still there after ``grace`` seconds."""
-    if proc.poll() is not None:
+    """SIGTERM ``proc``'s process group, SIGKILL it after ``grace`` seconds, SIGKILL what outlived the leader; reap.
+
+    The leader is reaped only at the end: until then its pid, the group's id, cannot be given to another process. A
+    leader that is not this process's child (already reaped, or started by the process this one was forked from) is
+    left alone."""
+    if proc.returncode is not None or _leader_state(proc.pid) == "reaped":
         return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
+    if _leader_state(proc.pid) == "running":
+        _signal_group(proc.pid, signal.SIGTERM)
+        if not _wait_leader(proc.pid, grace):
+            logger.warning("the model server (process group %d) ignored SIGTERM for %.0f s: killing it", proc.pid,
+                           grace)
+            _signal_group(proc.pid, signal.SIGKILL)
+            _wait_leader(proc.pid, grace)
+    _signal_group(proc.pid, signal.SIGKILL)  # stragglers of the group (a wrapper's children)
+    proc.poll()
+
+
+def _stop_servers_then_die(signum: int, frame: object) -> None:
+    """Handler put in front of a stop signal whose default action ends the process: stop every server, then die."""
+    for proc in list(_LIVE.values()):
+        _kill_group(proc, STOP_GRACE_S)
+    _LIVE.clear()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)  # end as the signal would have ended us
+
+
+def _install_stop_handlers() -> None:
+    """For each of SIGTERM, SIGINT, SIGHUP whose action is still the default (end the process): stop the servers
+    first. Handlers the program set itself, Python's KeyboardInterrupt and ignored signals are left alone (the context
+    manager, the finalizer at exit and the watcher cover those). Only the main thread can set handlers."""
+    if threading.current_thread() is not threading.main_thread():
         return
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
+    for sig in STOP_SIGNALS:
+        if sig not in _HANDLED and signal.getsignal(sig) is signal.SIG_DFL:
+            signal.signal(sig, _stop_servers_then_die)
+            _HANDLED.add(sig)
+
+
+def _watched(cmd: list[str], grace: float | None = None) -> list[str]:
+    """``cmd`` run under the watcher: this file as a script (``-P``: its folder is not put on sys.path, so keep this
+    module's top-level imports to the standard library). ``grace``: SIGTERM -> SIGKILL (default STOP_GRACE_S)."""
+    grace = STOP_GRACE_S if grace is None else grace
+    return [sys.executable, "-P", os.path.abspath(__file__), "--watch", str(os.getpid()), str(grace), "--", *cmd]
+
+
+def _group_members(pgid: int) -> list[int] | None:
+    """The live (non-zombie) processes of group ``pgid``, from /proc; None where there is no /proc."""
+    if not os.path.isdir("/proc/self"):
+        return None
+    members = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=grace)
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                stat = f.read().decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) ": state ppid pgrp ...
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def _end_child_and_group(child: subprocess.Popen, grace: float) -> None:
+    """In the watcher: SIGTERM the child and everything else in this group, SIGKILL what is left after ``grace``."""
+    me = os.getpid()
+
+    def others() -> list[int]:
+        child.poll()
+        members = _group_members(os.getpgrp())
+        if members is None:  # no /proc: the child is all we know of
+            return [child.pid] if child.returncode is None else []
+        return [p for p in members if p != me]
+
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 1.0)):
+        for pid in others():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + wait
+        while others() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    child.wait()
+
+
+def _watch(parent: int, grace: float, cmd: list[str]) -> int:
+    """The watcher's main: run ``cmd``; end it and its group when ``parent`` is gone or a stop signal arrives.
+
+    Exits the way the child exited (its code, or the same signal), so the parent sees the server's own status."""
+    stop: list[int] = []
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, lambda signum, frame: stop.append(signum))
+    if os.getppid() != parent:
+        logger.warning("izkit watcher: the process that started the model server (pid %d) is already gone", parent)
+        return 1
+    me = os.getpid()
+    libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+    def die_with_watcher() -> None:  # in the child, between fork and exec (this process has one thread)
+        if libc is not None:
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != me:  # the watcher died before the prctl took effect
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    try:
+        child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, preexec_fn=die_with_watcher)
+    except OSError as err:
+        logger.error("izkit watcher: cannot start %s: %s", cmd[0], err)
+        return 127
+    reason = ""
+    while child.poll() is None and not reason:
+        if stop:
+            reason = f"{signal.Signals(stop[0]).name} received"
+        elif os.getppid() != parent:
+            reason = f"the process that started it (pid {parent}) is gone"
+        else:
+            time.sleep(WATCH_INTERVAL_S)
+    if reason:
+        logger.warning("izkit watcher: stopping the model server (pid %d): %s", child.pid, reason)
+    _end_child_and_group(child, grace)
+    if child.returncode < 0:  # died of a signal: die of the same one
+        signal.signal(-child.returncode, signal.SIG_DFL)
+        os.kill(me, -child.returncode)
+    return child.returncode
+
+
+def _watch_main(argv: list[str]) -> int:
+    """``serve.py --watch PARENT GRACE -- CMD...`` (see :func:`_watched`)."""
+    if len(argv) < 5 or argv[0] != "--watch" or argv[3] != "--":
+        print("usage: serve.py --watch PARENT_PID GRACE_S -- COMMAND...", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    return _watch(int(argv[1]), float(argv[2]), argv[4:])
+
+
+def _stop_proc(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """Stop one server's group and forget it."""
+    _kill_group(proc, grace)
+    _LIVE.pop(proc.pid, None)
 
 
 class LocalServer:
@@ -229,17 +414,19 @@ class LocalServer:
         logger.info("starting transformers serve for %s on %s (log: %s)", served, self.base_url, self.log_path or "-")
         try:
             self.proc = subprocess.Popen(
-                self.command(),
+                _watched(self.command()),
                 stdout=out,
                 stderr=subprocess.STDOUT if out is not None else None,
                 stdin=subprocess.DEVNULL,
                 env=env,
-                start_new_session=True,  # its own process group: stop() ends it and every child
+                start_new_session=True,  # a session and group of its own: stop() ends watcher, server and children
             )
         finally:
             if out is not None:
                 out.close()
-        self._finalizer = weakref.finalize(self, _kill_group, self.proc, 5.0)
+        _LIVE[self.proc.pid] = self.proc
+        _install_stop_handlers()
+        self._finalizer = weakref.finalize(self, _stop_proc, self.proc, STOP_GRACE_S)
         try:
             self._wait_ready()
             if self.warmup:
@@ -287,7 +474,7 @@ class LocalServer:
     def stop(self) -> None:
         """Stop the server's process group (SIGTERM, then SIGKILL after 10 s)."""
         if self.proc is not None:
-            _kill_group(self.proc)
+            _stop_proc(self.proc)
             logger.info("model server on %s stopped", self.base_url)
         if self._finalizer is not None:
             self._finalizer.detach()
@@ -301,6 +488,7 @@ class LocalServer:
 
     @property
     def pid(self) -> int | None:
+        """The process group's id: the watcher's pid (the server is its child, in the same group)."""
         return None if self.proc is None else self.proc.pid
 
     def log_tail(self, n: int = 30) -> str:
@@ -320,6 +508,14 @@ class LocalServer:
         return f"LocalServer({str(self.folder)!r}, base_url={self.base_url or None!r}, {state})"
 
 
+class _StopSignal(BaseException):
+    """Raised by ``izkit serve``'s signal handler: unwinds to the code that stops the server."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
 def main_serve(
     model: str | os.PathLike | None = None,
     port: int | None = None,
@@ -327,25 +523,56 @@ def main_serve(
     continuous_batching: bool = True,
     device: str | None = None,
 ) -> int:
-    """``izkit serve``: run the server in the foreground until Ctrl-C; returns the exit code.
+    """``izkit serve``: run the server in the foreground until Ctrl-C or a stop signal; returns the exit code.
 
     Prints the base URL and model id to use with :class:`izkit.blackbox.OpenAIBlackBox`; the server's own log goes
-    to this terminal.
+    to this terminal. SIGTERM, SIGINT and SIGHUP stop the server (SIGTERM, then SIGKILL after the grace period) and
+    return only once it is gone and its port is free, with the shell's code for the signal (128 + its number). SIGINT
+    is handled even when the shell started izkit with it ignored (a background job of a script); SIGHUP is not when
+    ignored (``nohup izkit serve`` keeps serving after a hang-up).
     """
+    stopping: list[int] = []  # set once: a second signal while stopping changes nothing
+
+    def on_signal(signum: int, frame: object) -> None:
+        if not stopping:
+            stopping.append(signum)
+            raise _StopSignal(signum)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in STOP_SIGNALS:
+            if sig != signal.SIGHUP or signal.getsignal(sig) is not signal.SIG_IGN:
+                previous[sig] = signal.signal(sig, on_signal)
     server = LocalServer(
         model, port=port, host=host, continuous_batching=continuous_batching, device=device, warmup=False, log_path="-"
     )
+    try:
+        return _serve_in_foreground(server)
+    except _StopSignal as stop:
+        name = signal.Signals(stop.signum).name
+        print(f"izkit: {name} received, stopping the server", file=sys.stderr, flush=True)
+        return 128 + stop.signum
+    finally:
+        stopping.append(0)
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+
+def _serve_in_foreground(server: LocalServer) -> int:
     try:
         server.start()
         print(f"izkit: serving {server.model_id}", flush=True)
         print(f"izkit: base_url={server.base_url}  (OpenAIBlackBox(model_id, base_url=...); Ctrl-C stops)", flush=True)
         while server.alive():
             time.sleep(0.5)
-        return server.proc.returncode or 0
-    except KeyboardInterrupt:
-        return 0
+        code = server.proc.returncode
+        print(f"izkit: the model server exited by itself with code {code}", file=sys.stderr)
+        return 128 - code if code < 0 else code or 1
     except ServerError as err:
         print(f"izkit: {err}", file=sys.stderr)
         return 1
-    finally:
-        server.stop()
+
+
+if __name__ == "__main__":  # the watcher (see _watched); izkit's own command line is izkit.cli
+    sys.exit(_watch_main(sys.argv[1:]))

@@ -16,15 +16,27 @@ Faults (:data:`KINDS`) are drawn by a seeded RNG in the order requests arrive: e
 of ``kinds``, so every kind shows up once ``len(kinds)`` faults have happened. ``gone_after=N`` answers N POSTs, then
 drops the next one and closes the listening socket (connections are refused from then on). ``api_key`` makes every
 request without ``Authorization: Bearer <api_key>`` get a 401.
+
+``upstream=URL`` puts the faults in front of a real OpenAI-compatible server (e.g. a ``LocalServer``): the POSTs that
+draw no fault, and every GET, are forwarded there and its answer is relayed as it came.
+
+As a script it serves until a signal ends it (the tests of izkit.serve use it as a stand-in for ``transformers serve``):
+
+    python tests/fault_server.py --port 8123 [--rate 0.3 --seed 1] [--upstream URL] [--ignore-term]
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import random
 import re
+import signal
+import sys
 import threading
+import urllib.error
+import urllib.request
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -36,6 +48,15 @@ WRONG = "banana"  # the answer when an instruction "fails" an input
 def _unit(text: str) -> float:
     """A number in [0, 1) fixed by ``text`` (sha256, so the same in every process, unlike ``hash``)."""
     return int(hashlib.sha256(text.encode()).hexdigest()[:12], 16) / 16**12
+
+
+def _prompt_of(body: bytes) -> str:
+    """The prompt of a chat or completions request body ('' when it has none)."""
+    try:
+        req = json.loads(body)
+        return req["prompt"] if "prompt" in req else req["messages"][-1]["content"]
+    except (ValueError, KeyError, TypeError, IndexError):
+        return ""
 
 
 def answer_for(prompt: str, gold: dict[str, str]) -> str:
@@ -62,14 +83,22 @@ class FaultServer:
         hang_s: how long a "hang" holds the request before dropping it (set it past the client's timeout).
         retry_after: the Retry-After header of "429_retry_after", in seconds.
         port: the port (0: a free one); pass a stopped server's port to bring "the same" server back.
+        upstream: the base URL (``http://host:port/v1``) of a real server that answers the requests without a fault,
+            instead of :func:`answer_for`.
+        upstream_timeout: seconds to wait for the upstream's answer.
     """
 
     def __init__(self, gold: dict[str, str] | None = None, rate: float = 0.0, kinds: tuple[str, ...] = KINDS,
                  seed: int = 0, first: int = 0, gone_after: int | None = None, api_key: str | None = None,
-                 hang_s: float = 3.0, retry_after: str = "1", port: int = 0):
+                 hang_s: float = 3.0, retry_after: str = "1", port: int = 0, upstream: str | None = None,
+                 upstream_timeout: float = 300.0):
         bad = set(kinds) - set(KINDS)
         if bad:
             raise ValueError(f"unknown fault kinds {sorted(bad)}; choose from {KINDS}")
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"rate is the share of POSTs that fail, in [0, 1]; got {rate}")
+        self.upstream = upstream.rstrip("/") if upstream else None
+        self.upstream_timeout = upstream_timeout
         self.gold, self.rate, self.kinds, self.first = dict(gold or {}), rate, tuple(kinds), first
         self.gone_after, self.api_key, self.hang_s, self.retry_after = gone_after, api_key, hang_s, retry_after
         self.rng = random.Random(seed)
@@ -95,6 +124,8 @@ class FaultServer:
                     server.requests += 1
                 if not server._authorized(self):
                     return
+                if server.upstream is not None:
+                    return self._raw(*server._forward(self.path, None))
                 if self.path.rstrip("/").endswith("/models"):
                     models = [{"id": "fake", "object": "model", "owned_by": "izkit"}]
                     self._json(200, {"object": "list", "data": models})
@@ -110,6 +141,12 @@ class FaultServer:
                     return
                 if fault is not None:
                     return self._fault(fault)
+                if server.upstream is not None:
+                    status, data = server._forward(self.path, body)
+                    if status == 200:
+                        with server.lock:
+                            server.answered.append((self.path, _prompt_of(body)))
+                    return self._raw(status, data)
                 try:
                     req = json.loads(body)
                     payload = server._complete(self.path, req)
@@ -202,6 +239,19 @@ class FaultServer:
             self.answered.append((path, prompt))
         return out
 
+    def _forward(self, path: str, body: bytes | None) -> tuple[int, bytes]:
+        """Ask the upstream server (GET when ``body`` is None); its status and body, or a 502 naming it."""
+        url = self.upstream + path[path.index("/v1") + 3:] if "/v1" in path else self.upstream + path
+        req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=self.upstream_timeout) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read()
+        except (urllib.error.URLError, OSError) as err:
+            msg = f"the upstream server {self.upstream} did not answer: {err}"
+            return 502, json.dumps({"error": {"message": msg, "type": "bad_gateway"}}).encode()
+
     # -- lifecycle -------------------------------------------------------------------------------------------------
 
     def start(self) -> FaultServer:
@@ -224,3 +274,29 @@ class FaultServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve on 127.0.0.1 until SIGTERM / SIGINT (or SIGKILL) ends the process."""
+    p = argparse.ArgumentParser(description="a faulty OpenAI-compatible server on 127.0.0.1, for tests")
+    p.add_argument("--port", type=int, default=0, help="the port (default: a free one, printed)")
+    p.add_argument("--rate", type=float, default=0.0, help="the share of POSTs that fail")
+    p.add_argument("--seed", type=int, default=0, help="seeds which POSTs fail")
+    p.add_argument("--upstream", default=None, help="a real server's base URL to forward good requests to")
+    p.add_argument("--ignore-term", action="store_true", help="ignore SIGTERM (a server that will not stop)")
+    args = p.parse_args(argv)
+    if args.ignore_term:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    srv = FaultServer(rate=args.rate, seed=args.seed, port=args.port, upstream=args.upstream).start()
+    print(f"fault server on {srv.base_url}", flush=True)
+    try:
+        threading.Event().wait()  # until a signal ends the process
+    except KeyboardInterrupt:
+        pass
+    finally:
+        srv.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
