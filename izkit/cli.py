@@ -4,6 +4,7 @@
     izkit prepare                    # convert the embedded model once (set-up does this)
     izkit run --task antonyms        # the main job on the embedded default
     izkit compare --tasks a,b        # every method on many tasks and seeds, one Markdown table
+    izkit summary DIR                # paired statistics over a compare folder: InstructZero against each method
     izkit serve                      # an OpenAI-compatible server for a local model, on 127.0.0.1
 
 The only module that parses arguments: it turns flags into an :class:`izkit.config.Config`, calls the library
@@ -60,7 +61,9 @@ def config_from_args(args: argparse.Namespace, task: str) -> Config:
                   generator=args.generator, blackbox=args.blackbox, blackbox_model=args.blackbox_model,
                   base_url=args.base_url, device=args.device, root=args.root, request_timeout=args.timeout,
                   max_retries=args.retries, screen=args.screen,
-                  answer_cache=None if args.no_cache else (args.cache or "default"))
+                  answer_cache=None if args.no_cache else (args.cache or "default"), batch=args.batch,
+                  gp_inputs=args.gp_inputs, gp_noise=args.gp_noise, residual=args.residual, max_draws=args.max_draws,
+                  score_standardize=None if args.score_standardize == "none" else args.score_standardize)
     cfg = Config.quick(task, **common) if args.quick else Config(task=task, **common)
     if args.budget is not None:
         cfg = cfg.with_budget(args.budget)
@@ -186,6 +189,19 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--screen", type=int, default=2,
                    help="EI candidates generated per batch slot; the batch keeps the best with new instructions "
                         "(1: the paper's plain top-q EI)")
+    p.add_argument("--max-draws", type=int, default=10,
+                   help="candidates a round may draw per instruction it needs, for every method (default 10)")
+    g = p.add_argument_group("the BO surrogate and batch (exploration with eq. 9; defaults are the authors')")
+    g.add_argument("--batch", choices=["ei", "authors"], default="ei",
+                   help="ei: EI's top maximisers; authors: one local EI search from each of the top-q evaluated points")
+    g.add_argument("--gp-inputs", choices=["raw", "unit"], default="raw",
+                   help="the GP sees z in [-1, 1]^d (raw) or scaled to the unit cube (unit)")
+    g.add_argument("--score-standardize", choices=["none", "column", "global"], default="none",
+                   help="standardise the score vectors before S (per example column, or globally)")
+    g.add_argument("--gp-noise", choices=["fitted", "known"], default="fitted",
+                   help="fitted noise, or each dev mean's known variance (per-example variance / n_dev)")
+    g.add_argument("--residual", action="store_true",
+                   help="add a stationary Matern term beside eq. 9 (prior variance away from the data)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per request to an OpenAI-compatible black box")
     p.add_argument("--retries", type=int, default=3,
                    help="retries of a failed black-box request (429, 5xx, timeout), after the SDK's own")
@@ -198,6 +214,17 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
                        help="use no answer cache: every question goes to the black box (a resumed run still asks "
                             "nothing its record holds)")
     p.add_argument("--root", default=None, help="a folder of tasks (induce/ and execute/) instead of data/")
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    from izkit.study import finished_runs, study_figure, summarise
+
+    text = summarise(args.folder, args.objective)
+    (Path(args.folder) / "summary.md").write_text(text + "\n")
+    study_figure(finished_runs(args.folder)).savefig(Path(args.folder) / "best_so_far.png", dpi=110)
+    print(text)
+    print(f"\nsummary.md and best_so_far.png in {args.folder}/")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -239,6 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="where the table, figure and records go (default: runs/compare-<time>/)")
     _add_run_flags(p)
     p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("summary", help="paired statistics over a compare folder's runs (no model is loaded)")
+    p.add_argument("folder", help="an `izkit compare --out` folder")
+    p.add_argument("--objective", choices=["accuracy", "loglik"], default=None,
+                   help="the test score to compare (default: the objective the runs optimised)")
+    p.set_defaults(func=_cmd_summary)
     return parser
 
 

@@ -52,12 +52,19 @@ class Config:
     ape_temperature: float = 0.9  # sampling temperature of the APE-style baseline (top-p 0.95)
     acq_restarts: int = 64  # L-BFGS-B starts for the acquisition optimisation
     acq_raw_samples: int = 1024  # Sobol points screened to pick those starts
-    screen: int = 2  # EI candidates generated per slot; the batch keeps the best whose instruction is new. 1: the
-    #                  paper's plain top-q by EI, which re-proposes soft prompts that write already-scored instructions
+    screen: int = 2  # BO candidates drawn per missing instruction in each pass; the batch keeps the best-ranked new
+    #                  ones (1: one candidate per slot, the paper's top-q, then more passes while instructions repeat)
+    batch: str = "ei"  # BO batch rule: "ei" (EI's top maximisers) or "authors" (one local search per top-q point)
+    gp_inputs: str = "raw"  # the GP's soft prompts: "raw" in [-1, 1]^d or "unit" scaled to the unit cube
+    score_standardize: str | None = None  # S's score vectors as they are (None), or standardised "column"/"global"
+    gp_noise: str = "fitted"  # the GP's noise: "fitted" or "known" (each dev mean's variance over n_dev examples)
+    residual: bool = False  # a stationary s_r l(z, z') beside eq. 9, giving prior variance back away from the data
+    max_draws: int = 10  # candidates a round may draw per instruction it needs (all methods); a round that runs out
+    #                      is short, and its proposal line says so
 
     @property
     def budget(self) -> int:
-        """Black-box evaluations per method: the initial design plus every round (paper: 25 + 5 x 25 = 150)."""
+        """Distinct instructions each method scores: the initial design plus every round (paper: 25 + 5 x 25 = 150)."""
         full = self.n_init + self.n_rounds * self.batch_size
         return full if self.max_evals is None else min(full, self.max_evals)
 
@@ -108,9 +115,13 @@ class Config:
             raise ValueError(f"unknown baseline {bad[0]!r}; choose from {', '.join(METHODS[1:])}")
         if self.similarity not in ("matern", "agreement"):
             raise ValueError(f"similarity must be 'matern' or 'agreement', got {self.similarity!r}")
+        for name, allowed in (("batch", ("ei", "authors")), ("gp_inputs", ("raw", "unit")),
+                              ("score_standardize", (None, "column", "global")), ("gp_noise", ("fitted", "known"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {getattr(self, name)!r}")
         if self.projection not in ("uniform", "normal"):
             raise ValueError(f"projection must be 'uniform' or 'normal', got {self.projection!r}")
-        for name in ("d", "n_tokens", "kappa", "n_dev", "n_test", "n_init", "batch_size", "screen"):
+        for name in ("d", "n_tokens", "kappa", "n_dev", "n_test", "n_init", "batch_size", "screen", "max_draws"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not self.request_timeout > 0 or self.max_retries < 0:

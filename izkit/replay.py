@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from izkit.records import RECORD_NAME, RunRecord
-from izkit.surrogate import fit_gp
+from izkit.surrogate import SurrogateOptions, fit_gp
 
 
 @dataclass
@@ -54,19 +53,11 @@ class Replay:
         evals = [e for e in self.evals(method) if upto_round is None or e["round"] <= upto_round]
         rnd = max(e["round"] for e in evals) + 1
         return fit_gp(evals, coupled=method == "instructzero", similarity=self.config.get("similarity", "matern"),
-                      seed=self.config["seed"] * 1000 + rnd)
+                      seed=self.config["seed"] * 1000 + rnd, options=SurrogateOptions.from_config(self.config))
 
     def kernel_matrices(self, gp: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``L = l(Z, Z)``, ``S`` and ``K`` (eq. 9, computed the long way through L) of a fitted coupled GP."""
-        from izkit.kernels import matern52
-
-        gp = gp if gp is not None else self.gp()
-        k, theta = gp.kernel, gp.theta[: gp.kernel.n_params]
-        with torch.no_grad():
-            parts = k.parts(theta)
-            L = matern52(k.Z, k.Z, parts["ls"])  # (m, m)
-            K = k.cross(parts, k.Z, k.Z)  # (m, m) l L^-1 (s S) L^-1 l, equal to s S up to jitter
-        return L.numpy(), (parts["s"] * parts["S"]).numpy(), K.numpy()
+        """``L = l(Z, Z)``, ``S`` and ``K`` (eq. 9) of a fitted coupled GP (default: the run's InstructZero GP)."""
+        return (gp if gp is not None else self.gp()).kernel_matrices()
 
     def figures(self) -> dict[str, Any]:
         """Every figure of the run, drawn from the record (see izkit.plots)."""

@@ -10,40 +10,64 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from izkit.gp import GaussianProcess, GPConfig
+from izkit.gp import GaussianProcess, GPConfig, mean_noise_variance
 from izkit.kernels import InstructionCoupledKernel, Matern52, PredictionAgreement, ScoreMatern52
 from izkit.metrics import normalise
 
 logger = logging.getLogger(__name__)
 
 
-def fit_gp(evals: list[dict[str, Any]], coupled: bool = True, similarity: str = "matern", seed: int = 0
-           ) -> GaussianProcess:
+@dataclass(frozen=True)
+class SurrogateOptions:
+    """How the round's GP is built; the defaults are the authors' (DESIGN.md: why eq. 9 explores so little)."""
+
+    inputs: str = "raw"  # "raw": z in [-1, 1]^d as it is; "unit": the kernels see (z + 1) / 2 in the unit cube
+    score_standardize: str | None = None  # S on score vectors standardised per "column" (example) or "global"ly
+    noise: str = "fitted"  # "fitted" (floor 1e-4); "known": each dev mean's variance, var(per-example) / n_dev
+    residual: bool = False  # add a stationary s_r l(z, z') beside eq. 9, s_r fitted
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> SurrogateOptions:
+        """The options a Config (or a record header's config dict) names; absent ones keep their defaults."""
+        get = cfg.get if isinstance(cfg, dict) else (lambda k, d: getattr(cfg, k, d))
+        return cls(get("gp_inputs", "raw"), get("score_standardize", None), get("gp_noise", "fitted"),
+                   bool(get("residual", False)))
+
+
+def fit_gp(evals: list[dict[str, Any]], coupled: bool = True, similarity: str = "matern", seed: int = 0,
+           options: SurrogateOptions | None = None) -> GaussianProcess:
     """The GP of a BO round, from record lines: the instruction-coupled kernel (eq. 9) or a plain Matern-5/2.
 
     similarity "matern" puts a Matern-5/2 kernel on the per-example score vectors (the authors' code); "agreement"
     uses the expected agreement of the instructions' predictions (eq. 8), which needs the accuracy objective.
     """
+    opt = options or SurrogateOptions()
     evals = finite_evals(evals)
     Z = torch.tensor([e["z"] for e in evals], dtype=torch.float64)  # (m, d)
     y = torch.tensor([e["mean"] for e in evals], dtype=torch.float64)  # (m,)
+    H = torch.tensor([e["scores"] for e in evals], dtype=torch.float64)  # (m, n_dev) per-example scores
     d = Z.shape[1]
+    config = GPConfig(seed=seed, input_bounds=(-1.0, 1.0) if opt.inputs == "unit" else None,
+                      noise_var_y=mean_noise_variance(H) if opt.noise == "known" else None)
     if not coupled:
-        return GaussianProcess(Matern52(d), config=GPConfig(seed=seed)).fit(Z, y)
+        return GaussianProcess(Matern52(d), config=config).fit(Z, y)
     if similarity == "agreement":
         preds = [e["predictions"] for e in evals]
         if all(p == "" for row in preds for p in row):
             raise ValueError("similarity 'agreement' (eq. 8) compares predictions, and this record has none "
                              "(the loglik objective makes no answers); use objective 'accuracy' or similarity 'matern'")
-        kernel, instr = InstructionCoupledKernel(d, PredictionAgreement()), prediction_codes(preds)
+        kernel = InstructionCoupledKernel(d, PredictionAgreement(), residual=opt.residual)
+        instr = prediction_codes(preds)
     else:
-        H = torch.tensor([e["scores"] for e in evals], dtype=torch.float64)  # (m, n_dev) per-example scores
-        kernel, instr = InstructionCoupledKernel(d, ScoreMatern52(H.shape[1])), H
-    return GaussianProcess(kernel, config=GPConfig(seed=seed)).fit(Z, y, instr)
+        kernel = InstructionCoupledKernel(d, ScoreMatern52(H.shape[1], standardize=opt.score_standardize),
+                                          residual=opt.residual)
+        instr = H
+    return GaussianProcess(kernel, config=config).fit(Z, y, instr)
 
 
 def prediction_codes(predictions: list[list[str]]) -> torch.Tensor:

@@ -18,7 +18,7 @@ from izkit.compare import compare_table
 from izkit.config import Config
 from izkit.loop import Run, RunResult, run
 from izkit.replay import replay
-from izkit.strategies import screen_new_instructions
+from izkit.strategies import new_instructions
 from izkit.records import RecordError
 
 TASK = "antonyms"
@@ -56,28 +56,50 @@ def test_config_survives_a_json_round_trip():
     assert back == cfg and isinstance(back.baselines, tuple)
 
 
-def test_screen_keeps_the_best_new_instructions_in_ei_order():
+def test_new_instructions_keeps_the_first_new_ones_in_order_and_never_a_repeat():
     cands = ["a", "b", "a", "c", "old", "d", "e"]  # best EI first
-    assert screen_new_instructions(cands, {"old"}, 3) == [0, 1, 3]  # a, b, c: the second "a" and "old" are skipped
-    assert screen_new_instructions(cands, {"old"}, 5) == [0, 1, 3, 5, 6]
-    # fewer new than q: the best of the rest fill the batch (they come from the cache)
-    assert screen_new_instructions(["old", "a", "a"], {"old"}, 3) == [0, 1, 2]
-    assert screen_new_instructions(["x"], set(), 3) == [0]
+    assert new_instructions(cands, {"old"}, 3) == [0, 1, 3]  # a, b, c: the second "a" and "old" are skipped
+    assert new_instructions(cands, {"old"}, 5) == [0, 1, 3, 5, 6]
+    assert new_instructions(["old", "a", "a"], {"old"}, 3) == [1]  # fewer new than asked: no repeat fills the batch
+    assert new_instructions(["x"], set(), 3) == [0]
 
 
-def test_bo_rounds_spend_evaluations_on_new_instructions(tmp_path):
-    def distinct_and_props(screen):
-        cfg = fake_cfg(screen=screen, baselines=())
-        Run(cfg, tmp_path / str(screen), progress=False, pipeline=make_fake_pipeline()).execute()
-        lines = [json.loads(s) for s in (tmp_path / str(screen) / "record.jsonl").read_text().splitlines()]
-        evals = [e["instruction"] for e in lines if e["kind"] == "eval"]
-        props = [p for p in lines if p["kind"] == "proposal" and p["round"] > 0]
-        assert all(p["screened"] == screen * cfg.batch_size for p in props)
-        assert sum(p["new"] for p in props) == len(set(evals)) - len(set(evals[: cfg.n_init]))
-        return len(set(evals))
+@pytest.mark.parametrize("screen", [1, 3])
+def test_every_method_scores_the_budget_in_distinct_instructions_and_no_soft_prompt_twice(tmp_path, screen):
+    cfg = fake_cfg(screen=screen, baselines=("matern", "uniform", "ape"))
+    Run(cfg, tmp_path, progress=False, pipeline=make_fake_pipeline()).execute()
+    lines = [json.loads(s) for s in (tmp_path / "record.jsonl").read_text().splitlines()]
+    for method in ("instructzero", "matern", "uniform", "ape"):
+        evals = [e for e in lines if e["kind"] == "eval" and e["method"] == method]
+        texts = [e["instruction"] for e in evals]
+        assert len(texts) == len(set(texts)) == cfg.budget, method  # one budget: distinct instructions
+        if method != "ape":
+            zs = [tuple(e["z"]) for e in evals]
+            assert len(set(zs)) == len(zs), method  # no evaluated soft prompt proposed again
+        props = [p for p in lines if p["kind"] == "proposal" and p["method"] == method]
+        assert [p["new"] for p in props] == cfg.round_sizes
+        assert all(p["drawn"] >= p["new"] and p["attempts"] >= 1 for p in props)
+    bo = [p for p in lines if p["kind"] == "proposal" and p["method"] == "instructzero" and p["round"] > 0]
+    assert all(p["drawn"] >= screen * p["new"] for p in bo)  # the first pass draws screen x the batch
 
-    # plain top-q EI (screen 1) writes the incumbent's instruction again; screening finds new ones
-    assert distinct_and_props(4) > distinct_and_props(1)
+
+def test_a_round_that_runs_out_of_new_instructions_is_short_and_says_so(tmp_path):
+    class FewInstructions:  # only three instructions exist
+        def generate(self, Z, exemplars):
+            return [f"instruction {int(float(z[0]) > 0) + int(float(z[1]) > 0.5)}" for z in Z]
+
+        def generate_plain(self, exemplars, n=1, sampling=None):
+            return ["plain"] * n
+
+    cfg = fake_cfg(baselines=("uniform",), max_draws=3)
+    Run(cfg, tmp_path, progress=False, pipeline=make_fake_pipeline(generator=FewInstructions())).execute()
+    lines = [json.loads(s) for s in (tmp_path / "record.jsonl").read_text().splitlines()]
+    for method in ("instructzero", "uniform"):
+        texts = [e["instruction"] for e in lines if e["kind"] == "eval" and e["method"] == method]
+        assert len(texts) == len(set(texts)) <= 3, method
+        props = [p for p in lines if p["kind"] == "proposal" and p["method"] == method]
+        assert sum(p["new"] for p in props) == len(texts)
+        assert all(p["drawn"] <= cfg.max_draws * size for p, size in zip(props, cfg.round_sizes))
 
 
 @pytest.mark.parametrize("die_after", [0, 1, 3, 5, 9, 14, 22, 30])
@@ -258,8 +280,10 @@ def _canonical(value):
 def test_a_seeded_quick_run_gives_the_pinned_record(tmp_path):
     """The record of a seeded quick run with the fake pipeline, pinned: moving code must not change one line.
 
-    The pin was taken with the code before the layout change (izkit/instructzero.py); a change of the method itself
-    (what is proposed or how it is scored) changes it on purpose, and the commit that does so says why.
+    First pinned before the layout change (izkit/instructzero.py) and unchanged by it; re-pinned when every method
+    began to spend its budget on distinct instructions (round 1 no longer re-scores "instruction 3-0"), and when
+    gp lines began to carry the round's diagnostics. A change of
+    the method itself changes it on purpose, and the commit that does so says why.
     """
     res = Run(fake_cfg(), tmp_path, progress=False, pipeline=make_fake_pipeline()).execute()
     lines = [json.loads(s) for s in (tmp_path / "record.jsonl").read_text().splitlines()]
@@ -269,14 +293,31 @@ def test_a_seeded_quick_run_gives_the_pinned_record(tmp_path):
                          ("instructzero", 0, 1, "instruction 3-0", -0.376621),
                          ("instructzero", 0, 2, "instruction 2-3", -0.690009),
                          ("instructzero", 0, 3, "instruction 0-1", -0.433474),
-                         ("instructzero", 1, 0, "instruction 3-0", -0.376621),
-                         ("instructzero", 1, 1, "instruction 0-0", -0.658995),
-                         ("instructzero", 1, 2, "instruction 2-2", -0.374635)]
+                         ("instructzero", 1, 0, "instruction 0-0", -0.658995),
+                         ("instructzero", 1, 1, "instruction 2-2", -0.374635),
+                         ("instructzero", 1, 2, "instruction 1-1", -0.683064)]
     best = {m: (r.best_instruction, round(r.best_dev, 6)) for m, r in res.methods.items()}
-    assert best == {"instructzero": ("instruction 2-2", -0.374635), "uniform": ("instruction 0-3", -0.11858),
+    assert best == {"instructzero": ("instruction 2-2", -0.374635), "uniform": ("instruction 2-0", -0.14406),
                     "ape": ("plain 1-0", -0.467237), "manual": ("plain 0-0", -0.592966)}
     body = json.dumps([_canonical(line) for line in lines[1:]], sort_keys=True)
     assert hashlib.sha256(body.encode()).hexdigest() == PINNED_RECORD
 
 
-PINNED_RECORD = "e500c97992d6d992915b18e38772b88bbd4fff1dce481e809136e6349512a520"
+PINNED_RECORD = "be64ac566eab02baedcebb3ad13b4ecc1b88292028a2eb77443415bd30717356"
+
+
+def test_exploration_settings_reach_the_gp_and_every_round_logs_its_diagnostics(tmp_path):
+    cfg = fake_cfg(baselines=(), batch="authors", gp_inputs="unit", gp_noise="known", residual=True,
+                   score_standardize="column")
+    Run(cfg, tmp_path, progress=False, pipeline=make_fake_pipeline()).execute()
+    lines = [json.loads(s) for s in (tmp_path / "record.jsonl").read_text().splitlines()]
+    texts = [e["instruction"] for e in lines if e["kind"] == "eval"]
+    assert len(texts) == len(set(texts)) == cfg.budget
+    gps = [g for g in lines if g["kind"] == "gp"]
+    assert len(gps) == cfg.n_rounds and all("sd_ratio_q50" in g["diagnostics"] for g in gps)
+    assert all("residual_outputscale" in g["hyperparameters"] for g in gps)
+    gp = replay(tmp_path).gp()  # the replayed GP is built with the record's settings
+    assert gp.config.input_bounds == (-1.0, 1.0) and gp.config.noise_var_y is not None
+    assert gp.kernel_.residual and gp.kernel_.similarity.standardize == "column"
+    with pytest.raises(ValueError, match="batch must be one of 'ei', 'authors', got 'cma'"):
+        Run(fake_cfg(batch="cma"), tmp_path / "bad", progress=False, pipeline=make_fake_pipeline())

@@ -1,0 +1,147 @@
+"""Paired statistics over a study's (task, seed) runs: does InstructZero beat random search at the same budget?
+
+Every method of a (task, seed) run shares the task, seed, dev split and exemplars, so methods are compared pair by
+pair: the per-pair difference ``d_i = score_A(i) - score_B(i)`` of their best instructions' test scores, summarised by
+its mean, a Wilcoxon signed-rank test (two-sided; zero differences dropped, scipy's default) and a percentile
+bootstrap confidence interval of the mean difference. Only records are read; no model is loaded.
+
+    izkit summary runs/study          # the Markdown report; or summarise(Path("runs/study")) here
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from izkit.compare import mean_sd
+from izkit.config import METHOD_NAMES, METHODS
+from izkit.records import RECORD_NAME
+from izkit.replay import Replay, replay
+
+
+@dataclass
+class Paired:
+    """A against B over n (task, seed) pairs."""
+
+    a: str
+    b: str
+    diffs: np.ndarray  # (n,) A - B per pair
+    wins: int
+    ties: int
+    losses: int
+    p_value: float  # Wilcoxon signed-rank, two-sided; nan when every difference is 0 or n < 2
+    ci: tuple[float, float]  # bootstrap interval of the mean difference
+
+    @property
+    def mean(self) -> float:
+        return float(self.diffs.mean()) if len(self.diffs) else math.nan
+
+
+def finished_runs(folder: str | Path) -> list[Replay]:
+    """The finished runs under ``folder`` (one ``<task>-seed<k>/record.jsonl`` each), in name order."""
+    return [rep for rep in (replay(p) for p in sorted(Path(folder).glob(f"*/{RECORD_NAME}"))) if rep.record.done]
+
+
+def bootstrap_ci(diffs: np.ndarray, level: float = 0.95, n_boot: int = 10_000, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``diffs`` (n,), resampling pairs with replacement (seeded)."""
+    diffs = np.asarray(diffs, dtype=float)
+    if len(diffs) == 0:
+        return (math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    means = diffs[rng.integers(0, len(diffs), size=(n_boot, len(diffs)))].mean(axis=1)  # (n_boot,)
+    alpha = (1.0 - level) / 2.0
+    return float(np.quantile(means, alpha)), float(np.quantile(means, 1.0 - alpha))
+
+
+def wilcoxon_p(diffs: np.ndarray) -> float:
+    """Two-sided Wilcoxon signed-rank p-value of ``diffs`` (n,); nan when fewer than two are non-zero."""
+    from scipy.stats import wilcoxon
+
+    diffs = np.asarray(diffs, dtype=float)
+    if np.count_nonzero(diffs) < 2:
+        return math.nan
+    return float(wilcoxon(diffs, zero_method="wilcox", alternative="two-sided").pvalue)
+
+
+def method_test_score(rep: Replay, method: str, objective: str) -> float:
+    """The test score of ``method``'s best dev instruction in a run (nan if the run has none)."""
+    return float(rep.test_scores(method).get(objective, math.nan))
+
+
+def paired(runs: list[Replay], a: str, b: str, objective: str, tol: float = 1e-12) -> Paired:
+    """A against B on every run that has both (their best dev instructions' test scores, per pair)."""
+    pairs = [(method_test_score(r, a, objective), method_test_score(r, b, objective)) for r in runs]
+    diffs = np.array([x - y for x, y in pairs if math.isfinite(x) and math.isfinite(y)])  # (n,)
+    return Paired(a, b, diffs, int((diffs > tol).sum()), int((np.abs(diffs) <= tol).sum()), int((diffs < -tol).sum()),
+                  wilcoxon_p(diffs), bootstrap_ci(diffs))
+
+
+def distinct_evaluations(rep: Replay, method: str) -> int:
+    """How many distinct instructions the method scored on dev in a run."""
+    return len({e["instruction"] for e in rep.evals(method)})
+
+
+def summarise(folder: str | Path, objective: str | None = None) -> str:
+    """The Markdown report of a study folder: per-task test scores, distinct evaluations, and paired tests."""
+    runs = finished_runs(folder)
+    if not runs:
+        raise ValueError(f"{folder}: no finished run (no */{RECORD_NAME} with a done line)")
+    objective = objective or runs[0].objective
+    methods = [m for m in METHODS if any(m in r.methods() for r in runs)]
+    tasks = list(dict.fromkeys(Path(r.config["task"]).stem for r in runs))
+    names = [METHOD_NAMES.get(m, m) for m in methods]
+    lines = [f"{len(runs)} finished runs in {folder}; test {objective} of each method's best dev instruction "
+             f"(mean +- sd over seeds)", "", "| task | " + " | ".join(names) + " | seeds |",
+             "|---|" + "---|" * (len(methods) + 1)]
+    for task in tasks:
+        rs = [r for r in runs if Path(r.config["task"]).stem == task]
+        cells = [mean_sd([v for v in (method_test_score(r, m, objective) for r in rs) if math.isfinite(v)])
+                 for m in methods]
+        lines.append(f"| {task} | " + " | ".join(cells) + f" | {len(rs)} |")
+    lines += ["", "Distinct instructions scored on dev per run (mean, min-max): " + ", ".join(
+        f"{METHOD_NAMES.get(m, m)} {np.mean(c):.1f} ({min(c)}-{max(c)})"
+        for m in methods for c in [[distinct_evaluations(r, m) for r in runs if m in r.methods()]]), ""]
+    lines += ["| A - B, paired over (task, seed) | n | mean | 95% bootstrap CI | A better / tie / worse | Wilcoxon p |",
+              "|---|---|---|---|---|---|"]
+    for b in [m for m in methods if m != "instructzero"]:
+        pr = paired(runs, "instructzero", b, objective)
+        lines.append(f"| InstructZero - {METHOD_NAMES.get(b, b)} | {len(pr.diffs)} | {pr.mean:+.3f} | "
+                     f"[{pr.ci[0]:+.3f}, {pr.ci[1]:+.3f}] | {pr.wins} / {pr.ties} / {pr.losses} | {pr.p_value:.3g} |")
+    return "\n".join(lines)
+
+
+def best_so_far(rep: Replay, method: str) -> np.ndarray:
+    """The best dev score after each distinct instruction the method scored (n,), in the order it scored them."""
+    firsts: dict[str, float] = {}
+    for e in rep.evals(method):
+        if e["mean"] is not None:
+            firsts.setdefault(e["instruction"], e["mean"])
+    return np.maximum.accumulate(np.array(list(firsts.values()), dtype=float)) if firsts else np.zeros(0)
+
+
+def study_figure(runs: list[Replay], methods: list[str] | None = None):
+    """Best-so-far dev score against distinct evaluations, mean over the runs with a band of +- one standard error."""
+    from matplotlib.figure import Figure
+
+    methods = methods or [m for m in METHODS if m != "manual" and any(m in r.methods() for r in runs)]
+    fig = Figure(figsize=(6.4, 4.0))
+    ax = fig.subplots()
+    for m in methods:
+        curves = [c for c in (best_so_far(r, m) for r in runs if m in r.methods()) if len(c)]
+        if not curves:
+            continue
+        n = min(len(c) for c in curves)
+        C = np.stack([c[:n] for c in curves])  # (runs, n)
+        mean, se = C.mean(0), C.std(0, ddof=1) / np.sqrt(len(C)) if len(C) > 1 else np.zeros(n)
+        x = np.arange(1, n + 1)
+        ax.plot(x, mean, label=f"{METHOD_NAMES.get(m, m)} ({len(C)} runs)")
+        ax.fill_between(x, mean - se, mean + se, alpha=0.2)
+    ax.set_xlabel("distinct instructions scored")
+    ax.set_ylabel(f"best dev {runs[0].objective} so far")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,76 @@
+"""izkit.study: paired differences, the Wilcoxon test and bootstrap interval, and the summary of a study folder."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+
+from izkit.cli import main
+from izkit.records import RunRecord
+from izkit.study import bootstrap_ci, finished_runs, paired, summarise, wilcoxon_p
+
+TEST = {"instructzero": [0.6, 0.5, 0.7, 0.4], "uniform": [0.4, 0.5, 0.3, 0.2], "manual": [0.1, 0.1, 0.1, 0.1]}
+
+
+def _study(folder, done=True):
+    """Four (task, seed) runs written as records: two tasks x two seeds, methods' test accuracies from TEST."""
+    for k, (task, seed) in enumerate([("antonyms", 0), ("sum", 0), ("antonyms", 1), ("sum", 1)]):
+        rec = RunRecord.create(folder / f"{task}-seed{seed}" / "record.jsonl",
+                               {"config": {"task": task, "seed": seed}, "objective": "accuracy"})
+        for method, scores in TEST.items():
+            for i in range(3 if method != "manual" else 1):  # instruction "b" scored twice by uniform: 2 distinct
+                text = "b" if (method == "uniform" and i == 2) else "abc"[i]
+                rec.append({"kind": "eval", "method": method, "round": 0, "index": i, "z": None,
+                            "instruction": text, "scores": [0.1 * i], "predictions": [""], "mean": 0.1 * i})
+            rec.append({"kind": "test", "method": method, "objective": "accuracy", "instruction": "c",
+                        "mean": scores[k]})
+        if done or k < 3:
+            rec.append({"kind": "done"})
+
+
+def test_paired_differences_and_counts(tmp_path):
+    _study(tmp_path)
+    pr = paired(finished_runs(tmp_path), "instructzero", "uniform", "accuracy")
+    assert np.allclose(sorted(pr.diffs), sorted([0.2, 0.0, 0.4, 0.2]))
+    assert (pr.wins, pr.ties, pr.losses) == (3, 1, 0) and pr.mean == pytest.approx(0.2)
+    assert pr.ci[0] <= pr.mean <= pr.ci[1]
+
+
+def test_wilcoxon_matches_scipy_and_is_nan_without_differences():
+    from scipy.stats import wilcoxon
+
+    d = np.array([0.3, -0.1, 0.2, 0.25, 0.05, 0.4])
+    assert wilcoxon_p(d) == pytest.approx(wilcoxon(d).pvalue)
+    assert math.isnan(wilcoxon_p(np.zeros(5))) and math.isnan(wilcoxon_p(np.array([0.2])))
+
+
+def test_bootstrap_interval_is_seeded_and_narrows_with_more_pairs():
+    rng = np.random.default_rng(0)
+    few, many = rng.normal(0.1, 0.2, 8), rng.normal(0.1, 0.2, 200)
+    assert bootstrap_ci(few, seed=3) == bootstrap_ci(few, seed=3)
+    lo_f, hi_f = bootstrap_ci(few)
+    lo_m, hi_m = bootstrap_ci(many)
+    assert hi_m - lo_m < hi_f - lo_f and lo_m < many.mean() < hi_m
+
+
+def test_summary_names_methods_distinct_counts_and_the_paired_test(tmp_path):
+    _study(tmp_path, done=False)  # the last run is unfinished: left out
+    text = summarise(tmp_path)
+    assert text.startswith("3 finished runs") and "| antonyms | 0.650 +- 0.071 | 0.350 +- 0.071 |" in text
+    assert "InstructZero 3.0 (3-3), Uniform 2.0 (2-2), Manual 1.0 (1-1)" in text
+    assert "| InstructZero - Uniform | 3 | +0.200 |" in text and "| 3 / 0 / 0 |" in text
+
+
+def test_summary_command_writes_the_report_and_figure(tmp_path, capsys):
+    _study(tmp_path)
+    assert main(["summary", str(tmp_path)]) == 0
+    assert "InstructZero - Manual" in capsys.readouterr().out
+    assert (tmp_path / "summary.md").read_text().startswith("4 finished runs") and (tmp_path / "best_so_far.png").is_file()
+    assert main(["summary", str(tmp_path / "empty")]) == 2
+    assert "no finished run" in capsys.readouterr().err
