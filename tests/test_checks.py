@@ -200,3 +200,16 @@ def test_bo_step_slips_get_named():
     fails_with(checks.check_bo_step, no_evaluate, "never called evaluate")
     fails_with(checks.check_bo_step, twice, "exactly the q new points")
     fails_with(checks.check_bo_step, repeats, "repeats an evaluated one")
+
+
+# ------------------------------------------------------------------------------------------------------ layout
+
+
+def test_the_notebooks_import_paths_and_one_exception_type():
+    """The assignments import each check from izkit.checks; every check fails with CheckFailed, an AssertionError."""
+    from izkit.checks import CheckFailed, check_bo_step, check_coupled_kernel, check_ei, check_log_ei, check_matern52
+
+    assert issubclass(CheckFailed, AssertionError)
+    for check in (check_matern52, check_coupled_kernel, check_ei, check_log_ei, check_bo_step):
+        with pytest.raises(CheckFailed, match="not implemented yet"):
+            check(stub)

@@ -2,59 +2,31 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import matplotlib
 
 matplotlib.use("Agg")
 
-import numpy as np
-import pytest
-import torch
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from conftest import FakeBlackBox, FakeGenerator, make_fake_pipeline  # noqa: E402
 
-from izkit import widgets
-from izkit.blackbox import ScoreResult, Usage
-from izkit.instructzero import Config, Run, replay
+from izkit import widgets  # noqa: E402
+from izkit.config import Config  # noqa: E402
+from izkit.loop import Run  # noqa: E402
+from izkit.pipeline import Pipeline  # noqa: E402
+from izkit.replay import replay  # noqa: E402
+from izkit.tasks import load_task  # noqa: E402
 
 PNG = b"\x89PNG"
 
 
-def _h(text: str) -> float:
-    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) / 16**8
-
-
-class FakeGenerator:
-    def generate(self, Z, exemplars):
-        return [f"instruction {int((float(z[0]) + 1) * 2)}-{int((float(z[1]) + 1) * 2)}" for z in Z]
-
-    def generate_plain(self, exemplars, n=1, sampling=None):
-        return [f"plain {i}" for i in range(n)]
-
-
-class FakeBlackBox:
-    objective = "loglik"
-
-    def score(self, instructions, examples, metric="em", objective=None):
-        scores = np.array([[_h(v + e.input) - 1 for e in examples] for v in instructions])  # (I, E)
-        return ScoreResult(objective or self.objective, list(instructions), scores,
-                           [[""] * len(examples) for _ in instructions], scores.mean(1), Usage(requests=1))
-
-
-class FakeModels:
-    def __init__(self):
-        self.generator, self.blackbox = FakeGenerator(), FakeBlackBox()
-        self.exemplars, self.metric = None, "em"
-
-    def ids(self):
-        return {"generator": "fake", "blackbox": "fake"}
-
-
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory):
-    """A small finished run made with fake models (no LLM): 5 + 2 x 4 soft prompts in d = 4."""
+    """A small finished run made with the shared fake pipeline (no LLM): 5 + 2 x 4 soft prompts in d = 4, seed 0."""
     out = tmp_path_factory.mktemp("run")
     cfg = Config.quick("antonyms", d=4, n_init=5, n_rounds=2, batch_size=4, n_dev=4, n_test=5, baselines=("matern",))
-    Run(cfg, out, models=FakeModels(), progress=False).execute()
+    Run(cfg, out, progress=False, pipeline=make_fake_pipeline()).execute()
     return replay(out)
 
 
@@ -72,6 +44,14 @@ class Spy:
     def score(self, instruction):
         self.scored.append(instruction)
         return -1.25
+
+
+def output_text(ex) -> str:
+    """Everything the explorer's Output widget holds, as text."""
+    return "".join(o.get("text", "") for o in ex.output.outputs)
+
+
+# ---------------------------------------------------------------------------------------------- soft-prompt explorer
 
 
 def test_soft_prompt_explorer_moves_without_generating_and_generates_on_click(recorded):
@@ -99,14 +79,17 @@ def test_soft_prompt_explorer_moves_without_generating_and_generates_on_click(re
     assert spy.generated[0].shape == (1, 4)
     assert torch.all(spy.generated[0].abs() <= 1)
     assert st["instruction"].startswith("write about") and "write about" in w["instruction"].value
-    assert not w["score"].disabled
+    assert not w["score"].disabled and w["generate"].description == "Generate instruction"
     w["score"].click()
     assert spy.scored == [st["instruction"]] and st["score"] == -1.25 and "-1.250" in w["instruction"].value
 
     w["a"].value = -0.2  # the instruction shown is now for an earlier point, and says so
     assert "earlier soft prompt" in w["instruction"].value and len(spy.generated) == 1
+    redraws = st["n_redraws"]
     w["reset"].click()
     assert np.allclose(st["z"], st["z_best"]) and w["a"].value == 0.0 and w["b"].value == 0.0
+    assert st["n_redraws"] == redraws + 1 and "earlier soft prompt" in w["instruction"].value
+    assert output_text(ex) == ""  # nothing went wrong
 
 
 def test_soft_prompt_explorer_switches_gp_and_variance_vanishes_far_from_data_under_eq9(recorded):
@@ -121,6 +104,28 @@ def test_soft_prompt_explorer_switches_gp_and_variance_vanishes_far_from_data_un
     assert st["sd"] > sd_coupled  # far from the data: the coupled kernel's variance vanishes, Matern's does not
 
 
+def test_soft_prompt_explorer_maps_each_gp_once(recorded):
+    class Counting:
+        """A GP that counts the points it is asked about."""
+
+        def __init__(self, gp):
+            self.gp, self.asked = gp, []
+
+        def predict(self, X):
+            self.asked.append(len(X))
+            return self.gp.predict(X)
+
+    first, second = Counting(recorded.gp()), Counting(recorded.gp("matern"))
+    ex = widgets.soft_prompt_explorer(recorded, None, False, grid=9, gps={"first": first, "second": second})
+    w = ex.widgets
+    assert w["generate"].layout.display == "none" and w["score"].layout.display == "none"
+    assert first.asked == [1, 81]  # the readout at z, then the 9 x 9 map
+    w["gp"].value = "second"
+    w["gp"].value = "first"
+    w["a"].value = 0.4
+    assert first.asked == [1, 81, 1, 1] and second.asked == [1, 81]  # back on "first": its map is reused
+
+
 def test_soft_prompt_explorer_coordinate_mode(recorded):
     spy = Spy()
     ex = widgets.soft_prompt_explorer(recorded, spy.generate, spy.score, mode="coords")
@@ -128,10 +133,12 @@ def test_soft_prompt_explorer_coordinate_mode(recorded):
     assert [k for k in w if k.startswith("z")] == ["z0", "z1", "z2", "z3"]
     w["z2"].value = 0.9
     assert st["last_coord"] == 2 and st["z"][2] == pytest.approx(0.9) and spy.generated == []
+    assert "along z[2]" in ex.figure.axes[0].get_title()
     w["generate"].click()
     assert float(spy.generated[0][0, 2]) == pytest.approx(0.9)
+    redraws = st["n_redraws"]
     w["reset"].click()
-    assert np.allclose(st["z"], st["z_best"])
+    assert np.allclose(st["z"], st["z_best"]) and st["n_redraws"] == redraws + 1  # one redraw, not one per slider
 
 
 def test_soft_prompt_explorer_reports_generation_errors_in_its_output(recorded):
@@ -139,90 +146,123 @@ def test_soft_prompt_explorer_reports_generation_errors_in_its_output(recorded):
         raise RuntimeError("model exploded")
 
     ex = widgets.soft_prompt_explorer(recorded, broken, None)
+    assert output_text(ex) == ""
     ex.widgets["generate"].click()  # the error goes to the Output widget, the button comes back
-    assert ex.widgets["generate"].disabled is False and ex.state["instruction"] is None
+    (out,) = ex.output.outputs
+    assert out["name"] == "stderr" and "RuntimeError: model exploded" in out["text"]
+    assert ex.widgets["generate"].disabled is False and ex.widgets["generate"].description == "Generate instruction"
+    assert ex.state["instruction"] is None and ex.state["n_generate"] == 0
+
+
+def test_soft_prompt_explorer_rejects_a_bad_mode_and_a_run_without_soft_prompts(recorded):
+    with pytest.raises(ValueError, match="mode"):
+        widgets.soft_prompt_explorer(recorded, None, False, mode="sideways")
+    with pytest.raises(ValueError, match="two or more"):
+        widgets.soft_prompt_explorer(recorded, None, False, method="manual")
 
 
 def test_replay_models_are_rebuilt_from_the_record_only_on_first_click(recorded, monkeypatch):
-    built = []
+    headers, built = [], []
+
+    class SpyGenerator(FakeGenerator):
+        def __init__(self):
+            self.seen = []
+
+        def generate(self, Z, exemplars):
+            self.seen.append((Z.clone(), exemplars))
+            return super().generate(Z, exemplars)
 
     class RecordingBlackBox(FakeBlackBox):
         def score(self, instructions, examples, metric="em", objective=None):
-            self.asked = (list(instructions), len(examples), metric, objective)
+            self.asked = (list(instructions), list(examples), metric, objective)
             return super().score(instructions, examples, metric, objective)
 
-    class RunModels:  # stands in for izkit.instructzero._Models: what the run used, rebuilt from its header
-        def __init__(self, cfg, splits, task, objective):
-            self.cfg, self.objective, self.splits = cfg, objective, splits
-            self.generator, self.blackbox = FakeGenerator(), RecordingBlackBox()
-            self.exemplars, self.metric = splits.exemplars, task.metric
-            self.generator.seen = []
-            plain = self.generator.generate
-            self.generator.generate = lambda Z, ex: (self.generator.seen.append((Z.clone(), ex)), plain(Z, ex))[1]
-            built.append(self)
+    def from_record(header):  # stands in for Pipeline.from_record: the run's models, rebuilt from its header
+        headers.append(header)
+        cfg = Config.from_dict(header["config"])
+        splits = load_task(cfg.task).splits(cfg.kappa, cfg.n_dev, cfg.n_test, cfg.seed)
+        pipeline = make_fake_pipeline(generator=SpyGenerator(), blackbox=RecordingBlackBox(),
+                                      exemplars=splits.exemplars)
+        pipeline.metric = "f1"  # not the fake's default, to see that the pipeline's metric is the one used
+        built.append((pipeline, splits))
+        return pipeline, splits
 
-    monkeypatch.setattr("izkit.instructzero._Models", RunModels)
+    monkeypatch.setattr(Pipeline, "from_record", staticmethod(from_record))
     ex = widgets.soft_prompt_explorer(recorded, span=3.0)  # default: the run's own generator and black box
     ex.widgets["a"].value = 3.0
     assert built == []  # building and moving never load a model
     ex.widgets["generate"].click()
-    assert len(built) == 1
-    m = built[0]
-    assert m.cfg.d == 4 and m.cfg.n_dev == 4 and m.cfg.baselines == ("matern",) and m.objective == "loglik"
-    (Z, exemplars), = m.generator.seen
+    assert len(built) == 1 and headers[0] is recorded.record.header
+    pipeline, splits = built[0]
+    (Z, exemplars), = pipeline.generator.seen
     assert Z.shape == (1, 4) and bool((Z.abs() <= 1).all())  # clipped into the box
-    assert exemplars == m.splits.exemplars
-    assert ex.state["instruction"].startswith("instruction ")
+    assert exemplars == splits.exemplars and len(splits.dev) == 4
+    assert ex.state["instruction"] == pipeline.generator.generate(Z, exemplars)[0]
     ex.widgets["score"].click()
-    instructions, n_examples, metric, objective = m.blackbox.asked
-    assert instructions == [ex.state["instruction"]] and n_examples == 4 and objective == "loglik"
-    assert ex.state["score"] is not None and len(built) == 1  # loaded once
+    instructions, examples, metric, objective = pipeline.blackbox.asked
+    assert instructions == [ex.state["instruction"]] and examples == list(splits.dev)
+    assert metric == "f1" and objective == "loglik"
+    expected = pipeline.blackbox.score(instructions, examples).means[0]
+    assert ex.state["score"] == pytest.approx(expected) and len(built) == 1  # loaded once
+
+    models = widgets.ReplayModels(recorded)  # called directly, it clips z into the box itself
+    models.generate(torch.full((1, 4), 3.0))
+    (Z, _), = built[-1][0].generator.seen
+    assert len(built) == 2 and torch.equal(Z, torch.ones(1, 4))
 
 
-def test_plane_directions_are_orthonormal():
+def test_plane_directions_are_orthonormal_and_projected_scores_sorted():
     Z = np.random.default_rng(0).uniform(-1, 1, (12, 6))
     for kind in ("pca", "random"):
-        U = widgets.plane_directions(Z, kind)
+        U = widgets.plane_directions(Z, kind, seed=0)
         assert U.shape == (2, 6) and np.allclose(U @ U.T, np.eye(2))
     with pytest.raises(ValueError):
         widgets.plane_directions(Z, "sideways")
     t, y = widgets.projected_scores([{"z": z.tolist(), "mean": float(i)} for i, z in enumerate(Z)])
     assert t.shape == (12,) and np.all(np.diff(t) >= 0)
+    u = widgets.plane_directions(Z, "pca")[0]
+    assert sorted(zip(t, y)) == sorted(zip((Z - Z.mean(0)) @ u, range(12)))  # each score kept with its own z
+
+
+# ------------------------------------------------------------------------------------------------- 1-D explorers
 
 
 def test_kernel_explorer_sliders_change_the_posterior_and_fit_restores_the_maximum():
-    ex = widgets.kernel_explorer()
+    ex = widgets.kernel_explorer(seed=0)
     w, st = ex.widgets, ex.state
     lml_fit, sd_fit = st["lml"], st["sd"].copy()
     assert bytes(ex.image.value).startswith(PNG)
     assert all(w[k].continuous_update is False for k in ("lengthscale", "outputscale", "noise"))
     w["lengthscale"].value = st["fitted"]["lengthscale"] * 5
     assert st["lml"] < lml_fit  # the fit maximises the marginal likelihood
+    sd_smooth = st["sd"].copy()
     w["noise"].value = 0.5
-    assert st["sd"].mean() > sd_fit.mean() * 0 and st["noise"] == pytest.approx(0.5, rel=1e-6)
+    assert st["noise"] == pytest.approx(0.5, rel=1e-6)
+    assert st["sd"].mean() > 2 * sd_smooth.mean()  # noisier data (0.5 against 0.008): a less certain posterior
     before = st["n_redraws"]
     w["fit"].click()
     assert st["lml"] == pytest.approx(lml_fit, abs=1e-6)
+    assert np.allclose(st["sd"], sd_fit)
     assert st["n_redraws"] == before + 1  # one redraw for the three slider moves
 
 
 def test_ei_explorer_maximiser_moves_to_uncertain_places_as_xi_grows():
     x = np.array([0.1, 0.2, 0.3, 0.5, 0.55])
     y = np.sin(6 * x)
-    ex = widgets.ei_explorer(x, y)
+    ex = widgets.ei_explorer(x, y, seed=0)
     w, st = ex.widgets, ex.state
     assert st["best"] == pytest.approx(y.max(), abs=1e-3)
     gp_sd = lambda at: float(np.interp(at, *_sd_curve(ex)))  # noqa: E731
-    x0, sd0 = st["x_max"], gp_sd(st["x_max"])
+    x0, sd0, ei0 = st["x_max"], gp_sd(st["x_max"]), st["ei_max"]
     w["xi"].value = w["xi"].max
     assert st["xi"] == pytest.approx(w["xi"].max)
-    assert gp_sd(st["x_max"]) >= sd0  # more exploration: a more uncertain maximiser
-    assert st["ei_max"] >= 0
+    assert st["x_max"] != x0 and gp_sd(st["x_max"]) > sd0  # more exploration: a more uncertain maximiser
+    assert st["ei_max"] < ei0  # asking for more improvement expects less of it
     w["log"].value = True
     assert bytes(ex.image.value).startswith(PNG) and "maximiser" in w["readout"].value
+    assert np.allclose(ex.figure.axes[1].lines[0].get_ydata(), st["log_ei"])  # the lower panel now shows log-EI
     w["best"].value = w["best"].min
     assert st["ei_max"] > 0
-    assert x0 is not None
 
 
 def _sd_curve(ex):
