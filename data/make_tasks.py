@@ -379,8 +379,10 @@ def split(name: str, examples: list[dict], rng: random.Random) -> tuple[list[dic
     return induce, execute
 
 
-def write_split(path: Path, examples: list[dict]) -> None:
-    body = {"metadata": {"num_examples": len(examples)}, "examples": {str(i): e for i, e in enumerate(examples, 1)}}
+def write_split(path: Path, examples: list[dict], reference: str) -> None:
+    """One split file in the benchmark's format; the metadata also carries the task's hand-written instruction."""
+    body = {"metadata": {"num_examples": len(examples), "reference_instruction": reference},
+            "examples": {str(i): e for i, e in enumerate(examples, 1)}}
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8", newline="\n") as f:
         json.dump(body, f, indent=1, ensure_ascii=False)
@@ -390,11 +392,15 @@ def write_split(path: Path, examples: list[dict]) -> None:
 def make_all(out: Path = OUT, seed: int = SEED, src: Path = SOURCES) -> dict[str, tuple[int, int]]:
     """Write every task's two files under ``out`` from the facts in ``src``; returns {task: (n_induce, n_execute)}."""
     sizes = {}
+    references = dict(table(src, "reference_instructions", "task", "instruction"))
+    missing = sorted(set(TASKS) - set(references))
+    if missing:
+        raise ValueError(f"{src / 'reference_instructions.tsv'}: no reference instruction for {', '.join(missing)}")
     for name in sorted(TASKS):
         rng = random.Random(f"izkit-data:{seed}:{name}")  # one stream per task: the maker's draws, then the split's
         induce, execute = split(name, TASKS[name](src, rng), rng)
-        write_split(out / "induce" / f"{name}.json", induce)
-        write_split(out / "execute" / f"{name}.json", execute)
+        write_split(out / "induce" / f"{name}.json", induce, references[name])
+        write_split(out / "execute" / f"{name}.json", execute, references[name])
         sizes[name] = (len(induce), len(execute))
     return sizes
 

@@ -54,6 +54,8 @@ def compare_table(results: list[RunResult], objective: str) -> str:
         lines.append(f"| {task} | " + " | ".join(cells) + f" | {len(rs)} | {minutes:.1f} |")
     lines.append("| **average** | " + " | ".join(mean_sd([v for v in per_method[m] if np.isfinite(v)])
                                                 for m in methods) + " | | |")
+    distinct = [np.mean([r.methods[m].n_distinct for r in results if m in r.methods]) for m in methods]
+    lines.append("| distinct instructions scored per run | " + " | ".join(f"{v:.1f}" for v in distinct) + " | | |")
     return "\n".join(lines)
 
 

@@ -12,9 +12,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-METHODS = ("instructzero", "matern", "uniform", "ape", "manual")  # the order they run in
+METHODS = ("instructzero", "matern", "uniform", "ape", "manual", "reference")  # the order they run in
 METHOD_NAMES = {"instructzero": "InstructZero", "matern": "BO (plain Matern)", "uniform": "Uniform",
-                "ape": "APE-style", "manual": "Manual"}
+                "ape": "APE-style", "manual": "Manual (generator)", "reference": "Hand-written"}
 # Settings a resumed run may change: how to reach the models and where answers are cached, not what the run is.
 RESUME_MAY_CHANGE = {"request_timeout", "max_retries", "device", "answer_cache"}
 
@@ -37,7 +37,7 @@ class Config:
     max_evals: int | None = None  # cap on evaluations per method (--budget); None: n_init + n_rounds * batch_size
     objective: str | None = None  # "accuracy" or "loglik"; None: loglik for a local black box, accuracy for an API
     similarity: str = "matern"  # S in eq. 9: "matern" on score vectors (authors' code) or "agreement" (eq. 8)
-    baselines: tuple[str, ...] = ("manual",)  # any of "uniform", "ape", "manual", "matern"
+    baselines: tuple[str, ...] = ("manual", "reference")  # any of "matern", "uniform", "ape", "manual", "reference"
     generator: str | None = None  # the open model that writes instructions; None: the embedded default
     blackbox: str = "local"  # "local" (a model in this process) or "openai" (any OpenAI-compatible endpoint)
     blackbox_model: str | None = None  # local: a model path/id (None: the generator's); openai: the model name

@@ -16,6 +16,7 @@ twice, and ends where an uninterrupted run with the same seed ends.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ from izkit.records import RECORD_NAME, RecordError, RunRecord, check_same_config
 from izkit.strategies import strategy_for
 from izkit.tasks import load_task
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass
 class MethodResult:
@@ -41,6 +44,7 @@ class MethodResult:
     best_dev: float  # the optimised objective's mean on dev
     n_evals: int
     test: dict[str, float] = field(default_factory=dict)  # objective -> mean on the test split
+    n_distinct: int = 0  # distinct instructions among the evaluations: the budget every method spends
 
 
 @dataclass
@@ -117,7 +121,10 @@ class Run:
         t0 = time.perf_counter()
         if self.record is None:
             self.pipeline  # a new run: load the models and write the header before anything else
-        methods = self.cfg.methods()
+        methods = [m for m in self.cfg.methods() if m != "reference" or self.task.reference_instruction]
+        if len(methods) < len(self.cfg.methods()):
+            logger.warning("%s has no reference_instruction in its metadata: the hand-written row is left out",
+                           self.task.induce_path)
         for method in methods:
             self._run_method(method)
         results = {m: self._test(m) for m in methods}
@@ -129,7 +136,7 @@ class Run:
     def _run_method(self, method: str) -> None:
         """Every round of one method: propose (or read the proposal back), then score what is not scored yet."""
         strategy = strategy_for(method)
-        sizes = [1] if method == "manual" else self.cfg.round_sizes
+        sizes = [1] if method in ("manual", "reference") else self.cfg.round_sizes
         bar = _bar(total=sum(sizes), desc=method, disable=not self.progress)
         for rnd, size in enumerate(sizes):
             proposal = self._proposal(method, rnd, lambda rnd=rnd, size=size: strategy.propose(self, rnd, size))
@@ -174,7 +181,8 @@ class Run:
         means = np.array([np.nan if e["mean"] is None else e["mean"] for e in evals])  # (n,)
         b = int(np.nanargmax(means)) if np.isfinite(means).any() else 0
         best = evals[b]
-        result = MethodResult(method, best["instruction"], float(means[b]), len(evals))
+        result = MethodResult(method, best["instruction"], float(means[b]), len(evals),
+                              n_distinct=len({e["instruction"] for e in evals}))
         objectives = [self.objective] + (["accuracy" if self.objective == "loglik" else "loglik"]
                                          if self.cfg.blackbox == "local" else [])
         for obj in objectives:

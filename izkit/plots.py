@@ -18,15 +18,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from izkit.config import METHOD_NAMES
+
 Evals = Sequence[Mapping[str, Any]]  # eval lines of a record: method, round, z, instruction, mean, ...
 
-METHOD_LABELS = {
-    "instructzero": "InstructZero",
-    "matern": "BO, plain Matern kernel",
-    "uniform": "Uniform",
-    "ape": "APE-style",
-    "manual": "Manual",
-}
 
 
 def _by_method(evals: Evals) -> dict[str, list[Mapping[str, Any]]]:
@@ -48,7 +43,7 @@ def best_so_far(evals: Evals, objective: str = "", ax: plt.Axes | None = None) -
     for method, rows in _by_method(evals).items():
         y = np.fmax.accumulate(np.array([_score(e) for e in rows]))  # (n,)
         x = np.arange(1, len(y) + 1)  # (n,)
-        label = METHOD_LABELS.get(method, method)
+        label = METHOD_NAMES.get(method, method)
         if len(y) == 1:
             ax.axhline(y[0], ls=":", lw=1.4, color="grey", label=label)
         else:
@@ -81,7 +76,7 @@ def top_quantile_per_round(evals: Evals, method: str = "instructzero", quantile:
     ax.set_xticks(rounds, [("init" if r == 0 else str(r)) for r in rounds])
     ax.set_xlabel("round (init = Sobol points)")
     ax.set_ylabel(f"dev score ({objective})" if objective else "dev score")
-    ax.set_title(f"{METHOD_LABELS.get(method, method)}: scores per round")
+    ax.set_title(f"{METHOD_NAMES.get(method, method)}: scores per round")
     ax.grid(alpha=0.3)
     ax.legend(frameon=False)
     fig.tight_layout()
@@ -132,7 +127,7 @@ def soft_prompt_map(evals: Evals, method: str = "instructzero", objective: str =
                     ha="right" if left else "left", fontsize=9)
     ax.set_xlabel(f"PC 1 ({var[0]:.0%} of variance)")
     ax.set_ylabel(f"PC 2 ({var[1]:.0%} of variance)")
-    ax.set_title(f"{METHOD_LABELS.get(method, method)}: soft prompts (star: best of each round)")
+    ax.set_title(f"{METHOD_NAMES.get(method, method)}: soft prompts (star: best of each round)")
     fig.tight_layout()
     return fig
 

@@ -10,7 +10,8 @@ exactly what it proposed.
   maximisers (eq. 10), keeping those whose instruction is new.
 - :class:`Uniform`: soft prompts drawn uniformly at random.
 - :class:`APE`: instructions sampled from the generator with no soft prompt (APE's forward template).
-- :class:`Manual`: one greedy instruction from the exemplars alone.
+- :class:`Manual`: one greedy instruction from the exemplars alone ("Manual (generator)" in tables).
+- :class:`Reference`: the task's hand-written instruction, the paper's human reference.
 """
 
 from __future__ import annotations
@@ -190,11 +191,20 @@ class Manual:
         return Proposal(None, run.pipeline.generator.generate_plain(run.pipeline.exemplars, n=1))
 
 
+class Reference:
+    """The task's hand-written instruction (its files' metadata), scored like the methods: the human reference."""
+
+    method = "reference"
+
+    def propose(self, run: Any, rnd: int, size: int) -> Proposal:
+        return Proposal(None, [run.task.reference_instruction])
+
+
 def strategy_for(method: str) -> Strategy:
     """The strategy object of a method name in ``izkit.config.METHODS``."""
     table = {"instructzero": lambda: BayesOpt("instructzero", coupled=True),
              "matern": lambda: BayesOpt("matern", coupled=False),
-             "uniform": Uniform, "ape": APE, "manual": Manual}
+             "uniform": Uniform, "ape": APE, "manual": Manual, "reference": Reference}
     if method not in table:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(table)}")
     return table[method]()

@@ -126,7 +126,7 @@ def study_figure(runs: list[Replay], methods: list[str] | None = None):
     """Best-so-far dev score against distinct evaluations, mean over the runs with a band of +- one standard error."""
     from matplotlib.figure import Figure
 
-    methods = methods or [m for m in METHODS if m != "manual" and any(m in r.methods() for r in runs)]
+    methods = methods or [m for m in METHODS if m not in ("manual", "reference") and any(m in r.methods() for r in runs)]
     fig = Figure(figsize=(6.4, 4.0))
     ax = fig.subplots()
     for m in methods:

@@ -68,6 +68,7 @@ class Task:
     metric: str
     induce_path: Path
     execute_path: Path
+    reference_instruction: str | None = None  # a hand-written instruction (metadata), scored beside the methods
 
     def splits(self, kappa: int = 5, n_dev: int = 20, n_test: int = 100, seed: int = 0) -> Splits:
         """Draw ``kappa`` exemplars and ``n_dev`` dev examples from ``induce`` (disjoint, seeded); test is ``execute``.
@@ -247,4 +248,13 @@ def load_task(name_or_path: str | os.PathLike, root: str | os.PathLike | None = 
         induce_path, execute_path = _find(name, root)
     induce = read_split(induce_path, name)
     execute = read_split(execute_path, name)
-    return Task(name, induce, execute, metric_for(name), induce_path, execute_path)
+    return Task(name, induce, execute, metric_for(name), induce_path, execute_path, reference_instruction(induce_path))
+
+
+def reference_instruction(path: Path) -> str | None:
+    """The hand-written instruction in a split file's metadata (``reference_instruction``), or None if it has none."""
+    meta = _read(path).get("metadata")
+    value = meta.get("reference_instruction") if isinstance(meta, dict) else None
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise TaskError(f"{path}: metadata.reference_instruction must be a non-empty string, got {value!r}")
+    return value

@@ -211,12 +211,13 @@ def test_compare_table_format(tmp_path):
             results.append(Run(cfg, tmp_path / f"{task}{seed}", progress=False, pipeline=make_fake_pipeline()).execute())
     table = compare_table(results, "loglik").splitlines()
     assert table[0].startswith("Test loglik (mean +- sd over seeds; BO optimised loglik on dev)")
-    assert table[2] == "| task | InstructZero | Uniform | APE-style | Manual | seeds | minutes of work |"
+    assert table[2] == "| task | InstructZero | Uniform | APE-style | Manual (generator) | seeds | minutes of work |"
+    assert table[-1] == "| distinct instructions scored per run | 10.0 | 10.0 | 10.0 | 1.0 | | |"  # one budget
     minutes = sum(r.work_seconds for r in results if r.config.task == "sum") / 60
     assert table[5].endswith(f" | 2 | {minutes:.1f} |") and minutes > 0
     one_seed = compare_table(results[:1], "loglik").splitlines()[4]
     assert f"| {results[0].methods['instructzero'].test['loglik']:.3f} |" in one_seed and "+-" not in one_seed
-    assert [row.split(" | ")[0] for row in table[4:]] == ["| antonyms", "| sum", "| **average**"]
+    assert [row.split(" | ")[0] for row in table[4:-1]] == ["| antonyms", "| sum", "| **average**"]
     vals = [r.methods["uniform"].test["loglik"] for r in results if r.config.task == "sum"]
     assert f"{np.mean(vals):.3f} +- {np.std(vals, ddof=1):.3f}" in table[5]
 
@@ -321,3 +322,22 @@ def test_exploration_settings_reach_the_gp_and_every_round_logs_its_diagnostics(
     assert gp.kernel_.residual and gp.kernel_.similarity.standardize == "column"
     with pytest.raises(ValueError, match="batch must be one of 'ei', 'authors', got 'cma'"):
         Run(fake_cfg(batch="cma"), tmp_path / "bad", progress=False, pipeline=make_fake_pipeline())
+
+
+def test_the_hand_written_instruction_is_scored_as_a_row_and_skipped_where_a_task_has_none(tmp_path, caplog):
+    import shutil
+
+    cfg = fake_cfg(baselines=("manual", "reference"))
+    res = Run(cfg, tmp_path / "a", progress=False, pipeline=make_fake_pipeline()).execute()
+    assert res.methods["reference"].best_instruction == "Write the opposite of the given word."
+    assert res.methods["reference"].n_evals == 1 and set(res.methods["reference"].test) == {"loglik", "accuracy"}
+    root = tmp_path / "bench"  # a task from the original benchmark: no reference in its metadata
+    for split in ("induce", "execute"):
+        (root / split).mkdir(parents=True)
+        data = json.loads(shutil.copy(f"data/{split}/antonyms.json", root / split / "antonyms.json") and
+                          (root / split / "antonyms.json").read_text())
+        del data["metadata"]["reference_instruction"]
+        (root / split / "antonyms.json").write_text(json.dumps(data))
+    res = Run(dataclasses.replace(cfg, root=str(root)), tmp_path / "b", progress=False,
+              pipeline=make_fake_pipeline()).execute()
+    assert "reference" not in res.methods and "has no reference_instruction" in caplog.text

@@ -27,7 +27,7 @@ def test_best_so_far_is_monotone_per_method(evals):
     fig = plots.best_so_far(evals, objective="loglik")
     ax = fig.axes[0]
     labels = [ln.get_label() for ln in ax.get_lines()]
-    assert {"InstructZero", "Uniform", "Manual"} <= set(labels)
+    assert {"InstructZero", "Uniform", "Manual (generator)"} <= set(labels)
     iz = next(ln for ln in ax.get_lines() if ln.get_label() == "InstructZero").get_ydata()
     assert np.all(np.diff(iz) >= 0) and iz[-1] == 6
     assert "loglik" in ax.get_ylabel()
