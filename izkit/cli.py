@@ -41,10 +41,10 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
-    from izkit.models import embedded_model_dir
+    from izkit.models import prepare_all
 
-    folder = embedded_model_dir(rebuild=args.rebuild)
-    print(f"embedded model ready in {folder}")
+    for name, folder in prepare_all(rebuild=args.rebuild).items():
+        print(f"embedded model {name} ready in {folder}")
     return 0
 
 
@@ -240,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", default=None, help="a folder of tasks instead of data/ and $IZKIT_DATA")
     p.set_defaults(func=_cmd_tasks)
 
-    p = sub.add_parser("prepare", help="convert the embedded model to safetensors once (about 40 s)")
+    p = sub.add_parser("prepare", help="convert the embedded models to safetensors once (about 40 s each)")
     p.add_argument("--rebuild", action="store_true", help="convert again even if the cache is valid")
     p.set_defaults(func=_cmd_prepare)
 

@@ -16,7 +16,7 @@ def test_version(capsys):
     assert e.value.code == 0 and capsys.readouterr().out.strip() == f"izkit {__version__}"
 
 
-@pytest.mark.parametrize("command", ["tasks", "prepare", "serve", "run", "compare"])
+@pytest.mark.parametrize("command", ["tasks", "prepare", "serve", "run", "compare", "summary"])
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as e:
         main([command, "--help"])
@@ -121,3 +121,13 @@ def test_run_resume_and_compare_for_real(tmp_path, capsys, embedded):
     assert (cmp_out / "compare.png").is_file()
     header = json.loads((cmp_out / "sum-seed0" / "record.jsonl").read_text().splitlines()[0])
     assert header["config"]["task"] == "sum"
+
+
+def test_prepare_converts_every_embedded_model(monkeypatch, capsys, tmp_path):
+    from izkit import models
+
+    monkeypatch.setattr(models, "embedded_model_dir", lambda name=None, rebuild=False: tmp_path / f"{name}-{rebuild}")
+    assert main(["prepare", "--rebuild"]) == 0
+    out = capsys.readouterr().out
+    for name in models.EMBEDDED_MODELS:
+        assert f"embedded model {name} ready in {tmp_path / (name + '-True')}" in out
