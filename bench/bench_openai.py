@@ -69,8 +69,8 @@ def main() -> int:
         f"# bench_openai\n\nOpenAIBlackBox -> transformers serve --continuous-batching (embedded gemma-3-270m, CPU, "
         f"loopback); {n_ins} instructions x {len(DEV)} examples per row, max_tokens {args.max_tokens}, temperature 0. "
         f"Server ready after {t_ready:.0f} s (start + warm-up); total runtime {total:.0f} s. Speed-up is requests/s "
-        f"over concurrency 1. The server ignores `stop` under continuous batching, so every answer runs to "
-        f"max_tokens and the client cuts it at the first newline.\n\n{table}\n"
+        f"over concurrency 1. No `stop` is sent, so every answer runs to max_tokens and the client keeps its first "
+        f"non-empty line.\n\n{table}\n"
     )
     emit(text, "bench_openai")
     return 0

@@ -36,6 +36,7 @@ import time  # noqa: E402
 import torch  # noqa: E402
 
 from izkit.blackbox import LocalBlackBox  # noqa: E402
+from izkit.decoding import left_pad  # noqa: E402
 from izkit.models import load_causal_lm  # noqa: E402
 from izkit.tasks import Example  # noqa: E402
 from _report import emit  # noqa: E402
@@ -93,23 +94,46 @@ def length_batches(lengths: list[int], size: int) -> list[list[int]]:
     return [order[s : s + size] for s in range(0, len(order), size)]
 
 
+class FirstLineStop:
+    """LocalBlackBox's stop rule as a ``model.generate`` stopping criterion: a row ends at EOS, or at a line break
+    once it holds some non-space text (``box.stop``'s tables); generate pads the finished rows."""
+
+    def __init__(self, stop) -> None:
+        self.stop, self.has_text = stop, None
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **_) -> torch.Tensor:
+        last = input_ids[:, -1]  # (b,) the token just generated
+        if self.has_text is None:
+            self.has_text = torch.zeros(len(last), dtype=torch.bool)  # (b,)
+        done = self.stop.now[last] | self.stop.ends_line[last] | (self.stop.newline[last] & self.has_text)  # (b,)
+        self.has_text = self.has_text | ~self.stop.blank[last]
+        return done
+
+
+def answer_length(row: list[int], stop) -> int:
+    """Tokens of a generated row up to and including the one where FirstLineStop ends it."""
+    has_text = False
+    for i, t in enumerate(row):
+        if stop.now[t] or stop.ends_line[t] or (stop.newline[t] and has_text):
+            return i + 1
+        has_text = has_text or not stop.blank[t]
+    return len(row)
+
+
 def hf_generate_answers(box: LocalBlackBox, prompts: list[str]) -> tuple[int, int]:
     """The same greedy answers with ``model.generate`` on length-sorted batches; returns the useful token counts."""
+    from transformers import StoppingCriteriaList
+
     tok = box.tokenizer
     ids = tok(prompts)["input_ids"]
     n_prompt = n_new = 0
     for batch in length_batches([len(x) for x in ids], box.batch_size):
-        width = max(len(ids[k]) for k in batch)
-        input_ids = torch.zeros((len(batch), width), dtype=torch.long)  # (b, T)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)  # (b, T)
-        for r, k in enumerate(batch):
-            input_ids[r, width - len(ids[k]) :] = torch.tensor(ids[k])
-            mask[r, width - len(ids[k]) :] = 1
+        input_ids, mask = left_pad([ids[k] for k in batch], 0)  # (b, T), (b, T)
         with torch.inference_mode():
             out = box.model.generate(input_ids=input_ids, attention_mask=mask, max_new_tokens=box.max_new_tokens,
-                                     do_sample=False, eos_token_id=box._stop_ids, pad_token_id=0)  # (b, T + t)
-        for row in out[:, width:].tolist():
-            n_new += next((i + 1 for i, t in enumerate(row) if t in box._stop_ids), len(row))
+                                     do_sample=False, eos_token_id=tok.eos_token_id, pad_token_id=0,
+                                     stopping_criteria=StoppingCriteriaList([FirstLineStop(box.stop)]))  # (b, T + t)
+        n_new += sum(answer_length(row, box.stop) for row in out[:, input_ids.shape[1] :].tolist())
         n_prompt += int(mask.sum())
     return n_prompt, n_new
 

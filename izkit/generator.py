@@ -1,55 +1,49 @@
 """Instruction generation from soft prompts: InstructZero steps 1 and 2 (Chen et al., ICML 2024, sec. 3.1).
 
-Step 1. A low-dimensional soft prompt ``z`` in ``[-1, 1]^d`` (paper: d = 10) is mapped by a fixed random matrix
-``A`` (``d x N*D``) to ``N`` soft tokens of width ``D`` (the open model's hidden size; paper: N = 5):
-``p = z A`` reshaped to ``(N, D)``. ``A`` is drawn once per run and never trained: :class:`RandomProjection`.
+Step 1. A soft prompt ``z`` in ``[-1, 1]^d`` (paper: d = 10) is mapped by a fixed random matrix ``A`` (``d x N*D``)
+to ``N`` soft tokens of width ``D`` (the open model's hidden size; paper: N = 5): ``p = z A`` reshaped to ``(N, D)``.
+``A`` is drawn once per run and never trained: :class:`RandomProjection`.
 
-Step 2. The open-source LLM ``g`` reads ``[soft tokens ; embedded exemplar text]`` and its greedy continuation is the
+Step 2. The open LLM ``g`` reads ``[BOS ; soft tokens ; embedded exemplar text]`` and its greedy continuation is the
 instruction ``v = g([p ; exemplars])`` (paper eq. 2). The exemplar text is ``kappa`` demos ``Input: x\\nOutput: y``
-joined by blank lines, followed by ``The instruction was to``. :class:`SoftPromptGenerator` turns a whole batch of
-``z`` into instructions in one batched decoding pass over ``inputs_embeds`` with an attention mask (:func:`decode`:
-the same tokens as ``model.generate``, but rows that have finished leave the batch).
+joined by blank lines, followed by ``The instruction was to``. :class:`SoftPromptGenerator` turns a batch of ``z``
+into instructions in one batched decoding pass (:func:`izkit.decoding.decode`), and :func:`clean_instruction` cuts
+each continuation down to one sentence.
 
-Two details that matter:
+Two details matter. The text is embedded by the model's embedding *module*, not its raw weight: Gemma scales by
+``sqrt(D)`` inside the module, and soft tokens must live on the same scale. BOS stays first: decoder LMs use their
+first position as an attention sink and only ever saw BOS there in training.
 
-- The text is embedded by the model's embedding *module* (``model.get_input_embeddings()``), not by indexing its raw
-  weight: Gemma multiplies by ``sqrt(D)`` inside the module, and soft tokens must live on the same scale.
-- The sequence is ``[BOS ; soft tokens ; text]``. Gemma (like most decoder LMs) uses its first position as an
-  attention sink: every later position puts a large share of its attention there. A soft token in that position
-  would be "looked at" by everything, but mostly as a sink, and the model never saw anything but BOS there in
-  training; putting BOS first keeps the sink intact and lets the soft tokens act like ordinary context.
-
-The APE-style baseline (sampled instructions, no soft prompt) and the Manual baseline (one greedy instruction) use the
-same code with no soft tokens: :meth:`SoftPromptGenerator.generate_plain` and ``generate(None, exemplars)``.
+The APE-style baseline (sampled instructions) and the Manual baseline (one greedy instruction) run the same code
+without soft tokens: :meth:`SoftPromptGenerator.generate_plain` and ``generate(None, exemplars)``.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
 import logging
 import math
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
+
+from izkit.decoding import Sampling, decode, left_pad, stop_tokens  # Sampling: part of this module's API
 
 logger = logging.getLogger(__name__)
 
 DEMO_TEMPLATE = "Input: {input}\nOutput: {output}"  # one exemplar (paper sec. 3.1)
 DEMO_SEPARATOR = "\n\n"  # between exemplars
 INSTRUCTZERO_TEMPLATE = "{demos}\n\nThe instruction was to"  # the paper's prompt after the soft tokens
+CHAT_TEMPLATE = "{demos}\n\nThe instruction was to?"  # the user turn of the authors' chat prompt (chat=True)
 APE_TEMPLATE = (  # the forward-generation template of APE (Zhou et al., 2023)
     "I gave a friend an instruction and five inputs. The friend read the instruction and wrote an output for every "
     "one of the inputs. Here are the input-output pairs:\n\n{demos}\n\nThe instruction was to"
 )
 EMPTY_PLACEHOLDER = "(no instruction generated)"  # returned, with a warning, when the model wrote only whitespace
 Z_TOLERANCE = 1e-6  # values this far outside [-1, 1] are clipped silently; further out is an error
-
-_NEWLINE_IDS: dict[int, tuple[Any, list[int]]] = {}  # id(tokenizer) -> (tokenizer, ids of tokens with a newline)
+REPEAT_NGRAM = 4  # an instruction ends where it starts repeating itself for this many words (a loop)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -62,16 +56,14 @@ class RandomProjection:
     Args:
         d: the soft prompt's dimension (paper: 10).
         n_tokens: number of soft tokens N (paper: 5; 3 and 10 also tried).
-        hidden_size: the open model's hidden size D (Gemma 3 270M: 640).
+        hidden_size: the open model's hidden size D.
         kind: "uniform": entries of ``A`` uniform in [-1, 1], as in the paper. "normal": entries normal with standard
-            deviation ``scale``; use :meth:`for_model` to pick ``scale`` so the soft tokens spread like real
-            embeddings.
+            deviation ``scale``; :meth:`for_model` picks ``scale`` so soft tokens spread like real embeddings.
         seed: seeds ``A`` (same seed, same matrix).
         scale: standard deviation of the normal entries (ignored for "uniform").
 
     With ``z`` uniform in [-1, 1]^d (variance 1/3 per coordinate) a soft-token entry ``sum_i z_i A_ij`` has variance
-    ``d * sigma_A^2 / 3``: about ``d / 9`` for uniform entries (std 1.05 for d = 10, close to Gemma's embedding std of
-    about 1.0, but far from models whose embeddings have std 0.02), and ``target^2`` for normal entries with
+    ``d * sigma_A^2 / 3``: ``d / 9`` for uniform entries, and ``target^2`` for normal entries with
     ``sigma_A = target * sqrt(3 / d)``.
     """
 
@@ -109,14 +101,9 @@ class RandomProjection:
         seed: int = 0,
         n_sample: int = 4096,
     ) -> RandomProjection:
-        """A projection sized for ``model``; for "normal", scaled so soft tokens spread like the model's embeddings.
-
-        The spread is the standard deviation of the embedding *module's* output over ``n_sample`` token ids drawn at
-        random (seeded) from the vocabulary: Gemma scales by ``sqrt(D)`` inside the module, so the raw weight's
-        spread would be 25x too small.
-        """
-        emb = model.get_input_embeddings()
-        hidden = int(emb.weight.shape[1])
+        """A projection sized for ``model``; for "normal", scaled so soft tokens spread like the model's embeddings
+        (the spread of the embedding *module's* output, :func:`embedding_std`)."""
+        hidden = int(model.get_input_embeddings().weight.shape[1])
         if kind == "uniform":
             return cls(d=d, n_tokens=n_tokens, hidden_size=hidden, kind=kind, seed=seed)
         target = embedding_std(model, n_sample=n_sample, seed=seed)
@@ -173,6 +160,7 @@ def embedding_std(model: Any, n_sample: int = 4096, seed: int = 0) -> float:
 _QUOTES = "\"'`“”‘’«»"
 _ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "mr.", "mrs.", "dr.", "no.", "st.", "approx.")
 _ECHO_MARKERS = ("Input:", "Output:", "Instruction:")
+_WORD_EDGES = _QUOTES + ".,;:!?()[]"  # ignored when words are compared for repeats
 
 
 def clean_instruction(raw: str, lead: str = "The instruction was to") -> str:
@@ -180,16 +168,20 @@ def clean_instruction(raw: str, lead: str = "The instruction was to") -> str:
 
     Rules, in order: skip blank lines before the text; if the text starts by echoing the prompt's last words
     (``lead``, after any quote), drop them; keep the first line; cut before an echoed ``Input:``/``Output:``; keep
-    the first sentence (abbreviations such as "e.g." do not end one); strip quotes and spaces. If nothing is left,
-    the raw text squashed to one line is returned; if the raw text is blank, :data:`EMPTY_PLACEHOLDER` is returned
-    and a warning logged (never a silent empty string).
+    the first sentence (abbreviations such as "e.g." do not end one); cut where the text starts to loop, repeating
+    its last words for at least :data:`REPEAT_NGRAM` words ("be to be to be to be to" -> "be to"); strip quotes and
+    spaces. If nothing is left, the raw text squashed to one line is returned; if the raw text is blank,
+    :data:`EMPTY_PLACEHOLDER` is returned and a warning logged (never a silent empty string).
     """
-    text = _first_line(raw, lead)
+    text = _after_lead(raw, lead).split("\n", 1)[0].strip()  # the first non-blank line
     for marker in _ECHO_MARKERS:
         pos = text.find(marker)
         if pos >= 0:
             text = text[:pos].strip()
     text = _first_sentence(text)
+    loop = _repeat_start(text)
+    if loop is not None:
+        text = text[:loop]
     text = text.strip().strip(_QUOTES).strip()
     if text and text[-1] in _QUOTES + ",;:":
         text = text.rstrip(_QUOTES + ",;:").strip()
@@ -203,6 +195,19 @@ def clean_instruction(raw: str, lead: str = "The instruction was to") -> str:
     return EMPTY_PLACEHOLDER
 
 
+def instruction_complete(raw: str, lead: str = "The instruction was to") -> bool:
+    """True once more text could not change :func:`clean_instruction` of ``raw``: the first line has ended, an echoed
+    ``Input:``/``Output:`` has begun, or the first sentence has ended (a sentence end followed by whitespace).
+
+    A loop does not end a row early: a sampled row that left the batch sooner would shift the random draws of the
+    rows still decoding, so every other sampled instruction would change too."""
+    after = _after_lead(raw, lead)  # trailing whitespace kept: it is what confirms a sentence end
+    first = after.split("\n", 1)[0]
+    if "\n" in after or any(marker in first for marker in _ECHO_MARKERS):
+        return True
+    return len(_first_sentence(first)) < len(first)
+
+
 def _after_lead(raw: str, lead: str) -> str:
     """``raw`` without leading whitespace and without an echoed ``lead`` at its start (after any opening quote)."""
     text = raw.lstrip()
@@ -211,21 +216,6 @@ def _after_lead(raw: str, lead: str) -> str:
         if bare.lower().startswith(lead.lower()):
             text = bare[len(lead) :].lstrip()
     return text
-
-
-def _first_line(raw: str, lead: str) -> str:
-    """The first non-blank line, without an echoed ``lead`` at its start."""
-    return _after_lead(raw, lead).split("\n", 1)[0].strip()
-
-
-def instruction_complete(raw: str, lead: str = "The instruction was to") -> bool:
-    """True once more text could not change :func:`clean_instruction` of ``raw``: the first line has ended, an echoed
-    ``Input:``/``Output:`` has begun, or the first sentence has ended (a sentence end followed by whitespace)."""
-    after = _after_lead(raw, lead)  # trailing whitespace kept: it is what confirms a sentence end
-    first = after.split("\n", 1)[0]
-    if "\n" in after or any(marker in first for marker in _ECHO_MARKERS):
-        return True
-    return len(_first_sentence(first)) < len(first)
 
 
 def _first_sentence(text: str) -> str:
@@ -240,152 +230,22 @@ def _first_sentence(text: str) -> str:
     return text
 
 
+def _repeat_start(text: str, n: int = REPEAT_NGRAM) -> int | None:
+    """Where a loop begins: the character offset of the first word from which the text repeats, word for word, what
+    it wrote ``p`` words earlier, for one whole period and at least ``n`` words (compared without case or edge
+    punctuation); None when there is no loop."""
+    spans = [m.span() for m in re.finditer(r"\S+", text)]
+    words = [text[s:e].lower().strip(_WORD_EDGES) for s, e in spans]
+    for j in range(1, len(words)):
+        for p in range(1, j + 1):
+            length = max(p, n)  # the repeat: words j .. j + length - 1 equal the words p earlier
+            if j + length <= len(words) and all(words[j + t] == words[j + t - p] for t in range(length)):
+                return spans[j][0]
+    return None
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Step 2: the generator
-
-
-@dataclass
-class Sampling:
-    """Decoding settings for sampled instructions (the APE-style baseline); greedy decoding needs none."""
-
-    temperature: float = 0.9  # softmax temperature (APE samples, rather than decodes greedily)
-    top_p: float = 0.95  # nucleus sampling mass
-    seed: int = 0  # same seed and same batch -> same instructions; chunk k of a call uses seed + k
-    num_per_call: int = 25  # rows per decoding pass (the batch size when sampling)
-
-
-def kv(module: Any, cache: Any) -> dict[str, Any]:
-    """The keyword argument that hands `cache` to `module.forward`: transformers renamed `past_key_values` to `cache`
-    during 5.x (the old name warns on every call, and goes in 5.40), so ask the forward which one it takes."""
-    return {_cache_keyword(type(module)): cache}
-
-
-@functools.lru_cache(maxsize=None)
-def _cache_keyword(cls: type) -> str:
-    return "cache" if "cache" in inspect.signature(cls.forward).parameters else "past_key_values"
-
-
-@torch.inference_mode()
-def decode(
-    model: Any,
-    attention_mask: torch.Tensor,
-    max_new_tokens: int,
-    stop_now: torch.Tensor,
-    input_ids: torch.Tensor | None = None,
-    inputs_embeds: torch.Tensor | None = None,
-    is_done: Callable[[list[int]], bool] | None = None,
-    sampling: Sampling | None = None,
-    seed: int | None = None,
-    past_key_values: Any | None = None,
-    past_mask: torch.Tensor | None = None,
-) -> list[list[int]]:
-    """Decode a left-padded batch with a KV cache; a row leaves the batch as soon as it stops.
-
-    ``model.generate`` keeps computing rows that have already stopped until the longest one ends; with one-line
-    answers (3 tokens on average, up to ``max_new_tokens``) that is most of the decode work. Here finished rows are
-    dropped from the batch and from the KV cache, and the LM head runs only at the last position. Greedy decoding
-    gives the tokens ``model.generate(do_sample=False)`` gives (checked in the tests).
-
-    Args:
-        model: a causal LM.
-        attention_mask: (B, T) 0 on the left padding.
-        max_new_tokens: the most tokens per row.
-        stop_now: (V,) bool, tokens that end a row at once (EOS; for one-line answers also every newline token).
-        input_ids / inputs_embeds: (B, T) ids or (B, T, D) embeddings of the prompts (exactly one of them).
-        is_done: a rule on a row's tokens so far that ends it early (the generator stops once the first sentence
-            of the instruction is complete: the rest would be cleaned away).
-        sampling: None for greedy; else temperature and top-p sampling.
-        seed: seeds a private torch.Generator for sampling (the global RNG is not touched).
-        past_key_values, past_mask: a KV cache already holding (B, P) earlier tokens of every row, e.g. a prompt
-            prefix shared by many rows and computed once, and its (B, P) attention mask; the prompts then continue
-            it. Padding may sit anywhere: positions count only the unmasked tokens.
-
-    Returns:
-        B lists of generated ids, each ending with its stop token when one came.
-    """
-    from transformers import DynamicCache
-
-    mask = attention_mask if past_mask is None else torch.cat([past_mask, attention_mask], dim=1)  # (B, P + T)
-    dev = mask.device
-    batch = mask.shape[0]
-    stop_now = stop_now.to(dev)  # (V,)
-    gen = None
-    if sampling is not None:
-        gen = torch.Generator(device=dev).manual_seed(sampling.seed if seed is None else seed)
-    cache = past_key_values if past_key_values is not None else DynamicCache(config=model.config)
-    pos = (mask.cumsum(-1) - 1).clamp(min=0)[:, -attention_mask.shape[1] :]  # (B, T): positions skip the padding
-    out = model(
-        input_ids=input_ids,
-        inputs_embeds=inputs_embeds,
-        attention_mask=mask,
-        position_ids=pos,
-        use_cache=True,
-        **kv(model, cache),
-        # the last position as an index tensor, not the int 1: the int slices a non-contiguous (B, 1, D) view, which
-        # torch.matmul turns into a bmm against B copies of the (D, V) LM head (10x slower for B = 128 here)
-        logits_to_keep=torch.tensor([attention_mask.shape[1] - 1], device=dev),
-    )  # logits (B, 1, V)
-    active = torch.arange(batch, device=dev)  # (a,) rows still decoding
-    next_pos = pos[:, -1] + 1  # (a,)
-    tokens: list[list[int]] = [[] for _ in range(batch)]
-    for step in range(max_new_tokens):
-        logits = out.logits[:, -1].float()  # (a, V)
-        nxt = _sample(logits, sampling, gen) if sampling is not None else logits.argmax(dim=-1)  # (a,)
-        for r, t in zip(active.tolist(), nxt.tolist()):
-            tokens[r].append(t)
-        done = stop_now[nxt]  # (a,)
-        if is_done is not None:
-            extra = [is_done(tokens[r]) for r in active.tolist()]
-            done = done | torch.tensor(extra, dtype=torch.bool, device=dev)
-        if step == max_new_tokens - 1:
-            break
-        keep = (~done).nonzero().flatten()  # (a',) indices into the active rows
-        if keep.numel() == 0:
-            break
-        if keep.numel() < active.numel():  # drop finished rows from the batch and the KV cache
-            for layer in cache.layers:
-                layer.batch_select_indices(keep)
-            active, mask, next_pos, nxt = active[keep], mask[keep], next_pos[keep], nxt[keep]
-        mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)  # (a, P + T + step + 1)
-        out = model(
-            input_ids=nxt[:, None], attention_mask=mask, position_ids=next_pos[:, None], use_cache=True,
-            **kv(model, cache),
-        )  # logits (a, 1, V)
-        next_pos = next_pos + 1
-    return tokens
-
-
-def _sample(logits: torch.Tensor, sampling: Sampling, gen: torch.Generator | None) -> torch.Tensor:
-    """Temperature and nucleus (top-p) sampling: (a, V) logits -> (a,) token ids."""
-    probs = torch.softmax(logits / max(sampling.temperature, 1e-5), dim=-1)  # (a, V)
-    if sampling.top_p < 1.0:
-        sorted_p, order = probs.sort(dim=-1, descending=True)  # (a, V)
-        outside = sorted_p.cumsum(dim=-1) - sorted_p >= sampling.top_p  # (a, V) beyond the nucleus
-        sorted_p = sorted_p.masked_fill(outside, 0.0)
-        probs = torch.zeros_like(probs).scatter_(-1, order, sorted_p)  # (a, V)
-    return torch.multinomial(probs, 1, generator=gen)[:, 0]  # (a,)
-
-
-def newline_token_ids(tokenizer: Any) -> list[int]:
-    """Ids of every vocabulary token that contains a newline (extra stop ids for one-line answers), cached."""
-    hit = _NEWLINE_IDS.get(id(tokenizer))
-    if hit is not None and hit[0] is tokenizer:
-        return hit[1]
-    pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
-    special = set(tokenizer.all_special_tokens)
-    ids = [
-        i
-        for i, p in enumerate(pieces)
-        if p is not None
-        and p not in special
-        and (p in ("<0x0A>", "<0x0D>") or "\n" in p or "\r" in p or "Ċ" in p)  # "Ċ": byte-level BPE's newline
-    ]
-    _NEWLINE_IDS[id(tokenizer)] = (tokenizer, ids)
-    return ids
-
-
-def _is_example_list(exemplars: Any) -> bool:
-    return len(exemplars) > 0 and hasattr(exemplars[0], "answers")
 
 
 class SoftPromptGenerator:
@@ -394,12 +254,14 @@ class SoftPromptGenerator:
     Args:
         model, tokenizer: a causal LM and its tokenizer (e.g. from :func:`izkit.models.load_causal_lm`).
         projection: the step-1 matrix; None to allow only the plain (no soft prompt) path.
-        template: the prompt after the soft tokens, with ``{demos}`` (default: the paper's;
-            :data:`APE_TEMPLATE` is the APE forward template).
+        template: the prompt after the soft tokens, with ``{demos}``; default the paper's
+            (:data:`INSTRUCTZERO_TEMPLATE`), or :data:`CHAT_TEMPLATE` with ``chat``. :data:`APE_TEMPLATE` is APE's.
         demo_template: one exemplar, with ``{input}`` and ``{output}`` (``answers[0]`` is shown).
         max_new_tokens: longest instruction, in tokens.
         batch_size: rows per decoding pass; larger requests are cut into chunks (a progress bar shows when there
             are more than 3).
+        chat: wrap the filled template in the tokenizer's chat template as one user turn followed by the assistant
+            turn, as the authors prompt a chat model; the soft tokens still come right after BOS.
 
     ``last_raw`` keeps the raw continuations of the latest call, for inspection.
     """
@@ -409,13 +271,17 @@ class SoftPromptGenerator:
         model: Any,
         tokenizer: Any,
         projection: RandomProjection | None = None,
-        template: str = INSTRUCTZERO_TEMPLATE,
+        template: str | None = None,
         demo_template: str = DEMO_TEMPLATE,
         max_new_tokens: int = 32,
-        batch_size: int = 32,  # rows per pass: 64 rows took 2.2x as long as two passes of 32 on 2 CPU cores
+        batch_size: int = 32,
+        chat: bool = False,
     ) -> None:
+        template = template if template is not None else (CHAT_TEMPLATE if chat else INSTRUCTZERO_TEMPLATE)
         if "{demos}" not in template:
             raise ValueError(f"template must contain '{{demos}}', got {template!r}")
+        if chat and not getattr(tokenizer, "chat_template", None):
+            raise ValueError("chat=True needs a tokenizer with a chat template; this one has none (use chat=False)")
         hidden = int(model.get_input_embeddings().weight.shape[1])
         if projection is not None and projection.hidden_size != hidden:
             raise ValueError(
@@ -425,20 +291,27 @@ class SoftPromptGenerator:
         if batch_size < 1 or max_new_tokens < 1:
             raise ValueError(f"batch_size and max_new_tokens must be positive, got {batch_size}, {max_new_tokens}")
         self.model, self.tokenizer, self.projection = model, tokenizer, projection
-        self.template, self.demo_template = template, demo_template
+        self.template, self.demo_template, self.chat = template, demo_template, chat
         self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
-        self.lead = template.rsplit("}", 1)[-1].strip()  # the prompt's last words, e.g. "The instruction was to"
+        # the prompt's last words (e.g. "The instruction was to"), dropped where the model echoes them
+        self.lead = template.rsplit("}", 1)[-1].strip().rstrip("?").rstrip()
         self.last_raw: list[str] = []
         self.calls = 0  # batched decoding passes made (for tests and benchmarks)
 
     # -- prompt text ---------------------------------------------------------------------------------------------------
 
     def prompt_text(self, exemplars: Sequence[Any]) -> str:
-        """The text part of the prompt: the demos joined by blank lines, inside the template."""
+        """The text part of the prompt: the demos joined by blank lines, inside the template (and the chat turns)."""
         if not exemplars:
             raise ValueError("need at least one exemplar to induce an instruction from")
         demos = DEMO_SEPARATOR.join(self.demo_template.format(input=e.input, output=e.answers[0]) for e in exemplars)
-        return self.template.format(demos=demos)
+        text = self.template.format(demos=demos)
+        if not self.chat:
+            return text
+        turns = [{"role": "user", "content": text}]
+        wrapped = self.tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
+        bos = self.tokenizer.bos_token
+        return wrapped[len(bos) :] if bos and wrapped.startswith(bos) else wrapped  # BOS is put first by embed()
 
     # -- public API ----------------------------------------------------------------------------------------------------
 
@@ -491,18 +364,6 @@ class SoftPromptGenerator:
             batch_size = sampling.num_per_call
         return self._run(texts, None, sampling, batch_size, progress)
 
-    # -- internals -----------------------------------------------------------------------------------------------------
-
-    def _texts(self, exemplars: Any, n_rows: int) -> list[str]:
-        if _is_example_list(exemplars):
-            return [self.prompt_text(exemplars)] * n_rows
-        if len(exemplars) != n_rows:
-            raise ValueError(
-                f"got {len(exemplars)} exemplar lists for {n_rows} rows; pass one shared list of examples or one "
-                f"list per row"
-            )
-        return [self.prompt_text(e) for e in exemplars]
-
     def embed(self, texts: Sequence[str], soft: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Left-padded ``[pad.. ; BOS ; soft tokens ; text]`` embeddings and their attention mask.
 
@@ -520,21 +381,27 @@ class SoftPromptGenerator:
         bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
         pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
         text_ids = tok(list(texts), add_special_tokens=False)["input_ids"]
-        lengths = [len(bos) + n_soft + len(t) for t in text_ids]
-        width = max(lengths)
-        ids = torch.full((len(texts), width), pad_id, dtype=torch.long)  # (B, L)
-        mask = torch.zeros((len(texts), width), dtype=torch.long)  # (B, L)
-        is_soft = torch.zeros((len(texts), width), dtype=torch.bool)  # (B, L)
-        for b, (t, length) in enumerate(zip(text_ids, lengths)):
-            start = width - length  # left padding
-            ids[b, start:] = torch.tensor(bos + [pad_id] * n_soft + t, dtype=torch.long)
-            mask[b, start:] = 1
-            is_soft[b, start + len(bos) : start + len(bos) + n_soft] = True
+        ids, mask = left_pad([bos + [pad_id] * n_soft + t for t in text_ids], pad_id)  # (B, L), (B, L)
         with torch.inference_mode():
             embeds = emb(ids.to(device)).clone()  # (B, L, D), scaled as the model scales its own tokens
             if soft is not None:
-                embeds[is_soft.to(device)] = soft.reshape(-1, soft.shape[-1]).to(device=device, dtype=dtype)
+                first = ids.shape[1] - torch.tensor([len(t) for t in text_ids]) - n_soft  # (B,) first soft position
+                cols = first[:, None] + torch.arange(n_soft)  # (B, N)
+                rows = torch.arange(len(texts))[:, None].expand_as(cols)  # (B, N)
+                embeds[rows.to(device), cols.to(device)] = soft.to(device=device, dtype=dtype)
         return embeds, mask.to(device)
+
+    # -- internals -----------------------------------------------------------------------------------------------------
+
+    def _texts(self, exemplars: Any, n_rows: int) -> list[str]:
+        if len(exemplars) > 0 and hasattr(exemplars[0], "answers"):  # one list of examples shared by all rows
+            return [self.prompt_text(exemplars)] * n_rows
+        if len(exemplars) != n_rows:
+            raise ValueError(
+                f"got {len(exemplars)} exemplar lists for {n_rows} rows; pass one shared list of examples or one "
+                f"list per row"
+            )
+        return [self.prompt_text(e) for e in exemplars]
 
     def _run(
         self,
@@ -546,15 +413,12 @@ class SoftPromptGenerator:
     ) -> list[str]:
         size = batch_size or self.batch_size
         starts = list(range(0, len(texts), size))
-        show = progress if progress is not None else len(starts) > 3
-        if show:
+        if progress if progress is not None else len(starts) > 3:
             from tqdm.auto import tqdm
 
-            starts_iter = tqdm(starts, desc="instructions", unit="batch")
-        else:
-            starts_iter = starts
+            starts = tqdm(starts, desc="instructions", unit="batch")
         raw: list[str] = []
-        for k, s in enumerate(starts_iter):
+        for k, s in enumerate(starts):
             chunk_soft = None if soft is None else soft[s : s + size]  # (b, N, D)
             seed = None if sampling is None else sampling.seed + k
             raw.extend(self._generate_chunk(texts[s : s + size], chunk_soft, sampling, seed))
@@ -565,15 +429,12 @@ class SoftPromptGenerator:
         self, texts: list[str], soft: torch.Tensor | None, sampling: Sampling | None, seed: int | None
     ) -> list[str]:
         embeds, mask = self.embed(texts, soft)  # (b, L, D), (b, L)
-        stop_now = torch.zeros(len(self.tokenizer), dtype=torch.bool)  # (V,)
-        eos = self.tokenizer.eos_token_id
-        stop_now[list(eos) if isinstance(eos, (list, tuple)) else ([eos] if eos is not None else [])] = True
         self.calls += 1
         rows = decode(
             self.model,
             mask,
             self.max_new_tokens,
-            stop_now,
+            stop_tokens(self.tokenizer),  # EOS only: the cleaner decides where the instruction ends
             inputs_embeds=embeds,
             is_done=lambda ids: instruction_complete(self.tokenizer.decode(ids, skip_special_tokens=True), self.lead),
             sampling=sampling,

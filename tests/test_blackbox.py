@@ -1,11 +1,13 @@
-"""Tests for izkit.blackbox (step 3: scoring instructions) and izkit.cache (the answer cache), in process.
+"""Tests for izkit.blackbox (step 3: scoring instructions), in process: the shared cached scoring, answer extraction,
+the local black box on the embedded model, and the OpenAI black box on a fake SDK client.
 
-The OpenAI-compatible path against a real server and a faulty fake one is in test_serve.py.
+The OpenAI-compatible path against a real server and a faulty fake one is in test_serve.py and test_faults.py.
 """
 
 from __future__ import annotations
 
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,12 +16,13 @@ import torch
 from izkit.blackbox import (
     DEFAULT_TEMPLATE,
     BlackBox,
+    CachedBlackBox,
+    Job,
     LocalBlackBox,
     OpenAIBlackBox,
     ScoreResult,
     Usage,
-    _CachedBlackBox,
-    _endpoint_id,
+    endpoint_id,
     first_line,
 )
 from izkit.cache import AnswerCache
@@ -33,7 +36,7 @@ HELPFUL = "Write the antonym of the word."
 NONSENSE = "zebra purple mountain quickly"
 
 
-class DictBlackBox(_CachedBlackBox):
+class DictBlackBox(CachedBlackBox):
     """A hand-made black box: answers come from a dict keyed by input; records what it was asked."""
 
     def __init__(self, answers: dict[str, str], cache=None) -> None:
@@ -41,10 +44,10 @@ class DictBlackBox(_CachedBlackBox):
         self.model_id, self.endpoint_id, self.template, self.objective = "dict", "test", DEFAULT_TEMPLATE, "accuracy"
         self.asked: list[str] = []
 
-    def _decoding(self, objective):
+    def decoding(self, objective):
         return {}
 
-    def _answer(self, objective, jobs, store, usage):
+    def answer(self, objective, jobs, store, usage):
         for k, job in enumerate(jobs):
             self.asked.append(self.format_prompt(job.instruction, job.input))
             if objective == "loglik":
@@ -115,29 +118,20 @@ def test_cache_answers_each_question_once_across_calls_and_instances(tmp_path):
     assert loglik.usage.cache_hits == 0  # another objective is another question
 
 
-def test_cache_keys_depend_on_every_field(tmp_path):
-    base = dict(model="m", endpoint="e", template="t", instruction="i", input="x", decoding={"a": 1}, objective="acc")
-    k = AnswerCache.key(**base)
-    assert k == AnswerCache.key(**dict(reversed(list(base.items()))))  # order of fields does not matter
-    changes = [("model", "m2"), ("instruction", "i2"), ("input", "y"), ("decoding", {"a": 2}), ("template", "u")]
-    for field, other in changes:
-        assert AnswerCache.key(**{**base, field: other}) != k
-    with AnswerCache(tmp_path / "c.sqlite") as c:
-        c.put(k, {"prediction": "p"})
-        assert k in c and len(c) == 1 and c.get(k) == {"prediction": "p"}
-        c.clear()
-        assert len(c) == 0
-
-
 def test_usage_adds_up():
     assert Usage(1, 2, 3, 4, 0.5) + Usage(1, 1, 1, 1, 0.5) == Usage(2, 3, 4, 5, 1.0)
 
 
-def test_first_line_and_endpoint_ids():
+def test_the_answer_is_the_first_non_empty_line():
     assert first_line(" cold\n\nInput: x") == "cold"
-    assert first_line("\ncold") == ""  # what stop="\n" gives
-    assert _endpoint_id("http://127.0.0.1:41234/v1", "chat") == _endpoint_id("http://localhost:9/v1/", "chat")
-    assert _endpoint_id("https://api.openai.com/v1", "chat") == "chat:https://api.openai.com/v1"
+    assert first_line("\nhot") == "hot"  # an answer may open with a newline
+    assert first_line(" \n\t\r\n  big  \nsmall") == "big"
+    assert first_line("") == first_line(" \n \n") == ""
+
+
+def test_endpoint_ids_leave_out_a_loopback_port():
+    assert endpoint_id("http://127.0.0.1:41234/v1", "chat") == endpoint_id("http://localhost:9/v1/", "chat")
+    assert endpoint_id("https://api.openai.com/v1", "chat") == "chat:https://api.openai.com/v1"
 
 
 def test_openai_black_box_checks_its_arguments_and_holds_no_key(monkeypatch):
@@ -230,7 +224,7 @@ def test_local_cache_second_run_makes_no_model_calls(local, tmp_path, monkeypatc
 
 
 def test_answers_match_model_generate(local):
-    """The prefix-sharing, row-dropping decoder gives exactly model.generate's greedy answers."""
+    """The prefix-sharing, row-dropping decoder gives model.generate's greedy answers (the first non-empty line)."""
     instructions, examples = [HELPFUL, "Repeat the word."], ANTONYMS[:3]
     res = local.score(instructions, examples)
     tok = local.tokenizer
@@ -239,14 +233,12 @@ def test_answers_match_model_generate(local):
             ids = tok(local.format_prompt(v, ex.input), return_tensors="pt")
             with torch.inference_mode():
                 out = local.model.generate(**ids, max_new_tokens=local.max_new_tokens, do_sample=False,
-                                           eos_token_id=local._stop_ids, pad_token_id=tok.pad_token_id)
+                                           eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
             ref = first_line(tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True))
             assert res.predictions[i][j] == ref, (v, ex.input)
 
 
 def test_prompts_split_into_a_shared_prefix_and_a_suffix(local):
-    from izkit.blackbox import Job
-
     jobs = [Job(HELPFUL, "hot", ""), Job(HELPFUL, "big", ""), Job(NONSENSE, "hot", "")]
     parts = local._split(jobs)
     tok = local.tokenizer
@@ -256,3 +248,107 @@ def test_prompts_split_into_a_shared_prefix_and_a_suffix(local):
     assert tok.decode(parts[0][0]) == f"<bos>Instruction: {HELPFUL}\n\nInput:"
     odd = LocalBlackBox(local.model, tok, cache=None, template="Input: {input}\nTask: {instruction}\nOutput:")
     assert all(len(p) == 1 for p, _ in odd._split(jobs))  # the instruction comes after the input: share only BOS
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Answer extraction: the first non-empty line, on both black boxes
+
+
+class ScriptedAnswers(torch.nn.Module):
+    """The embedded model with its answers replaced by a script: after token t it writes ``then[t]`` (``first``
+    after any other token, e.g. the prompt's last). The prefix prefill still runs the real decoder."""
+
+    def __init__(self, model, first: int, then: dict[int, int]) -> None:
+        super().__init__()
+        self.inner, self.first, self.then = model, first, then
+        self.config = model.config
+
+    @property
+    def base_model(self):
+        return self.inner.base_model
+
+    @property
+    def dtype(self):
+        return self.inner.dtype
+
+    def get_input_embeddings(self):
+        return self.inner.get_input_embeddings()
+
+    def forward(self, input_ids=None, cache=None, **_):
+        nxt = [self.then.get(int(t), self.first) for t in input_ids[:, -1]]  # (b,)
+        logits = torch.full((len(nxt), 1, self.config.vocab_size), -1e9)  # (b, 1, V)
+        logits[torch.arange(len(nxt)), 0, torch.tensor(nxt)] = 0.0
+        return SimpleNamespace(logits=logits)
+
+
+@pytest.fixture(scope="module")
+def newline_first(embedded):
+    """A black box whose model answers "\\nhot\\nhot..." to every prompt."""
+    model, tok = embedded
+    nl, hot = tok.encode("\n", add_special_tokens=False)[0], tok.encode("hot", add_special_tokens=False)[0]
+    return ScriptedAnswers(model, first=nl, then={nl: hot, hot: nl}), tok
+
+
+def test_an_answer_that_opens_with_a_newline_scores(newline_first):
+    model, tok = newline_first
+    box = LocalBlackBox(model, tok, cache=None)
+    res = box.score(["Say hot.", "Answer."], [Example("cold", ("hot",)), Example("warm", ("hot",))])
+    assert res.predictions == [["hot", "hot"], ["hot", "hot"]]
+    np.testing.assert_allclose(res.scores, 1.0)
+    assert res.usage.completion_tokens == 4 * 3  # "\n", "hot", "\n": it stops at the newline after the text
+
+
+def test_answers_cached_under_the_old_newline_rule_are_not_read(newline_first, tmp_path):
+    model, tok = newline_first
+    cache = AnswerCache(tmp_path / "answers.sqlite")
+    box = LocalBlackBox(model, tok, cache=cache)
+    fields = dict(model=box.model_id, endpoint=box.endpoint_id, template=box.template, instruction="Say hot.",
+                  input="cold")
+    old = AnswerCache.key(**fields, decoding={"greedy": True, "max_new_tokens": 16, "stop": "newline"},
+                          objective="accuracy", answer=None)
+    cache.put(old, {"prediction": ""})  # what the first-newline rule stored for "\nhot"
+    res = box.score(["Say hot."], [Example("cold", ("hot",))])
+    assert res.usage.cache_hits == 0 and res.predictions == [["hot"]]
+    assert box.cache_key("accuracy", "Say hot.", "cold", None) != old
+    assert box.decoding("accuracy")["answer_rule"] == 2
+    # the likelihood of a gold answer did not change meaning: its cached values stay valid
+    assert box.cache_key("loglik", "Say hot.", "cold", "hot") == AnswerCache.key(
+        **fields, decoding={"answer_prefix": " "}, objective="loglik", answer="hot")
+
+
+class FakeAsyncOpenAI:
+    """Stands in for ``openai.AsyncOpenAI``: every completion opens with a newline; the requests are recorded."""
+
+    requests: list[dict] = []
+
+    def __init__(self, **_) -> None:
+        self.chat = SimpleNamespace(completions=SimpleNamespace(create=self._chat))
+        self.completions = SimpleNamespace(create=self._text)
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        return None
+
+    async def _chat(self, **request):
+        FakeAsyncOpenAI.requests.append(request)
+        message = SimpleNamespace(content="\nhot\nInput: more")
+        return SimpleNamespace(choices=[SimpleNamespace(message=message)], usage=None)
+
+    async def _text(self, **request):
+        FakeAsyncOpenAI.requests.append(request)
+        return SimpleNamespace(choices=[SimpleNamespace(text="\n\n hot \n\nInput:")], usage=None)
+
+
+@pytest.mark.parametrize("api", ["chat", "completions"])
+def test_openai_answers_are_the_first_non_empty_line_and_no_stop_is_sent(api, monkeypatch, tmp_path):
+    import openai
+
+    monkeypatch.setattr(openai, "AsyncOpenAI", FakeAsyncOpenAI)
+    FakeAsyncOpenAI.requests = []
+    box = OpenAIBlackBox("m", base_url="http://127.0.0.1:1/v1", api=api, cache=tmp_path / "a.sqlite")
+    res = box.score(["Say hot."], [Example("cold", ("hot",)), Example("warm", ("hot",))])
+    assert res.predictions == [["hot", "hot"]] and res.usage.requests == 2
+    assert len(FakeAsyncOpenAI.requests) == 2 and not any("stop" in r for r in FakeAsyncOpenAI.requests)
+    assert box.decoding("accuracy") == {"temperature": 0, "max_tokens": 16, "answer_rule": 2}  # was "stop": "\n"

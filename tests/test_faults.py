@@ -22,7 +22,9 @@ from fault_server import KINDS, WRONG, FaultServer
 from izkit import cli
 from izkit.blackbox import BlackBoxError, OpenAIBlackBox
 from izkit.cache import AnswerCache
-from izkit.instructzero import Config, Run, _Models
+from izkit.config import Config
+from izkit.loop import Run
+from izkit.pipeline import Pipeline
 from izkit.records import RECORD_NAME, RunRecord
 from izkit.serve import free_port
 from izkit.tasks import Example, load_task
@@ -74,11 +76,10 @@ def quick(base_url: str, **overrides) -> Config:
 
 def make_run(cfg: Config, out, cache_path, resume: bool = False) -> Run:
     """A Run with the config's own OpenAIBlackBox, but a fresh answer cache (so no cache hides a fault)."""
-    run = Run(cfg, out, resume=resume, progress=False)
-    run.models = _Models(cfg, run.splits, run.task, run.objective)  # the generator comes from load_causal_lm's memo
-    run.models.blackbox.cache = AnswerCache(cache_path)
-    run.models.blackbox.backoff = 0.05  # our retries only; the SDK's own 2 retries keep their defaults
-    return run
+    pipeline = Pipeline.from_config(cfg)  # the generator comes from load_causal_lm's memo
+    pipeline.blackbox.cache = AnswerCache(cache_path)
+    pipeline.blackbox.backoff = 0.05  # our retries only; the SDK's own 2 retries keep their defaults
+    return Run(cfg, out, resume=resume, progress=False, pipeline=pipeline)
 
 
 def outcome(result, record: RunRecord) -> dict:

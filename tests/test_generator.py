@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
+import copy
 import logging
-import warnings
 
 import pytest
 import torch
 
+from izkit.decoding import decode, stop_tokens
 from izkit.generator import (
     APE_TEMPLATE,
-    decode,
+    CHAT_TEMPLATE,
     EMPTY_PLACEHOLDER,
     RandomProjection,
     Sampling,
     SoftPromptGenerator,
     clean_instruction,
-    instruction_complete,
     embedding_std,
-    kv,
-    newline_token_ids,
+    instruction_complete,
 )
 from izkit.tasks import Example
 
@@ -100,6 +99,10 @@ def test_normal_projection_matches_the_embedding_modules_spread(embedded):
         (" reverse it Input: hot Output: cold", "reverse it"),  # echoed demo on the same line
         (" use a synonym, e.g. big for large. Done.", "use a synonym, e.g. big for large."),  # "e.g." is not an end
         (" list the animals:", "list the animals"),
+        (" be to be to be to be to ...", "be to"),  # a looping model: cut where it repeats itself for 4 words
+        (" the the the the the the", "the"),
+        (" add one and two, add one and two, add one and two", "add one and two"),
+        (" Sort The Words, sort the words, sort the", "Sort The Words"),  # compared without case or punctuation
     ],
 )
 def test_clean_instruction(raw, expected):
@@ -118,6 +121,7 @@ def test_clean_instruction(raw, expected):
         " write the letter J. Smith wrote. More",
         " list the animals:\n- cat",
         " no end in sight and no newline either",
+        " be to be to be to. Then more",
     ],
 )
 def test_stopping_when_complete_never_changes_the_cleaned_instruction(raw):
@@ -135,6 +139,28 @@ def test_instruction_complete_waits_for_the_end_of_the_sentence():
     assert not instruction_complete("\n\n reverse")  # a leading newline does not end it
     assert instruction_complete(" reverse\n")
     assert not instruction_complete(" use a synonym, e.g. big")  # "e.g." does not end a sentence
+
+
+@pytest.mark.parametrize(
+    "instruction",
+    [
+        "find the opposite of the given word.",
+        "write the word and then write the word backwards.",  # words come back, but not as a loop
+        "say that that is the answer.",
+        "use the mouse to click on the mouse button to move the mouse to the target.",
+        "add the following numbers to the following numbers: 1, 2, 3, 4, 5, 6, 7, 8",
+        "take the first letter of each word, then the first letter of the next.",
+    ],
+)
+def test_the_repetition_guard_leaves_normal_instructions_alone(instruction):
+    assert clean_instruction(" " + instruction) == instruction
+
+
+def test_a_loop_is_cut_only_once_it_repeats_four_words():
+    assert clean_instruction(" be to be to be to ") == "be to"
+    assert clean_instruction(" be to be to be today") == "be to be to be today"
+    assert clean_instruction(" be to be to") == "be to be to"  # 2 words repeated: too short to call a loop
+    assert not instruction_complete(" be to be to be to be to be to")  # a loop runs on: rows keep their draws
 
 
 def test_clean_instruction_never_returns_empty_silently(caplog):
@@ -164,6 +190,27 @@ def test_prompt_text_follows_the_paper(gen):
     )
     with pytest.raises(ValueError, match="demos"):
         SoftPromptGenerator(gen.model, gen.tokenizer, None, template="no placeholder")
+
+
+CHAT = "{{ bos_token }}<start_of_turn>user\n{{ messages[0]['content'] }}<end_of_turn>\n<start_of_turn>model"
+
+
+def test_chat_wraps_the_prompt_in_the_chat_template_with_one_bos(gen):
+    tok = copy.copy(gen.tokenizer)
+    tok.chat_template = CHAT  # the base model has none: a minimal one in Gemma's format
+    chat = SoftPromptGenerator(gen.model, tok, gen.projection, chat=True, max_new_tokens=6)
+    assert chat.template == CHAT_TEMPLATE and chat.lead == "The instruction was to"
+    text = chat.prompt_text(DEMOS[:2])
+    assert text == ("<start_of_turn>user\nInput: hot\nOutput: cold\n\nInput: big\nOutput: small\n\n"
+                    "The instruction was to?<end_of_turn>\n<start_of_turn>model")  # BOS comes from embed()
+    embeds, mask = chat.embed([text], chat.projection(_z(1, 0)))
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    assert mask.shape[1] == 1 + 5 + len(ids) and tok.bos_token_id not in ids
+    out = chat.generate(_z(2, 0), DEMOS)
+    assert len(out) == 2 and all(v.strip() for v in out)
+    assert SoftPromptGenerator(gen.model, gen.tokenizer, gen.projection).template.endswith("was to")  # default
+    with pytest.raises(ValueError, match="chat template"):
+        SoftPromptGenerator(gen.model, gen.tokenizer, gen.projection, chat=True)
 
 
 def test_embed_puts_bos_first_then_soft_tokens_then_text_with_left_padding(gen):
@@ -232,52 +279,14 @@ def test_generator_checks_its_inputs(gen):
         gen.prompt_text([])
 
 
-def test_newline_tokens_cover_single_and_multiple_newlines(gen):
-    ids = newline_token_ids(gen.tokenizer)
-    for text in ["\n", "\n\n", "\n\n\n"]:
-        assert gen.tokenizer.encode(text, add_special_tokens=False)[0] in ids
-    assert gen.tokenizer.encode(" cold", add_special_tokens=False)[0] not in ids
-
-
 def test_early_stop_gives_the_instructions_of_a_full_length_decode(gen):
     z = _z(4, 21)
     stopped = gen.generate(z, DEMOS)
     embeds, mask = gen.embed([gen.prompt_text(DEMOS)] * 4, gen.projection(z))
-    stop = torch.zeros(len(gen.tokenizer), dtype=torch.bool)
-    stop[gen.tokenizer.eos_token_id] = True
-    full = decode(gen.model, mask, gen.max_new_tokens, stop, inputs_embeds=embeds)  # no early stop
+    full = decode(gen.model, mask, gen.max_new_tokens, stop_tokens(gen.tokenizer), inputs_embeds=embeds)  # no is_done
     raw = gen.tokenizer.batch_decode(full, skip_special_tokens=True)
     assert stopped == [clean_instruction(r) for r in raw]
     assert sum(len(r) for r in gen.tokenizer(gen.last_raw)["input_ids"]) < sum(len(r) for r in full)
-
-
-def test_kv_hands_the_cache_by_the_name_the_forward_takes():
-    class New(torch.nn.Module):  # transformers from the rename on
-        def forward(self, input_ids=None, cache=None, use_cache=None):
-            return cache
-
-    class Old(torch.nn.Module):  # transformers 5.0 and 4.x
-        def forward(self, input_ids=None, past_key_values=None, use_cache=None):
-            return past_key_values
-
-    assert kv(New(), "C") == {"cache": "C"} and New()(**kv(New(), "C")) == "C"
-    assert kv(Old(), "C") == {"past_key_values": "C"} and Old()(**kv(Old(), "C")) == "C"
-
-
-def test_decode_runs_in_inference_mode_and_raises_no_deprecation_warning(gen):
-    embeds, mask = gen.embed([gen.prompt_text(DEMOS)], gen.projection(_z(1, 2)))
-    stop = torch.zeros(len(gen.tokenizer), dtype=torch.bool)
-    modes: list[bool] = []
-    hook = gen.model.register_forward_hook(lambda *_: modes.append(torch.is_inference_mode_enabled()))
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            rows = decode(gen.model, mask, 4, stop, inputs_embeds=embeds)
-    finally:
-        hook.remove()
-    assert len(rows[0]) == 4  # the cache was used for three steps after the prompt
-    assert modes == [True] * 4  # decoding builds no autograd graph, whoever calls it
-    assert not [w for w in caught if "past_key_values" in str(w.message)], [str(w.message) for w in caught]
 
 
 def test_decode_matches_model_generate_on_soft_prompts(gen):
@@ -287,8 +296,6 @@ def test_decode_matches_model_generate_on_soft_prompts(gen):
     with torch.inference_mode():
         ref = gen.model.generate(inputs_embeds=embeds, attention_mask=mask, max_new_tokens=10, do_sample=False,
                                  eos_token_id=eos, pad_token_id=gen.tokenizer.pad_token_id)  # (3, <= 10)
-    stop = torch.zeros(len(gen.tokenizer), dtype=torch.bool)
-    stop[eos] = True
-    rows = decode(gen.model, mask, 10, stop, inputs_embeds=embeds)
+    rows = decode(gen.model, mask, 10, stop_tokens(gen.tokenizer), inputs_embeds=embeds)
     for r, row in enumerate(rows):
         assert row == ref[r, : len(row)].tolist()

@@ -23,7 +23,10 @@ from fault_server import KINDS, FaultServer
 from izkit import cli
 from izkit.blackbox import BlackBoxError
 from izkit.cache import AnswerCache
-from izkit.instructzero import Config, Run, _Models, write_figures
+from izkit.config import Config
+from izkit.loop import Run
+from izkit.pipeline import Pipeline
+from izkit.replay import replay
 from izkit.tasks import load_task
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -82,14 +85,14 @@ def test_a_run_that_fails_and_resumes_writes_and_logs_no_key(cache_dir, tmp_path
     assert_no_secret(str(info.value), "the error message")
     assert_no_secret("".join(traceback.format_exception(info.value)), "the traceback")
     with FaultServer(GOLD, api_key=SENTINEL, rate=0.2, kinds=FAULTS, seed=2, port=gone.port) as back:
-        resumed = Run(cfg, out, resume=True, progress=False)
-        resumed.models = _Models(cfg, resumed.splits, resumed.task, resumed.objective)
-        resumed.models.blackbox.backoff = 0.05
+        pipeline = Pipeline.from_config(cfg)
+        pipeline.blackbox.backoff = 0.05
+        resumed = Run(cfg, out, resume=True, progress=False, pipeline=pipeline)
         result = resumed.execute()
-        figures = write_figures(result.record_path, out)
+        figures = replay(result.record_path).save_figures(out)
     assert back.unauthorized == 0 and back.answered and sum(back.faults.values()) > 0
-    assert isinstance(resumed.models.blackbox.cache, AnswerCache)
-    assert resumed.models.blackbox.cache.path.parent == cache_dir  # the default cache, in IZKIT_CACHE
+    assert isinstance(resumed.pipeline.blackbox.cache, AnswerCache)
+    assert resumed.pipeline.blackbox.cache.path.parent == cache_dir  # the default cache, in IZKIT_CACHE
 
     files = walk(out, cache_dir)
     names = {p.name for p in files}
@@ -101,7 +104,7 @@ def test_a_run_that_fails_and_resumes_writes_and_logs_no_key(cache_dir, tmp_path
     assert any("retry" in r.getMessage() for r in caplog.records)  # the error paths did log
     captured = capfd.readouterr()
     assert_no_secret(captured.out + captured.err, "stdout/stderr")
-    assert_no_secret(repr(vars(resumed.models.blackbox)) + repr(result), "the objects")
+    assert_no_secret(repr(vars(resumed.pipeline.blackbox)) + repr(result), "the objects")
 
 
 def test_the_cli_writes_prints_and_logs_no_key(cache_dir, tmp_path):
