@@ -285,12 +285,59 @@ def assembled_gguf(name: str | None = None, scratch: Path | None = None,
         yield path
 
 
-def gguf_field(path: str | os.PathLike, key: str) -> Any:
-    """One metadata value of a GGUF file (``general.license``, ``general.name``, ...), or None when it is absent."""
-    from gguf import GGUFReader
+_GGUF_SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}  # type id
+_GGUF_STRING, _GGUF_ARRAY = 8, 9
 
-    field = GGUFReader(path).fields.get(key)
-    return None if field is None else field.contents()
+
+def gguf_metadata(path: str | os.PathLike, keys: set[str] | None = None) -> dict[str, Any]:
+    """The key-value metadata at the head of a GGUF file (``general.license``, ``general.name``, ...).
+
+    A small reader of the format's header (magic, version, tensor count, key count, then each key with a typed
+    value), so that one field costs a fraction of a second: gguf's GGUFReader builds every tokenizer entry as a numpy
+    field first, tens of seconds for a 150k-token vocabulary on two cores. ``keys`` limits what is decoded (arrays
+    outside it are skipped, not built).
+    """
+    import struct
+
+    with open(path, "rb") as f:
+        if f.read(4) != b"GGUF":
+            raise ValueError(f"{path} is not a GGUF file")
+        order = "<" if struct.unpack("<I", f.read(4))[0] & 0xFFFF else ">"  # a byte-swapped version means big-endian
+
+        def read(fmt: str) -> Any:
+            fmt = order + fmt
+            return struct.unpack(fmt, f.read(struct.calcsize(fmt)))[0]
+
+        def string() -> str:
+            return f.read(read("Q")).decode("utf-8", errors="replace")
+
+        def value(kind: int, keep: bool) -> Any:
+            if kind in _GGUF_SCALARS:
+                return read(_GGUF_SCALARS[kind])
+            if kind == _GGUF_STRING:
+                return string() if keep else f.seek(read("Q"), 1)
+            if kind == _GGUF_ARRAY:
+                item, n = read("I"), read("Q")
+                if not keep and item in _GGUF_SCALARS:
+                    return f.seek(n * struct.calcsize(_GGUF_SCALARS[item]), 1)
+                items = [value(item, keep) for _ in range(n)]
+                return items if keep else None
+            raise ValueError(f"{path}: unknown GGUF value type {kind}")
+
+        read("Q")  # tensor count
+        found = {}
+        for _ in range(read("Q")):
+            key = string()
+            keep = keys is None or key in keys
+            v = value(read("I"), keep)
+            if keep:
+                found[key] = v
+        return found
+
+
+def gguf_field(path: str | os.PathLike, key: str) -> Any:
+    """One metadata value of a GGUF file, or None when the file does not have it."""
+    return gguf_metadata(path, {key}).get(key)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -390,6 +437,34 @@ def _drop_gguf_quantizer(model: Any) -> None:
         del model.config.quantization_config
 
 
+@contextlib.contextmanager
+def _gguf_parsed_once() -> Iterator[None]:
+    """Within the block, each GGUF file is parsed once however often transformers opens it.
+
+    A GGUF load in transformers opens the file three times (tokenizer, config, weights), and gguf's reader decodes
+    every metadata field each time, the tokenizer's vocabulary one entry at a time: most of a conversion's time.
+    The reader is read-only, so one per file serves all three.
+    """
+    import gguf
+
+    real = gguf.GGUFReader
+    readers: dict[tuple[str, str], Any] = {}
+
+    def reader(path: str | os.PathLike, mode: str = "r") -> Any:
+        key = (os.fspath(path), mode)
+        if mode != "r":
+            return real(path, mode)
+        if key not in readers:
+            readers[key] = real(path, mode)
+        return readers[key]
+
+    gguf.GGUFReader = reader  # transformers imports it from the package at each load
+    try:
+        yield
+    finally:
+        gguf.GGUFReader = real
+
+
 def _convert(spec: EmbeddedModel, target: Path, locate: Callable[[Part], Path] | None = None) -> None:
     """Assemble and check the GGUF file, de-quantise it and save it as safetensors at ``target`` (atomic)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -399,8 +474,9 @@ def _convert(spec: EmbeddedModel, target: Path, locate: Callable[[Part], Path] |
     with assembled_gguf(spec.name, target.parent, locate) as gguf:
         logger.warning("preparing the embedded model %s once: de-quantising its GGUF file (%d MB, about a minute)",
                        spec.name, spec.size // 10**6)
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        with _gguf_parsed_once():
+            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
         gguf_licence = gguf_field(gguf, "general.license")
     _drop_gguf_quantizer(model)
     if spec.chat and not tokenizer.chat_template:

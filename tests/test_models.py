@@ -54,6 +54,50 @@ def test_gguf_metadata_names_the_licence():
         assert "<|im_start|>" in models.gguf_field(path, "tokenizer.chat_template")
 
 
+@pytest.fixture()
+def tiny_gguf(tmp_path):
+    """A GGUF file with a few metadata fields and no tensors, written by gguf's own writer."""
+    import gguf
+
+    path = tmp_path / "tiny.gguf"
+    w = gguf.GGUFWriter(str(path), "qwen2")
+    w.add_string("general.license", "apache-2.0")
+    w.add_uint32("x.count", 7)
+    w.add_float32("x.eps", 0.5)
+    w.add_bool("x.flag", True)
+    w.add_array("x.tokens", ["a", "bc", "d\u00e9f"])
+    w.add_array("x.ids", [1, 2, 3])
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
+def test_gguf_metadata_reads_what_gguf_writes(tiny_gguf, tmp_path):
+    import gguf
+
+    meta = models.gguf_metadata(tiny_gguf)
+    assert meta == {k: f.contents() for k, f in gguf.GGUFReader(tiny_gguf).fields.items() if not k.startswith("GGUF.")}
+    assert meta["x.tokens"] == ["a", "bc", "d\u00e9f"] and meta["x.eps"] == 0.5 and meta["x.flag"] is True
+    assert models.gguf_metadata(tiny_gguf, {"x.ids", "x.count"}) == {"x.ids": [1, 2, 3], "x.count": 7}
+    assert models.gguf_field(tiny_gguf, "general.license") == "apache-2.0"
+    assert models.gguf_field(tiny_gguf, "general.name") is None
+    (tmp_path / "not.gguf").write_bytes(b"PK\x03\x04 a zip file")
+    with pytest.raises(ValueError, match="is not a GGUF file"):
+        models.gguf_metadata(tmp_path / "not.gguf")
+
+
+def test_a_conversion_parses_each_gguf_file_once(tiny_gguf):
+    import gguf
+
+    real = gguf.GGUFReader
+    with models._gguf_parsed_once():
+        first = gguf.GGUFReader(tiny_gguf)
+        assert gguf.GGUFReader(str(tiny_gguf)) is first and isinstance(first, real)  # as transformers opens it
+    assert gguf.GGUFReader is real
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Parts: missing or corrupt, on tiny fakes (the locations are injected)
 
