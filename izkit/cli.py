@@ -74,11 +74,15 @@ def resume_config(args: argparse.Namespace, out: Path) -> Config:
     """The config recorded in ``out``: ``--resume`` needs only ``--task``; flags given as well must agree with it.
 
     Flags left at their defaults are not compared; those in ``RESUME_MAY_CHANGE`` (timeout, retries, device) may change.
+    A default model may be named by the name the record holds for it (``--generator gemma-3-270m``).
     """
+    from izkit.loop import recorded_config
+
     path = out / RECORD_NAME
     if not path.exists():
         raise RecordError(f"{out}: no run record ({RECORD_NAME}) to resume there; start a new run with --out {out}")
-    recorded = RunRecord.open(path).header.get("config") or {}
+    header = RunRecord.open(path).header
+    recorded = header.get("config") or {}
     names = {f.name for f in dataclasses.fields(Config)}
     if set(recorded) != names:
         extra = "; ".join(part for part in (
@@ -91,9 +95,12 @@ def resume_config(args: argparse.Namespace, out: Path) -> Config:
         raise RecordError(f"{path}: this record is a run of task {cfg.task!r}, not {args.task!r}")
     asked = config_from_args(args, cfg.task).to_dict()
     default = config_from_args(build_parser().parse_args(["run", "--task", cfg.task]), cfg.task).to_dict()
-    mine = cfg.to_dict()
+    mine = Config.from_dict(recorded_config(header)).to_dict()  # default models named: --generator NAME may name it
     for key, value in asked.items():
-        if value == default[key] or value == mine[key]:
+        if value == default[key]:
+            continue
+        if value == mine[key]:
+            cfg = dataclasses.replace(cfg, **{key: value})  # names what the record stood for
             continue
         if key not in RESUME_MAY_CHANGE:
             raise RecordError(f"{path}: this record was made with {key}={mine[key]!r}, but the flags ask for "

@@ -90,7 +90,9 @@ class Run:
         check_writable(self.out)
         if resume:
             self.record = RunRecord.open(path)
-            check_same_config(path, self.record.header.get("config", {}), cfg.to_dict(), ignore=RESUME_MAY_CHANGE)
+            check_same_default_model(path, self.record.header, cfg)
+            check_same_config(path, recorded_config(self.record.header), current_config(cfg, self.record.header),
+                              ignore=RESUME_MAY_CHANGE)
         elif path.exists() and path.stat().st_size > 0:  # an empty record (killed before the header) starts anew
             raise RecordError(f"{path}: a record already exists; resume it with --resume {self.out}")
         else:
@@ -197,6 +199,50 @@ class Run:
                 self.record.append(line)
             result.test[obj] = line["mean"]
         return result
+
+
+def _with_model_names(config: dict[str, Any], default: str | None) -> dict[str, Any]:
+    """A config dict whose unnamed models (None: "the default") carry the name they stood for."""
+    out = dict(config)
+    if out.get("generator") is None and default is not None:
+        out["generator"] = default
+    if out.get("blackbox", "local") == "local" and out.get("blackbox_model") is None:
+        out["blackbox_model"] = out.get("generator")
+    return out
+
+
+def _recorded_default(header: dict[str, Any]) -> str | None:
+    gen = (header.get("models") or {}).get("generator")
+    return gen.get("name") if isinstance(gen, dict) else None
+
+
+def recorded_config(header: dict[str, Any]) -> dict[str, Any]:
+    """A record's config with its default models named as the header's model ids say (what the run really used)."""
+    return _with_model_names(header.get("config") or {}, _recorded_default(header))
+
+
+def current_config(cfg: Config, header: dict[str, Any]) -> dict[str, Any]:
+    """A config with its default models named as this izkit version's default (``izkit.models.DEFAULT_MODEL``), where
+    the record it resumes names its own (a header without model ids is compared as it is).
+
+    Compared with :func:`recorded_config` on resume, so a run made with another version's default model is refused
+    (it would continue with other models) and can be resumed by naming its model.
+    """
+    from izkit.models import DEFAULT_MODEL
+
+    return _with_model_names(cfg.to_dict(), DEFAULT_MODEL if _recorded_default(header) else None)
+
+
+def check_same_default_model(path: Path, header: dict[str, Any], cfg: Config) -> None:
+    """A record made with the embedded default model resumes only while that model is still the default."""
+    from izkit.models import DEFAULT_MODEL
+
+    name = _recorded_default(header)
+    if cfg.generator is None and (header.get("config") or {}).get("generator") is None and name not in (
+            None, DEFAULT_MODEL):
+        raise RecordError(f"{path}: this run was made with the default model of its izkit version, {name!r}, and the "
+                          f"default is now {DEFAULT_MODEL!r}; resume it with --generator {name}, or start a new run "
+                          f"with --out")
 
 
 def run(cfg: Config, out: str | os.PathLike, resume: bool = False, progress: bool = True) -> RunResult:

@@ -341,3 +341,32 @@ def test_the_hand_written_instruction_is_scored_as_a_row_and_skipped_where_a_tas
     res = Run(dataclasses.replace(cfg, root=str(root)), tmp_path / "b", progress=False,
               pipeline=make_fake_pipeline()).execute()
     assert "reference" not in res.methods and "has no reference_instruction" in caplog.text
+
+
+def test_a_record_of_another_default_model_refuses_to_resume(tmp_path, monkeypatch):
+    from izkit import models
+
+    cfg = fake_cfg(baselines=())
+    Run(cfg, tmp_path, progress=False, pipeline=make_fake_pipeline()).execute()
+    path = tmp_path / "record.jsonl"
+    lines = path.read_text().splitlines()
+    header = json.loads(lines[0])
+    header["models"]["generator"] = {"name": "gemma-3-270m", "source": "x", "device": "cpu", "dtype": "float32"}
+    header["config"]["task"] = "antonyms"
+    path.write_text("\n".join([json.dumps(header)] + lines[1:]) + "\n")
+    monkeypatch.setattr(models, "DEFAULT_MODEL", "gemma-3-270m")
+    Run(cfg, tmp_path, resume=True, progress=False, pipeline=make_fake_pipeline())  # the same default: fine
+    monkeypatch.setattr(models, "DEFAULT_MODEL", "qwen2.5-coder-0.5b-instruct")
+    with pytest.raises(RecordError, match="made with the default model of its izkit version, 'gemma-3-270m', and the "
+                                          "default is now 'qwen2.5-coder-0.5b-instruct'; resume it with --generator"):
+        Run(cfg, tmp_path, resume=True, progress=False, pipeline=make_fake_pipeline())
+    Run(dataclasses.replace(cfg, generator="gemma-3-270m"), tmp_path, resume=True, progress=False,
+        pipeline=make_fake_pipeline())  # named explicitly: resumes
+    from izkit.cli import build_parser, resume_config
+
+    args = build_parser().parse_args(["run", "--task", "antonyms", "--resume", str(tmp_path), "--generator",
+                                      "gemma-3-270m"])
+    Run(resume_config(args, tmp_path), tmp_path, resume=True, progress=False, pipeline=make_fake_pipeline())
+    with pytest.raises(RecordError, match="generator='gemma-3-270m', but the flags ask for generator='other'"):
+        resume_config(build_parser().parse_args(["run", "--task", "antonyms", "--resume", str(tmp_path),
+                                                 "--generator", "other"]), tmp_path)
