@@ -58,7 +58,8 @@ def config_from_args(args: argparse.Namespace, task: str) -> Config:
     """The Config that ``izkit run`` / ``izkit compare`` flags describe, for one task."""
     baselines = () if args.baselines in ("", "none") else tuple(b.strip() for b in args.baselines.split(",") if b)
     common = dict(seed=getattr(args, "seed", 0), objective=args.objective, baselines=baselines,
-                  generator=args.generator, blackbox=args.blackbox, blackbox_model=args.blackbox_model,
+                  generator=args.generator, generator_prompt=args.generator_prompt, blackbox=args.blackbox,
+                  blackbox_model=args.blackbox_model,
                   base_url=args.base_url, device=args.device, root=args.root, request_timeout=args.timeout,
                   max_retries=args.retries, screen=args.screen,
                   answer_cache=None if args.no_cache else (args.cache or "default"), batch=args.batch,
@@ -183,6 +184,9 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="the quick preset: a tiny budget for a first look")
     p.add_argument("--generator", default=None, metavar="PATH_OR_ID",
                    help="the open model that writes instructions (default: the embedded Gemma 3 270M)")
+    p.add_argument("--generator-prompt", choices=["plain", "chat"], default="plain",
+                   help="plain: the paper's completion prompt; chat: the generator's chat template, ending 'The "
+                        "instruction was to?' (the authors' framing for a chat model)")
     p.add_argument("--blackbox", choices=["local", "openai"], default="local",
                    help="local: a model in this process; openai: any OpenAI-compatible endpoint")
     p.add_argument("--blackbox-model", default=None,

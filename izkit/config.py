@@ -39,6 +39,8 @@ class Config:
     similarity: str = "matern"  # S in eq. 9: "matern" on score vectors (authors' code) or "agreement" (eq. 8)
     baselines: tuple[str, ...] = ("manual", "reference")  # any of "matern", "uniform", "ape", "manual", "reference"
     generator: str | None = None  # the open model that writes instructions; None: the embedded default
+    generator_prompt: str = "plain"  # "plain": the paper's completion prompt; "chat": in the model's chat template,
+    #                                  ending 'The instruction was to?' (the authors' framing for a chat model)
     blackbox: str = "local"  # "local" (a model in this process) or "openai" (any OpenAI-compatible endpoint)
     blackbox_model: str | None = None  # local: a model path/id (None: the generator's); openai: the model name
     base_url: str | None = None  # the OpenAI-compatible endpoint (None: OpenAI itself)
@@ -115,7 +117,7 @@ class Config:
             raise ValueError(f"unknown baseline {bad[0]!r}; choose from {', '.join(METHODS[1:])}")
         if self.similarity not in ("matern", "agreement"):
             raise ValueError(f"similarity must be 'matern' or 'agreement', got {self.similarity!r}")
-        for name, allowed in (("batch", ("ei", "authors")), ("gp_inputs", ("raw", "unit")),
+        for name, allowed in (("batch", ("ei", "authors")), ("generator_prompt", ("plain", "chat")), ("gp_inputs", ("raw", "unit")),
                               ("score_standardize", (None, "column", "global")), ("gp_noise", ("fitted", "known"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {getattr(self, name)!r}")
