@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 # Before torch starts its OpenMP runtime: idle threads sleep instead of spinning, so the test process, a served model
-# and notebook kernels sharing two cores do not stall each other (measured here: 5-20x on small operations).
+# and notebook kernels sharing two cores do not stall each other (bench/README.md has the figure).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest  # noqa: E402
@@ -23,7 +23,7 @@ def embedded():
 def one_torch_thread():
     """One torch thread for a module's model work, restored afterwards (opt in with
     ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``): with a served model or another process on the same
-    two cores, one thread each was 4x faster than two (the model tests: 6 min with 2 threads, 1.5 min with 1)."""
+    two cores, one thread each was much faster than two (bench/README.md has the figure)."""
     import torch
 
     previous = torch.get_num_threads()
