@@ -34,6 +34,8 @@ from izkit.tasks import load_task
 
 logger = logging.getLogger(__name__)
 
+SCORE_GROUP = 8  # instructions per black-box call: 8 x 20 dev answers fit one batch of the local black box (256)
+
 
 @dataclass
 class MethodResult:
@@ -159,23 +161,34 @@ class Run:
         return line
 
     def _score(self, method: str, rnd: int, proposal: dict[str, Any], bar: Any) -> None:
-        """Score the proposal's instructions that the record does not hold yet; one eval line each (step 3)."""
+        """Score the proposal's instructions that the record does not hold yet; one eval line each (step 3).
+
+        Instructions go to the black box in fixed groups of ``SCORE_GROUP`` (by index), so the dev examples of a whole
+        group form one batch; a group with any line missing is scored whole again, so a resumed run asks the black
+        box exactly the batches an uninterrupted run asked, and gets the same answers.
+        """
+        texts = proposal["instructions"]
         done = {e["index"] for e in self.record.evals(method) if e["round"] == rnd}
-        todo = [i for i in range(len(proposal["instructions"])) if i not in done]
         bar.update(len(done))
-        for i in todo:  # one instruction per call: the dev examples form the batch, so results never depend on
-            t = time.perf_counter()  # which other instructions were scored alongside (a resumed run matches)
-            res = self.pipeline.blackbox.score([proposal["instructions"][i]], self.splits.dev,
+        for start in range(0, len(texts), SCORE_GROUP):
+            group = list(range(start, min(start + SCORE_GROUP, len(texts))))
+            if all(i in done for i in group):
+                continue
+            t = time.perf_counter()
+            res = self.pipeline.blackbox.score([texts[i] for i in group], self.splits.dev,
                                                metric=self.pipeline.metric, objective=self.objective)
-            z = proposal["z"][i] if proposal["z"] is not None else None
-            self.record.append({
-                "kind": "eval", "method": method, "round": rnd, "index": i, "z": z,
-                "instruction": proposal["instructions"][i], "objective": res.objective,
-                "scores": np.asarray(res.scores[0], dtype=float), "predictions": list(res.predictions[0]),
-                "mean": float(res.means[0]), "seconds": time.perf_counter() - t,
-                "cache_hit": bool(res.usage.cache_hits and res.usage.requests == 0),
-            })
-            bar.update(1)
+            seconds = (time.perf_counter() - t) / len(group)
+            for row, i in enumerate(group):
+                if i in done:
+                    continue
+                z = proposal["z"][i] if proposal["z"] is not None else None
+                self.record.append({
+                    "kind": "eval", "method": method, "round": rnd, "index": i, "z": z, "instruction": texts[i],
+                    "objective": res.objective, "scores": np.asarray(res.scores[row], dtype=float),
+                    "predictions": list(res.predictions[row]), "mean": float(res.means[row]), "seconds": seconds,
+                    "cache_hit": bool(res.usage.cache_hits and res.usage.requests == 0),
+                })
+                bar.update(1)
 
     def _test(self, method: str) -> MethodResult:
         """The method's best instruction on dev, scored on the held-out test split under every objective it has."""

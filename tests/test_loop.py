@@ -102,7 +102,7 @@ def test_a_round_that_runs_out_of_new_instructions_is_short_and_says_so(tmp_path
         assert all(p["drawn"] <= cfg.max_draws * size for p, size in zip(props, cfg.round_sizes))
 
 
-@pytest.mark.parametrize("die_after", [0, 1, 3, 5, 9, 14, 22, 30])
+@pytest.mark.parametrize("die_after", [0, 1, 2, 4, 6, 9, 12, 15])  # calls: 8 instructions each
 def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path, die_after):
     cfg = fake_cfg()
     ref = Run(cfg, tmp_path / "ref", progress=False, pipeline=make_fake_pipeline()).execute()
@@ -370,3 +370,31 @@ def test_a_record_of_another_default_model_refuses_to_resume(tmp_path, monkeypat
     with pytest.raises(RecordError, match="generator='gemma-3-270m', but the flags ask for generator='other'"):
         resume_config(build_parser().parse_args(["run", "--task", "antonyms", "--resume", str(tmp_path),
                                                  "--generator", "other"]), tmp_path)
+
+
+def test_instructions_are_scored_in_fixed_groups_and_a_partial_group_is_asked_again_whole(tmp_path):
+    from conftest import FakeBlackBox
+    from izkit.loop import SCORE_GROUP
+
+    class Recording(FakeBlackBox):
+        def __init__(self):
+            super().__init__()
+            self.asked = []
+
+        def score(self, instructions, examples, metric="em", objective=None):
+            self.asked.append(list(instructions))
+            return super().score(instructions, examples, metric, objective)
+
+    cfg = Config.quick(TASK, baselines=(), n_init=11, n_rounds=0, n_dev=4, n_test=5)  # one round: groups of 8, 3
+    bb = Recording()
+    Run(cfg, tmp_path / "a", progress=False, pipeline=make_fake_pipeline(blackbox=bb)).execute()
+    assert [len(a) for a in bb.asked[:2]] == [SCORE_GROUP, 11 - SCORE_GROUP]  # then the test split, one each
+    path = tmp_path / "a" / "record.jsonl"
+    lines = path.read_text().splitlines()
+    evals = [k for k, s in enumerate(lines) if '"kind":"eval"' in s]
+    path.write_text("\n".join(lines[: evals[5]]) + "\n")  # a kill after 5 lines of the first group were written
+    bb2 = Recording()
+    Run(cfg, tmp_path / "a", resume=True, progress=False, pipeline=make_fake_pipeline(blackbox=bb2)).execute()
+    assert [len(a) for a in bb2.asked[:2]] == [SCORE_GROUP, 11 - SCORE_GROUP]  # the whole first group again
+    again = [json.loads(s) for s in path.read_text().splitlines() if '"kind":"eval"' in s]
+    assert sorted(e["index"] for e in again) == list(range(11))  # each index once
