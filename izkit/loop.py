@@ -235,27 +235,25 @@ def recorded_config(header: dict[str, Any]) -> dict[str, Any]:
 
 
 def current_config(cfg: Config, header: dict[str, Any]) -> dict[str, Any]:
-    """A config with its default models named as this izkit version's default (``izkit.models.DEFAULT_MODEL``), where
+    """A config with its default models named as this izkit's default (``izkit.models.default_model()``), where
     the record it resumes names its own (a header without model ids is compared as it is).
 
     Compared with :func:`recorded_config` on resume, so a run made with another version's default model is refused
     (it would continue with other models) and can be resumed by naming its model.
     """
-    from izkit.models import DEFAULT_MODEL
+    from izkit.models import default_model
 
-    return _with_model_names(cfg.to_dict(), DEFAULT_MODEL if _recorded_default(header) else None)
+    return _with_model_names(cfg.to_dict(), default_model() if _recorded_default(header) else None)
 
 
 def check_same_default_model(path: Path, header: dict[str, Any], cfg: Config) -> None:
     """A record made with the embedded default model resumes only while that model is still the default."""
-    from izkit.models import DEFAULT_MODEL
+    from izkit.models import default_model
 
-    name = _recorded_default(header)
-    if cfg.generator is None and (header.get("config") or {}).get("generator") is None and name not in (
-            None, DEFAULT_MODEL):
+    name, now = _recorded_default(header), default_model()
+    if cfg.generator is None and (header.get("config") or {}).get("generator") is None and name not in (None, now):
         raise RecordError(f"{path}: this run was made with the default model of its izkit version, {name!r}, and the "
-                          f"default is now {DEFAULT_MODEL!r}; resume it with --generator {name}, or start a new run "
-                          f"with --out")
+                          f"default is now {now!r}; resume it with --generator {name}, or start a new run with --out")
 
 
 def run(cfg: Config, out: str | os.PathLike, resume: bool = False, progress: bool = True) -> RunResult:

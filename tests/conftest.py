@@ -11,6 +11,12 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import pytest  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def no_model_override(monkeypatch):
+    """A developer's own IZKIT_MODEL must not change which model the tests load."""
+    monkeypatch.delenv("IZKIT_MODEL", raising=False)
+
+
 @pytest.fixture(scope="session")
 def embedded():
     """(model, tokenizer) of the embedded default, Gemma 3 270M, on the CPU in float32."""
