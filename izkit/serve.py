@@ -150,21 +150,26 @@ _LIVE: dict[int, subprocess.Popen] = {}  # group id -> watcher, for every server
 _HANDLED: set[int] = set()  # the signals whose handler this module installed
 
 
-def _leader_state(pid: int) -> str:
+def _leader_state(proc: subprocess.Popen) -> str:
     """"running", "exited" (a zombie: its pid, the group's id, is still reserved) or "reaped" (pid may be reused).
 
-    Uses waitid with WNOWAIT, so nothing is reaped and no Popen lock is taken (safe inside a signal handler)."""
+    Uses waitid with WNOWAIT, so nothing is reaped and no Popen lock is taken (safe inside a signal handler). Where
+    there is no waitid (macOS), Popen.poll reaps at once: "exited" then means reaped a moment ago."""
+    if not hasattr(os, "waitid"):
+        return "running" if proc.poll() is None else "exited"
+    if proc.returncode is not None:
+        return "reaped"
     try:
-        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
     except ChildProcessError:
         return "reaped"
     return "running" if info is None else "exited"
 
 
-def _wait_leader(pid: int, timeout: float) -> bool:
+def _wait_leader(proc: subprocess.Popen, timeout: float) -> bool:
     """Wait up to ``timeout`` seconds for the leader to exit; True if it did."""
     deadline = time.monotonic() + timeout
-    while _leader_state(pid) == "running":
+    while _leader_state(proc) == "running":
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.05)
@@ -184,15 +189,16 @@ def _kill_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
     The leader is reaped only at the end: until then its pid, the group's id, cannot be given to another process. A
     leader that is not this process's child (already reaped, or started by the process this one was forked from) is
     left alone."""
-    if proc.returncode is not None or _leader_state(proc.pid) == "reaped":
+    state = _leader_state(proc)
+    if state == "reaped":
         return
-    if _leader_state(proc.pid) == "running":
+    if state == "running":
         _signal_group(proc.pid, signal.SIGTERM)
-        if not _wait_leader(proc.pid, grace):
+        if not _wait_leader(proc, grace):
             logger.warning("the model server (process group %d) ignored SIGTERM for %.0f s: killing it", proc.pid,
                            grace)
             _signal_group(proc.pid, signal.SIGKILL)
-            _wait_leader(proc.pid, grace)
+            _wait_leader(proc, grace)
     _signal_group(proc.pid, signal.SIGKILL)  # stragglers of the group (a wrapper's children)
     proc.poll()
 
@@ -340,7 +346,11 @@ class LocalServer:
         env: extra environment variables for the server (e.g. ``{"OMP_NUM_THREADS": "1"}``).
 
     Attributes (after start): ``base_url`` (e.g. ``http://127.0.0.1:41234/v1``), ``model_id`` (the id to send in
-    requests: the served folder's path), ``port``, ``pid``.
+    requests: the served folder's path), ``port``, ``pid`` (the process group's: the watcher's, whose child the
+    server is).
+
+    The server ends with this process, whatever ends it (see the module docstring): nothing to clean up by hand after
+    a crash, a SIGKILL or a kernel restart.
     """
 
     def __init__(
