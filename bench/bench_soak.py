@@ -101,7 +101,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tasks", default="antonyms,larger_animal", help="comma-separated tasks (sharing no input)")
     ap.add_argument("--seeds", default="0,1", help="comma-separated seeds")
-    ap.add_argument("--budget", type=int, default=8, help="evaluations per method and run (quick preset: 4 + rounds of 4)")
+    ap.add_argument("--budget", type=int, default=8, help="evaluations per method and run (quick: 4 + rounds of 4)")
     ap.add_argument("--rate", type=float, default=0.3, help="the share of POSTs that fail on the faulty server")
     ap.add_argument("--fault-seed", type=int, default=1, help="seeds which POSTs fail")
     ap.add_argument("--timeout", type=float, default=2.0, help="izkit's --timeout: seconds per request")
