@@ -183,7 +183,8 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget", type=int, default=None, help="black-box evaluations in all (paper: 150 = 25 + 5 x 25)")
     p.add_argument("--quick", action="store_true", help="the quick preset: a tiny budget for a first look")
     p.add_argument("--generator", default=None, metavar="PATH_OR_ID",
-                   help="the open model that writes instructions (default: the embedded Gemma 3 270M)")
+                   help="the open model that writes instructions (default: the embedded Qwen2.5-Coder-0.5B-Instruct, or "
+                        "$IZKIT_MODEL)")
     p.add_argument("--generator-prompt", choices=["plain", "chat"], default="plain",
                    help="plain: the paper's completion prompt; chat: the generator's chat template, ending 'The "
                         "instruction was to?' (the authors' framing for a chat model)")
@@ -193,7 +194,8 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
                    help="local: a model folder or id (default: the generator's model); openai: the model name")
     p.add_argument("--base-url", default=None, help="the OpenAI-compatible endpoint (default: OpenAI itself)")
     p.add_argument("--objective", choices=["accuracy", "loglik"], default=None,
-                   help="what BO maximises (default: loglik for a local black box, accuracy for an API)")
+                   help="what BO maximises (default: accuracy, as in the paper; loglik needs a local black box or an "
+                        "endpoint that echoes log-probabilities)")
     p.add_argument("--baselines", default="manual",
                    help="comma-separated baselines to run beside InstructZero with the same budget: uniform, ape, "
                         "manual, matern, or none (default: manual; the paper's comparison is uniform,ape,manual)")

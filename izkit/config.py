@@ -35,7 +35,7 @@ class Config:
     n_rounds: int = 5  # BO rounds after the initial design (paper: 5)
     batch_size: int = 25  # soft prompts per round, top-q by EI (paper: 25)
     max_evals: int | None = None  # cap on evaluations per method (--budget); None: n_init + n_rounds * batch_size
-    objective: str | None = None  # "accuracy" or "loglik"; None: loglik for a local black box, accuracy for an API
+    objective: str | None = None  # "accuracy" (the paper's, and the default) or "loglik" (local or echo endpoints)
     similarity: str = "matern"  # S in eq. 9: "matern" on score vectors (authors' code) or "agreement" (eq. 8)
     baselines: tuple[str, ...] = ("manual", "reference")  # any of "matern", "uniform", "ape", "manual", "reference"
     generator: str | None = None  # the open model that writes instructions; None: the embedded default
@@ -96,8 +96,8 @@ class Config:
         return dataclasses.replace(self, n_init=n_init, n_rounds=n_rounds, max_evals=budget)
 
     def resolved_objective(self) -> str:
-        """The objective BO maximises: the one asked for, else loglik for a local black box and accuracy for an API."""
-        obj = self.objective or ("loglik" if self.blackbox == "local" else "accuracy")
+        """The objective BO maximises: the one asked for, else accuracy (execution accuracy, as in the paper)."""
+        obj = self.objective or "accuracy"
         if obj not in ("accuracy", "loglik"):
             raise ValueError(f"objective must be 'accuracy' or 'loglik', got {obj!r}")
         return obj

@@ -43,8 +43,8 @@ logger = logging.getLogger(__name__)
 CACHE_ENV = "IZKIT_CACHE"  # overrides where converted models are kept
 MODEL_ENV = "IZKIT_MODEL"  # a user's own default model (an embedded model's short name), over DEFAULT_MODEL
 
-DEFAULT_MODEL = GEMMA.name  # the project's default: what `load_causal_lm()` loads; switch it here, in one place
-EMBEDDED_NAME = DEFAULT_MODEL  # the older name of DEFAULT_MODEL, kept for callers that import it
+DEFAULT_MODEL = QWEN.name  # the project's default, chosen by bench/bench_models.py; switch it here, in one place
+EMBEDDED_NAME = DEFAULT_MODEL  # the older name of DEFAULT_MODEL
 
 _loaded: dict[tuple[str, str, str], tuple[Any, Any]] = {}  # in-process memo: (source, device, dtype) -> (model, tok)
 _lock = threading.Lock()

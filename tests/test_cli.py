@@ -110,7 +110,7 @@ def test_run_resume_and_compare_for_real(tmp_path, capsys, embedded):
     assert main(argv) == 0
     assert (tmp_path / "answers.sqlite").is_file()  # the answers went to the cache the flag names
     printed = capsys.readouterr().out
-    assert "optimised: loglik on dev" in printed and "instructzero" in printed and "manual" in printed
+    assert "optimised: accuracy on dev" in printed and "instructzero" in printed and "manual" in printed
     assert {p.name for p in out.iterdir()} >= {"record.jsonl", "best_so_far.png", "soft_prompts.png"}
     n_lines = len((out / "record.jsonl").read_text().splitlines())
     assert main(["run", "--task", "antonyms", "--resume", str(out), "--device", "cpu"]) == 0  # finished: nothing to do
@@ -121,7 +121,7 @@ def test_run_resume_and_compare_for_real(tmp_path, capsys, embedded):
     assert main(["compare", "--tasks", "antonyms,sum", "--seeds", "0", "--quick", "--budget", "2",
                  "--baselines", "none", "--out", str(cmp_out), "--device", "cpu"]) == 0
     table = (cmp_out / "table.md").read_text()
-    assert table.startswith("Test loglik") and "| antonyms |" in table and "| sum |" in table
+    assert table.startswith("Test accuracy") and "| antonyms |" in table and "| sum |" in table
     assert (cmp_out / "compare.png").is_file()
     header = json.loads((cmp_out / "sum-seed0" / "record.jsonl").read_text().splitlines()[0])
     assert header["config"]["task"] == "sum"

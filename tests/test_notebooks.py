@@ -96,6 +96,7 @@ def notebook_env(monkeypatch, runs_dir):
         pytest.skip("IZKIT_SKIP_NOTEBOOKS=1")
     monkeypatch.setenv("IZKIT_FAST", "1")
     monkeypatch.setenv("IZKIT_RUNS", str(runs_dir))
+    monkeypatch.delenv("IZKIT_MODEL", raising=False)  # the course runs on the project's default models
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     if "OMP_NUM_THREADS" not in os.environ:
         monkeypatch.setenv("OMP_NUM_THREADS", "1")

@@ -25,7 +25,8 @@ PNG = b"\x89PNG"
 def recorded(tmp_path_factory):
     """A small finished run made with the shared fake pipeline (no LLM): 5 + 2 x 4 soft prompts in d = 4, seed 0."""
     out = tmp_path_factory.mktemp("run")
-    cfg = Config.quick("antonyms", d=4, n_init=5, n_rounds=2, batch_size=4, n_dev=4, n_test=5, baselines=("matern",))
+    cfg = Config.quick("antonyms", d=4, n_init=5, n_rounds=2, batch_size=4, n_dev=4, n_test=5, baselines=("matern",),
+                       objective="loglik")  # the fake scores are loglik-like
     Run(cfg, out, progress=False, pipeline=make_fake_pipeline()).execute()
     return replay(out)
 
