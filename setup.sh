@@ -28,6 +28,6 @@ else
 fi
 echo "== installing izkit with its dev extras"
 pip install -q -e ".[dev]"
-echo "== preparing the embedded model (converted once, about a minute; then cached)"
+echo "== preparing the embedded models (converted once, about a minute each; then cached)"
 "$VENV/bin/izkit" prepare
 echo "== done: run '$VENV/bin/izkit run --task antonyms' or '$VENV/bin/python -m pytest'"
