@@ -44,6 +44,7 @@ APE_TEMPLATE = (  # the forward-generation template of APE (Zhou et al., 2023)
 EMPTY_PLACEHOLDER = "(no instruction generated)"  # returned, with a warning, when the model wrote only whitespace
 Z_TOLERANCE = 1e-6  # values this far outside [-1, 1] are clipped silently; further out is an error
 REPEAT_NGRAM = 4  # an instruction ends where it starts repeating itself for this many words (a loop)
+MIN_LOOP_WORDS = 3  # what is left before a loop must have this many words to count as an instruction
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -169,8 +170,9 @@ def clean_instruction(raw: str, lead: str = "The instruction was to") -> str:
     Rules, in order: skip blank lines before the text; if the text starts by echoing the prompt's last words
     (``lead``, after any quote), drop them; keep the first line; cut before an echoed ``Input:``/``Output:``; keep
     the first sentence (abbreviations such as "e.g." do not end one); cut where the text starts to loop, repeating
-    its last words for at least :data:`REPEAT_NGRAM` words ("be to be to be to be to" -> "be to"); strip quotes and
-    spaces. If nothing is left, the raw text squashed to one line is returned; if the raw text is blank,
+    its last words for at least :data:`REPEAT_NGRAM` words ("find the word find the word find the word" -> "find the
+    word"), and a loop that leaves fewer than :data:`MIN_LOOP_WORDS` words ("be to be to be to") is no instruction
+    (:data:`EMPTY_PLACEHOLDER`); strip quotes and spaces. If nothing is left, the raw text squashed to one line is returned; if the raw text is blank,
     :data:`EMPTY_PLACEHOLDER` is returned and a warning logged (never a silent empty string).
     """
     text = _after_lead(raw, lead).split("\n", 1)[0].strip()  # the first non-blank line
@@ -185,6 +187,9 @@ def clean_instruction(raw: str, lead: str = "The instruction was to") -> str:
     text = text.strip().strip(_QUOTES).strip()
     if text and text[-1] in _QUOTES + ",;:":
         text = text.rstrip(_QUOTES + ",;:").strip()
+    if loop is not None and len(text.split()) < MIN_LOOP_WORDS:  # "be to be to ...": a loop, not an instruction
+        logger.debug("the generator looped (%r); returning %r", raw, EMPTY_PLACEHOLDER)
+        return EMPTY_PLACEHOLDER
     if text:
         return text
     squashed = " ".join(raw.split())

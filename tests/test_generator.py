@@ -99,8 +99,9 @@ def test_normal_projection_matches_the_embedding_modules_spread(embedded):
         (" reverse it Input: hot Output: cold", "reverse it"),  # echoed demo on the same line
         (" use a synonym, e.g. big for large. Done.", "use a synonym, e.g. big for large."),  # "e.g." is not an end
         (" list the animals:", "list the animals"),
-        (" be to be to be to be to ...", "be to"),  # a looping model: cut where it repeats itself for 4 words
-        (" the the the the the the", "the"),
+        (" be to be to be to be to ...", EMPTY_PLACEHOLDER),  # a loop that leaves under 3 words: no instruction
+        (" the the the the the the", EMPTY_PLACEHOLDER),
+        (" find the word find the word find the word", "find the word"),  # cut where it repeats itself
         (" add one and two, add one and two, add one and two", "add one and two"),
         (" Sort The Words, sort the words, sort the", "Sort The Words"),  # compared without case or punctuation
     ],
@@ -157,7 +158,7 @@ def test_the_repetition_guard_leaves_normal_instructions_alone(instruction):
 
 
 def test_a_loop_is_cut_only_once_it_repeats_four_words():
-    assert clean_instruction(" be to be to be to ") == "be to"
+    assert clean_instruction(" be to be to be to ") == EMPTY_PLACEHOLDER  # a loop, and "be to" is no instruction
     assert clean_instruction(" be to be to be today") == "be to be to be today"
     assert clean_instruction(" be to be to") == "be to be to"  # 2 words repeated: too short to call a loop
     assert not instruction_complete(" be to be to be to be to be to")  # a loop runs on: rows keep their draws
