@@ -191,7 +191,11 @@ class Run:
                 bar.update(1)
 
     def _test(self, method: str) -> MethodResult:
-        """The method's best instruction on dev, scored on the held-out test split under every objective it has."""
+        """The method's best instruction on dev, scored on the held-out test split under every objective it has.
+
+        Ties on dev (20 examples give many under accuracy) go to the instruction evaluated first; the authors' code
+        keeps the latest. No finer score breaks them yet: that would need a measurement on dev that it helps.
+        """
         evals = self.record.evals(method)
         means = np.array([np.nan if e["mean"] is None else e["mean"] for e in evals])  # (n,)
         b = int(np.nanargmax(means)) if np.isfinite(means).any() else 0
