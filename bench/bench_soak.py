@@ -8,16 +8,16 @@ user would (the ``izkit`` command in a subprocess), each time against tests/faul
   500, 503, a hang past the client's timeout, a dropped connection, truncated JSON, an answer with no choices.
 
 By default the fault server answers itself, deterministically from the prompt (tests/fault_server.py: each instruction
-gets its own accuracy), so any difference between the two compares is izkit's. ``--upstream`` puts the embedded Gemma
-3 270M behind both (``transformers serve`` via LocalServer): real answers, much slower. The instructions come from the
-embedded generator in both cases. Each compare has an answer cache of its own (``--cache``), so the faulty one can
-reuse nothing the clean one asked.
+gets its own accuracy), so any difference between the two compares is izkit's. ``--upstream`` puts ``--model`` behind
+both (``transformers serve`` via LocalServer): real answers, much slower. The instructions come from ``--model``
+(default the cheapest embedded model, Gemma 3 270M) in both compares. Each compare has an answer cache of its own
+(``--cache``), so the faulty one can reuse nothing the clean one asked.
 
-Checks that every record (evaluations, proposals, GP fits, test scores; not wall times or cache hits) and the test
-table are identical, and reports the faults injected and the wall-time ratio faulty / clean. Exit code 1 if anything
-differs.
+Checks that both compares used the same models (the records' headers), then that every record (evaluations,
+proposals, GP fits, test scores; not wall times or cache hits) and the test table are identical, and reports the
+faults injected and the wall-time ratio faulty / clean. Exit code 1 if anything differs.
 
-    python bench/bench_soak.py [--rate 0.3] [--budget 8] [--upstream]
+    python bench/bench_soak.py [--rate 0.3] [--budget 8] [--upstream] [--model NAME]
 
 Prints a Markdown table and writes it to bench/out/bench_soak.md.
 """
@@ -76,6 +76,11 @@ def comparable(record: Path) -> list[dict]:
     return [strip(line) for line in lines if line.get("kind") != "header"]
 
 
+def models_of(record: Path) -> dict:
+    """The header's models: what generated the instructions and what answered them."""
+    return json.loads(record.read_text().splitlines()[0]).get("models", {})
+
+
 def table_without_times(path: Path) -> list[str]:
     """The compare's table.md, less its last column (minutes of work)."""
     return [line.rsplit("|", 2)[0] if line.startswith("|") else line for line in path.read_text().splitlines()]
@@ -86,7 +91,8 @@ def run_compare(args: argparse.Namespace, model: str, base_url: str, out: Path, 
     izkit = Path(sys.executable).with_name("izkit")
     cmd = [str(izkit) if izkit.is_file() else sys.executable, *([] if izkit.is_file() else ["-m", "izkit.cli"]),
            "compare", "--tasks", args.tasks, "--seeds", args.seeds, "--quick", "--budget", str(args.budget),
-           "--blackbox", "openai", "--blackbox-model", model, "--base-url", base_url, "--device", "cpu",
+           "--generator", args.model, "--blackbox", "openai", "--blackbox-model", model, "--base-url", base_url,
+           "--device", "cpu",
            "--timeout", str(args.timeout), "--retries", str(args.retries), "--cache", str(cache), "--out", str(out)]
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
     t = time.perf_counter()
@@ -106,7 +112,8 @@ def main() -> int:
     ap.add_argument("--fault-seed", type=int, default=1, help="seeds which POSTs fail")
     ap.add_argument("--timeout", type=float, default=2.0, help="izkit's --timeout: seconds per request")
     ap.add_argument("--retries", type=int, default=3, help="izkit's --retries (each with the SDK's own 2)")
-    ap.add_argument("--upstream", action="store_true", help="the embedded Gemma behind both servers (slow)")
+    ap.add_argument("--model", default="gemma-3-270m", help="the generator (and, with --upstream, the black box)")
+    ap.add_argument("--upstream", action="store_true", help="--model behind both servers, served (slow)")
     ap.add_argument("--out", default=None, help="where the two compares go (default: a temporary folder)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -119,7 +126,7 @@ def main() -> int:
         if args.upstream:
             from izkit.serve import LocalServer
 
-            real = stack.enter_context(LocalServer(startup_timeout=300, env={"OMP_NUM_THREADS": "1"}))
+            real = stack.enter_context(LocalServer(args.model, startup_timeout=300, env={"OMP_NUM_THREADS": "1"}))
             model, upstream = real.model_id, real.base_url
         rows, seconds, servers = [], {}, {}
         for name, rate in (("clean", 0.0), ("faulty", args.rate)):
@@ -132,8 +139,13 @@ def main() -> int:
             rows.append([name, f"{rate:.0%}", str(srv.posts), str(faults), kinds, f"{seconds[name]:.0f}"])
 
     records = sorted(p.relative_to(out / "clean") for p in (out / "clean").rglob("record.jsonl"))
-    differ = [str(r.parent) for r in records
-              if not (out / "faulty" / r).is_file() or comparable(out / "clean" / r) != comparable(out / "faulty" / r)]
+    missing = [str(r.parent) for r in records if not (out / "faulty" / r).is_file()]
+    if missing:
+        raise RuntimeError(f"the faulty compare has no record for {missing}; see {out}/faulty")
+    other_models = [str(r.parent) for r in records if models_of(out / "clean" / r) != models_of(out / "faulty" / r)]
+    if other_models:  # e.g. the default model changed between the two compares: nothing to compare
+        raise RuntimeError(f"the two compares used different models in {other_models}; run the soak again")
+    differ = [str(r.parent) for r in records if comparable(out / "clean" / r) != comparable(out / "faulty" / r)]
     same_table = table_without_times(out / "clean" / "table.md") == table_without_times(out / "faulty" / "table.md")
     n_evals = sum(1 for r in records for line in comparable(out / "clean" / r) if line["kind"] == "eval")
     ratio = seconds["faulty"] / seconds["clean"]
@@ -146,7 +158,8 @@ def main() -> int:
     answerer = f"transformers serve ({model})" if args.upstream else "the fault server's deterministic answerer"
     text = (
         f"# bench_soak\n\n`izkit compare --tasks {args.tasks} --seeds {args.seeds} --quick --budget {args.budget} "
-        f"--blackbox openai --timeout {args.timeout:g} --retries {args.retries}` against tests/fault_server.py "
+        f"--generator {args.model} --blackbox openai --timeout {args.timeout:g} --retries {args.retries}` against "
+        f"tests/fault_server.py "
         f"(answers: {answerer}); {len(records)} runs, {n_evals} evaluations. Faulty vs clean: **{verdict}**; wall "
         f"time {seconds['faulty']:.0f} s vs {seconds['clean']:.0f} s, ratio **{ratio:.2f}x**.\n\n{table}\n\n"
         f"Records in {out}/.\n"

@@ -5,7 +5,7 @@ same interface for a local model folder (``/v1/completions``, ``/v1/chat/complet
 :class:`izkit.blackbox.OpenAIBlackBox` scores instructions against it exactly as it would against a hosted API. With
 ``--continuous-batching`` the server batches concurrent requests.
 
-    with LocalServer() as srv:                       # the embedded Gemma 3 270M on a free loopback port
+    with LocalServer() as srv:                       # the default embedded model on a free loopback port
         box = OpenAIBlackBox(srv.model_id, base_url=srv.base_url, api="completions")
         result = box.score(instructions, dev)
 
@@ -102,16 +102,20 @@ def _shadow_with_chat_template(folder: Path) -> Path:
 
 
 def resolve_model_folder(model: str | os.PathLike | None) -> Path:
-    """The folder to serve: the embedded model's for None, else a local transformers folder (with config.json)."""
-    from izkit.models import EMBEDDED_NAME, embedded_model_dir
+    """The folder to serve: the default embedded model's for None, an embedded model's for its short name (e.g.
+    "gemma-3-270m"), else a local transformers folder (with config.json)."""
+    from izkit.models import EMBEDDED_MODELS, embedded_model_dir
 
-    if model is None or str(model) == EMBEDDED_NAME:
+    if model is None:
         return embedded_model_dir()
+    if str(model).lower() in EMBEDDED_MODELS:
+        return embedded_model_dir(str(model))
     folder = Path(model).expanduser()
     if not folder.is_dir():
         raise ServerError(
-            f"cannot serve {str(model)!r}: not a local folder. LocalServer serves a model folder on this machine "
-            f"(config.json + weights), or the embedded default when model is None"
+            f"cannot serve {str(model)!r}: not a local folder nor an embedded model ({', '.join(EMBEDDED_MODELS)}). "
+            f"LocalServer serves a model folder on this machine (config.json + weights), an embedded model by name, "
+            f"or the default embedded model when model is None"
         )
     if not (folder / "config.json").is_file():
         raise ServerError(f"cannot serve {folder}: it has no config.json (not a transformers model folder)")
@@ -333,7 +337,7 @@ class LocalServer:
     """``transformers serve --continuous-batching`` for a local model folder, as a context manager.
 
     Args:
-        model: None for the embedded default, or a local model folder.
+        model: None for the default embedded model, an embedded model's short name, or a local model folder.
         port: the port; None for a free one.
         host: the address to bind (default loopback; anything else is reachable from the network, with no auth).
         continuous_batching: batch concurrent requests (``--continuous-batching``).

@@ -221,17 +221,27 @@ def _assert_no_secret(folder, result, box) -> None:
 # A real `transformers serve` with the embedded model
 
 
+SERVED = "gemma-3-270m"  # the cheapest embedded model: these tests are about the server, not the answers' quality
+
+
 def test_resolve_model_folder_errors(tmp_path):
-    with pytest.raises(ServerError, match="not a local folder"):
+    with pytest.raises(ServerError, match="not a local folder nor an embedded model"):
         resolve_model_folder(tmp_path / "missing")
     with pytest.raises(ServerError, match="no config.json"):
         resolve_model_folder(tmp_path)
 
 
+def test_resolve_model_folder_takes_an_embedded_model_by_name():
+    from izkit.models import embedded_model_dir
+
+    assert resolve_model_folder(SERVED) == resolve_model_folder(SERVED.upper()) == embedded_model_dir(SERVED)
+    assert resolve_model_folder(None) == embedded_model_dir()  # the default, whichever it is
+
+
 @pytest.fixture(scope="module")
 def server():
     # one torch thread in the server: on the shared 2-core machine busy-waiting OpenMP threads stall otherwise
-    with LocalServer(startup_timeout=240, env={"OMP_NUM_THREADS": "1"}) as srv:
+    with LocalServer(SERVED, startup_timeout=240, env={"OMP_NUM_THREADS": "1"}) as srv:
         yield srv
 
 

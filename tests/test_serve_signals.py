@@ -335,7 +335,7 @@ def test_real_izkit_serve_leaves_no_transformers_serve_behind(sig, tmp_path):
     # the report, as a user runs it: `izkit serve --port P &`, then kill it
     izkit = Path(sys.executable).with_name("izkit")
     port = free_port()
-    parent = Parent([str(izkit), "serve", "--port", str(port)], tmp_path / "serve.log")
+    parent = Parent([str(izkit), "serve", "--model", "gemma-3-270m", "--port", str(port)], tmp_path / "serve.log")
     try:
         parent.wait_until_serving(port, timeout=300)
         assert any("transformers" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")

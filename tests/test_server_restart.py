@@ -1,6 +1,7 @@
 """A run survives its server going away and coming back: a real ``transformers serve``, killed mid-run, restarted.
 
-The story a user lives through, with the embedded Gemma 3 270M served by LocalServer as the black box:
+The story a user lives through, with the embedded Gemma 3 270M (the cheapest model) as the generator and, served by
+LocalServer, as the black box:
 
 1. ``izkit run --blackbox openai --base-url A`` (the quick preset) is going; the server at A dies (SIGKILL to its
    process group, as the OOM killer or a crash would end it);
@@ -34,6 +35,7 @@ import pytest
 from izkit.serve import LocalServer
 
 REPO = Path(__file__).resolve().parents[1]
+MODEL = "gemma-3-270m"  # the cheapest embedded model, as generator and (served) black box
 BUDGET = 7  # the quick preset's 4 initial evaluations and one BO round of 3, each on 5 dev examples
 KILL_AT_ANSWERS = 4 * 5 + 7  # the server dies once the run's cache holds round 0's 20 answers and 7 of round 1's 15
 VOLATILE = {"seconds", "cache_hit", "cache_hits", "time", "started", "finished", "elapsed", "wall_seconds",
@@ -54,7 +56,8 @@ def _env() -> dict[str, str]:
 
 def run_args(model_id: str, base_url: str, out: Path, cache: Path) -> list[str]:
     return ["run", "--task", "antonyms", "--quick", "--budget", str(BUDGET), "--seed", "0", "--baselines", "none",
-            "--device", "cpu", "--blackbox", "openai", "--blackbox-model", model_id, "--base-url", base_url,
+            "--device", "cpu", "--generator", MODEL, "--blackbox", "openai", "--blackbox-model", model_id,
+            "--base-url", base_url,
             "--timeout", "60", "--retries", "1", "--cache", str(cache), "--out", str(out)]
 
 
@@ -97,7 +100,7 @@ def comparable(record: Path) -> list[dict]:
 
 def _server() -> LocalServer:
     # one torch thread: the server shares two cores with the run's generator
-    return LocalServer(startup_timeout=300, env={"OMP_NUM_THREADS": "1"})
+    return LocalServer(MODEL, startup_timeout=300, env={"OMP_NUM_THREADS": "1"})
 
 
 @pytest.fixture(scope="module")
