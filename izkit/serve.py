@@ -53,6 +53,8 @@ logger = logging.getLogger(__name__)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 PLAIN_CHAT_TEMPLATE = "{{ bos_token }}{% for message in messages %}{{ message['content'] }}{% endfor %}"
 SHADOW_VERSION = 1  # bump when the shadow folder's layout changes
+CB_NUM_BLOCKS = 64  # continuous batching's KV cache: 64 x 256 tokens, a bounded few hundred MB (see LocalServer)
+CB_MAX_BATCH_TOKENS = 1024  # tokens per continuous-batching step: 8 prompts of 128 tokens at once
 
 
 class ServerError(RuntimeError):
@@ -348,6 +350,13 @@ class LocalServer:
         log_path: where the server's output goes; None for a temporary file (removed on stop), "-" for this
             process's stdout/stderr (the CLI).
         env: extra environment variables for the server (e.g. ``{"OMP_NUM_THREADS": "1"}``).
+        cb_num_blocks: the continuous-batching KV cache, in blocks of 256 tokens (``--cb-num-blocks``; 64: 16k
+            tokens, hundreds of MB for the embedded models).
+        cb_max_batch_tokens: tokens per continuous-batching step (``--cb-max-batch-tokens``); its buffers grow with
+            it times the vocabulary (262k for Gemma).
+            With both None transformers sizes them from free memory: on a CPU 60% of the machine's RAM. Measured
+            here (Gemma 3 270M, 23 GB machine): about 12 GB resident, so two servers at once met the OOM killer; 64
+            blocks and 1024 tokens: 3.1 GB, the same answers and the same speed (32 answers, 16 in flight).
 
     Attributes (after start): ``base_url`` (e.g. ``http://127.0.0.1:41234/v1``), ``model_id`` (the id to send in
     requests: the served folder's path), ``port``, ``pid`` (the process group's: the watcher's, whose child the
@@ -368,8 +377,11 @@ class LocalServer:
         warmup: bool = True,
         log_path: str | os.PathLike | None = None,
         env: dict[str, str] | None = None,
+        cb_num_blocks: int | None = CB_NUM_BLOCKS,
+        cb_max_batch_tokens: int | None = CB_MAX_BATCH_TOKENS,
     ) -> None:
         self.folder = resolve_model_folder(model)
+        self.cb_num_blocks, self.cb_max_batch_tokens = cb_num_blocks, cb_max_batch_tokens
         self.host, self.port = host, port
         self.continuous_batching, self.device = continuous_batching, device
         self.startup_timeout, self.warmup = startup_timeout, warmup
@@ -388,6 +400,10 @@ class LocalServer:
         """The ``transformers serve`` command line this server runs."""
         cmd = [_transformers_cli(), "serve", self.model_id, "--host", self.host, "--port", str(self.port)]
         cmd.append("--continuous-batching" if self.continuous_batching else "--no-continuous-batching")
+        if self.continuous_batching and self.cb_num_blocks is not None:
+            cmd += ["--cb-num-blocks", str(self.cb_num_blocks)]
+        if self.continuous_batching and self.cb_max_batch_tokens is not None:
+            cmd += ["--cb-max-batch-tokens", str(self.cb_max_batch_tokens)]
         if self.device is not None:
             cmd += ["--device", self.device]
         return cmd

@@ -16,6 +16,7 @@ import socket
 import threading
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -264,6 +265,17 @@ def test_real_server_chat_and_completions(server, tmp_path):
     assert results["completions"].predictions[0][0] == "cold"
     assert results["chat"].predictions == results["completions"].predictions  # the plain template: same prompt
     assert results["completions"].means[0] > results["completions"].means[1]
+
+
+def test_real_server_memory_is_bounded(server):
+    # runs after requests were answered. Left to size its continuous-batching buffers, transformers takes 60% of the
+    # machine's free RAM on a CPU (12 GB here, and the OOM killer once two servers ran); LocalServer caps them
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()  # the watcher's: the server
+    assert len(children) == 1
+    status = Path(f"/proc/{children[0]}/status").read_text()
+    rss_gb = int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1]) / 1024**2
+    assert rss_gb < 5.0, f"the model server holds {rss_gb:.1f} GB"
+    assert "--cb-num-blocks" in server.command() and "--cb-max-batch-tokens" in server.command()
 
 
 def test_real_server_cannot_give_loglik(server):
