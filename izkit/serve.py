@@ -13,8 +13,7 @@ The server runs in its own process group and is stopped (SIGTERM, then SIGKILL) 
 object is garbage-collected or the interpreter exits. It binds to 127.0.0.1 unless told otherwise (a warning is logged
 for any other address: the API has no authentication).
 
-The server never outlives the process that started it. A watcher process (this file run as a script) sits between the
-two: it ends the server within a fraction of a second of its parent's death, by any signal, SIGKILL included (a notebook
+The server never outlives the process that started it. A watcher process (``izkit.child``) sits between the two: it ends the server within a fraction of a second of its parent's death, by any signal, SIGKILL included (a notebook
 kernel restart, a test runner or a process manager killing Python). SIGTERM, SIGINT or SIGHUP whose default action is
 still to end the process first stop every server, then end it as before; ``izkit serve`` handles all three and exits
 only once the server is gone and its port is free.
@@ -29,7 +28,6 @@ Two things this module adds for a *base* model such as the embedded one:
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import json
 import logging
@@ -47,6 +45,9 @@ import urllib.request
 import weakref
 from pathlib import Path
 from typing import Any
+
+from izkit import child
+from izkit.child import STOP_GRACE_S, STOP_SIGNALS
 
 logger = logging.getLogger(__name__)
 
@@ -132,207 +133,6 @@ def _transformers_cli() -> str:
     if found is None:
         raise ServerError("the 'transformers' command was not found; pip install 'transformers[serving]'")
     return found
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# Owning the child: a watcher process between izkit and the server, and stop-signal handlers.
-#
-# LocalServer starts ``python -P serve.py --watch PARENT GRACE -- transformers serve ...`` in a new session; that
-# watcher is the process group's leader and runs the server as its child in the same group. The watcher looks at its
-# parent pid every WATCH_INTERVAL_S and ends the server (SIGTERM to the group, SIGKILL after the grace period) as soon
-# as its parent is gone, however the parent died. Why not PR_SET_PDEATHSIG straight from izkit: it fires when the
-# *thread* that started the child exits (a notebook widget's or a pool's thread would kill a healthy server), and a
-# preexec_fn is unsafe in a process with threads (torch, the OpenAI event loop). The watcher itself is one thread, so
-# it may give the server a parent-death signal (SIGKILL if the watcher is killed), and it ends the whole group, so a
-# wrapper that forks the real server cannot leave it behind.
-
-WATCH_INTERVAL_S = 0.2  # how often the watcher checks that its parent is still there
-STOP_GRACE_S = 5.0  # SIGTERM -> SIGKILL delay when a signal or a dead parent stops the server
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-
-_LIVE: dict[int, subprocess.Popen] = {}  # group id -> watcher, for every server this process runs (a forked child
-# inherits the dict, but _kill_group leaves alone what is not its own child)
-_HANDLED: set[int] = set()  # the signals whose handler this module installed
-
-
-def _leader_state(proc: subprocess.Popen) -> str:
-    """"running", "exited" (a zombie: its pid, the group's id, is still reserved) or "reaped" (pid may be reused).
-
-    Uses waitid with WNOWAIT, so nothing is reaped and no Popen lock is taken (safe inside a signal handler). Where
-    there is no waitid (macOS), Popen.poll reaps at once: "exited" then means reaped a moment ago."""
-    if not hasattr(os, "waitid"):
-        return "running" if proc.poll() is None else "exited"
-    if proc.returncode is not None:
-        return "reaped"
-    try:
-        info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-    except ChildProcessError:
-        return "reaped"
-    return "running" if info is None else "exited"
-
-
-def _wait_leader(proc: subprocess.Popen, timeout: float) -> bool:
-    """Wait up to ``timeout`` seconds for the leader to exit; True if it did."""
-    deadline = time.monotonic() + timeout
-    while _leader_state(proc) == "running":
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _kill_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
-    """SIGTERM ``proc``'s process group, SIGKILL it after ``grace`` seconds, SIGKILL what outlived the leader; reap.
-
-    The leader is reaped only at the end: until then its pid, the group's id, cannot be given to another process. A
-    leader that is not this process's child (already reaped, or started by the process this one was forked from) is
-    left alone."""
-    state = _leader_state(proc)
-    if state == "reaped":
-        return
-    if state == "running":
-        _signal_group(proc.pid, signal.SIGTERM)
-        if not _wait_leader(proc, grace):
-            logger.warning("the model server (process group %d) ignored SIGTERM for %.0f s: killing it", proc.pid,
-                           grace)
-            _signal_group(proc.pid, signal.SIGKILL)
-            _wait_leader(proc, grace)
-    _signal_group(proc.pid, signal.SIGKILL)  # stragglers of the group (a wrapper's children)
-    proc.poll()
-
-
-def _stop_servers_then_die(signum: int, frame: object) -> None:
-    """Handler put in front of a stop signal whose default action ends the process: stop every server, then die."""
-    for proc in list(_LIVE.values()):
-        _kill_group(proc, STOP_GRACE_S)
-    _LIVE.clear()
-    signal.signal(signum, signal.SIG_DFL)
-    os.kill(os.getpid(), signum)  # end as the signal would have ended us
-
-
-def _install_stop_handlers() -> None:
-    """For each of SIGTERM, SIGINT, SIGHUP whose action is still the default (end the process): stop the servers
-    first. Handlers the program set itself, Python's KeyboardInterrupt and ignored signals are left alone (the context
-    manager, the finalizer at exit and the watcher cover those). Only the main thread can set handlers."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-    for sig in STOP_SIGNALS:
-        if sig not in _HANDLED and signal.getsignal(sig) is signal.SIG_DFL:
-            signal.signal(sig, _stop_servers_then_die)
-            _HANDLED.add(sig)
-
-
-def _watched(cmd: list[str], grace: float | None = None) -> list[str]:
-    """``cmd`` run under the watcher: this file as a script (``-P``: its folder is not put on sys.path, so keep this
-    module's top-level imports to the standard library). ``grace``: SIGTERM -> SIGKILL (default STOP_GRACE_S)."""
-    grace = STOP_GRACE_S if grace is None else grace
-    return [sys.executable, "-P", os.path.abspath(__file__), "--watch", str(os.getpid()), str(grace), "--", *cmd]
-
-
-def _group_members(pgid: int) -> list[int] | None:
-    """The live (non-zombie) processes of group ``pgid``, from /proc; None where there is no /proc."""
-    if not os.path.isdir("/proc/self"):
-        return None
-    members = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
-                stat = f.read().decode(errors="replace")
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) ": state ppid pgrp ...
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(entry.name))
-    return members
-
-
-def _end_child_and_group(child: subprocess.Popen, grace: float) -> None:
-    """In the watcher: SIGTERM the child and everything else in this group, SIGKILL what is left after ``grace``."""
-    me = os.getpid()
-
-    def others() -> list[int]:
-        child.poll()
-        members = _group_members(os.getpgrp())
-        if members is None:  # no /proc: the child is all we know of
-            return [child.pid] if child.returncode is None else []
-        return [p for p in members if p != me]
-
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 1.0)):
-        for pid in others():
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + wait
-        while others() and time.monotonic() < deadline:
-            time.sleep(0.05)
-    child.wait()
-
-
-def _watch(parent: int, grace: float, cmd: list[str]) -> int:
-    """The watcher's main: run ``cmd``; end it and its group when ``parent`` is gone or a stop signal arrives.
-
-    Exits the way the child exited (its code, or the same signal), so the parent sees the server's own status."""
-    stop: list[int] = []
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, lambda signum, frame: stop.append(signum))
-    if os.getppid() != parent:
-        logger.warning("izkit watcher: the process that started the model server (pid %d) is already gone", parent)
-        return 1
-    me = os.getpid()
-    libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
-
-    def die_with_watcher() -> None:  # in the child, between fork and exec (this process has one thread)
-        if libc is not None:
-            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != me:  # the watcher died before the prctl took effect
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    try:
-        child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, preexec_fn=die_with_watcher)
-    except OSError as err:
-        logger.error("izkit watcher: cannot start %s: %s", cmd[0], err)
-        return 127
-    reason = ""
-    while child.poll() is None and not reason:
-        if stop:
-            reason = f"{signal.Signals(stop[0]).name} received"
-        elif os.getppid() != parent:
-            reason = f"the process that started it (pid {parent}) is gone"
-        else:
-            time.sleep(WATCH_INTERVAL_S)
-    if reason:
-        logger.warning("izkit watcher: stopping the model server (pid %d): %s", child.pid, reason)
-    _end_child_and_group(child, grace)
-    if child.returncode < 0:  # died of a signal: die of the same one
-        signal.signal(-child.returncode, signal.SIG_DFL)
-        os.kill(me, -child.returncode)
-    return child.returncode
-
-
-def _watch_main(argv: list[str]) -> int:
-    """``serve.py --watch PARENT GRACE -- CMD...`` (see :func:`_watched`)."""
-    if len(argv) < 5 or argv[0] != "--watch" or argv[3] != "--":
-        print("usage: serve.py --watch PARENT_PID GRACE_S -- COMMAND...", file=sys.stderr)
-        return 2
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    return _watch(int(argv[1]), float(argv[2]), argv[4:])
-
-
-def _stop_proc(proc: subprocess.Popen, grace: float = 10.0) -> None:
-    """Stop one server's group and forget it."""
-    _kill_group(proc, grace)
-    _LIVE.pop(proc.pid, None)
 
 
 class LocalServer:
@@ -444,7 +244,7 @@ class LocalServer:
         logger.info("starting transformers serve for %s on %s (log: %s)", served, self.base_url, self.log_path or "-")
         try:
             self.proc = subprocess.Popen(
-                _watched(self.command()),
+                child.watched_command(self.command(), STOP_GRACE_S),
                 stdout=out,
                 stderr=subprocess.STDOUT if out is not None else None,
                 stdin=subprocess.DEVNULL,
@@ -454,9 +254,8 @@ class LocalServer:
         finally:
             if out is not None:
                 out.close()
-        _LIVE[self.proc.pid] = self.proc
-        _install_stop_handlers()
-        self._finalizer = weakref.finalize(self, _stop_proc, self.proc, STOP_GRACE_S)
+        child.register(self.proc, STOP_GRACE_S)
+        self._finalizer = weakref.finalize(self, child.stop, self.proc, STOP_GRACE_S)
         try:
             self._wait_ready()
             if self.warmup:
@@ -504,7 +303,7 @@ class LocalServer:
     def stop(self) -> None:
         """Stop the server's process group (SIGTERM, then SIGKILL after 10 s)."""
         if self.proc is not None:
-            _stop_proc(self.proc)
+            child.stop(self.proc)
             logger.info("model server on %s stopped", self.base_url)
         if self._finalizer is not None:
             self._finalizer.detach()
@@ -604,5 +403,3 @@ def _serve_in_foreground(server: LocalServer) -> int:
         return 1
 
 
-if __name__ == "__main__":  # the watcher (see _watched); izkit's own command line is izkit.cli
-    sys.exit(_watch_main(sys.argv[1:]))

@@ -1,0 +1,234 @@
+"""Child processes that never outlive their parent: a watcher between izkit and a server it starts.
+
+``watched_command(cmd)`` wraps a command so that it runs under this file as a script (``python -P child.py --watch
+PARENT GRACE -- CMD...``). The watcher is the leader of a new process group and runs the command as its child in the
+same group; it ends the whole group (SIGTERM, then SIGKILL after a grace period) as soon as its parent is gone,
+however the parent died (SIGKILL included: a notebook kernel restart, a test runner, a process manager).
+``register(proc)`` also puts handlers in front of SIGTERM, SIGINT and SIGHUP whose default action is still to end the
+process: they stop every registered group first, then end the process as the signal would have.
+
+Only the standard library is imported here: the watcher runs with ``-P``, without izkit on its path.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+logger = logging.getLogger(__name__)
+
+# LocalServer starts ``python -P child.py --watch PARENT GRACE -- transformers serve ...`` in a new session; that
+# watcher is the process group's leader and runs the server as its child in the same group. The watcher looks at its
+# parent pid every WATCH_INTERVAL_S and ends the server (SIGTERM to the group, SIGKILL after the grace period) as soon
+# as its parent is gone, however the parent died. Why not PR_SET_PDEATHSIG straight from izkit: it fires when the
+# *thread* that started the child exits (a notebook widget's or a pool's thread would kill a healthy server), and a
+# preexec_fn is unsafe in a process with threads (torch, the OpenAI event loop). The watcher itself is one thread, so
+# it may give the server a parent-death signal (SIGKILL if the watcher is killed), and it ends the whole group, so a
+# wrapper that forks the real server cannot leave it behind.
+
+WATCH_INTERVAL_S = 0.2  # how often the watcher checks that its parent is still there
+STOP_GRACE_S = 5.0  # SIGTERM -> SIGKILL delay when a signal or a dead parent stops the server
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+LIVE: dict[int, subprocess.Popen] = {}  # group id -> watcher, for every server this process runs (a forked child
+# inherits the dict, but kill_group leaves alone what is not its own child)
+HANDLED: set[int] = set()  # the signals whose handler this module installed
+GRACE: dict[int, float] = {}  # group id -> its SIGTERM -> SIGKILL grace
+
+
+def leader_state(proc: subprocess.Popen) -> str:
+    """"running", "exited" (a zombie: its pid, the group's id, is still reserved) or "reaped" (pid may be reused).
+
+    Uses waitid with WNOWAIT, so nothing is reaped and no Popen lock is taken (safe inside a signal handler). Where
+    there is no waitid (macOS), Popen.poll reaps at once: "exited" then means reaped a moment ago."""
+    if not hasattr(os, "waitid"):
+        return "running" if proc.poll() is None else "exited"
+    if proc.returncode is not None:
+        return "reaped"
+    try:
+        info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return "reaped"
+    return "running" if info is None else "exited"
+
+
+def wait_leader(proc: subprocess.Popen, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for the leader to exit; True if it did."""
+    deadline = time.monotonic() + timeout
+    while leader_state(proc) == "running":
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def kill_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGTERM ``proc``'s process group, SIGKILL it after ``grace`` seconds, SIGKILL what outlived the leader; reap.
+
+    The leader is reaped only at the end: until then its pid, the group's id, cannot be given to another process. A
+    leader that is not this process's child (already reaped, or started by the process this one was forked from) is
+    left alone."""
+    state = leader_state(proc)
+    if state == "reaped":
+        return
+    if state == "running":
+        signal_group(proc.pid, signal.SIGTERM)
+        if not wait_leader(proc, grace):
+            logger.warning("the model server (process group %d) ignored SIGTERM for %.0f s: killing it", proc.pid,
+                           grace)
+            signal_group(proc.pid, signal.SIGKILL)
+            wait_leader(proc, grace)
+    signal_group(proc.pid, signal.SIGKILL)  # stragglers of the group (a wrapper's children)
+    proc.poll()
+
+
+def stop_all_then_die(signum: int, frame: object) -> None:
+    """Handler put in front of a stop signal whose default action ends the process: stop every server, then die."""
+    for pid, proc in list(LIVE.items()):
+        kill_group(proc, GRACE.get(pid, STOP_GRACE_S))
+    LIVE.clear()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)  # end as the signal would have ended us
+
+
+def install_stop_handlers() -> None:
+    """For each of SIGTERM, SIGINT, SIGHUP whose action is still the default (end the process): stop the servers
+    first. Handlers the program set itself, Python's KeyboardInterrupt and ignored signals are left alone (the context
+    manager, the finalizer at exit and the watcher cover those). Only the main thread can set handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in STOP_SIGNALS:
+        if sig not in HANDLED and signal.getsignal(sig) is signal.SIG_DFL:
+            signal.signal(sig, stop_all_then_die)
+            HANDLED.add(sig)
+
+
+def watched_command(cmd: list[str], grace: float | None = None) -> list[str]:
+    """``cmd`` run under the watcher: this file as a script (``-P``: its folder is not put on sys.path, so keep this
+    module's top-level imports to the standard library). ``grace``: SIGTERM -> SIGKILL (default STOP_GRACE_S)."""
+    grace = STOP_GRACE_S if grace is None else grace
+    return [sys.executable, "-P", os.path.abspath(__file__), "--watch", str(os.getpid()), str(grace), "--", *cmd]
+
+
+def group_members(pgid: int) -> list[int] | None:
+    """The live (non-zombie) processes of group ``pgid``, from /proc; None where there is no /proc."""
+    if not os.path.isdir("/proc/self"):
+        return None
+    members = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                stat = f.read().decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) ": state ppid pgrp ...
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def end_child_and_group(child: subprocess.Popen, grace: float) -> None:
+    """In the watcher: SIGTERM the child and everything else in this group, SIGKILL what is left after ``grace``."""
+    me = os.getpid()
+
+    def others() -> list[int]:
+        child.poll()
+        members = group_members(os.getpgrp())
+        if members is None:  # no /proc: the child is all we know of
+            return [child.pid] if child.returncode is None else []
+        return [p for p in members if p != me]
+
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 1.0)):
+        for pid in others():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + wait
+        while others() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    child.wait()
+
+
+def watch(parent: int, grace: float, cmd: list[str]) -> int:
+    """The watcher's main: run ``cmd``; end it and its group when ``parent`` is gone or a stop signal arrives.
+
+    Exits the way the child exited (its code, or the same signal), so the parent sees the server's own status."""
+    stop: list[int] = []
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, lambda signum, frame: stop.append(signum))
+    if os.getppid() != parent:
+        logger.warning("izkit watcher: the process that started the model server (pid %d) is already gone", parent)
+        return 1
+    me = os.getpid()
+    libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+    def die_with_watcher() -> None:  # in the child, between fork and exec (this process has one thread)
+        if libc is not None:
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != me:  # the watcher died before the prctl took effect
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    try:
+        child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, preexec_fn=die_with_watcher)
+    except OSError as err:
+        logger.error("izkit watcher: cannot start %s: %s", cmd[0], err)
+        return 127
+    reason = ""
+    while child.poll() is None and not reason:
+        if stop:
+            reason = f"{signal.Signals(stop[0]).name} received"
+        elif os.getppid() != parent:
+            reason = f"the process that started it (pid {parent}) is gone"
+        else:
+            time.sleep(WATCH_INTERVAL_S)
+    if reason:
+        logger.warning("izkit watcher: stopping the model server (pid %d): %s", child.pid, reason)
+    end_child_and_group(child, grace)
+    if child.returncode < 0:  # died of a signal: die of the same one
+        signal.signal(-child.returncode, signal.SIG_DFL)
+        os.kill(me, -child.returncode)
+    return child.returncode
+
+
+def main(argv: list[str]) -> int:
+    """``child.py --watch PARENT GRACE -- CMD...`` (see :func:`watched_command`)."""
+    if len(argv) < 5 or argv[0] != "--watch" or argv[3] != "--":
+        print("usage: child.py --watch PARENT_PID GRACE_S -- COMMAND...", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    return watch(int(argv[1]), float(argv[2]), argv[4:])
+
+
+def stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """Stop one watched group and forget it."""
+    kill_group(proc, grace)
+    LIVE.pop(proc.pid, None)
+    GRACE.pop(proc.pid, None)
+
+
+def register(proc: subprocess.Popen, grace: float = STOP_GRACE_S) -> None:
+    """Remember a watched group so a stop signal to this process ends it first (``grace``: SIGTERM -> SIGKILL)."""
+    LIVE[proc.pid] = proc
+    GRACE[proc.pid] = grace
+    install_stop_handlers()
+
+
+if __name__ == "__main__":  # the watcher (see watched_command)
+    sys.exit(main(sys.argv[1:]))
