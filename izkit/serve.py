@@ -13,7 +13,8 @@ The server runs in its own process group and is stopped (SIGTERM, then SIGKILL) 
 object is garbage-collected or the interpreter exits. It binds to 127.0.0.1 unless told otherwise (a warning is logged
 for any other address: the API has no authentication).
 
-The server never outlives the process that started it. A watcher process (``izkit.child``) sits between the two: it ends the server within a fraction of a second of its parent's death, by any signal, SIGKILL included (a notebook
+The server never outlives the process that started it. A watcher process (``izkit.child``) sits between the two: it
+ends the server within a fraction of a second of its parent's death, by any signal, SIGKILL included (a notebook
 kernel restart, a test runner or a process manager killing Python). SIGTERM, SIGINT or SIGHUP whose default action is
 still to end the process first stop every server, then end it as before; ``izkit serve`` handles all three and exits
 only once the server is gone and its port is free.
@@ -367,14 +368,14 @@ def main_serve(
             stopping.append(signum)
             raise _StopSignal(signum)
 
+    server = LocalServer(
+        model, port=port, host=host, continuous_batching=continuous_batching, device=device, warmup=False, log_path="-"
+    )
     previous = {}
     if threading.current_thread() is threading.main_thread():
         for sig in STOP_SIGNALS:
             if sig != signal.SIGHUP or signal.getsignal(sig) is not signal.SIG_IGN:
                 previous[sig] = signal.signal(sig, on_signal)
-    server = LocalServer(
-        model, port=port, host=host, continuous_batching=continuous_batching, device=device, warmup=False, log_path="-"
-    )
     try:
         return _serve_in_foreground(server)
     except _StopSignal as stop:

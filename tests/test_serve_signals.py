@@ -4,7 +4,8 @@ Each test starts a parent process (a Python script with a LocalServer, ``izkit s
 a signal, and checks what a user would check by hand: every process the parent had started is gone (a zombie waiting
 for init to reap it counts as gone) and the server's port is free. The parents are real processes and the signals real
 signals; for speed the served program is mostly tests/fault_server.py run as a script (the same watcher, process group
-and handlers as for ``transformers serve``); two tests run ``izkit serve`` with the real embedded model.
+and handlers as for ``transformers serve``); two tests run ``izkit serve`` with a real model, the embedded Gemma 3
+270M.
 
 SIGTERM, SIGHUP and SIGINT are checked the moment the parent has exited (the handlers stop the server first); SIGKILL
 leaves the parent no say, so there the watcher gets a few seconds to notice and end the server.
@@ -18,6 +19,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -269,8 +271,6 @@ def test_a_server_started_from_a_thread_outlives_the_thread(tmp_path, model_fold
     class FakeServer(LocalServer):
         def command(self):
             return [sys.executable, str(FAULT_SERVER), "--port", str(self.port)]
-
-    import threading
 
     box: list[LocalServer] = []
     t = threading.Thread(target=lambda: box.append(FakeServer(model_folder, port=port, startup_timeout=60).start()))
