@@ -34,7 +34,6 @@ from izkit.tasks import load_task
 
 logger = logging.getLogger(__name__)
 
-SCORE_GROUP = 8  # instructions per black-box call: 8 x 20 dev answers fit one batch of the local black box (256)
 
 
 @dataclass
@@ -163,15 +162,16 @@ class Run:
     def _score(self, method: str, rnd: int, proposal: dict[str, Any], bar: Any) -> None:
         """Score the proposal's instructions that the record does not hold yet; one eval line each (step 3).
 
-        Instructions go to the black box in fixed groups of ``SCORE_GROUP`` (by index), so the dev examples of a whole
-        group form one batch; a group with any line missing is scored whole again, so a resumed run asks the black
-        box exactly the batches an uninterrupted run asked, and gets the same answers.
+        Instructions go to the black box in fixed groups (by index) of its ``instructions_per_call`` (1 if it names
+        none): the local black box batches a group's dev answers together. A group with any line missing is scored
+        whole again, so a resumed run asks exactly the batches an uninterrupted run asked, and gets the same answers.
         """
         texts = proposal["instructions"]
+        size = max(1, int(getattr(self.pipeline.blackbox, "instructions_per_call", 1)))
         done = {e["index"] for e in self.record.evals(method) if e["round"] == rnd}
         bar.update(len(done))
-        for start in range(0, len(texts), SCORE_GROUP):
-            group = list(range(start, min(start + SCORE_GROUP, len(texts))))
+        for start in range(0, len(texts), size):
+            group = list(range(start, min(start + size, len(texts))))
             if all(i in done for i in group):
                 continue
             t = time.perf_counter()

@@ -49,7 +49,11 @@ class LocalBlackBox(CachedBlackBox):
         cache: an AnswerCache, a path, "default" (``cache_dir()/answers.sqlite``) or None (no cache).
 
     ``stats`` counts the work done (tokens through the model, LM-head rows), for FLOP estimates.
+    ``instructions_per_call`` tells the loop how many instructions to score per call: 8 x 20 dev answers make one
+    batch of 256 (bench/README.md has the figure).
     """
+
+    instructions_per_call = 8
 
     def __init__(
         self,
