@@ -37,7 +37,9 @@ from izkit.serve import LocalServer
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "gemma-3-270m"  # the cheapest embedded model, as generator and (served) black box
 BUDGET = 7  # the quick preset's 4 initial evaluations and one BO round of 3, each on 5 dev examples
-KILL_AT_ANSWERS = 4 * 5 + 7  # the server dies once the run's cache holds round 0's 20 answers and 7 of round 1's 15
+# the server dies once the run's cache holds round 0's 20 answers and 2 of round 1's 15: with 8 requests in flight
+# (the black box's concurrency) the other 13 cannot all be in before the kill lands
+KILL_AT_ANSWERS = 4 * 5 + 2
 VOLATILE = {"seconds", "cache_hit", "cache_hits", "time", "started", "finished", "elapsed", "wall_seconds",
             "work_seconds", "created", "izkit_version", "requests", "usage"}  # differ between runs, by nature
 
@@ -141,7 +143,7 @@ def test_a_run_survives_its_server_being_killed_and_restarted_on_another_port(fi
     assert code != 0, output[-3000:]
     assert f"{srv.base_url} did not answer" in output, output[-3000:]  # the clear error, naming the endpoint
     assert f"izkit run --task antonyms --resume {out}" in output, output[-3000:]  # and the way on
-    assert evals_in(out / "record.jsonl") == 4  # round 0 is kept; round 1 was cut short
+    assert 4 <= evals_in(out / "record.jsonl") < 7  # round 0 is kept; round 1 was cut short
     assert KILL_AT_ANSWERS <= answers_in(cache) < 4 * 5 + 3 * 5  # and so are the answers it had received
 
     # the same model served again, on another port; the run resumed against it
