@@ -75,7 +75,8 @@ def resume_config(args: argparse.Namespace, out: Path) -> Config:
     """The config recorded in ``out``: ``--resume`` needs only ``--task``; flags given as well must agree with it.
 
     Flags left at their defaults are not compared; those in ``RESUME_MAY_CHANGE`` (timeout, retries, device) may change.
-    A default model may be named by the name the record holds for it (``--generator gemma-3-270m``).
+    A default model may be named by the name the record holds for it (``--generator gemma-3-270m``), and a local
+    server's ``--base-url`` may name another loopback port (the same black box, restarted).
     """
     from izkit.loop import recorded_config
 
@@ -97,8 +98,12 @@ def resume_config(args: argparse.Namespace, out: Path) -> Config:
     asked = config_from_args(args, cfg.task).to_dict()
     default = config_from_args(build_parser().parse_args(["run", "--task", cfg.task]), cfg.task).to_dict()
     mine = Config.from_dict(recorded_config(header)).to_dict()  # default models named: --generator NAME may name it
+    same_endpoint = recorded_config({"config": {**recorded, "base_url": asked["base_url"]}})["base_url"]
     for key, value in asked.items():
         if value == default[key]:
+            continue
+        if key == "base_url" and value and same_endpoint == recorded_config(header)["base_url"]:
+            cfg = dataclasses.replace(cfg, base_url=value)  # a restarted loopback server on another port
             continue
         if value == mine[key]:
             cfg = dataclasses.replace(cfg, **{key: value})  # names what the record stood for

@@ -219,8 +219,14 @@ class Run:
 
 
 def _with_model_names(config: dict[str, Any], default: str | None) -> dict[str, Any]:
-    """A config dict whose unnamed models (None: "the default") carry the name they stood for."""
+    """A config dict whose unnamed models (None: "the default") carry the name they stood for, and whose endpoint is
+    compared as the answer cache names it (a loopback server's port left out: a restarted local server on another
+    port is the same black box)."""
     out = dict(config)
+    if out.get("base_url"):
+        from izkit.blackbox.openai_compat import endpoint_id
+
+        out["base_url"] = endpoint_id(out["base_url"], out.get("api", "chat"))
     if out.get("generator") is None and default is not None:
         out["generator"] = default
     if out.get("blackbox", "local") == "local" and out.get("blackbox_model") is None:

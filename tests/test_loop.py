@@ -404,3 +404,23 @@ def test_instructions_are_scored_in_fixed_groups_and_a_partial_group_is_asked_ag
     assert [len(a) for a in bb2.asked[:2]] == [SCORE_GROUP, 11 - SCORE_GROUP]  # the whole first group again
     again = [json.loads(s) for s in path.read_text().splitlines() if '"kind":"eval"' in s]
     assert sorted(e["index"] for e in again) == list(range(11))  # each index once
+
+
+def test_a_resume_may_name_a_restarted_loopback_server_on_another_port_but_not_another_host(tmp_path):
+    from izkit.cli import build_parser, resume_config
+
+    cfg = fake_cfg(baselines=(), blackbox="openai", blackbox_model="m", base_url="http://127.0.0.1:8001/v1",
+                   objective="accuracy")
+    Run(cfg, tmp_path, progress=False, pipeline=make_fake_pipeline()).execute()
+
+    def args(url):
+        return build_parser().parse_args(["run", "--task", "antonyms", "--resume", str(tmp_path), "--base-url", url])
+
+    moved = resume_config(args("http://127.0.0.1:9002/v1"), tmp_path)
+    assert moved.base_url == "http://127.0.0.1:9002/v1"
+    Run(moved, tmp_path, resume=True, progress=False, pipeline=make_fake_pipeline())  # the Run's own check agrees
+    with pytest.raises(RecordError, match="base_url"):
+        resume_config(args("http://example.org/v1"), tmp_path)
+    with pytest.raises(RecordError, match="base_url"):
+        Run(dataclasses.replace(cfg, base_url="http://example.org/v1"), tmp_path, resume=True, progress=False,
+            pipeline=make_fake_pipeline())
