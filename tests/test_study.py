@@ -63,14 +63,14 @@ def test_summary_names_methods_distinct_counts_and_the_paired_test(tmp_path):
     _study(tmp_path, done=False)  # the last run is unfinished: left out
     text = summarise(tmp_path)
     assert text.startswith("3 finished runs") and "| antonyms | 0.650 +- 0.071 | 0.350 +- 0.071 |" in text
-    assert "InstructZero 3.0 (3-3), Uniform 2.0 (2-2), Manual 1.0 (1-1)" in text
+    assert "InstructZero 3.0 (3-3), Uniform 2.0 (2-2), Manual (generator) 1.0 (1-1)" in text
     assert "| InstructZero - Uniform | 3 | +0.200 |" in text and "| 3 / 0 / 0 |" in text
 
 
 def test_summary_command_writes_the_report_and_figure(tmp_path, capsys):
     _study(tmp_path)
     assert main(["summary", str(tmp_path)]) == 0
-    assert "InstructZero - Manual" in capsys.readouterr().out
+    assert "InstructZero - Manual (generator)" in capsys.readouterr().out
     assert (tmp_path / "summary.md").read_text().startswith("4 finished runs") and (tmp_path / "best_so_far.png").is_file()
     assert main(["summary", str(tmp_path / "empty")]) == 2
     assert "no finished run" in capsys.readouterr().err
