@@ -44,10 +44,9 @@ sys.path.insert(0, str(REPO / "tests"))  # tests/fault_server.py
 from fault_server import FaultServer  # noqa: E402
 
 from _report import emit  # noqa: E402
+from izkit.records import comparable_lines  # noqa: E402
 from izkit.tasks import load_task  # noqa: E402
 
-VOLATILE = {"seconds", "cache_hit", "cache_hits", "time", "started", "finished", "elapsed", "wall_seconds",
-            "work_seconds", "created", "requests", "usage"}  # differ between two runs of one config, by nature
 
 
 def gold_answers(tasks: list[str]) -> dict[str, str]:
@@ -63,17 +62,7 @@ def gold_answers(tasks: list[str]) -> dict[str, str]:
 
 
 def comparable(record: Path) -> list[dict]:
-    """A record's lines without the header (it names the URL and cache) and without wall times and cache hits."""
-
-    def strip(value):
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in VOLATILE}
-        if isinstance(value, list):
-            return [strip(v) for v in value]
-        return value
-
-    lines = [json.loads(line) for line in record.read_text().splitlines() if line.strip()]
-    return [strip(line) for line in lines if line.get("kind") != "header"]
+    return comparable_lines(record)
 
 
 def models_of(record: Path) -> dict:

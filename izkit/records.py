@@ -159,3 +159,22 @@ def check_same_config(path: Path, recorded: dict[str, Any], current: dict[str, A
     asks = ", ".join(f"{k}={current[k]!r}" for k in differ)
     raise RecordError(f"{path}: this record was made with {was}, but the run asks for {asks}; resume with the same "
                       f"settings, or start a new run with --out")
+
+
+VOLATILE = frozenset({"seconds", "cache_hit", "cache_hits", "time", "started", "finished", "elapsed", "wall_seconds",
+                      "work_seconds", "created", "izkit_version", "requests", "usage"})  # differ between two runs
+
+
+def comparable_lines(path: str | os.PathLike, volatile: frozenset[str] = VOLATILE) -> list[dict[str, Any]]:
+    """A record's lines without its header (it names the URL and cache) and without what differs between two runs of
+    the same config (times, cache hits, request counts), at any depth: two such lists are equal when the runs agree."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in volatile}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    lines, _ = read_lines(path)
+    return [strip(line) for line in lines if line.get("kind") != "header"]

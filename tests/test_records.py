@@ -69,3 +69,14 @@ def test_check_same_config_names_the_field(tmp_path):
     check_same_config(tmp_path, {"seed": 0, "out": "a"}, {"seed": 0, "out": "b"}, ignore={"out"})
     with pytest.raises(RecordError, match=r"made with seed=0, but the run asks for seed=1"):
         check_same_config(tmp_path, {"seed": 0}, {"seed": 1}, ignore=set())
+
+
+def test_comparable_lines_drop_the_header_and_what_differs_between_two_runs(tmp_path):
+    from izkit.records import RunRecord, comparable_lines
+
+    a, b = (RunRecord.create(tmp_path / n / "record.jsonl", {"config": {"base_url": n}}) for n in ("a", "b"))
+    for rec, t in ((a, 1.0), (b, 9.0)):
+        rec.append({"kind": "eval", "mean": 0.5, "seconds": t, "cache_hit": t > 5, "nested": [{"seconds": t}]})
+    assert comparable_lines(a.path) == comparable_lines(b.path) == [{"kind": "eval", "mean": 0.5, "nested": [{}]}]
+    b.append({"kind": "done"})
+    assert comparable_lines(a.path) != comparable_lines(b.path)

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pytest
 
+from izkit.records import comparable_lines
 from izkit.serve import LocalServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,8 +41,6 @@ BUDGET = 7  # the quick preset's 4 initial evaluations and one BO round of 3, ea
 # the server dies once the run's cache holds round 0's 20 answers and 2 of round 1's 15: with 8 requests in flight
 # (the black box's concurrency) the other 13 cannot all be in before the kill lands
 KILL_AT_ANSWERS = 4 * 5 + 2
-VOLATILE = {"seconds", "cache_hit", "cache_hits", "time", "started", "finished", "elapsed", "wall_seconds",
-            "work_seconds", "created", "izkit_version", "requests", "usage"}  # differ between runs, by nature
 
 
 def _izkit() -> list[str]:
@@ -86,18 +85,7 @@ def evals_in(record: Path) -> int:
 
 
 def comparable(record: Path) -> list[dict]:
-    """The record's lines without what differs between two runs of the same config (times, cache hits, paths)."""
-
-    def strip(value):
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in VOLATILE}
-        if isinstance(value, list):
-            return [strip(v) for v in value]
-        return value
-
-    lines = [json.loads(line) for line in record.read_text().splitlines() if line.strip()]
-    lines = [strip(line) for line in lines if line.get("kind") != "header"]  # the header names the URL and cache
-    return lines
+    return comparable_lines(record)
 
 
 def _server() -> LocalServer:
