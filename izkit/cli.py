@@ -60,10 +60,11 @@ def config_from_args(args: argparse.Namespace, task: str) -> Config:
     common = dict(seed=getattr(args, "seed", 0), objective=args.objective, baselines=baselines,
                   generator=args.generator, generator_prompt=args.generator_prompt, blackbox=args.blackbox,
                   blackbox_model=args.blackbox_model,
-                  base_url=args.base_url, device=args.device, root=args.root, request_timeout=args.timeout,
+                  base_url=args.base_url, device=args.device, dtype=args.dtype, root=args.root, request_timeout=args.timeout,
                   max_retries=args.retries, screen=args.screen,
                   answer_cache=None if args.no_cache else (args.cache or "default"), batch=args.batch,
                   gp_inputs=args.gp_inputs, gp_noise=args.gp_noise, residual=args.residual, max_draws=args.max_draws,
+                  test_curve=args.test_curve,
                   score_standardize=None if args.score_standardize == "none" else args.score_standardize)
     cfg = Config.quick(task, **common) if args.quick else Config(task=task, **common)
     if args.budget is not None:
@@ -86,10 +87,11 @@ def resume_config(args: argparse.Namespace, out: Path) -> Config:
     header = RunRecord.open(path).header
     recorded = header.get("config") or {}
     names = {f.name for f in dataclasses.fields(Config)}
-    if set(recorded) != names:
+    if set(recorded) - names or names - set(recorded) - RESUME_MAY_CHANGE:  # a later setting that may change: default
         extra = "; ".join(part for part in (
             "unknown: " + ", ".join(sorted(set(recorded) - names)) if set(recorded) - names else "",
-            "missing: " + ", ".join(sorted(names - set(recorded))) if names - set(recorded) else "") if part)
+            "missing: " + ", ".join(sorted(names - set(recorded) - RESUME_MAY_CHANGE))
+            if names - set(recorded) - RESUME_MAY_CHANGE else "") if part)
         raise RecordError(f"{path}: its header's config (settings {extra}) was not written by this izkit version "
                           f"({__version__}); start a new run with --out")
     cfg = Config.from_dict(recorded)
@@ -201,14 +203,18 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--objective", choices=["accuracy", "loglik"], default=None,
                    help="what BO maximises (default: accuracy, as in the paper; loglik needs a local black box or an "
                         "endpoint that echoes log-probabilities)")
-    p.add_argument("--baselines", default="manual",
+    p.add_argument("--baselines", default="manual,reference",
                    help="comma-separated baselines to run beside InstructZero with the same budget: uniform, ape, "
-                        "manual, matern, or none (default: manual; the paper's comparison is uniform,ape,manual)")
+                        "matern, manual (the generator's greedy instruction), reference (the task file's hand-written "
+                        "one), or none (default: manual,reference; the paper's comparison is uniform,ape,reference)")
     p.add_argument("--screen", type=int, default=2,
                    help="EI candidates generated per batch slot; the batch keeps the best with new instructions "
                         "(1: the paper's plain top-q EI)")
     p.add_argument("--max-draws", type=int, default=10,
                    help="candidates a round may draw per instruction it needs, for every method (default 10)")
+    p.add_argument("--test-curve", action="store_true",
+                   help="also score each round's incumbent on test, for a study's best-so-far test figure (reported "
+                        "only: the search never sees it)")
     g = p.add_argument_group("the BO surrogate and batch (exploration with eq. 9; defaults are the authors')")
     g.add_argument("--batch", choices=["ei", "authors"], default="ei",
                    help="ei: EI's top maximisers; authors: one local EI search from each of the top-q evaluated points")
@@ -224,6 +230,9 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retries", type=int, default=3,
                    help="retries of a failed black-box request (429, 5xx, timeout), after the SDK's own")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--dtype", choices=["float32", "bfloat16"], default=None,
+                   help="the local models' number format (default: $IZKIT_DTYPE, else bfloat16 on a GPU or a CPU with "
+                        "native bfloat16, float32 on other CPUs)")
     cache = p.add_mutually_exclusive_group()
     cache.add_argument("--cache", default=None, metavar="PATH",
                        help="the answer cache, a sqlite file (default: answers.sqlite in the izkit cache folder, "

@@ -16,7 +16,7 @@ METHODS = ("instructzero", "matern", "uniform", "ape", "manual", "reference")  #
 METHOD_NAMES = {"instructzero": "InstructZero", "matern": "BO (plain Matern)", "uniform": "Uniform",
                 "ape": "APE-style", "manual": "Manual (generator)", "reference": "Hand-written"}
 # Settings a resumed run may change: how to reach the models and where answers are cached, not what the run is.
-RESUME_MAY_CHANGE = {"request_timeout", "max_retries", "device", "answer_cache"}
+RESUME_MAY_CHANGE = {"request_timeout", "max_retries", "device", "dtype", "answer_cache", "test_curve"}
 
 
 @dataclass
@@ -48,6 +48,8 @@ class Config:
     request_timeout: float = 60.0  # seconds per request to an OpenAI-compatible black box
     max_retries: int = 3  # our retries of a failed request (429, 5xx, timeout, dropped), each after the SDK's own 2
     device: str | None = None  # None: CUDA when available, else CPU
+    dtype: str | None = None  # the local models' number format: "float32", "bfloat16", or None ($IZKIT_DTYPE, else
+    #                           bfloat16 on a GPU or a CPU with native bfloat16, float32 on other CPUs)
     answer_cache: str | None = "default"  # the black box's answer cache: "default" (the izkit cache folder), a sqlite
     #                                       file's path, or None (ask the black box every time)
     root: str | None = None  # a folder of tasks instead of data/
@@ -63,6 +65,8 @@ class Config:
     residual: bool = False  # a stationary s_r l(z, z') beside eq. 9, giving prior variance back away from the data
     max_draws: int = 10  # candidates a round may draw per instruction it needs (all methods); a round that runs out
     #                      is short, and its proposal line says so
+    test_curve: bool = False  # also score each round's incumbent on test (a study's best-so-far test figure); the
+    #                           search never sees these scores
 
     @property
     def budget(self) -> int:
@@ -117,8 +121,9 @@ class Config:
             raise ValueError(f"unknown baseline {bad[0]!r}; choose from {', '.join(METHODS[1:])}")
         if self.similarity not in ("matern", "agreement"):
             raise ValueError(f"similarity must be 'matern' or 'agreement', got {self.similarity!r}")
-        for name, allowed in (("batch", ("ei", "authors")), ("generator_prompt", ("plain", "chat")), ("gp_inputs", ("raw", "unit")),
-                              ("score_standardize", (None, "column", "global")), ("gp_noise", ("fitted", "known"))):
+        for name, allowed in (("batch", ("ei", "authors")), ("generator_prompt", ("plain", "chat")),
+                              ("gp_inputs", ("raw", "unit")), ("score_standardize", (None, "column", "global")),
+                              ("gp_noise", ("fitted", "known")), ("dtype", (None, "float32", "bfloat16"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {getattr(self, name)!r}")
         if self.projection not in ("uniform", "normal"):

@@ -124,17 +124,35 @@ class Run:
         t0 = time.perf_counter()
         if self.record is None:
             self.pipeline  # a new run: load the models and write the header before anything else
-        methods = [m for m in self.cfg.methods() if m != "reference" or self.task.reference_instruction]
-        if len(methods) < len(self.cfg.methods()):
-            logger.warning("%s has no reference_instruction in its metadata: the hand-written row is left out",
-                           self.task.induce_path)
-        for method in methods:
-            self._run_method(method)
+        methods = self.search()
         results = {m: self._test(m) for m in methods}
+        if self.cfg.test_curve:
+            for m in methods:
+                if m not in ("manual", "reference"):
+                    self._test_curve(m)
         if not self.record.done:
             self.record.append({"kind": "done", "seconds": time.perf_counter() - t0})
         return RunResult(self.cfg, self.objective, results, self.record.path, time.perf_counter() - t0,
                          work_seconds(self.record))
+
+    def search(self, methods: list[str] | None = None) -> list[str]:
+        """Every round of each method (default: the config's), with no test scoring; returns the methods run.
+
+        :meth:`execute` is this and then the test split. Dev-only studies (bench/bench_exploration.py) call it alone.
+        """
+        if self.record is None:
+            self.pipeline
+        asked = list(methods) if methods is not None else self.cfg.methods()
+        unknown = [m for m in asked if m not in self.cfg.methods()]
+        if unknown:
+            raise ValueError(f"methods {unknown} are not in this run's config (it has {self.cfg.methods()})")
+        kept = [m for m in asked if m != "reference" or self.task.reference_instruction]
+        if len(kept) < len(asked):
+            logger.warning("%s has no reference_instruction in its metadata: the hand-written row is left out",
+                           self.task.induce_path)
+        for method in kept:
+            self._run_method(method)
+        return kept
 
     def _run_method(self, method: str) -> None:
         """Every round of one method: propose (or read the proposal back), then score what is not scored yet."""
@@ -218,6 +236,37 @@ class Run:
         return result
 
 
+    def _test_curve(self, method: str) -> None:
+        """Each round's incumbent (the best dev instruction after that round, ties to the first) scored on test.
+
+        One ``test_curve`` line per round, with the distinct instructions scored so far, for the best-so-far test
+        figure of a study. Only reported: no proposal reads these lines. Repeated incumbents are read from the record.
+        """
+        evals = self.record.evals(method)
+        for rnd in sorted({e["round"] for e in evals}):
+            if self.record.find("test_curve", method=method, round=rnd) is not None:
+                continue
+            upto = [e for e in evals if e["round"] <= rnd]
+            scored = [e for e in upto if e["mean"] is not None]
+            if not scored:
+                continue
+            best = max(scored, key=lambda e: e["mean"])  # max keeps the first of equal means
+            known = next((t for t in self.record.of_kind("test", method=method, objective=self.objective)
+                          if t["instruction"] == best["instruction"]), None) or next(
+                (t for t in self.record.of_kind("test_curve", method=method) if t["instruction"] == best["instruction"]),
+                None)
+            t = time.perf_counter()
+            if known is None:
+                res = self.pipeline.blackbox.score([best["instruction"]], self.splits.test,
+                                                   metric=self.pipeline.metric, objective=self.objective)
+                mean = float(res.means[0])
+            else:
+                mean = known["mean"]
+            self.record.append({"kind": "test_curve", "method": method, "round": rnd, "objective": self.objective,
+                                "n_distinct": len({e["instruction"] for e in upto}), "instruction": best["instruction"],
+                                "dev": best["mean"], "mean": mean, "seconds": time.perf_counter() - t})
+
+
 def _with_model_names(config: dict[str, Any], default: str | None) -> dict[str, Any]:
     """A config dict whose unnamed models (None: "the default") carry the name they stood for, and whose endpoint is
     compared as the answer cache names it (a loopback server's port left out: a restarted local server on another
@@ -273,7 +322,7 @@ def run(cfg: Config, out: str | os.PathLike, resume: bool = False, progress: boo
 
 def work_seconds(record: RunRecord) -> float:
     """The time a run's recorded work took, summed over every session that added to it (model loading excluded)."""
-    return sum(line.get("seconds", 0.0) for kind in ("proposal", "eval", "test") for line in record.of_kind(kind))
+    return sum(line.get("seconds", 0.0) for kind in ("proposal", "eval", "test", "test_curve") for line in record.of_kind(kind))
 
 
 def check_writable(out: Path) -> None:

@@ -31,7 +31,8 @@ from izkit.embedded import (EMBEDDED, EMBEDDED_MODELS, GEMMA, QWEN, EmbeddedMode
                             locate_part, lookup)
 
 __all__ = [  # this module's own names, then those re-exported from izkit.embedded
-    "CACHE_ENV", "DEFAULT_MODEL", "EMBEDDED_NAME", "MODEL_ENV", "ModelInfo", "cache_dir", "check_device",
+    "CACHE_ENV", "DEFAULT_MODEL", "DTYPE_ENV", "DTYPES", "EMBEDDED_NAME", "MODEL_ENV", "ModelInfo", "cache_dir",
+    "check_device", "cpu_has_bf16",
     "clear_loaded", "default_device", "default_dtype", "default_model", "embedded_model", "embedded_model_dir",
     "load_causal_lm", "prepare_all",
     "EMBEDDED", "EMBEDDED_MODELS", "GEMMA", "QWEN", "EmbeddedModel", "ModelLoadError", "Part", "assembled_gguf",
@@ -133,9 +134,32 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+DTYPE_ENV = "IZKIT_DTYPE"  # "float32" or "bfloat16": the number format when none is asked for, over the rule below
+DTYPES = ("float32", "bfloat16")
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX-BF16; read from /proc/cpuinfo on Linux)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def default_dtype(device: str) -> torch.dtype:
-    """float32 on CPU; bfloat16 on a GPU (Gemma overflows in float16)."""
-    return torch.float32 if device == "cpu" else torch.bfloat16
+    """``$IZKIT_DTYPE`` when set; else bfloat16 on a GPU (Gemma overflows in float16) and on a CPU that multiplies
+    bfloat16 natively, float32 on other CPUs (bfloat16 there is emulated and slower). The choice on such a CPU was
+    measured against float32 for speed and for unchanged answers: bench/bench_precision.py, figures in bench/README.md.
+    """
+    value = os.environ.get(DTYPE_ENV, "").strip()
+    if value:
+        if value not in DTYPES:
+            raise ModelLoadError(f"{DTYPE_ENV}={value!r}: use one of {', '.join(DTYPES)}, or unset it")
+        return getattr(torch, value)
+    if device == "cpu" or str(device).startswith("cpu"):
+        return torch.bfloat16 if cpu_has_bf16() else torch.float32
+    return torch.bfloat16
 
 
 def check_device(device: str) -> None:

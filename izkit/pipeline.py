@@ -45,7 +45,7 @@ class Pipeline:
             splits = splits or task.splits(cfg.kappa, cfg.n_dev, cfg.n_test, cfg.seed)
             metric = metric or task.metric
         objective = objective or cfg.resolved_objective()
-        model, tokenizer = load_causal_lm(cfg.generator, device=cfg.device)
+        model, tokenizer = load_causal_lm(cfg.generator, device=cfg.device, dtype=cfg.dtype)
         if cfg.projection == "normal":
             projection = RandomProjection.for_model(model, d=cfg.d, n_tokens=cfg.n_tokens, kind="normal",
                                                     seed=cfg.seed)
@@ -55,7 +55,7 @@ class Pipeline:
         generator = SoftPromptGenerator(model, tokenizer, projection, chat=cfg.generator_prompt == "chat")
         if cfg.blackbox == "local":
             bb_model, bb_tok = ((model, tokenizer) if cfg.blackbox_model in (None, cfg.generator)
-                                else load_causal_lm(cfg.blackbox_model, device=cfg.device))
+                                else load_causal_lm(cfg.blackbox_model, device=cfg.device, dtype=cfg.dtype))
             blackbox = LocalBlackBox(bb_model, bb_tok, objective=objective, cache=cfg.answer_cache)
         else:
             blackbox = OpenAIBlackBox(cfg.blackbox_model, base_url=cfg.base_url, api=cfg.api, objective=objective,
@@ -70,6 +70,9 @@ class Pipeline:
         and the run's splits."""
         names = {f.name for f in dataclasses.fields(Config)}
         cfg = Config.from_dict({k: v for k, v in header["config"].items() if k in names})
+        recorded = ((header.get("models") or {}).get("generator") or {}).get("dtype")
+        if cfg.dtype is None and recorded in ("float32", "bfloat16"):
+            cfg = dataclasses.replace(cfg, dtype=recorded)  # the number format the run used, wherever it is read back
         task = load_task(cfg.task, root=cfg.root)
         splits = task.splits(cfg.kappa, cfg.n_dev, cfg.n_test, cfg.seed)
         return cls.from_config(cfg, splits, task.metric, header.get("objective")), splits

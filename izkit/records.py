@@ -10,6 +10,7 @@ Line kinds (each a JSON object with a ``kind`` field):
   mean, seconds, cache hit;
 - ``gp``: the fitted hyperparameters and log marginal likelihood of a round;
 - ``test``: the held-out score of a method's best instruction, for one objective;
+- ``test_curve``: with ``--test-curve``, a round's incumbent and its held-out score (never read by the search);
 - ``done``: the run finished.
 
 A line cut off by a kill (the last line with no newline, or not valid JSON) is dropped on reading and re-done; an invalid

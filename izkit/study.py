@@ -84,6 +84,19 @@ def distinct_evaluations(rep: Replay, method: str) -> int:
     return len({e["instruction"] for e in rep.evals(method)})
 
 
+def repeated_soft_prompts(rep: Replay, method: str) -> int:
+    """Evaluations of ``method`` whose soft prompt z was evaluated before in the run (exact repeats)."""
+    seen: set[tuple[float, ...]] = set()
+    repeats = 0
+    for e in rep.evals(method):
+        if e.get("z") is None:
+            continue
+        key = tuple(float(v) for v in e["z"])
+        repeats += key in seen
+        seen.add(key)
+    return repeats
+
+
 def summarise(folder: str | Path, objective: str | None = None) -> str:
     """The Markdown report of a study folder: per-task test scores, distinct evaluations, and paired tests."""
     runs = finished_runs(folder)
@@ -103,7 +116,17 @@ def summarise(folder: str | Path, objective: str | None = None) -> str:
         lines.append(f"| {task} | " + " | ".join(cells) + f" | {len(rs)} |")
     lines += ["", "Distinct instructions scored on dev per run (mean, min-max): " + ", ".join(
         f"{METHOD_NAMES.get(m, m)} {np.mean(c):.1f} ({min(c)}-{max(c)})"
-        for m in methods for c in [[distinct_evaluations(r, m) for r in runs if m in r.methods()]]), ""]
+        for m in methods for c in [[distinct_evaluations(r, m) for r in runs if m in r.methods()]])
+        + "; soft prompts evaluated twice: " + ", ".join(
+        f"{METHOD_NAMES.get(m, m)} {sum(repeated_soft_prompts(r, m) for r in runs)}" for m in methods
+        if m not in ("manual", "reference")) + ".", ""]
+    if "reference" in methods:
+        per_task = [(np.nanmean([method_test_score(r, "instructzero", objective) for r in rs]),
+                     np.nanmean([method_test_score(r, "reference", objective) for r in rs]))
+                    for task in tasks for rs in [[r for r in runs if Path(r.config["task"]).stem == task]]]
+        at_least = sum(a >= b for a, b in per_task)
+        lines += [f"InstructZero's mean test {objective} is at least the hand-written instruction's on {at_least} of "
+                  f"{len(per_task)} tasks.", ""]
     lines += ["| A - B, paired over (task, seed) | n | mean | 95% bootstrap CI | A better / tie / worse | Wilcoxon p |",
               "|---|---|---|---|---|---|"]
     for b in [m for m in methods if m != "instructzero"]:
@@ -122,26 +145,55 @@ def best_so_far(rep: Replay, method: str) -> np.ndarray:
     return np.maximum.accumulate(np.array(list(firsts.values()), dtype=float)) if firsts else np.zeros(0)
 
 
+def test_curve(rep: Replay, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """The ``--test-curve`` points of a method: distinct instructions scored after each round (r,), and the test
+    score of that round's incumbent (r,); empty when the run was made without ``--test-curve``."""
+    pts = sorted(rep.record.of_kind("test_curve", method=method), key=lambda t: t["round"])
+    return (np.array([t["n_distinct"] for t in pts], dtype=float),
+            np.array([np.nan if t["mean"] is None else t["mean"] for t in pts], dtype=float))
+
+
+def _band(ax, x: np.ndarray, C: np.ndarray, label: str) -> None:
+    """Mean over runs (rows of C) with a band of +- one standard error."""
+    mean = C.mean(0)
+    se = C.std(0, ddof=1) / np.sqrt(len(C)) if len(C) > 1 else np.zeros(C.shape[1])
+    line, = ax.plot(x, mean, label=label)
+    ax.fill_between(x, mean - se, mean + se, alpha=0.2, color=line.get_color())
+
+
 def study_figure(runs: list[Replay], methods: list[str] | None = None):
-    """Best-so-far dev score against distinct evaluations, mean over the runs with a band of +- one standard error."""
+    """Best-so-far dev score against distinct evaluations (left) and, where the runs were made with
+    ``--test-curve``, the test score of each round's incumbent (right): mean over runs, band +- one standard error.
+    The hand-written instruction, where scored, is a dashed line on the test panel."""
     from matplotlib.figure import Figure
 
     methods = methods or [m for m in METHODS if m not in ("manual", "reference") and any(m in r.methods() for r in runs)]
-    fig = Figure(figsize=(6.4, 4.0))
-    ax = fig.subplots()
+    has_curve = any(len(test_curve(r, m)[0]) for r in runs for m in methods)
+    fig = Figure(figsize=(11.0 if has_curve else 6.4, 4.0))
+    axes = fig.subplots(1, 2 if has_curve else 1, squeeze=False)[0]
     for m in methods:
         curves = [c for c in (best_so_far(r, m) for r in runs if m in r.methods()) if len(c)]
-        if not curves:
-            continue
-        n = min(len(c) for c in curves)
-        C = np.stack([c[:n] for c in curves])  # (runs, n)
-        mean, se = C.mean(0), C.std(0, ddof=1) / np.sqrt(len(C)) if len(C) > 1 else np.zeros(n)
-        x = np.arange(1, n + 1)
-        ax.plot(x, mean, label=f"{METHOD_NAMES.get(m, m)} ({len(C)} runs)")
-        ax.fill_between(x, mean - se, mean + se, alpha=0.2)
-    ax.set_xlabel("distinct instructions scored")
-    ax.set_ylabel(f"best dev {runs[0].objective} so far")
-    ax.grid(alpha=0.3)
-    ax.legend(frameon=False, fontsize=8)
+        if curves:
+            n = min(len(c) for c in curves)
+            _band(axes[0], np.arange(1, n + 1), np.stack([c[:n] for c in curves]),
+                  f"{METHOD_NAMES.get(m, m)} ({len(curves)} runs)")
+        if has_curve:
+            pts = [test_curve(r, m) for r in runs if m in r.methods()]
+            pts = [p for p in pts if len(p[0])]
+            if pts:
+                k = min(len(p[0]) for p in pts)
+                x = np.mean([p[0][:k] for p in pts], axis=0)  # (k,) distinct counts (equal budgets: the same)
+                _band(axes[1], x, np.stack([p[1][:k] for p in pts]), f"{METHOD_NAMES.get(m, m)} ({len(pts)} runs)")
+    axes[0].set_ylabel(f"best dev {runs[0].objective} so far")
+    if has_curve:
+        ref = [method_test_score(r, "reference", runs[0].objective) for r in runs if "reference" in r.methods()]
+        ref = [v for v in ref if math.isfinite(v)]
+        if ref:
+            axes[1].axhline(float(np.mean(ref)), ls="--", color="0.4", label=f"{METHOD_NAMES['reference']} (mean)")
+        axes[1].set_ylabel(f"test {runs[0].objective} of the incumbent")
+    for ax in axes:
+        ax.set_xlabel("distinct instructions scored")
+        ax.grid(alpha=0.3)
+        ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
     return fig

@@ -424,3 +424,30 @@ def test_a_resume_may_name_a_restarted_loopback_server_on_another_port_but_not_a
     with pytest.raises(RecordError, match="base_url"):
         Run(dataclasses.replace(cfg, base_url="http://example.org/v1"), tmp_path, resume=True, progress=False,
             pipeline=make_fake_pipeline())
+
+
+def test_test_curve_scores_each_rounds_incumbent_and_search_alone_never_touches_test(tmp_path):
+    pipe = make_fake_pipeline()
+    run = Run(fake_cfg(baselines=("uniform",)), tmp_path / "search", progress=False, pipeline=pipe)
+    assert run.search(["uniform"]) == ["uniform"]
+    lines = [json.loads(s) for s in (tmp_path / "search" / "record.jsonl").read_text().splitlines()]
+    assert {e["method"] for e in lines if e["kind"] == "eval"} == {"uniform"}
+    assert not [e for e in lines if e["kind"] in ("test", "test_curve", "done")]
+    with pytest.raises(ValueError, match=r"\['ape'\] are not in this run's config"):
+        run.search(["ape"])
+
+    cfg = fake_cfg(baselines=("uniform", "manual"), test_curve=True)
+    res = Run(cfg, tmp_path / "curve", progress=False, pipeline=make_fake_pipeline()).execute()
+    lines = [json.loads(s) for s in (tmp_path / "curve" / "record.jsonl").read_text().splitlines()]
+    for method in ("instructzero", "uniform"):
+        pts = [t for t in lines if t["kind"] == "test_curve" and t["method"] == method]
+        evals = [e for e in lines if e["kind"] == "eval" and e["method"] == method]
+        assert [p["round"] for p in pts] == [0, 1, 2]
+        assert [p["n_distinct"] for p in pts] == list(np.cumsum(cfg.round_sizes))
+        for p in pts:
+            upto = [e for e in evals if e["round"] <= p["round"]]
+            assert p["dev"] == max(e["mean"] for e in upto)
+            assert p["instruction"] == next(e for e in upto if e["mean"] == p["dev"])["instruction"]  # ties: first
+        assert pts[-1]["instruction"] == res.methods[method].best_instruction
+        assert pts[-1]["mean"] == res.methods[method].test["loglik"]
+    assert not [t for t in lines if t["kind"] == "test_curve" and t["method"] == "manual"]

@@ -472,3 +472,42 @@ def test_the_official_hub_id_goes_to_the_hub_not_to_the_embedded_copy(monkeypatc
 def test_cache_dir_env(monkeypatch, tmp_path):
     monkeypatch.setenv(models.CACHE_ENV, str(tmp_path / "c"))
     assert models.cache_dir() == tmp_path / "c"
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The number format: bfloat16 where the CPU multiplies it natively, float32 elsewhere, $IZKIT_DTYPE over both
+
+
+def test_default_dtype_follows_the_cpu_and_the_environment(monkeypatch):
+    monkeypatch.delenv(models.DTYPE_ENV, raising=False)
+    monkeypatch.setattr(models, "cpu_has_bf16", lambda: True)
+    assert models.default_dtype("cpu") == torch.bfloat16
+    monkeypatch.setattr(models, "cpu_has_bf16", lambda: False)
+    assert models.default_dtype("cpu") == torch.float32
+    assert models.default_dtype("cuda") == torch.bfloat16
+    monkeypatch.setenv(models.DTYPE_ENV, "float32")
+    assert models.default_dtype("cuda") == torch.float32
+    monkeypatch.setenv(models.DTYPE_ENV, "float16")
+    with pytest.raises(ModelLoadError, match="IZKIT_DTYPE='float16'.*float32, bfloat16"):
+        models.default_dtype("cpu")
+
+
+def test_bfloat16_model_generates_and_scores_through_izkit(monkeypatch):
+    """The bfloat16 path end to end on the CPU (soft prompts cast to the model's dtype, answers and logliks)."""
+    from izkit.blackbox import LocalBlackBox
+    from izkit.generator import RandomProjection, SoftPromptGenerator
+    from izkit.tasks import load_task
+
+    model, tok = load_causal_lm(GEMMA.name, device="cpu", dtype="bfloat16")
+    assert model.dtype == torch.bfloat16 and model.izkit_info.dtype == "bfloat16"
+    sp = load_task("antonyms").splits(kappa=3, n_dev=3, seed=0)
+    proj = RandomProjection(d=4, n_tokens=2, hidden_size=model.get_input_embeddings().weight.shape[1], seed=0)
+    gen = SoftPromptGenerator(model, tok, proj, max_new_tokens=8)
+    instructions = gen.generate(torch.zeros(2, 4).numpy(), sp.exemplars)
+    assert len(instructions) == 2 and all(isinstance(v, str) and v for v in instructions)
+    bb = LocalBlackBox(model, tok, cache=None)
+    assert bb.model_id.endswith("|bfloat16")  # never shares cached answers with the float32 model
+    acc = bb.score(["give the opposite word."], sp.dev, objective="accuracy")
+    ll = bb.score(["give the opposite word."], sp.dev, objective="loglik")
+    assert acc.scores.shape == (1, 3) and ll.scores.shape == (1, 3)
+    assert (ll.scores < 0).all() and torch.isfinite(torch.as_tensor(ll.scores)).all()

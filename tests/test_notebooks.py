@@ -97,6 +97,7 @@ def notebook_env(monkeypatch, runs_dir):
     monkeypatch.setenv("IZKIT_FAST", "1")
     monkeypatch.setenv("IZKIT_RUNS", str(runs_dir))
     monkeypatch.delenv("IZKIT_MODEL", raising=False)  # the course runs on the project's default models
+    monkeypatch.delenv("IZKIT_DTYPE", raising=False)  # ... in the machine's default number format
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     if "OMP_NUM_THREADS" not in os.environ:
         monkeypatch.setenv("OMP_NUM_THREADS", "1")

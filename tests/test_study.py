@@ -74,3 +74,33 @@ def test_summary_command_writes_the_report_and_figure(tmp_path, capsys):
     assert (tmp_path / "summary.md").read_text().startswith("4 finished runs") and (tmp_path / "best_so_far.png").is_file()
     assert main(["summary", str(tmp_path / "empty")]) == 2
     assert "no finished run" in capsys.readouterr().err
+
+
+def test_summary_counts_repeated_soft_prompts_and_tasks_at_the_hand_written_level(tmp_path):
+    """Two runs of one task: InstructZero 0.6 and 0.4 on test, the hand-written instruction 0.5 and 0.5 (at least it on
+    1 of 1 task); Uniform evaluates one z twice. The figure gets a test panel from the test_curve lines."""
+    from izkit.study import repeated_soft_prompts, study_figure
+
+    for seed, (iz, ref) in enumerate([(0.6, 0.5), (0.4, 0.5)]):
+        rec = RunRecord.create(tmp_path / f"sum-seed{seed}" / "record.jsonl",
+                               {"config": {"task": "sum", "seed": seed}, "objective": "accuracy"})
+        for method, zs in (("instructzero", [[0.1], [0.2]]), ("uniform", [[0.3], [0.3]]), ("reference", [None])):
+            for i, z in enumerate(zs):
+                rec.append({"kind": "eval", "method": method, "round": i, "index": 0, "z": z, "instruction": f"v{i}",
+                            "scores": [0.5], "predictions": [""], "mean": 0.5})
+            score = {"instructzero": iz, "reference": ref}.get(method, 0.3)
+            rec.append({"kind": "test", "method": method, "objective": "accuracy", "instruction": "v0", "mean": score})
+            if method != "reference":
+                for rnd in range(len(zs)):
+                    rec.append({"kind": "test_curve", "method": method, "round": rnd, "n_distinct": rnd + 1,
+                                "instruction": "v0", "dev": 0.5, "mean": score})
+        rec.append({"kind": "done"})
+    runs = finished_runs(tmp_path)
+    assert [repeated_soft_prompts(r, "uniform") for r in runs] == [1, 1]
+    assert [repeated_soft_prompts(r, "instructzero") for r in runs] == [0, 0]
+    text = summarise(tmp_path)
+    assert "soft prompts evaluated twice: InstructZero 0, Uniform 2." in text
+    assert "at least the hand-written instruction's on 1 of 1 tasks" in text
+    fig = study_figure(runs)
+    assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == "test accuracy of the incumbent"
+    assert len(fig.axes[1].lines) == 3  # InstructZero, Uniform, the hand-written level
