@@ -145,3 +145,25 @@ class Config:
     def from_dict(cls, d: dict[str, Any]) -> Config:
         """The inverse of :meth:`to_dict` after a JSON round trip (a record's header), where tuples come back as lists."""
         return cls(**{k: tuple(v) if k == "baselines" else v for k, v in d.items()})
+
+
+BASE_URL_ENV, BLACKBOX_MODEL_ENV = "IZKIT_BASE_URL", "IZKIT_BLACKBOX_MODEL"
+
+
+def blackbox_from_env() -> dict[str, Any]:
+    """The course's switch to an OpenAI-compatible black box: Config fields from ``$IZKIT_BASE_URL`` and
+    ``$IZKIT_BLACKBOX_MODEL`` (both set), or ``{}`` when neither is set (the embedded model answers).
+
+    The notebooks pass it to their configs, ``Config.quick(task, **blackbox_from_env())``, so a teacher points the
+    whole course at a server without editing a cell (notebooks/README.md). The generator stays the local model.
+    """
+    import os
+
+    url, model = os.environ.get(BASE_URL_ENV, "").strip(), os.environ.get(BLACKBOX_MODEL_ENV, "").strip()
+    if not url and not model:
+        return {}
+    if not (url and model):
+        given, missing = (BASE_URL_ENV, BLACKBOX_MODEL_ENV) if url else (BLACKBOX_MODEL_ENV, BASE_URL_ENV)
+        raise ValueError(f"${given} is set but ${missing} is not: set both (the endpoint and the model name it serves) "
+                         f"or neither")
+    return {"blackbox": "openai", "base_url": url, "blackbox_model": model}

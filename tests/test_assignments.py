@@ -32,11 +32,12 @@ def _name(p: Path) -> str:
     return p.stem
 
 
-def test_four_assignments_with_the_expected_exercises():
+def test_five_assignments_with_the_expected_exercises():
     names = {p.stem for p in SOURCES}
-    assert {"a1_matern52", "a2_coupled_kernel", "a3_expected_improvement", "a4_bo_step"} <= names
+    assert {"a1_matern52", "a2_coupled_kernel", "a3_expected_improvement", "a4_bo_step", "a5_bo_vs_random"} <= names
     text = "".join(p.read_text() for p in SOURCES)
-    for check in ("check_matern52", "check_coupled_kernel", "check_ei", "check_log_ei", "check_bo_step"):
+    for check in ("check_matern52", "check_coupled_kernel", "check_ei", "check_log_ei", "check_bo_step",
+                  "check_best_test_score", "check_bo_vs_random"):
         assert f"{check}(" in text
 
 

@@ -202,14 +202,91 @@ def test_bo_step_slips_get_named():
     fails_with(checks.check_bo_step, repeats, "repeats an evaluated one")
 
 
+# ------------------------------------------------------------------------------------------ BO vs random search
+
+
+def good_best_test_score(evals):
+    best = max(range(len(evals)), key=lambda i: (evals[i]["dev"], -i))  # the first of equal dev scores
+    return evals[best]["test"]
+
+
+def good_bo_vs_random(bo, rs, test=None):
+    from scipy.stats import wilcoxon
+
+    partner = {(r["task"], r["seed"]): r for r in rs}
+    if {(r["task"], r["seed"]) for r in bo} != set(partner) or len(bo) != len(rs):
+        raise ValueError("the runs do not pair up by (task, seed)")
+    diffs = []
+    for r in bo:
+        other = partner[(r["task"], r["seed"])]
+        if r["distinct"] != other["distinct"]:
+            raise ValueError(f"unequal budgets on {r['task']} seed {r['seed']}")
+        diffs.append(r["test"] - other["test"])
+    nz = [d for d in diffs if d != 0]
+    p = (test or (lambda d: float(wilcoxon(d).pvalue)))(nz)
+    return {"n": len(diffs), "mean_diff": sum(diffs) / len(diffs), "wins": sum(d > 0 for d in diffs),
+            "ties": sum(d == 0 for d in diffs), "losses": sum(d < 0 for d in diffs), "p_value": p}
+
+
+def test_bo_vs_random_solutions_pass(capsys):
+    from izkit.checks.bo_vs_random import _sign_test_p
+
+    checks.check_best_test_score(good_best_test_score)
+    checks.check_bo_vs_random(good_bo_vs_random)
+    checks.check_bo_vs_random(lambda bo, rs: good_bo_vs_random(bo, rs, test=_sign_test_p))  # the sign test is fine
+    out = capsys.readouterr().out
+    assert "✓ best_test_score" in out and out.count("✓ bo_vs_random") == 2
+
+
+def test_best_test_score_slips_get_named():
+    fails_with(checks.check_best_test_score, stub, "not implemented")
+    fails_with(checks.check_best_test_score, lambda ev: max(e["test"] for e in ev), "choosing on the test split")
+    fails_with(checks.check_best_test_score, lambda ev: max(reversed(ev), key=lambda e: e["dev"])["test"],
+               "keep the first")
+    fails_with(checks.check_best_test_score, lambda ev: max(e["dev"] for e in ev), "return the test score")
+
+
+def test_bo_vs_random_slips_get_named():
+    from scipy.stats import mannwhitneyu, wilcoxon
+
+    fails_with(checks.check_bo_vs_random, stub, "not implemented")
+
+    def unpaired(bo, rs):
+        out = good_bo_vs_random(bo, rs)
+        out["p_value"] = float(mannwhitneyu([r["test"] for r in bo], [r["test"] for r in rs]).pvalue)
+        return out
+
+    def by_position(bo, rs):
+        d = [a["test"] - b["test"] for a, b in zip(bo, rs)]
+        return {"n": len(d), "mean_diff": sum(d) / len(d), "wins": sum(x > 0 for x in d),
+                "ties": sum(x == 0 for x in d), "losses": sum(x < 0 for x in d), "p_value": 0.01}
+
+    def no_budget_check(bo, rs):
+        return good_bo_vs_random([{**r, "distinct": 0} for r in bo], [{**r, "distinct": 0} for r in rs])
+
+    def one_sided(bo, rs):
+        return good_bo_vs_random(bo, rs, test=lambda d: float(wilcoxon(d, alternative="greater").pvalue))
+
+    def reversed_sign(bo, rs):
+        return good_bo_vs_random(rs, bo)
+
+    fails_with(checks.check_bo_vs_random, unpaired, "unpaired test")
+    fails_with(checks.check_bo_vs_random, by_position, "by their (task, seed), not by position")
+    fails_with(checks.check_bo_vs_random, no_budget_check, "unequal distinct budgets")
+    fails_with(checks.check_bo_vs_random, one_sided, "one-sided")
+    fails_with(checks.check_bo_vs_random, reversed_sign, "wrong sign")
+
+
 # ------------------------------------------------------------------------------------------------------ layout
 
 
 def test_the_notebooks_import_paths_and_one_exception_type():
     """The assignments import each check from izkit.checks; every check fails with CheckFailed, an AssertionError."""
-    from izkit.checks import CheckFailed, check_bo_step, check_coupled_kernel, check_ei, check_log_ei, check_matern52
+    from izkit.checks import (CheckFailed, check_best_test_score, check_bo_step, check_bo_vs_random,
+                              check_coupled_kernel, check_ei, check_log_ei, check_matern52)
 
     assert issubclass(CheckFailed, AssertionError)
-    for check in (check_matern52, check_coupled_kernel, check_ei, check_log_ei, check_bo_step):
+    for check in (check_matern52, check_coupled_kernel, check_ei, check_log_ei, check_bo_step, check_best_test_score,
+                  check_bo_vs_random):
         with pytest.raises(CheckFailed, match="not implemented yet"):
             check(stub)

@@ -451,3 +451,17 @@ def test_test_curve_scores_each_rounds_incumbent_and_search_alone_never_touches_
         assert pts[-1]["instruction"] == res.methods[method].best_instruction
         assert pts[-1]["mean"] == res.methods[method].test["loglik"]
     assert not [t for t in lines if t["kind"] == "test_curve" and t["method"] == "manual"]
+
+
+def test_the_course_switches_to_an_openai_black_box_by_environment(monkeypatch):
+    from izkit.config import blackbox_from_env
+
+    monkeypatch.delenv("IZKIT_BASE_URL", raising=False)
+    monkeypatch.delenv("IZKIT_BLACKBOX_MODEL", raising=False)
+    assert blackbox_from_env() == {}
+    monkeypatch.setenv("IZKIT_BASE_URL", "http://127.0.0.1:8000/v1")
+    with pytest.raises(ValueError, match=r"\$IZKIT_BASE_URL is set but \$IZKIT_BLACKBOX_MODEL is not"):
+        blackbox_from_env()
+    monkeypatch.setenv("IZKIT_BLACKBOX_MODEL", "my-model")
+    cfg = Config.quick(TASK, **blackbox_from_env())
+    assert (cfg.blackbox, cfg.base_url, cfg.blackbox_model) == ("openai", "http://127.0.0.1:8000/v1", "my-model")

@@ -8,13 +8,17 @@ transposed result, a constant factor, NaN at r = 0, -inf in log-EI's tail... A s
 - a1 :func:`check_matern52` (:mod:`izkit.checks.matern`): the Matern-5/2 kernel, R&W eq. 4.17;
 - a2 :func:`check_coupled_kernel` (:mod:`izkit.checks.coupled_kernel`): the instruction-coupled kernel, paper eq. 9;
 - a3 :func:`check_ei`, :func:`check_log_ei` (:mod:`izkit.checks.expected_improvement`): EI, paper eq. 10, and log-EI;
-- a4 :func:`check_bo_step` (:mod:`izkit.checks.bo_step`): one BO step, judged by a reference GP's EI.
+- a4 :func:`check_bo_step` (:mod:`izkit.checks.bo_step`): one BO step, judged by a reference GP's EI;
+- a5 :func:`check_best_test_score`, :func:`check_bo_vs_random` (:mod:`izkit.checks.bo_vs_random`): is BO better than
+  random search? Pick on dev, pair by (task, seed), a paired test, equal distinct budgets.
 """
 
 from izkit.checks.bo_step import check_bo_step
+from izkit.checks.bo_vs_random import check_best_test_score, check_bo_vs_random
 from izkit.checks.common import CheckFailed
 from izkit.checks.coupled_kernel import check_coupled_kernel
 from izkit.checks.expected_improvement import check_ei, check_log_ei
 from izkit.checks.matern import check_matern52
 
-__all__ = ["CheckFailed", "check_bo_step", "check_coupled_kernel", "check_ei", "check_log_ei", "check_matern52"]
+__all__ = ["CheckFailed", "check_best_test_score", "check_bo_step", "check_bo_vs_random", "check_coupled_kernel",
+           "check_ei", "check_log_ei", "check_matern52"]
