@@ -12,6 +12,7 @@ Both runs use the same seed, so they propose the same soft prompts; the script c
 from __future__ import annotations
 
 import argparse
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -63,6 +64,9 @@ def main() -> None:
     if len(rows) == 2:
         lines.append(f"\nratio slow / fast: {rows[1][1] / rows[0][1]:.1f}x (target >= 5x)")
     lines.append(f"fast run: {fast_s / 60:.2f} min (target < 6 min at budget 150)")
+    info = getattr(Pipeline.from_config(cfg).blackbox.model, "izkit_info", None)  # memoised: no second load
+    lines.append(f"model {info.name if info else '?'} in {info.dtype if info else '?'}, one copy in both roles; peak "
+                 f"resident memory of this process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     text = "\n".join(lines)
     emit(text, "loop")
 

@@ -59,9 +59,8 @@ def config_from_args(args: argparse.Namespace, task: str) -> Config:
     baselines = () if args.baselines in ("", "none") else tuple(b.strip() for b in args.baselines.split(",") if b)
     common = dict(seed=getattr(args, "seed", 0), objective=args.objective, baselines=baselines,
                   generator=args.generator, generator_prompt=args.generator_prompt, blackbox=args.blackbox,
-                  blackbox_model=args.blackbox_model,
-                  base_url=args.base_url, device=args.device, dtype=args.dtype, root=args.root, request_timeout=args.timeout,
-                  max_retries=args.retries, screen=args.screen,
+                  blackbox_model=args.blackbox_model, base_url=args.base_url, device=args.device, dtype=args.dtype,
+                  root=args.root, request_timeout=args.timeout, max_retries=args.retries, screen=args.screen,
                   answer_cache=None if args.no_cache else (args.cache or "default"), batch=args.batch,
                   gp_inputs=args.gp_inputs, gp_noise=args.gp_noise, residual=args.residual, max_draws=args.max_draws,
                   test_curve=args.test_curve,
