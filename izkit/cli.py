@@ -186,7 +186,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--budget", type=int, default=None, help="black-box evaluations in all (paper: 150 = 25 + 5 x 25)")
+    p.add_argument("--budget", type=int, default=None,
+                   help="distinct instructions each method scores (paper: 150 = 25 + 5 x 25)")
     p.add_argument("--quick", action="store_true", help="the quick preset: a tiny budget for a first look")
     p.add_argument("--generator", default=None, metavar="PATH_OR_ID",
                    help="the open model that writes instructions (default: the embedded Qwen2.5-Coder-0.5B-Instruct, or "
