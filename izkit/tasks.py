@@ -91,6 +91,15 @@ class Task:
             test = tuple(test[i] for i in sorted(rng.sample(range(len(test)), n_test)))
         return Splits(exemplars=exemplars, dev=dev, test=test)
 
+    def spare_induce(self, kappa: int = 5, n_dev: int = 20, seed: int = 0, limit: int | None = None
+                     ) -> tuple[Example, ...]:
+        """The induce examples that :meth:`splits` with these settings leaves out (neither exemplars nor dev), in file
+        order, at most ``limit``: a second dev set for choosing settings without touching the test split."""
+        rng = random.Random(f"{self.name}:{seed}")
+        used = set(rng.sample(range(len(self.induce)), kappa + n_dev))  # the same draw as splits()
+        spare = tuple(e for i, e in enumerate(self.induce) if i not in used)
+        return spare if limit is None else spare[:limit]
+
 
 @dataclass(frozen=True)
 class TaskInfo:

@@ -155,3 +155,17 @@ def test_unknown_task_lists_close_matches(tmp_path):
         load_task("antonym", root=tmp_path)
     with pytest.raises(TaskError, match=r"no task named 'zzz'.*known tasks: antonyms, synonyms"):
         load_task("zzz", root=tmp_path)
+
+
+def test_spare_induce_is_what_the_splits_leave_out():
+    from izkit.tasks import load_task
+
+    task = load_task("antonyms")
+    sp = task.splits(kappa=5, n_dev=20, seed=3)
+    spare = task.spare_induce(kappa=5, n_dev=20, seed=3)
+    assert len(spare) == len(task.induce) - 25
+    ids = lambda exs: {id(e) for e in exs}  # noqa: E731 - the same objects as task.induce holds
+    assert not ids(spare) & ids(sp.exemplars + sp.dev)
+    assert ids(spare) | ids(sp.exemplars + sp.dev) == ids(task.induce)
+    assert task.spare_induce(kappa=5, n_dev=20, seed=3, limit=7) == spare[:7]
+    assert task.spare_induce(kappa=5, n_dev=20, seed=4) != spare  # another seed leaves out others
