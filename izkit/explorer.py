@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 SLIDER_LAYOUT = W.Layout(width="420px")
-SLIDER_STYLE = {"description_width": "110px"}
+SLIDER_STYLE = {"description_width": "130px"}  # room for "best (incumbent)"
 
 
 @dataclass

@@ -214,6 +214,7 @@ def ei_explorer(x: np.ndarray | None = None, y: np.ndarray | None = None, *, gri
         ax2.scatter([state["x_max"]], [state["log_ei_max"] if log else state["ei_max"]], marker="*", s=160,
                     color="C1", edgecolors="k", zorder=3, label=f"maximiser x = {state['x_max']:.3f}")
         ax2.set_ylabel("log EI" if log else "EI")
+        ax2.ticklabel_format(axis="y", useOffset=False)  # an offset label ("1e-7+1.6e-3") cannot be read
         ax2.set_xlabel(xlabel)
         ax2.legend(fontsize=8, loc="best")
         fig.tight_layout()

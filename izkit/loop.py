@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from izkit import __version__
-from izkit.config import RESUME_MAY_CHANGE, Config
+from izkit.config import METHOD_NAMES, RESUME_MAY_CHANGE, Config
 from izkit.pipeline import Pipeline
 from izkit.records import RECORD_NAME, RecordError, RunRecord, check_same_config
 from izkit.strategies import strategy_for
@@ -62,11 +62,11 @@ class RunResult:
     def summary(self) -> str:
         """A plain-text table: method, dev score, test scores, best instruction."""
         objs = sorted({o for m in self.methods.values() for o in m.test}, key=lambda o: o != self.objective)
-        head = f"{'method':<13} {'dev ' + self.objective:>13} " + " ".join(f"{'test ' + o:>13}" for o in objs)
+        head = f"{'method':<18} {'dev ' + self.objective:>13} " + " ".join(f"{'test ' + o:>13}" for o in objs)
         lines = [f"task {self.config.task}, seed {self.config.seed}, optimised: {self.objective} on dev", head]
         for m in self.methods.values():
             tests = " ".join(f"{m.test.get(o, float('nan')):>13.3f}" for o in objs)
-            lines.append(f"{m.method:<13} {m.best_dev:>13.3f} {tests}  {m.best_instruction!r}")
+            lines.append(f"{METHOD_NAMES.get(m.method, m.method):<18} {m.best_dev:>13.3f} {tests}  {m.best_instruction!r}")
         return "\n".join(lines)
 
 

@@ -237,8 +237,16 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
 def _from_pretrained(source: str, dtype: torch.dtype, kwargs: dict[str, Any]) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs)
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a cached load takes seconds: no "Loading weights" bar in every notebook cell
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs)
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
     return model, tokenizer
 
 

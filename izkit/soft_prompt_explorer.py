@@ -228,10 +228,13 @@ class SoftPromptExplorer:
 
     def layout(self) -> W.Widget:
         w = self.w
-        sliders = W.VBox(self.sliders()) if self.mode == "plane" else W.GridBox(
-            self.coords, layout=W.Layout(grid_template_columns="repeat(2, 430px)"))
-        return W.VBox([w["best"], W.HBox([sliders, W.VBox([w["gp"], w["reset"]])]), w["readout"],
-                       W.HBox([w["generate"], w["score"]]), w["instruction"], self.image, self.output])
+        if self.mode == "plane":
+            controls = W.HBox([W.VBox(self.sliders()), W.VBox([w["gp"], w["reset"]])])
+        else:  # ten sliders: the toggles above them, and as many columns of sliders as the page has room for
+            grid = W.GridBox(self.coords, layout=W.Layout(grid_template_columns="repeat(auto-fill, minmax(430px, 1fr))"))
+            controls = W.VBox([W.HBox([w["gp"], w["reset"]]), grid])
+        return W.VBox([w["best"], controls, w["readout"], W.HBox([w["generate"], w["score"]]), w["instruction"],
+                       self.image, self.output])
 
     def explorer(self) -> Explorer:
         return Explorer(self.w, self.state, self.figure, self.image, self.output, self.layout(), self.draw)
