@@ -11,8 +11,8 @@ For both objectives it times, side by side in one run:
 Achieved model FLOP/s counts the work done, without waste: ``2 x non-embedding params x tokens through the model``
 plus ``2 x hidden x vocab`` for every position whose logits are computed and used (attention's own FLOPs, small at
 these lengths, are left out; padding and finished rows are not counted; a prompt prefix shared by 20 rows counts
-once). It is compared with this machine's fp32 matmul rate, measured with a 2048 x 2048 torch.matmul right before
-and right after each timed section; the highest counts (the machine is shared, so the rate moves).
+once). It is compared with this machine's matmul rate in the model's dtype, measured with a 2048 x 2048
+torch.matmul right before and right after each timed section; the highest counts (the machine is shared, so the rate moves).
 
     python bench/bench_scoring.py [--quick]
 
@@ -66,9 +66,9 @@ def dev_examples() -> tuple[list[Example], str]:
         return [Example(x, (y,)) for x, y in FALLBACK_DEV], "hand-written antonyms"
 
 
-def matmul_rate(n: int = 2048, seconds: float = 1.5) -> float:
-    """fp32 FLOP/s of a large square matmul on this machine, now."""
-    a, b = torch.randn(n, n), torch.randn(n, n)  # (n, n), (n, n)
+def matmul_rate(n: int = 2048, seconds: float = 1.5, dtype: torch.dtype = torch.float32) -> float:
+    """FLOP/s of a large square matmul in ``dtype`` (the model's) on this machine, now."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)  # (n, n), (n, n)
     torch.matmul(a, b)
     reps, t = 0, time.perf_counter()
     while time.perf_counter() - t < seconds:
@@ -189,11 +189,11 @@ def main() -> int:
 
     def timed(fn) -> tuple[float, list[float]]:
         """Run ``fn``; its seconds, and the matmul rate measured right before and right after it."""
-        before = matmul_rate()
+        before = matmul_rate(dtype=model.dtype)
         t = time.perf_counter()
         fn()
         seconds = time.perf_counter() - t
-        return seconds, [before, matmul_rate()]
+        return seconds, [before, matmul_rate(dtype=model.dtype)]
 
     def row(objective: str, method: str, n: int, seconds: float, flops: float, rates: list[float],
             base: float) -> None:
