@@ -124,13 +124,16 @@ def _env() -> dict[str, str]:
 
 def _default_sigint() -> None:
     """In the parent, between fork and exec: SIGINT back to its default (a test run in the background of a shell
-    inherits it ignored, and Python would then never turn it into KeyboardInterrupt)."""
+    inherits it ignored, and Python would then never turn it into KeyboardInterrupt), and SIGHUP too (a test run under
+    ``nohup`` inherits it ignored, and izkit rightly keeps an ignored SIGHUP ignored)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def _ignored_sigint() -> None:
     """What a shell script does for ``izkit serve &`` (no job control): the job starts with SIGINT ignored."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as in _default_sigint
 
 
 class Parent:
