@@ -110,7 +110,8 @@ def test_run_resume_and_compare_for_real(tmp_path, capsys, embedded):
     assert main(argv) == 0
     assert (tmp_path / "answers.sqlite").is_file()  # the answers went to the cache the flag names
     printed = capsys.readouterr().out
-    assert "optimised: accuracy on dev" in printed and "instructzero" in printed and "manual" in printed
+    assert "optimised: accuracy on dev" in printed and "InstructZero" in printed
+    assert "Manual (generator)" in printed and "Hand-written" in printed  # the default baselines, by their names
     assert {p.name for p in out.iterdir()} >= {"record.jsonl", "best_so_far.png", "soft_prompts.png"}
     n_lines = len((out / "record.jsonl").read_text().splitlines())
     assert main(["run", "--task", "antonyms", "--resume", str(out), "--device", "cpu"]) == 0  # finished: nothing to do
