@@ -27,7 +27,7 @@ import numpy as np
 
 from izkit import __version__
 from izkit.config import METHOD_NAMES, RESUME_MAY_CHANGE, Config
-from izkit.pipeline import Pipeline
+from izkit.pipeline import Pipeline, with_recorded_dtype
 from izkit.records import RECORD_NAME, RecordError, RunRecord, check_same_config
 from izkit.strategies import strategy_for
 from izkit.tasks import load_task
@@ -94,6 +94,7 @@ class Run:
             check_same_default_model(path, self.record.header, cfg)
             check_same_config(path, recorded_config(self.record.header), current_config(cfg, self.record.header),
                               ignore=RESUME_MAY_CHANGE)
+            self.cfg = cfg = with_recorded_dtype(cfg, self.record.header)  # answer in the format the run began in
         elif path.exists() and path.stat().st_size > 0:  # an empty record (killed before the header) starts anew
             raise RecordError(f"{path}: a record already exists; resume it with --resume {self.out}")
         else:

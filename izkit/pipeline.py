@@ -70,9 +70,18 @@ class Pipeline:
         and the run's splits."""
         names = {f.name for f in dataclasses.fields(Config)}
         cfg = Config.from_dict({k: v for k, v in header["config"].items() if k in names})
-        recorded = ((header.get("models") or {}).get("generator") or {}).get("dtype")
-        if cfg.dtype is None and recorded in ("float32", "bfloat16"):
-            cfg = dataclasses.replace(cfg, dtype=recorded)  # the number format the run used, wherever it is read back
+        cfg = with_recorded_dtype(cfg, header)
         task = load_task(cfg.task, root=cfg.root)
         splits = task.splits(cfg.kappa, cfg.n_dev, cfg.n_test, cfg.seed)
         return cls.from_config(cfg, splits, task.metric, header.get("objective")), splits
+
+
+def with_recorded_dtype(cfg: Config, header: dict[str, Any]) -> Config:
+    """``cfg`` with the number format its record's models were loaded in, where ``cfg`` names none: a run read back
+    or resumed keeps answering as it did, whatever this machine's default (izkit.models.default_dtype) is now."""
+    gen = (header.get("models") or {}).get("generator")
+    recorded = gen.get("dtype") if isinstance(gen, dict) else None  # fakes name their models by a plain string
+    if cfg.dtype is None and recorded in ("float32", "bfloat16"):
+        return dataclasses.replace(cfg, dtype=recorded)
+    return cfg
+

@@ -467,3 +467,19 @@ def test_the_course_switches_to_an_openai_black_box_by_environment(monkeypatch):
     monkeypatch.setenv("IZKIT_BLACKBOX_MODEL", "my-model")
     cfg = Config.quick(TASK, **blackbox_from_env())
     assert (cfg.blackbox, cfg.base_url, cfg.blackbox_model) == ("openai", "http://127.0.0.1:8000/v1", "my-model")
+
+
+def test_a_resumed_run_keeps_the_number_format_it_began_in(tmp_path):
+    """A record whose models were loaded in float32 resumes in float32 whatever this machine's default is now."""
+    from izkit.pipeline import with_recorded_dtype
+
+    cfg = fake_cfg()
+    Run(cfg, tmp_path, progress=False, pipeline=make_fake_pipeline()).execute()
+    lines = (tmp_path / "record.jsonl").read_text().splitlines()
+    header = json.loads(lines[0])
+    header["models"]["generator"] = {"name": "gemma-3-270m", "source": "x", "device": "cpu", "dtype": "float32"}
+    (tmp_path / "record.jsonl").write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    resumed = Run(cfg, tmp_path, resume=True, progress=False, pipeline=make_fake_pipeline())
+    assert cfg.dtype is None and resumed.cfg.dtype == "float32"
+    assert with_recorded_dtype(dataclasses.replace(cfg, dtype="bfloat16"), header).dtype == "bfloat16"  # asked wins
+    assert with_recorded_dtype(cfg, {"models": {}}).dtype is None
