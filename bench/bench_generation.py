@@ -1,4 +1,4 @@
-"""Benchmark InstructZero steps 1-2: soft prompts -> instructions with the embedded Gemma 3 270M.
+"""Benchmark InstructZero steps 1-2: soft prompts -> instructions with the embedded default model (or $IZKIT_MODEL).
 
 1. Speed: 25 soft prompts -> 25 instructions in one batched decoding pass vs 25 single calls (target >= 4x), measured
    side by side in one run, with a check that both give the same instructions (greedy).
