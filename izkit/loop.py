@@ -66,7 +66,8 @@ class RunResult:
         lines = [f"task {self.config.task}, seed {self.config.seed}, optimised: {self.objective} on dev", head]
         for m in self.methods.values():
             tests = " ".join(f"{m.test.get(o, float('nan')):>13.3f}" for o in objs)
-            lines.append(f"{METHOD_NAMES.get(m.method, m.method):<18} {m.best_dev:>13.3f} {tests}  {m.best_instruction!r}")
+            name = METHOD_NAMES.get(m.method, m.method)
+            lines.append(f"{name:<18} {m.best_dev:>13.3f} {tests}  {m.best_instruction!r}")
         return "\n".join(lines)
 
 
@@ -236,7 +237,6 @@ class Run:
             result.test[obj] = line["mean"]
         return result
 
-
     def _test_curve(self, method: str) -> None:
         """Each round's incumbent (the best dev instruction after that round, ties to the first) scored on test.
 
@@ -244,6 +244,8 @@ class Run:
         figure of a study. Only reported: no proposal reads these lines. Repeated incumbents are read from the record.
         """
         evals = self.record.evals(method)
+        known = {t["instruction"]: t["mean"] for kind in ("test", "test_curve")  # test scores the record already holds
+                 for t in self.record.of_kind(kind, method=method, objective=self.objective)}
         for rnd in sorted({e["round"] for e in evals}):
             if self.record.find("test_curve", method=method, round=rnd) is not None:
                 continue
@@ -252,17 +254,12 @@ class Run:
             if not scored:
                 continue
             best = max(scored, key=lambda e: e["mean"])  # max keeps the first of equal means
-            known = next((t for t in self.record.of_kind("test", method=method, objective=self.objective)
-                          if t["instruction"] == best["instruction"]), None) or next(
-                (t for t in self.record.of_kind("test_curve", method=method) if t["instruction"] == best["instruction"]),
-                None)
             t = time.perf_counter()
-            if known is None:
+            if best["instruction"] not in known:
                 res = self.pipeline.blackbox.score([best["instruction"]], self.splits.test,
                                                    metric=self.pipeline.metric, objective=self.objective)
-                mean = float(res.means[0])
-            else:
-                mean = known["mean"]
+                known[best["instruction"]] = float(res.means[0])
+            mean = known[best["instruction"]]
             self.record.append({"kind": "test_curve", "method": method, "round": rnd, "objective": self.objective,
                                 "n_distinct": len({e["instruction"] for e in upto}), "instruction": best["instruction"],
                                 "dev": best["mean"], "mean": mean, "seconds": time.perf_counter() - t})
@@ -323,7 +320,8 @@ def run(cfg: Config, out: str | os.PathLike, resume: bool = False, progress: boo
 
 def work_seconds(record: RunRecord) -> float:
     """The time a run's recorded work took, summed over every session that added to it (model loading excluded)."""
-    return sum(line.get("seconds", 0.0) for kind in ("proposal", "eval", "test", "test_curve") for line in record.of_kind(kind))
+    kinds = ("proposal", "eval", "test", "test_curve")
+    return sum(line.get("seconds", 0.0) for kind in kinds for line in record.of_kind(kind))
 
 
 def check_writable(out: Path) -> None:

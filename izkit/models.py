@@ -14,6 +14,7 @@ from here too.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -138,6 +139,7 @@ DTYPE_ENV = "IZKIT_DTYPE"  # "float32" or "bfloat16": the number format when non
 DTYPES = ("float32", "bfloat16")
 
 
+@functools.cache
 def cpu_has_bf16() -> bool:
     """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX-BF16; read from /proc/cpuinfo on Linux)."""
     try:
@@ -157,7 +159,7 @@ def default_dtype(device: str) -> torch.dtype:
         if value not in DTYPES:
             raise ModelLoadError(f"{DTYPE_ENV}={value!r}: use one of {', '.join(DTYPES)}, or unset it")
         return getattr(torch, value)
-    if device == "cpu" or str(device).startswith("cpu"):
+    if str(device).startswith("cpu"):
         return torch.bfloat16 if cpu_has_bf16() else torch.float32
     return torch.bfloat16
 
@@ -236,7 +238,6 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
 
 def _from_pretrained(source: str, dtype: torch.dtype, kwargs: dict[str, Any]) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from transformers.utils import logging as hf_logging
 
     was_on = hf_logging.is_progress_bar_enabled()
