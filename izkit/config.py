@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,8 +158,6 @@ def blackbox_from_env() -> dict[str, Any]:
     The notebooks pass it to their configs, ``Config.quick(task, **blackbox_from_env())``, so a teacher points the
     whole course at a server without editing a cell (notebooks/README.md). The generator stays the local model.
     """
-    import os
-
     url, model = os.environ.get(BASE_URL_ENV, "").strip(), os.environ.get(BLACKBOX_MODEL_ENV, "").strip()
     if not url and not model:
         return {}
