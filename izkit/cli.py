@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from izkit import __version__
-from izkit.config import RESUME_MAY_CHANGE, Config
+from izkit.config import DTYPES, RESUME_MAY_CHANGE, Config
 from izkit.records import RECORD_NAME, RecordError, RunRecord
 
 
@@ -230,7 +230,7 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retries", type=int, default=3,
                    help="retries of a failed black-box request (429, 5xx, timeout), after the SDK's own")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--dtype", choices=["float32", "bfloat16"], default=None,
+    p.add_argument("--dtype", choices=DTYPES, default=None,
                    help="the local models' number format (default: $IZKIT_DTYPE, else bfloat16 on a GPU or a CPU with "
                         "native bfloat16, float32 on other CPUs)")
     cache = p.add_mutually_exclusive_group()

@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+DTYPES = ("float32", "bfloat16")  # the local models' number formats (izkit.models.default_dtype picks one)
+
 METHODS = ("instructzero", "matern", "uniform", "ape", "manual", "reference")  # the order they run in
 METHOD_NAMES = {"instructzero": "InstructZero", "matern": "BO (plain Matern)", "uniform": "Uniform",
                 "ape": "APE-style", "manual": "Manual (generator)", "reference": "Hand-written"}
@@ -124,7 +126,7 @@ class Config:
             raise ValueError(f"similarity must be 'matern' or 'agreement', got {self.similarity!r}")
         for name, allowed in (("batch", ("ei", "authors")), ("generator_prompt", ("plain", "chat")),
                               ("gp_inputs", ("raw", "unit")), ("score_standardize", (None, "column", "global")),
-                              ("gp_noise", ("fitted", "known")), ("dtype", (None, "float32", "bfloat16"))):
+                              ("gp_noise", ("fitted", "known")), ("dtype", (None, *DTYPES))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {getattr(self, name)!r}")
         if self.projection not in ("uniform", "normal"):

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from izkit import conversion
+from izkit.config import DTYPES
 from izkit.embedded import (EMBEDDED, EMBEDDED_MODELS, GEMMA, QWEN, EmbeddedModel, ModelLoadError, Part,
                             assembled_gguf, check_parts, did_you_mean, find, gguf_field, gguf_metadata, listed_names,
                             locate_part, lookup)
@@ -136,7 +137,6 @@ def default_device() -> str:
 
 
 DTYPE_ENV = "IZKIT_DTYPE"  # "float32" or "bfloat16": the number format when none is asked for, over the rule below
-DTYPES = ("float32", "bfloat16")
 
 
 @functools.cache

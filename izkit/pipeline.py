@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from izkit.config import Config
+from izkit.config import DTYPES, Config
 from izkit.tasks import Splits, load_task
 
 
@@ -81,7 +81,7 @@ def with_recorded_dtype(cfg: Config, header: dict[str, Any]) -> Config:
     or resumed keeps answering as it did, whatever this machine's default (izkit.models.default_dtype) is now."""
     gen = (header.get("models") or {}).get("generator")
     recorded = gen.get("dtype") if isinstance(gen, dict) else None  # fakes name their models by a plain string
-    if cfg.dtype is None and recorded in ("float32", "bfloat16"):
+    if cfg.dtype is None and recorded in DTYPES:
         return dataclasses.replace(cfg, dtype=recorded)
     return cfg
 

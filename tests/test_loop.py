@@ -325,6 +325,8 @@ def test_exploration_settings_reach_the_gp_and_every_round_logs_its_diagnostics(
     assert gp.kernel_.residual and gp.kernel_.similarity.standardize == "column"
     with pytest.raises(ValueError, match="batch must be one of 'ei', 'authors', got 'cma'"):
         Run(fake_cfg(batch="cma"), tmp_path / "bad", progress=False, pipeline=make_fake_pipeline())
+    with pytest.raises(ValueError, match="dtype must be one of None, 'float32', 'bfloat16', got 'float16'"):
+        fake_cfg(dtype="float16").validate()
 
 
 def test_the_hand_written_instruction_is_scored_as_a_row_and_skipped_where_a_task_has_none(tmp_path, caplog):
