@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import OUT_DIR, emit  # noqa: E402
 
 from izkit.config import Config  # noqa: E402
-from izkit.loop import Run, work_seconds  # noqa: E402
+from izkit.loop import Run  # noqa: E402
 from izkit.records import RECORD_NAME, RunRecord  # noqa: E402
 from izkit.tasks import load_task  # noqa: E402
 
@@ -91,7 +91,7 @@ def one(variant: str, task_name: str, seed: int, budget: int, cache: Path) -> di
         else float("nan"),
         "S99": np.median([g["S_offdiag_q99"] for g in gps if "S_offdiag_q99" in g]) if gps else float("nan"),
         "sd_ratio": np.median([g["sd_ratio_q50"] for g in gps if "sd_ratio_q50" in g]) if gps else float("nan"),
-        "minutes": work_seconds(RunRecord.open(out / RECORD_NAME)) / 60,
+        "minutes": RunRecord.open(out / RECORD_NAME).work_seconds() / 60,
     }
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from izkit.compare import compare_table
 from izkit.config import METHOD_NAMES, METHODS, Config
-from izkit.loop import MethodResult, RunResult, work_seconds
+from izkit.loop import MethodResult, RunResult
 from izkit.replay import replay
 from izkit.records import RECORD_NAME
 
@@ -75,7 +75,7 @@ def test_tables(folder: Path) -> str:
         for m in rep.methods():
             best = rep.best(m)
             methods[m] = MethodResult(m, best["instruction"], best["mean"], len(rep.evals(m)), rep.test_scores(m))
-        results.append(RunResult(cfg, rep.objective, methods, path, 0.0, work_seconds(rep.record)))
+        results.append(RunResult(cfg, rep.objective, methods, path, 0.0, rep.record.work_seconds()))
     objectives = sorted({o for r in results for m in r.methods.values() for o in m.test},
                         key=lambda o: o != results[0].objective)
     return "\n\n".join(compare_table(results, o) for o in objectives)

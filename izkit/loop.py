@@ -135,7 +135,7 @@ class Run:
         if not self.record.done:
             self.record.append({"kind": "done", "seconds": time.perf_counter() - t0})
         return RunResult(self.cfg, self.objective, results, self.record.path, time.perf_counter() - t0,
-                         work_seconds(self.record))
+                         self.record.work_seconds())
 
     def search(self, methods: list[str] | None = None) -> list[str]:
         """Every round of each method (default: the config's), with no test scoring; returns the methods run.
@@ -316,12 +316,6 @@ def check_same_default_model(path: Path, header: dict[str, Any], cfg: Config) ->
 def run(cfg: Config, out: str | os.PathLike, resume: bool = False, progress: bool = True) -> RunResult:
     """Run InstructZero (and the config's baselines) on one task; the record and results go to ``out``."""
     return Run(cfg, out, resume=resume, progress=progress).execute()
-
-
-def work_seconds(record: RunRecord) -> float:
-    """The time a run's recorded work took, summed over every session that added to it (model loading excluded)."""
-    kinds = ("proposal", "eval", "test", "test_curve")
-    return sum(line.get("seconds", 0.0) for kind in kinds for line in record.of_kind(kind))
 
 
 def check_writable(out: Path) -> None:

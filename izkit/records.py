@@ -128,6 +128,13 @@ class RunRecord:
         """The evaluation lines, of one method or all, in the order they were written."""
         return [e for e in self.of_kind("eval") if method is None or e["method"] == method]
 
+    def work_seconds(self, method: str | None = None) -> float:
+        """The time the recorded work took (proposals, evaluations, test scoring), of one method or all, summed over
+        every session that added to the record; model loading is not recorded work."""
+        kinds = ("proposal", "eval", "test", "test_curve")
+        return sum(line.get("seconds", 0.0) for kind in kinds for line in self.of_kind(kind)
+                   if method is None or line.get("method") == method)
+
     def find(self, kind: str, **match: Any) -> dict[str, Any] | None:
         return next(self.of_kind(kind, **match), None)
 

@@ -120,6 +120,11 @@ def summarise(folder: str | Path, objective: str | None = None) -> str:
         + "; soft prompts evaluated twice: " + ", ".join(
         f"{METHOD_NAMES.get(m, m)} {sum(repeated_soft_prompts(r, m) for r in runs)}" for m in methods
         if m not in ("manual", "reference")) + ".", ""]
+    per_run = [(r.record.work_seconds() / 60, [r.record.work_seconds(m) / 60 for m in methods]) for r in runs]
+    lines += ["Recorded work per (task, seed) run, model loading excluded: "
+              f"{np.mean([w for w, _ in per_run]):.1f} min (min-max {min(w for w, _ in per_run):.1f}-"
+              f"{max(w for w, _ in per_run):.1f}); per method (mean): " + ", ".join(
+                  f"{name} {np.mean([ws[i] for _, ws in per_run]):.1f}" for i, name in enumerate(names)) + ".", ""]
     if "reference" in methods:
         per_task = [(np.nanmean([method_test_score(r, "instructzero", objective) for r in rs]),
                      np.nanmean([method_test_score(r, "reference", objective) for r in rs]))
@@ -127,6 +132,22 @@ def summarise(folder: str | Path, objective: str | None = None) -> str:
         at_least = sum(a >= b for a, b in per_task)
         lines += [f"InstructZero's mean test {objective} is at least the hand-written instruction's on {at_least} of "
                   f"{len(per_task)} tasks.", ""]
+    lines += ["Per (task, seed): test " + objective + " of each method's best dev instruction, and InstructZero's "
+              "paired difference from Uniform", "", "| task | seed | " + " | ".join(names) + " | IZ - Uniform |",
+              "|---|---|" + "---|" * (len(methods) + 1)]
+    for r in runs:
+        scores = {m: method_test_score(r, m, objective) for m in methods}
+        diff = scores.get("instructzero", math.nan) - scores.get("uniform", math.nan)
+        lines.append(f"| {Path(r.config['task']).stem} | {r.config['seed']} | "
+                     + " | ".join(f"{scores[m]:.3f}" for m in methods) + f" | {diff:+.3f} |")
+    lines += [""]
+    shown = [m for m in ("instructzero", "uniform") if m in methods]
+    lines += ["The best dev instruction per run (cut at 90 characters)", "",
+              "| task | seed | " + " | ".join(METHOD_NAMES[m] for m in shown) + " |", "|---|---|" + "---|" * len(shown)]
+    for r in runs:
+        lines.append(f"| {Path(r.config['task']).stem} | {r.config['seed']} | "
+                     + " | ".join(_cut(r.best(m)["instruction"]) for m in shown) + " |")
+    lines += [""]
     lines += ["| A - B, paired over (task, seed) | n | mean | 95% bootstrap CI | A better / tie / worse | Wilcoxon p |",
               "|---|---|---|---|---|---|"]
     for b in [m for m in methods if m != "instructzero"]:
@@ -134,6 +155,12 @@ def summarise(folder: str | Path, objective: str | None = None) -> str:
         lines.append(f"| InstructZero - {METHOD_NAMES.get(b, b)} | {len(pr.diffs)} | {pr.mean:+.3f} | "
                      f"[{pr.ci[0]:+.3f}, {pr.ci[1]:+.3f}] | {pr.wins} / {pr.ties} / {pr.losses} | {pr.p_value:.3g} |")
     return "\n".join(lines)
+
+
+def _cut(text: str, width: int = 90) -> str:
+    """One table cell: quoted, newlines and pipes escaped, cut at ``width`` characters."""
+    text = " ".join(text.split()).replace("|", "\\|")
+    return "'" + (text if len(text) <= width else text[:width - 1] + "…") + "'"
 
 
 def best_so_far(rep: Replay, method: str) -> np.ndarray:

@@ -104,3 +104,21 @@ def test_summary_counts_repeated_soft_prompts_and_tasks_at_the_hand_written_leve
     fig = study_figure(runs)
     assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == "test accuracy of the incumbent"
     assert len(fig.axes[1].lines) == 3  # InstructZero, Uniform, the hand-written level
+
+
+def test_summary_lists_each_run_its_best_instructions_and_the_recorded_work(tmp_path):
+    """Per (task, seed): the methods' test scores and IZ - Uniform; the best dev instructions as table cells (a pipe
+    escaped, a long one cut); the recorded work per run and per method, in minutes."""
+    long = "return the larger animal of the two " * 5
+    rec = RunRecord.create(tmp_path / "sum-seed2" / "record.jsonl",
+                           {"config": {"task": "sum", "seed": 2}, "objective": "accuracy"})
+    for method, text, test, seconds in (("instructzero", "add a | b", 0.75, 120.0), ("uniform", long, 0.5, 60.0)):
+        rec.append({"kind": "proposal", "method": method, "round": 0, "seconds": seconds / 2})
+        rec.append({"kind": "eval", "method": method, "round": 0, "index": 0, "z": [0.1], "instruction": text,
+                    "scores": [1.0], "predictions": [""], "mean": 1.0, "seconds": seconds / 2})
+        rec.append({"kind": "test", "method": method, "objective": "accuracy", "instruction": text, "mean": test})
+    rec.append({"kind": "done", "seconds": 999.0})  # wall time, not summed again
+    text = summarise(tmp_path)
+    assert "| sum | 2 | 0.750 | 0.500 | +0.250 |" in text
+    assert "| sum | 2 | 'add a \\| b' | 'return the larger animal" in text and "…' |" in text
+    assert "3.0 min (min-max 3.0-3.0); per method (mean): InstructZero 2.0, Uniform 1.0." in text
