@@ -141,6 +141,7 @@ def summarise(folder: str | Path, objective: str | None = None) -> str:
         lines.append(f"| {Path(r.config['task']).stem} | {r.config['seed']} | "
                      + " | ".join(f"{scores[m]:.3f}" for m in methods) + f" | {diff:+.3f} |")
     lines += [""]
+    lines += curve_table(runs, [m for m in methods if m not in ("manual", "reference")])
     shown = [m for m in ("instructzero", "uniform") if m in methods]
     lines += ["The best dev instruction per run (cut at 90 characters)", "",
               "| task | seed | " + " | ".join(METHOD_NAMES[m] for m in shown) + " |", "|---|---|" + "---|" * len(shown)]
@@ -155,6 +156,29 @@ def summarise(folder: str | Path, objective: str | None = None) -> str:
         lines.append(f"| InstructZero - {METHOD_NAMES.get(b, b)} | {len(pr.diffs)} | {pr.mean:+.3f} | "
                      f"[{pr.ci[0]:+.3f}, {pr.ci[1]:+.3f}] | {pr.wins} / {pr.ties} / {pr.losses} | {pr.p_value:.3g} |")
     return "\n".join(lines)
+
+
+def curve_table(runs: list[Replay], methods: list[str]) -> list[str]:
+    """The study figure's numbers as Markdown lines: after each round (its distinct count), the mean over runs of
+    the best dev score so far and, where recorded (``--test-curve``), of the incumbent's test score."""
+    rows: dict[str, list[str]] = {}
+    for m in methods:
+        curves = [c for c in (best_so_far(r, m) for r in runs if m in r.methods()) if len(c)]
+        pts = [p for p in (test_curve(r, m) for r in runs if m in r.methods()) if len(p[0])]
+        if not curves or not pts:
+            continue
+        k = min(len(p[0]) for p in pts)
+        n = np.mean([p[0][:k] for p in pts], axis=0).astype(int)  # (k,) equal budgets: the same counts in every run
+        n = n[n <= min(len(c) for c in curves)]
+        dev = np.mean([c[n - 1] for c in curves], axis=0)  # (k,)
+        test = np.nanmean([p[1][:len(n)] for p in pts], axis=0)  # (k,)
+        rows[METHOD_NAMES.get(m, m)] = [f"{d:.3f} / {t:.3f}" for d, t in zip(dev, test)]
+        counts = n
+    if not rows:
+        return []
+    return (["Best dev so far / test of the incumbent, mean over runs, after n distinct instructions", "",
+             "| method | " + " | ".join(f"n = {c}" for c in counts) + " |", "|---|" + "---|" * len(counts)]
+            + [f"| {name} | " + " | ".join(cells) + " |" for name, cells in rows.items()] + [""])
 
 
 def _cut(text: str, width: int = 90) -> str:

@@ -101,6 +101,8 @@ def test_summary_counts_repeated_soft_prompts_and_tasks_at_the_hand_written_leve
     text = summarise(tmp_path)
     assert "soft prompts evaluated twice: InstructZero 0, Uniform 2." in text
     assert "at least the hand-written instruction's on 1 of 1 tasks" in text
+    assert "| method | n = 1 | n = 2 |" in text  # the figure's numbers: best dev so far / the incumbent's test
+    assert "| InstructZero | 0.500 / 0.500 | 0.500 / 0.500 |" in text and "| Uniform | 0.500 / 0.300 |" in text
     fig = study_figure(runs)
     assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == "test accuracy of the incumbent"
     assert len(fig.axes[1].lines) == 3  # InstructZero, Uniform, the hand-written level
