@@ -7,7 +7,9 @@ like (paper Table 1). ``compare`` is resumable: finished runs are read back, int
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,23 +17,44 @@ import numpy as np
 
 from izkit.config import METHOD_NAMES, METHODS, Config
 from izkit.loop import RunResult, run
-from izkit.records import RECORD_NAME
+from izkit.records import RECORD_NAME, RecordBusy
+
+log = logging.getLogger(__name__)
 
 
 def compare(cfg: Config, tasks: list[str], seeds: list[int], out: str | os.PathLike,
-            progress: bool = True) -> list[RunResult]:
+            progress: bool = True, poll_seconds: float = 10.0) -> list[RunResult]:
     """Run every (task, seed) into ``out/<task>-seed<seed>/`` (finished ones are read back, interrupted ones resumed).
 
-    Seed-major: every task once before any task twice, so a study stopped early still covers every task.
+    Seed-major: every task once before any task twice, so a study stopped early still covers every task. A pair
+    that another process is writing (a second ``izkit compare`` on the same folder, e.g. one per core with
+    ``OMP_NUM_THREADS=1``) is skipped and read back once that process has finished it, polling every
+    ``poll_seconds``: two such processes share out the pairs between them.
     """
     out = Path(out)
-    results = []
-    for seed in seeds:
-        for task in tasks:
-            sub = out / f"{Path(task).stem}-seed{seed}"
-            resume = (sub / RECORD_NAME).exists()
-            results.append(run(dataclasses.replace(cfg, task=task, seed=seed), sub, resume=resume, progress=progress))
-    return results
+    pairs = [(task, seed) for seed in seeds for task in tasks]
+    results: dict[tuple[str, int], RunResult] = {}
+    busy = []
+    for task, seed in pairs:
+        try:
+            results[task, seed] = _run_pair(cfg, task, seed, out, progress)
+        except RecordBusy as err:
+            log.warning("%s; coming back to it after the others", err)
+            busy.append((task, seed))
+    for task, seed in busy:  # another `izkit compare` on the same folder is running it: wait, then read it back
+        while (task, seed) not in results:
+            try:
+                results[task, seed] = _run_pair(cfg, task, seed, out, progress)
+            except RecordBusy:
+                time.sleep(poll_seconds)
+    return [results[p] for p in pairs]
+
+
+def _run_pair(cfg: Config, task: str, seed: int, out: Path, progress: bool) -> RunResult:
+    """One (task, seed) into ``out/<task>-seed<seed>/``: started, resumed, or read back when finished."""
+    sub = out / f"{Path(task).stem}-seed{seed}"
+    resume = (sub / RECORD_NAME).exists()
+    return run(dataclasses.replace(cfg, task=task, seed=seed), sub, resume=resume, progress=progress)
 
 
 def compare_table(results: list[RunResult], objective: str) -> str:

@@ -28,7 +28,7 @@ import numpy as np
 from izkit import __version__
 from izkit.config import METHOD_NAMES, RESUME_MAY_CHANGE, Config
 from izkit.pipeline import Pipeline, with_recorded_dtype
-from izkit.records import RECORD_NAME, RecordError, RunRecord, check_same_config
+from izkit.records import RECORD_NAME, RecordError, RunRecord, check_same_config, lock_run, unlock_run
 from izkit.strategies import strategy_for
 from izkit.tasks import load_task
 
@@ -90,16 +90,21 @@ class Run:
         self.splits = self.task.splits(cfg.kappa, cfg.n_dev, cfg.n_test, cfg.seed)
         path = self.out / RECORD_NAME
         check_writable(self.out)
-        if resume:
-            self.record = RunRecord.open(path)
-            check_same_default_model(path, self.record.header, cfg)
-            check_same_config(path, recorded_config(self.record.header), current_config(cfg, self.record.header),
-                              ignore=RESUME_MAY_CHANGE)
-            self.cfg = cfg = with_recorded_dtype(cfg, self.record.header)  # answer in the format the run began in
-        elif path.exists() and path.stat().st_size > 0:  # an empty record (killed before the header) starts anew
-            raise RecordError(f"{path}: a record already exists; resume it with --resume {self.out}")
-        else:
-            self.record = None  # created once the models are loaded, so the header names them
+        lock_run(self.out)  # before the record is read: opening it may cut a torn tail, which is a write
+        try:
+            if resume:
+                self.record = RunRecord.open(path)
+                check_same_default_model(path, self.record.header, cfg)
+                check_same_config(path, recorded_config(self.record.header), current_config(cfg, self.record.header),
+                                  ignore=RESUME_MAY_CHANGE)
+                self.cfg = cfg = with_recorded_dtype(cfg, self.record.header)  # answer in the format it began in
+            elif path.exists() and path.stat().st_size > 0:  # an empty record (killed before the header) starts anew
+                raise RecordError(f"{path}: a record already exists; resume it with --resume {self.out}")
+            else:
+                self.record = None  # created once the models are loaded, so the header names them
+        except BaseException:
+            unlock_run(self.out)
+            raise
         self._pipeline = pipeline
 
     @property
@@ -124,16 +129,20 @@ class Run:
     def execute(self) -> RunResult:
         """Run (or finish) every method, then score each method's best instruction on the test split."""
         t0 = time.perf_counter()
-        if self.record is None:
-            self.pipeline  # a new run: load the models and write the header before anything else
-        methods = self.search()
-        results = {m: self._test(m) for m in methods}
-        if self.cfg.test_curve:
-            for m in methods:
-                if m not in ("manual", "reference"):
-                    self._test_curve(m)
-        if not self.record.done:
-            self.record.append({"kind": "done", "seconds": time.perf_counter() - t0})
+        lock_run(self.out)  # held since __init__ unless a previous execute released it
+        try:
+            if self.record is None:
+                self.pipeline  # a new run: load the models and write the header before anything else
+            methods = self.search()
+            results = {m: self._test(m) for m in methods}
+            if self.cfg.test_curve:
+                for m in methods:
+                    if m not in ("manual", "reference"):
+                        self._test_curve(m)
+            if not self.record.done:
+                self.record.append({"kind": "done", "seconds": time.perf_counter() - t0})
+        finally:
+            unlock_run(self.out)
         return RunResult(self.cfg, self.objective, results, self.record.path, time.perf_counter() - t0,
                          self.record.work_seconds())
 
@@ -142,6 +151,7 @@ class Run:
 
         :meth:`execute` is this and then the test split. Dev-only studies (bench/bench_exploration.py) call it alone.
         """
+        lock_run(self.out)
         if self.record is None:
             self.pipeline
         asked = list(methods) if methods is not None else self.cfg.methods()
@@ -322,7 +332,7 @@ def check_writable(out: Path) -> None:
     """Fail at the start, not after minutes of work, when the output folder cannot be written."""
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".izkit-write-test"
+        probe = out / f".izkit-write-test-{os.getpid()}"  # per process: two runs starting at once keep their own
         with open(probe, "wb") as f:
             f.write(b"\0" * 65536)
             f.flush()
@@ -330,7 +340,7 @@ def check_writable(out: Path) -> None:
         probe.unlink()
     except OSError as err:
         with contextlib.suppress(OSError):
-            (out / ".izkit-write-test").unlink(missing_ok=True)
+            (out / f".izkit-write-test-{os.getpid()}").unlink(missing_ok=True)
         raise OSError(f"cannot write to the output folder {out}: {err.strerror or err}") from None
 
 

@@ -15,6 +15,10 @@ Line kinds (each a JSON object with a ``kind`` field):
 
 A line cut off by a kill (the last line with no newline, or not valid JSON) is dropped on reading and re-done; an invalid
 line anywhere before the last is corruption and an error that names the line.
+
+One process writes a run folder at a time: :func:`lock_run` takes the folder's ``.lock`` (an advisory ``flock``, which
+the kernel drops when the process ends, so a killed run leaves none behind); a second process gets
+:class:`RecordBusy` naming the first one's pid instead of two writers interleaving lines in one record.
 """
 
 from __future__ import annotations
@@ -27,11 +31,54 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; runs are not locked there
+    fcntl = None
+
 RECORD_NAME = "record.jsonl"
 
 
 class RecordError(ValueError):
     """A record cannot be read or does not fit the run; the message names the file, line or field."""
+
+
+class RecordBusy(RecordError):
+    """Another process is writing the run in this folder (it holds the folder's lock)."""
+
+
+LOCK_NAME = ".lock"
+_HELD: dict[Path, int] = {}  # the run folders this process has locked: folder -> the lock file's descriptor
+
+
+def lock_run(folder: str | os.PathLike) -> None:
+    """Take the run folder's lock or raise :class:`RecordBusy` naming the process that holds it.
+
+    Re-entrant within a process (a notebook that builds a second Run on the same folder is not blocked by its
+    first); released by :func:`unlock_run` or when the process ends.
+    """
+    folder = Path(folder).resolve()
+    if fcntl is None or folder in _HELD:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise RecordBusy(f"{folder}: another process (pid {holder}) is writing this run; let it finish or stop it, "
+                         f"then resume") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _HELD[folder] = fd
+
+
+def unlock_run(folder: str | os.PathLike) -> None:
+    """Release the run folder's lock if this process holds it (closing the descriptor drops the flock)."""
+    fd = _HELD.pop(Path(folder).resolve(), None)
+    if fd is not None:
+        os.close(fd)
 
 
 def _clean(value: Any) -> Any:

@@ -485,3 +485,50 @@ def test_a_resumed_run_keeps_the_number_format_it_began_in(tmp_path):
     assert cfg.dtype is None and resumed.cfg.dtype == "float32"
     assert with_recorded_dtype(dataclasses.replace(cfg, dtype="bfloat16"), header).dtype == "bfloat16"  # asked wins
     assert with_recorded_dtype(cfg, {"models": {}}).dtype is None
+
+
+def test_a_run_another_process_is_writing_is_refused_and_left_untouched(tmp_path):
+    from test_records import _hold_lock
+
+    from izkit.records import RecordBusy
+
+    out = tmp_path / "run"
+    Run(fake_cfg(), out, progress=False, pipeline=make_fake_pipeline()).execute()
+    torn = (out / "record.jsonl").read_bytes()[:-1]  # its last line torn, as if the other process were mid-write
+    (out / "record.jsonl").write_bytes(torn)
+    child = _hold_lock(out)
+    try:
+        with pytest.raises(RecordBusy, match="is writing this run"):
+            Run(fake_cfg(), out, resume=True, progress=False, pipeline=make_fake_pipeline())
+        assert (out / "record.jsonl").read_bytes() == torn  # not cut: the other writer's line is not ours to cut
+    finally:
+        child.stdin.close()
+        child.wait(timeout=30)
+    Run(fake_cfg(), out, resume=True, progress=False, pipeline=make_fake_pipeline()).execute()
+
+
+def test_two_compares_on_one_folder_share_out_the_pairs(tmp_path, monkeypatch):
+    """A pair another process holds is skipped, the rest run, and it is read back once that process lets go."""
+    import threading
+
+    import izkit.compare as cmp
+    from test_records import _hold_lock
+
+    from izkit.records import lock_run, unlock_run
+
+    calls = []
+
+    def fake_run(cfg, out, resume, progress):
+        lock_run(out)  # what Run.__init__ does first
+        unlock_run(out)
+        calls.append(out.name)
+        return out.name
+
+    monkeypatch.setattr(cmp, "run", fake_run)
+    child = _hold_lock(tmp_path / "antonyms-seed0")
+    threading.Timer(0.5, child.stdin.close).start()
+    try:
+        results = cmp.compare(fake_cfg(), ["antonyms", "sum"], [0], tmp_path, progress=False, poll_seconds=0.05)
+    finally:
+        child.wait(timeout=30)
+    assert calls == ["sum-seed0", "antonyms-seed0"] and results == ["antonyms-seed0", "sum-seed0"]

@@ -80,3 +80,32 @@ def test_comparable_lines_drop_the_header_and_what_differs_between_two_runs(tmp_
     assert comparable_lines(a.path) == comparable_lines(b.path) == [{"kind": "eval", "mean": 0.5, "nested": [{}]}]
     b.append({"kind": "done"})
     assert comparable_lines(a.path) != comparable_lines(b.path)
+
+
+def _hold_lock(folder):
+    """Another process that takes the run folder's lock and keeps it until its stdin closes."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "import sys; from izkit.records import lock_run; "
+                              f"lock_run({str(folder)!r}); print('locked', flush=True); sys.stdin.read()"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "locked"
+    return child
+
+
+def test_a_run_folder_is_locked_by_one_process_and_freed_when_it_ends(tmp_path):
+    from izkit.records import RecordBusy, lock_run, unlock_run
+
+    lock_run(tmp_path)
+    lock_run(tmp_path)  # re-entrant within a process (a notebook's second Run on the same folder)
+    unlock_run(tmp_path)
+    child = _hold_lock(tmp_path)
+    try:
+        with pytest.raises(RecordBusy, match=f"another process \\(pid {child.pid}\\) is writing this run"):
+            lock_run(tmp_path)
+    finally:
+        child.stdin.close()
+        child.wait(timeout=30)
+    lock_run(tmp_path)  # the kernel dropped the lock with the process: nothing stale is left
+    unlock_run(tmp_path)
