@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,12 @@ def lock_run(folder: str | os.PathLike) -> None:
         os.close(fd)
         raise RecordBusy(f"{folder}: another process (pid {holder}) is writing this run; let it finish or stop it, "
                          f"then resume") from None
+    except OSError as err:  # a file system without flock (some network mounts): run unlocked, and say so
+        os.close(fd)
+        warnings.warn(f"{folder}: cannot lock the run folder ({err.strerror or err}); make sure no other process "
+                      f"writes this run", RuntimeWarning, stacklevel=2)
+        _HELD[folder] = -1
+        return
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     _HELD[folder] = fd
@@ -77,7 +84,7 @@ def lock_run(folder: str | os.PathLike) -> None:
 def unlock_run(folder: str | os.PathLike) -> None:
     """Release the run folder's lock if this process holds it (closing the descriptor drops the flock)."""
     fd = _HELD.pop(Path(folder).resolve(), None)
-    if fd is not None:
+    if fd is not None and fd >= 0:
         os.close(fd)
 
 

@@ -109,3 +109,19 @@ def test_a_run_folder_is_locked_by_one_process_and_freed_when_it_ends(tmp_path):
         child.wait(timeout=30)
     lock_run(tmp_path)  # the kernel dropped the lock with the process: nothing stale is left
     unlock_run(tmp_path)
+
+
+def test_a_file_system_without_locks_warns_and_runs_unlocked(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    import izkit.records as records
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(records.fcntl, "flock", no_locks)
+    with pytest.warns(RuntimeWarning, match="cannot lock the run folder"):
+        records.lock_run(tmp_path)
+    records.unlock_run(tmp_path)  # nothing to close
+    assert tmp_path.resolve() not in records._HELD
