@@ -155,7 +155,7 @@ def summarise(folder: str | Path, objective: str | None = None) -> str:
               "| task | seed | " + " | ".join(METHOD_NAMES[m] for m in shown) + " |", "|---|---|" + "---|" * len(shown)]
     for r in runs:
         lines.append(f"| {Path(r.config['task']).stem} | {r.config['seed']} | "
-                     + " | ".join(_cut(r.best(m)["instruction"]) for m in shown) + " |")
+                     + " | ".join(_cut(r.best(m)["instruction"]) if r.evals(m) else "-" for m in shown) + " |")
     lines += [""]
     lines += ["| A - B, paired over (task, seed) | n | mean | 95% bootstrap CI | A better / tie / worse | Wilcoxon p |",
               "|---|---|---|---|---|---|"]

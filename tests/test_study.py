@@ -122,7 +122,13 @@ def test_summary_lists_each_run_its_best_instructions_and_the_recorded_work(tmp_
                     "scores": [1.0], "predictions": [""], "mean": 1.0, "seconds": seconds / 2})
         rec.append({"kind": "test", "method": method, "objective": "accuracy", "instruction": text, "mean": test})
     rec.append({"kind": "done", "seconds": 999.0})  # wall time, not summed again
+    other = RunRecord.create(tmp_path / "sum-seed3" / "record.jsonl",  # a run without Uniform: a dash, no error
+                             {"config": {"task": "sum", "seed": 3}, "objective": "accuracy"})
+    other.append({"kind": "eval", "method": "instructzero", "round": 0, "index": 0, "z": [0.2], "instruction": "add",
+                  "scores": [1.0], "predictions": [""], "mean": 1.0})
+    other.append({"kind": "done"})
     text = summarise(tmp_path)
+    assert "| sum | 3 | 'add' | - |" in text
     assert "| sum | 2 | 0.750 | 0.500 | +0.250 |" in text
     assert "| sum | 2 | 'add a \\| b' | 'return the larger animal" in text and "…' |" in text
-    assert "3.0 min (min-max 3.0-3.0); per method (mean): InstructZero 2.0, Uniform 1.0." in text
+    assert "1.5 min (min-max 0.0-3.0); per method (mean): InstructZero 1.0, Uniform 0.5." in text
