@@ -84,4 +84,3 @@ def with_recorded_dtype(cfg: Config, header: dict[str, Any]) -> Config:
     if cfg.dtype is None and recorded in DTYPES:
         return dataclasses.replace(cfg, dtype=recorded)
     return cfg
-

@@ -73,8 +73,7 @@ def method_test_score(rep: Replay, method: str, objective: str) -> float:
 
 def method_dev_best(rep: Replay, method: str, objective: str | None = None) -> float:
     """The best dev score the method reached in a run: what the search optimised (nan if it scored nothing)."""
-    evals = [e["mean"] for e in rep.evals(method) if e["mean"] is not None]
-    return float(max(evals)) if evals else math.nan
+    return float(rep.best(method)["mean"]) if any(e["mean"] is not None for e in rep.evals(method)) else math.nan
 
 
 def paired(runs: list[Replay], a: str, b: str, objective: str, tol: float = 1e-12,
