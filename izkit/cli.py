@@ -4,7 +4,7 @@
     izkit prepare                    # convert the embedded model once (set-up does this)
     izkit run --task antonyms        # the main job on the embedded default
     izkit compare --tasks a,b        # every method on many tasks and seeds, one Markdown table
-    izkit summary DIR                # paired statistics over a compare folder: InstructZero against each method
+    izkit summary DIR [DIR ...]      # paired statistics over a compare folder: InstructZero against each method
     izkit serve                      # an OpenAI-compatible server for a local model, on 127.0.0.1
 
 The only module that parses arguments: it turns flags into an :class:`izkit.config.Config`, calls the library
@@ -244,13 +244,17 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
-    from izkit.study import finished_runs, study_figure, summarise
+    from izkit.study import archive, finished_runs, study_figure, summarise
 
-    text = summarise(args.folder, args.objective)
-    (Path(args.folder) / "summary.md").write_text(text + "\n")
-    study_figure(finished_runs(args.folder)).savefig(Path(args.folder) / "best_so_far.png", dpi=110)
+    text = summarise(args.folders, args.objective)
+    first = Path(args.folders[0])
+    (first / "summary.md").write_text(text + "\n")
+    study_figure(finished_runs(args.folders)).savefig(first / "best_so_far.png", dpi=110)
     print(text)
-    print(f"\nsummary.md and best_so_far.png in {args.folder}/")
+    print(f"\nsummary.md and best_so_far.png in {first}/")
+    if args.archive:
+        kept = archive(finished_runs(args.folders), args.archive)
+        print(f"{len(kept)} finished runs archived without their answers' text in {args.archive}/")
     return 0
 
 
@@ -295,7 +299,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("summary", help="paired statistics over a compare folder's runs (no model is loaded)")
-    p.add_argument("folder", help="an `izkit compare --out` folder")
+    p.add_argument("folders", nargs="+", metavar="folder",
+                   help="an `izkit compare --out` folder; several are read as one study (a run in two: the first's)")
+    p.add_argument("--archive", default=None, metavar="DIR",
+                   help="also copy every finished run's record, without the answers' text, to DIR/<run>/ (small "
+                        "enough to commit; copy it back into the study folder to resume the study elsewhere)")
     p.add_argument("--objective", choices=["accuracy", "loglik"], default=None,
                    help="the test score to compare (default: the objective the runs optimised)")
     p.set_defaults(func=_cmd_summary)

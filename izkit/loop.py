@@ -197,9 +197,11 @@ class Run:
         whole again, so a resumed run asks exactly the batches an uninterrupted run asked, and gets the same answers.
         """
         texts = proposal["instructions"]
-        size = max(1, int(getattr(self.pipeline.blackbox, "instructions_per_call", 1)))
         done = {e["index"] for e in self.record.evals(method) if e["round"] == rnd}
         bar.update(len(done))
+        if all(i in done for i in range(len(texts))):
+            return  # all read back: no model is loaded (a finished pair of a study is read back in a moment)
+        size = max(1, int(getattr(self.pipeline.blackbox, "instructions_per_call", 1)))
         for start in range(0, len(texts), size):
             group = list(range(start, min(start + size, len(texts))))
             if all(i in done for i in group):

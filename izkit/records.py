@@ -160,6 +160,16 @@ class RunRecord:
                 f.truncate(good)
         return cls(path, lines)
 
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> RunRecord:
+        """Read a record without changing it (a torn last line is left out, not cut off the file): for readers of a
+        run that another process may still be writing, such as ``izkit summary`` beside a live ``izkit compare``."""
+        path = Path(path)
+        lines, _ = read_lines(path)
+        if not lines:
+            raise RecordError(f"{path}: the record is empty (not even a header)")
+        return cls(path, lines)
+
     @property
     def header(self) -> dict[str, Any]:
         return self.lines[0]

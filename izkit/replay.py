@@ -90,6 +90,7 @@ class Replay:
 
 
 def replay(path: str | os.PathLike) -> Replay:
-    """Read a run back from its record (a run folder or the record file itself); no model is loaded."""
+    """Read a run back from its record (a run folder or the record file itself); no model is loaded, and the file is
+    left as it is (a run still being written may be replayed as far as it has got)."""
     path = Path(path)
-    return Replay(RunRecord.open(path / RECORD_NAME if path.is_dir() else path))
+    return Replay(RunRecord.read(path / RECORD_NAME if path.is_dir() else path))

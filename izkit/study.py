@@ -6,11 +6,15 @@ its mean, a Wilcoxon signed-rank test (two-sided; zero differences dropped, scip
 bootstrap confidence interval of the mean difference. Only records are read; no model is loaded.
 
     izkit summary runs/study          # the Markdown report; or summarise(Path("runs/study")) here
+    izkit summary runs/study bench/study --archive bench/study   # with an archive of earlier sittings, kept up to date
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,9 +44,48 @@ class Paired:
         return float(self.diffs.mean()) if len(self.diffs) else math.nan
 
 
-def finished_runs(folder: str | Path) -> list[Replay]:
-    """The finished runs under ``folder`` (one ``<task>-seed<k>/record.jsonl`` each), in name order."""
-    return [rep for rep in (replay(p) for p in sorted(Path(folder).glob(f"*/{RECORD_NAME}"))) if rep.record.done]
+def _as_list(folders: str | Path | Sequence[str | Path]) -> list[Path]:
+    return [Path(folders)] if isinstance(folders, (str, Path)) else [Path(f) for f in folders]
+
+
+def finished_runs(folders: str | Path | Sequence[str | Path]) -> list[Replay]:
+    """The finished runs under one folder or several (one ``<task>-seed<k>/record.jsonl`` each), in name order.
+
+    A run found in more than one folder (a live study and its archive) is read from the first folder that holds it
+    finished. Records are only read, never changed, so this is safe beside a ``compare`` that is still writing.
+    """
+    found: dict[str, Replay] = {}
+    for folder in _as_list(folders):
+        for path in sorted(folder.glob(f"*/{RECORD_NAME}")):
+            if path.parent.name not in found and (rep := replay(path)).record.done:
+                found[path.parent.name] = rep
+    return [found[name] for name in sorted(found)]
+
+
+ARCHIVE_DROPS = ("predictions",)  # the answers' text: most of a record's bytes, read by no summary
+
+
+def archive(runs: list[Replay], dest: str | Path) -> list[Path]:
+    """Copy each finished run's record to ``dest/<run>/record.jsonl`` without the answers' text.
+
+    What is kept is everything :func:`summarise` and the figure read, the per-example scores (so the GPs can be
+    refitted) and every line a resumed ``izkit compare`` reads back to skip a finished pair: a study can be kept
+    with the code (about a tenth of a record's size) when its run folders do not outlive the machine, and finished
+    in a later sitting by copying the archive into the study folder. Each copy is written beside its target and
+    renamed into place, so an interrupted archive leaves the old copy or the new one, never part of one.
+    """
+    paths = []
+    for rep in runs:
+        if not rep.record.done:
+            raise ValueError(f"{rep.record.path}: the run is not finished; only finished runs are archived")
+        target = Path(dest) / rep.record.path.parent.name / RECORD_NAME
+        target.parent.mkdir(parents=True, exist_ok=True)
+        slim = [{k: v for k, v in line.items() if k not in ARCHIVE_DROPS} for line in rep.record.lines]
+        tmp = target.with_name(f".{RECORD_NAME}.{os.getpid()}.tmp")
+        tmp.write_text("".join(json.dumps(line, separators=(",", ":"), allow_nan=False) + "\n" for line in slim))
+        os.replace(tmp, target)
+        paths.append(target)
+    return paths
 
 
 def bootstrap_ci(diffs: np.ndarray, level: float = 0.95, n_boot: int = 10_000, seed: int = 0) -> tuple[float, float]:
@@ -104,9 +147,11 @@ def repeated_soft_prompts(rep: Replay, method: str) -> int:
     return repeats
 
 
-def summarise(folder: str | Path, objective: str | None = None) -> str:
-    """The Markdown report of a study folder: per-task test scores, distinct evaluations, and paired tests."""
-    runs = finished_runs(folder)
+def summarise(folders: str | Path | Sequence[str | Path], objective: str | None = None) -> str:
+    """The Markdown report of a study (one folder, or several read as one: :func:`finished_runs`): per-task test
+    scores, distinct evaluations, and paired tests."""
+    runs = finished_runs(folders)
+    folder = " + ".join(str(f) for f in _as_list(folders))
     if not runs:
         raise ValueError(f"{folder}: no finished run (no */{RECORD_NAME} with a done line)")
     objective = objective or runs[0].objective

@@ -532,3 +532,26 @@ def test_two_compares_on_one_folder_share_out_the_pairs(tmp_path, monkeypatch):
     finally:
         child.wait(timeout=30)
     assert calls == ["sum-seed0", "antonyms-seed0"] and results == ["antonyms-seed0", "sum-seed0"]
+
+
+def test_a_finished_pair_copied_back_from_an_archive_is_read_back_by_compare_without_a_model(tmp_path, monkeypatch):
+    """The study's archive (records without the answers' text), copied into a fresh study folder, resumes the study:
+    compare reads the finished pair back with the same results and loads no model."""
+    import shutil
+
+    import izkit.compare as cmp
+    from izkit.pipeline import Pipeline
+    from izkit.study import archive, finished_runs
+
+    cfg = dataclasses.replace(fake_cfg(), task="antonyms", seed=0)
+    done = Run(cfg, tmp_path / "first" / "antonyms-seed0", progress=False, pipeline=make_fake_pipeline()).execute()
+    archive(finished_runs(tmp_path / "first"), tmp_path / "kept")
+    shutil.copytree(tmp_path / "kept", tmp_path / "again")
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a finished pair must not load a model")
+
+    monkeypatch.setattr(Pipeline, "from_config", no_model)
+    back, = cmp.compare(fake_cfg(), ["antonyms"], [0], tmp_path / "again", progress=False)
+    assert {m: (r.best_instruction, r.best_dev, r.test, r.n_distinct) for m, r in back.methods.items()} == \
+        {m: (r.best_instruction, r.best_dev, r.test, r.n_distinct) for m, r in done.methods.items()}

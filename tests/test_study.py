@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import matplotlib
@@ -13,6 +14,7 @@ import pytest
 
 from izkit.cli import main
 from izkit.records import RunRecord
+from izkit.replay import replay
 from izkit.study import bootstrap_ci, finished_runs, paired, summarise, wilcoxon_p
 
 TEST = {"instructzero": [0.6, 0.5, 0.7, 0.4], "uniform": [0.4, 0.5, 0.3, 0.2], "manual": [0.1, 0.1, 0.1, 0.1]}
@@ -132,3 +134,65 @@ def test_summary_lists_each_run_its_best_instructions_and_the_recorded_work(tmp_
     assert "| sum | 2 | 0.750 | 0.500 | +0.250 |" in text
     assert "| sum | 2 | 'add a \\| b' | 'return the larger animal" in text and "…' |" in text
     assert "1.5 min (min-max 0.0-3.0); per method (mean): InstructZero 1.0, Uniform 0.5." in text
+
+
+def test_archive_drops_the_answers_text_and_summarises_the_same(tmp_path):
+    """The archive keeps every line but the predictions; the study read from it is the study read from the records;
+    an unfinished run is not archived."""
+    from izkit.study import archive
+
+    live, kept = tmp_path / "live", tmp_path / "kept"
+    _study(live, done=False)
+    paths = archive(finished_runs(live), kept)
+    assert sorted(p.parent.name for p in paths) == ["antonyms-seed0", "antonyms-seed1", "sum-seed0"]
+    for p in paths:
+        full = (live / p.parent.name / "record.jsonl").read_text().splitlines()
+        slim = p.read_text().splitlines()
+        assert len(slim) == len(full) and "predictions" not in p.read_text() and '"predictions"' in full[1]
+        assert [json.loads(s) for s in slim] == [{k: v for k, v in json.loads(s).items() if k != "predictions"}
+                                                for s in full]
+    assert summarise(kept).split("\n", 1)[1] == summarise(live).split("\n", 1)[1]
+    assert not list(kept.rglob("*.tmp"))
+    with pytest.raises(ValueError, match="sum-seed1.*not finished"):
+        archive([replay(live / "sum-seed1")], kept)
+
+
+def test_a_study_read_from_a_live_folder_and_its_archive_takes_each_run_once_the_first_folders_first(tmp_path):
+    from izkit.study import archive
+
+    live, kept = tmp_path / "live", tmp_path / "kept"
+    _study(live, done=False)  # sum-seed1 is unfinished here
+    archive(finished_runs(live), kept)
+    (live / "antonyms-seed0" / "record.jsonl").unlink()  # a run the live folder lost: the archive still has it
+    rec = RunRecord.create(kept / "sum-seed1" / "record.jsonl",  # finished in an earlier sitting: from the archive
+                           {"config": {"task": "sum", "seed": 1}, "objective": "accuracy"})
+    rec.append({"kind": "eval", "method": "instructzero", "round": 0, "index": 0, "z": None, "instruction": "a",
+                "scores": [1.0], "mean": 1.0})
+    rec.append({"kind": "test", "method": "instructzero", "objective": "accuracy", "instruction": "a", "mean": 0.9})
+    rec.append({"kind": "done"})
+    runs = finished_runs([live, kept])
+    assert [r.record.path.parent.name for r in runs] == ["antonyms-seed0", "antonyms-seed1", "sum-seed0", "sum-seed1"]
+    assert [r.record.path.parent.parent.name for r in runs] == ["kept", "live", "live", "kept"]
+    assert summarise([live, kept]).startswith(f"4 finished runs in {live} + {kept};")
+
+
+def test_summary_command_reads_several_folders_and_archives(tmp_path, capsys):
+    live, kept = tmp_path / "live", tmp_path / "kept"
+    _study(live)
+    assert main(["summary", str(live), str(kept), "--archive", str(kept)]) == 0
+    out = capsys.readouterr().out
+    assert "4 finished runs archived without their answers' text in" in out
+    assert len(list(kept.glob("*/record.jsonl"))) == 4 and (live / "summary.md").is_file()
+    assert main(["summary", str(kept)]) == 0 and "InstructZero - Uniform | 4 |" in capsys.readouterr().out
+
+
+def test_reading_a_study_never_changes_a_record_another_process_is_writing(tmp_path):
+    """A reader that meets a line half written (the writer is mid-append) leaves it alone: cutting it would cut the
+    writer's line, as opening a record to resume it does."""
+    _study(tmp_path)
+    path = tmp_path / "sum-seed1" / "record.jsonl"
+    with open(path, "a") as f:
+        f.write('{"kind": "eval", "method": "instr')  # a writer caught mid-line
+    before = path.read_bytes()
+    assert len(finished_runs(tmp_path)) == 4
+    assert path.read_bytes() == before
