@@ -52,7 +52,7 @@ def main() -> None:
     blackbox = None
     for folder in args.folders:
         for path in sorted(Path(folder).rglob(RECORD_NAME)):
-            rec = RunRecord.open(path)
+            rec = RunRecord.read(path)  # read only: a study may still be writing beside it
             if rec.header.get("objective") != "accuracy":
                 continue
             cfg = Config.from_dict(rec.header["config"])

@@ -17,6 +17,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -62,17 +63,30 @@ def finished_runs(folders: str | Path | Sequence[str | Path]) -> list[Replay]:
     return [found[name] for name in sorted(found)]
 
 
-ARCHIVE_DROPS = ("predictions",)  # the answers' text: most of a record's bytes, read by no summary
+def _slim(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A finished record's lines without the answers' text (``predictions``) and without each proposal's soft prompts
+    where the eval lines hold the very same ones (in a finished run they all do: every proposed index is scored)."""
+    scored = {(e["method"], e["round"], e["index"]): e.get("z") for e in lines if e.get("kind") == "eval"}
+    out = []
+    for line in lines:
+        line = {k: v for k, v in line.items() if k != "predictions"}
+        if line.get("kind") == "proposal" and line.get("z") is not None and all(
+                scored.get((line["method"], line["round"], i), "missing") == z for i, z in enumerate(line["z"])):
+            del line["z"]
+        out.append(line)
+    return out
 
 
 def archive(runs: list[Replay], dest: str | Path) -> list[Path]:
-    """Copy each finished run's record to ``dest/<run>/record.jsonl`` without the answers' text.
+    """Copy each finished run's record to ``dest/<run>/record.jsonl`` without what repeats or is never summarised.
 
-    What is kept is everything :func:`summarise` and the figure read, the per-example scores (so the GPs can be
-    refitted) and every line a resumed ``izkit compare`` reads back to skip a finished pair: a study can be kept
-    with the code (about a tenth of a record's size) when its run folders do not outlive the machine, and finished
-    in a later sitting by copying the archive into the study folder. Each copy is written beside its target and
-    renamed into place, so an interrupted archive leaves the old copy or the new one, never part of one.
+    Left out: the answers' text and the proposals' soft prompts that the eval lines repeat (:func:`_slim`). Kept:
+    everything :func:`summarise` and the figure read, the per-example scores (so the GPs can be refitted) and every
+    line a resumed ``izkit compare`` reads back to skip a finished pair. A study is kept with the code this way when
+    its run folders do not outlive the machine, and finished in a later sitting by copying the archive into the study
+    folder. Each copy is written beside its target and renamed into place, so an interrupted archive leaves the old
+    copy or the new one, never part of one. (A GP with the agreement similarity, eq. 8, compares predictions: it
+    cannot be refitted from an archived record.)
     """
     paths = []
     for rep in runs:
@@ -80,9 +94,9 @@ def archive(runs: list[Replay], dest: str | Path) -> list[Path]:
             raise ValueError(f"{rep.record.path}: the run is not finished; only finished runs are archived")
         target = Path(dest) / rep.record.path.parent.name / RECORD_NAME
         target.parent.mkdir(parents=True, exist_ok=True)
-        slim = [{k: v for k, v in line.items() if k not in ARCHIVE_DROPS} for line in rep.record.lines]
         tmp = target.with_name(f".{RECORD_NAME}.{os.getpid()}.tmp")
-        tmp.write_text("".join(json.dumps(line, separators=(",", ":"), allow_nan=False) + "\n" for line in slim))
+        tmp.write_text("".join(json.dumps(line, separators=(",", ":"), allow_nan=False) + "\n"
+                               for line in _slim(rep.record.lines)))
         os.replace(tmp, target)
         paths.append(target)
     return paths

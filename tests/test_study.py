@@ -150,7 +150,7 @@ def test_archive_drops_the_answers_text_and_summarises_the_same(tmp_path):
         slim = p.read_text().splitlines()
         assert len(slim) == len(full) and "predictions" not in p.read_text() and '"predictions"' in full[1]
         assert [json.loads(s) for s in slim] == [{k: v for k, v in json.loads(s).items() if k != "predictions"}
-                                                for s in full]
+                                                for s in full]  # (these records have no proposal lines)
     assert summarise(kept).split("\n", 1)[1] == summarise(live).split("\n", 1)[1]
     assert not list(kept.rglob("*.tmp"))
     with pytest.raises(ValueError, match="sum-seed1.*not finished"):
@@ -196,3 +196,16 @@ def test_reading_a_study_never_changes_a_record_another_process_is_writing(tmp_p
     before = path.read_bytes()
     assert len(finished_runs(tmp_path)) == 4
     assert path.read_bytes() == before
+
+
+def test_archive_drops_a_proposals_soft_prompts_only_where_the_eval_lines_repeat_them():
+    from izkit.study import _slim
+
+    lines = [{"kind": "header"},
+             {"kind": "proposal", "method": "uniform", "round": 0, "z": [[0.1], [0.2]], "instructions": ["a", "b"]},
+             {"kind": "proposal", "method": "uniform", "round": 1, "z": [[0.3], [0.4]], "instructions": ["c", "d"]}]
+    lines += [{"kind": "eval", "method": "uniform", "round": r, "index": i, "z": z, "predictions": ["x"]}
+              for r, i, z in ((0, 0, [0.1]), (0, 1, [0.2]), (1, 0, [0.3]), (1, 1, [0.5]))]  # round 1: index 1 differs
+    slim = _slim(lines)
+    assert "z" not in slim[1] and slim[2]["z"] == [[0.3], [0.4]] and slim[1]["instructions"] == ["a", "b"]
+    assert all("predictions" not in line and line["z"] for line in slim[3:]) and lines[3]["predictions"] == ["x"]
