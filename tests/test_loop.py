@@ -271,9 +271,12 @@ def test_quick_run_on_the_embedded_model(tmp_path, embedded):
 
 
 def _canonical(value):
-    """A record line without its times, floats rounded to 8 digits: what must not change when the code is moved."""
+    """A record line without its times, floats to 6 significant digits: what must not change when the code is moved.
+
+    (8 decimal places were too fine: on a machine with numpy 2.4.6, scipy 1.17.1 and OpenBLAS's Haswell kernels the
+    same code changed the 8th decimal of log-EI values near -6e5 and of the GP's fitted lengthscales.)"""
     if isinstance(value, float):
-        return round(value, 8)
+        return float(f"{value:.6g}")
     if isinstance(value, dict):
         return {k: _canonical(v) for k, v in sorted(value.items()) if k not in ("seconds", "created")}
     if isinstance(value, list):
@@ -286,7 +289,8 @@ def test_a_seeded_quick_run_gives_the_pinned_record(tmp_path):
 
     First pinned before the layout change (izkit/instructzero.py) and unchanged by it; re-pinned when every method
     began to spend its budget on distinct instructions (round 1 no longer re-scores "instruction 3-0"), and when
-    gp lines began to carry the round's diagnostics. A change of
+    gp lines began to carry the round's diagnostics; re-pinned at 6 significant digits (see ``_canonical``) with the
+    same evaluations and bests as before. A change of
     the method itself changes it on purpose, and the commit that does so says why.
     """
     res = Run(fake_cfg(), tmp_path, progress=False, pipeline=make_fake_pipeline()).execute()
@@ -307,7 +311,7 @@ def test_a_seeded_quick_run_gives_the_pinned_record(tmp_path):
     assert hashlib.sha256(body.encode()).hexdigest() == PINNED_RECORD
 
 
-PINNED_RECORD = "be64ac566eab02baedcebb3ad13b4ecc1b88292028a2eb77443415bd30717356"
+PINNED_RECORD = "c4d43176941b622e4dd142e33c8c51416c56aad8f021cf3160d301b660b3215f"
 
 
 def test_exploration_settings_reach_the_gp_and_every_round_logs_its_diagnostics(tmp_path):
