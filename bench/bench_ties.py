@@ -27,6 +27,7 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import emit  # noqa: E402
@@ -34,6 +35,7 @@ from _report import emit  # noqa: E402
 from izkit.config import Config  # noqa: E402
 from izkit.pipeline import Pipeline  # noqa: E402
 from izkit.records import RECORD_NAME, RunRecord  # noqa: E402
+from izkit.study import bootstrap_ci, wilcoxon_p  # noqa: E402
 from izkit.tasks import load_task  # noqa: E402
 
 N_FRESH = 50
@@ -50,34 +52,34 @@ def main() -> None:
     args = ap.parse_args()
     rows, picks = [], {"first": [], "latest": [], "loglik": [], "mean": []}
     blackbox = None
-    for folder in args.folders:
-        for path in sorted(Path(folder).rglob(RECORD_NAME)):
-            rec = RunRecord.read(path)  # read only: a study may still be writing beside it
-            if rec.header.get("objective") != "accuracy":
+    records = [(folder, path) for folder in args.folders for path in sorted(Path(folder).rglob(RECORD_NAME))]
+    for folder, path in tqdm(records, desc="records", unit="run"):
+        rec = RunRecord.read(path)  # read only: a study may still be writing beside it
+        if rec.header.get("objective") != "accuracy":
+            continue
+        cfg = Config.from_dict(rec.header["config"])
+        if blackbox is None:
+            blackbox = Pipeline.from_config(cfg).blackbox  # one model for every record (the default pair)
+        task = load_task(cfg.task, root=cfg.root)
+        sp = task.splits(cfg.kappa, cfg.n_dev, cfg.n_test, cfg.seed)
+        for method in dict.fromkeys(e["method"] for e in rec.evals()):
+            evals = [e for e in rec.evals(method) if e["mean"] is not None]
+            if not evals:
                 continue
-            cfg = Config.from_dict(rec.header["config"])
-            if blackbox is None:
-                blackbox = Pipeline.from_config(cfg).blackbox  # one model for every record (the default pair)
-            task = load_task(cfg.task, root=cfg.root)
-            sp = task.splits(cfg.kappa, cfg.n_dev, cfg.n_test, cfg.seed)
-            for method in dict.fromkeys(e["method"] for e in rec.evals()):
-                evals = [e for e in rec.evals(method) if e["mean"] is not None]
-                if not evals:
-                    continue
-                top = max(e["mean"] for e in evals)
-                tied = list(dict.fromkeys(e["instruction"] for e in evals if e["mean"] == top))
-                if len(tied) < 2:
-                    continue
-                ll = blackbox.score(tied, sp.dev, metric=task.metric, objective="loglik").means
-                fresh = blackbox.score(tied, fresh_dev(task, cfg), metric=task.metric, objective="accuracy").means
-                f = dict(zip(tied, fresh))
-                picks["first"].append(f[tied[0]])
-                picks["latest"].append(f[tied[-1]])
-                picks["loglik"].append(f[tied[int(np.argmax(ll))]])
-                picks["mean"].append(float(np.mean(fresh)))
-                rows.append(f"| {path.parent.relative_to(folder)} | {method} | {len(tied)} at {top:.2f} | "
-                            f"{f[tied[0]]:.2f} | {f[tied[-1]]:.2f} | {f[tied[int(np.argmax(ll))]]:.2f} | "
-                            f"{np.mean(fresh):.2f} |")
+            top = max(e["mean"] for e in evals)
+            tied = list(dict.fromkeys(e["instruction"] for e in evals if e["mean"] == top))
+            if len(tied) < 2:
+                continue
+            ll = blackbox.score(tied, sp.dev, metric=task.metric, objective="loglik").means
+            fresh = blackbox.score(tied, fresh_dev(task, cfg), metric=task.metric, objective="accuracy").means
+            f = dict(zip(tied, fresh))
+            picks["first"].append(f[tied[0]])
+            picks["latest"].append(f[tied[-1]])
+            picks["loglik"].append(f[tied[int(np.argmax(ll))]])
+            picks["mean"].append(float(np.mean(fresh)))
+            rows.append(f"| {path.parent.relative_to(folder)} | {method} | {len(tied)} at {top:.2f} | "
+                        f"{f[tied[0]]:.2f} | {f[tied[-1]]:.2f} | {f[tied[int(np.argmax(ll))]]:.2f} | "
+                        f"{np.mean(fresh):.2f} |")
     n = len(picks["first"])
     better = sum(a > b for a, b in zip(picks["loglik"], picks["first"]))
     worse = sum(a < b for a, b in zip(picks["loglik"], picks["first"]))
@@ -88,6 +90,12 @@ def main() -> None:
     lines += [f"| {k} | {np.mean(v):.3f} |" for k, v in picks.items() if v]
     lines.append(f"\nloglik tie-break against first-scored: better in {better}, worse in {worse}, equal in "
                  f"{n - better - worse} of {n} cases")
+    if n:
+        for rule in ("loglik", "latest"):
+            d = np.array(picks[rule]) - np.array(picks["first"])
+            lo, hi = bootstrap_ci(d)
+            lines.append(f"{rule} - first, paired over the {n} cases: mean {d.mean():+.4f}, 95% bootstrap CI "
+                         f"[{lo:+.4f}, {hi:+.4f}], Wilcoxon p = {wilcoxon_p(d):.3g}")
     emit("\n".join(lines), "ties")
 
 
