@@ -46,9 +46,9 @@ def main(folders: list[str]) -> None:
     print("|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     print(f"\n{same} of {4 * len(rows)} (pair, searching method) test scores the same as in the second sitting; the "
-          f"hand-written instruction's in {ref_same} of {len(rows)} pairs")
+          f"hand-written instruction's in {ref_same} of {len(rows)} pairs.\n")
     print(f"InstructZero - Uniform per pair moved by {np.mean(np.abs(dd)):.3f} on average (largest "
-          f"{np.max(np.abs(dd)):.3f}); its mean over these pairs by {np.mean(dd):+.3f}")
+          f"{np.max(np.abs(dd)):.3f}); its mean over these pairs by {np.mean(dd):+.3f}.")
 
 
 if __name__ == "__main__":
