@@ -174,11 +174,11 @@ def run(m: int, repeats: int, as_shipped: bool) -> dict:
         a_iz, a_bo = acq(X_iz), acq(X_bo)  # (Q,), (Q,)
         mean, var = gp.predict(X_iz)  # (Q,), (Q,)
         ref = LogExpectedImprovement(shared, best_f=y.max())(X_iz[:, None, :])  # (Q,) BoTorch's LogEI, same points
-        above = var > 1e-8 * gp.y_std**2  # gpytorch floors the variance at 1e-10, izkit at 1e-12: compare above both
+        above = var > 1e-8 * gp.y_std_**2  # gpytorch floors the variance at 1e-10, izkit at 1e-12: compare above both
         rel = (ref - a_iz).abs() / a_iz.abs().clamp_min(1.0)  # (Q,) relative: log-EI reaches -1e6 far from the data
         agree = float(rel[above].max()) if bool(above.any()) else math.nan
         finite = all(bool(torch.isfinite(t).all()) for t in (v_iz, a_bo, mean, var, X_bo_own)) and math.isfinite(
-            gp.log_marginal_likelihood)
+            gp.log_marginal_likelihood_)
     d_iz, d_bo = distinct(X_iz, a_iz), distinct(X_bo, a_bo)  # (k_iz,), (k_bo,) best first
     k = min(len(d_iz), len(d_bo))
     med = lambda rows, i: statistics.median(r[i] for r in rows)  # noqa: E731

@@ -370,7 +370,7 @@ def report(args: argparse.Namespace, walls: dict[str, float]) -> str:
                "times back to back, or a two-word sequence occurring 3+ times. 'Before guard': on the raw "
                "continuation reduced as the cleaner would without its repetition guard (first non-blank line, echoed "
                "lead dropped, cut at an echoed Input:/Output: and at the first sentence end); 'after guard': on "
-               "izkit.generator.clean_instruction's output. '<= 2 words after': cleaned instructions of one or two "
+               "izkit.cleaner.clean_instruction's output. '<= 2 words after': cleaned instructions of one or two "
                "words (what the guard leaves of a loop, e.g. 'be to'). 'hit 32 tokens': raw continuations that ran "
                "to the generator's max_new_tokens.")
     g = gens.get("gemma")

@@ -100,7 +100,7 @@ def make_acquisition(gp: GaussianProcess, acquisition: str = "log_ei", best: flo
                      min_var: float = 1e-12) -> Acquisition:
     """X (b, d) -> acquisition values (b,) under the fitted gp; best defaults to the best observed y."""
     fn = ACQUISITIONS[acquisition]
-    best = gp.y_best if best is None else torch.as_tensor(best, dtype=DTYPE)
+    best = gp.y_best_ if best is None else torch.as_tensor(best, dtype=DTYPE)
 
     def acq(X: Tensor) -> Tensor:
         mean, var = gp.predict(X)  # (b,), (b,)
@@ -113,7 +113,7 @@ def _fantasy_acquisition(gp: GaussianProcess, picked: Tensor, acquisition: str, 
                          min_var: float) -> Acquisition:
     """Kriging believer: the variance after observing picked (f, d) at its posterior mean (the mean is unchanged)."""
     fn = ACQUISITIONS[acquisition]
-    Sigma = gp.posterior_cov(picked, picked) + gp.noise_variance * torch.eye(len(picked), dtype=DTYPE)  # (f, f)
+    Sigma = gp.posterior_cov(picked, picked) + gp.noise_variance_ * torch.eye(len(picked), dtype=DTYPE)  # (f, f)
     C = robust_cholesky(Sigma, what="fantasy covariance")  # (f, f)
 
     def acq(X: Tensor) -> Tensor:
@@ -210,7 +210,7 @@ def optimize_acquisition(
     d = lo.shape[0]
     if strategy not in ("top_q", "kriging_believer"):
         raise ValueError(f"strategy must be 'top_q' or 'kriging_believer', got {strategy!r}")
-    best_t = gp.y_best if best is None else torch.as_tensor(best, dtype=DTYPE)
+    best_t = gp.y_best_ if best is None else torch.as_tensor(best, dtype=DTYPE)
     acq = make_acquisition(gp, acquisition, best_t, min_var)
     exclude = torch.zeros(0, d, dtype=DTYPE) if exclude is None else torch.as_tensor(exclude, dtype=DTYPE)  # (e, d)
 
@@ -269,7 +269,7 @@ def optimize_acquisition_from_incumbents(
     """
     lo, hi = _box(bounds)  # (d,), (d,)
     d = lo.shape[0]
-    best_t = gp.y_best if best is None else torch.as_tensor(best, dtype=DTYPE)
+    best_t = gp.y_best_ if best is None else torch.as_tensor(best, dtype=DTYPE)
     acq = make_acquisition(gp, acquisition, best_t, min_var)
     Z = gp.Z_train_  # (m, d)
     taken = Z if exclude is None else torch.cat([Z, torch.as_tensor(exclude, dtype=DTYPE)])  # (t, d) never returned

@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 # wrapper that forks the real server cannot leave it behind.
 
 WATCH_INTERVAL_S = 0.2  # how often the watcher checks that its parent is still there
-STOP_GRACE_S = 5.0  # SIGTERM -> SIGKILL delay when a signal or a dead parent stops the server
+STOP_GRACE_S = 5.0  # SIGTERM -> SIGKILL delay, however a server is stopped (stop(), a signal, a dead parent)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
@@ -76,7 +76,7 @@ def signal_group(pgid: int, sig: int) -> None:
         pass
 
 
-def kill_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
+def kill_group(proc: subprocess.Popen, grace: float) -> None:
     """SIGTERM ``proc``'s process group, SIGKILL it after ``grace`` seconds, SIGKILL what outlived the leader; reap.
 
     The leader is reaped only at the end: until then its pid, the group's id, cannot be given to another process. A
@@ -216,17 +216,19 @@ def main(argv: list[str]) -> int:
     return watch(int(argv[1]), float(argv[2]), argv[4:])
 
 
-def stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
-    """Stop one watched group and forget it."""
-    kill_group(proc, grace)
+def stop(proc: subprocess.Popen, grace: float | None = None) -> None:
+    """Stop one watched group and forget it (``grace``: SIGTERM -> SIGKILL; default the one it was registered with,
+    else STOP_GRACE_S)."""
+    kill_group(proc, GRACE.get(proc.pid, STOP_GRACE_S) if grace is None else grace)
     LIVE.pop(proc.pid, None)
     GRACE.pop(proc.pid, None)
 
 
-def register(proc: subprocess.Popen, grace: float = STOP_GRACE_S) -> None:
-    """Remember a watched group so a stop signal to this process ends it first (``grace``: SIGTERM -> SIGKILL)."""
+def register(proc: subprocess.Popen, grace: float | None = None) -> None:
+    """Remember a watched group so a stop signal to this process ends it first (``grace``: SIGTERM -> SIGKILL,
+    default STOP_GRACE_S)."""
     LIVE[proc.pid] = proc
-    GRACE[proc.pid] = grace
+    GRACE[proc.pid] = STOP_GRACE_S if grace is None else grace
     install_stop_handlers()
 
 

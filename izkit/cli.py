@@ -14,7 +14,6 @@ The only module that parses arguments: it turns flags into an :class:`izkit.conf
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import sys
 import time
@@ -22,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from izkit import __version__
-from izkit.config import DTYPES, RESUME_MAY_CHANGE, Config
+from izkit.config import CHOICES, Config
 from izkit.records import RECORD_NAME, RecordError, RunRecord
 
 
@@ -54,66 +53,38 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return main_serve(model=args.model, port=args.port, host=args.host)
 
 
+# flag (argparse dest) -> Config field, for the flags whose value goes to the config as it is
+FLAG_FIELDS = {"seed": "seed", "objective": "objective", "generator": "generator",
+               "generator_prompt": "generator_prompt", "blackbox": "blackbox", "blackbox_model": "blackbox_model",
+               "base_url": "base_url", "device": "device", "dtype": "dtype", "root": "root",
+               "timeout": "request_timeout", "retries": "max_retries", "screen": "screen", "max_draws": "max_draws",
+               "batch": "batch", "gp_inputs": "gp_inputs", "gp_noise": "gp_noise", "residual": "residual",
+               "test_curve": "test_curve"}
+
+
 def config_from_args(args: argparse.Namespace, task: str) -> Config:
-    """The Config that ``izkit run`` / ``izkit compare`` flags describe, for one task."""
-    baselines = () if args.baselines in ("", "none") else tuple(b.strip() for b in args.baselines.split(",") if b)
-    common = dict(seed=getattr(args, "seed", 0), objective=args.objective, baselines=baselines,
-                  generator=args.generator, generator_prompt=args.generator_prompt, blackbox=args.blackbox,
-                  blackbox_model=args.blackbox_model, base_url=args.base_url, device=args.device, dtype=args.dtype,
-                  root=args.root, request_timeout=args.timeout, max_retries=args.retries, screen=args.screen,
-                  answer_cache=None if args.no_cache else (args.cache or "default"), batch=args.batch,
-                  gp_inputs=args.gp_inputs, gp_noise=args.gp_noise, residual=args.residual, max_draws=args.max_draws,
-                  test_curve=args.test_curve,
-                  score_standardize=None if args.score_standardize == "none" else args.score_standardize)
-    cfg = Config.quick(task, **common) if args.quick else Config(task=task, **common)
+    """The Config that ``izkit run`` / ``izkit compare`` flags describe, for one task: the flags given, and Config's
+    own defaults for the rest (every flag defaults to None, "not given")."""
+    given = {f: getattr(args, flag) for flag, f in FLAG_FIELDS.items() if getattr(args, flag, None) is not None}
+    if args.baselines is not None:
+        given["baselines"] = () if args.baselines in ("", "none") else tuple(
+            b.strip() for b in args.baselines.split(",") if b.strip())
+    if args.score_standardize is not None:
+        given["score_standardize"] = None if args.score_standardize == "none" else args.score_standardize
+    if args.no_cache or args.cache:
+        given["answer_cache"] = None if args.no_cache else args.cache
+    cfg = Config.quick(task, **given) if args.quick else Config(task=task, **given)
     if args.budget is not None:
         cfg = cfg.with_budget(args.budget)
     return cfg
 
 
 def resume_config(args: argparse.Namespace, out: Path) -> Config:
-    """The config recorded in ``out``: ``--resume`` needs only ``--task``; flags given as well must agree with it.
+    """The config recorded in ``out``: ``--resume`` needs only ``--task``; flags given as well must agree with it
+    (``izkit.resume.config_to_resume`` says which may change)."""
+    from izkit.resume import config_to_resume
 
-    Flags left at their defaults are not compared; those in ``RESUME_MAY_CHANGE`` (timeout, retries, device) may change.
-    A default model may be named by the name the record holds for it (``--generator gemma-3-270m``), and a local
-    server's ``--base-url`` may name another loopback port (the same black box, restarted).
-    """
-    from izkit.loop import recorded_config
-
-    path = out / RECORD_NAME
-    if not path.exists():
-        raise RecordError(f"{out}: no run record ({RECORD_NAME}) to resume there; start a new run with --out {out}")
-    header = RunRecord.open(path).header
-    recorded = header.get("config") or {}
-    names = {f.name for f in dataclasses.fields(Config)}
-    if set(recorded) - names or names - set(recorded) - RESUME_MAY_CHANGE:  # a later setting that may change: default
-        extra = "; ".join(part for part in (
-            "unknown: " + ", ".join(sorted(set(recorded) - names)) if set(recorded) - names else "",
-            "missing: " + ", ".join(sorted(names - set(recorded) - RESUME_MAY_CHANGE))
-            if names - set(recorded) - RESUME_MAY_CHANGE else "") if part)
-        raise RecordError(f"{path}: its header's config (settings {extra}) was not written by this izkit version "
-                          f"({__version__}); start a new run with --out")
-    cfg = Config.from_dict(recorded)
-    if Path(args.task).stem != Path(cfg.task).stem:
-        raise RecordError(f"{path}: this record is a run of task {cfg.task!r}, not {args.task!r}")
-    asked = config_from_args(args, cfg.task).to_dict()
-    default = config_from_args(build_parser().parse_args(["run", "--task", cfg.task]), cfg.task).to_dict()
-    mine = Config.from_dict(recorded_config(header)).to_dict()  # default models named: --generator NAME may name it
-    same_endpoint = recorded_config({"config": {**recorded, "base_url": asked["base_url"]}})["base_url"]
-    for key, value in asked.items():
-        if value == default[key]:
-            continue
-        if key == "base_url" and value and same_endpoint == recorded_config(header)["base_url"]:
-            cfg = dataclasses.replace(cfg, base_url=value)  # a restarted loopback server on another port
-            continue
-        if value == mine[key]:
-            cfg = dataclasses.replace(cfg, **{key: value})  # names what the record stood for
-            continue
-        if key not in RESUME_MAY_CHANGE:
-            raise RecordError(f"{path}: this record was made with {key}={mine[key]!r}, but the flags ask for "
-                              f"{key}={value!r}; resume with only --task and --resume, or start a new run with --out")
-        cfg = dataclasses.replace(cfg, **{key: value})
-    return cfg
+    return config_to_resume(out, args.task, config_from_args(args, args.task))
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -192,45 +163,49 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--generator", default=None, metavar="PATH_OR_ID",
                    help="the open model that writes instructions (default: the embedded Qwen2.5-Coder-0.5B-Instruct, or "
                         "$IZKIT_MODEL)")
-    p.add_argument("--generator-prompt", choices=["plain", "chat"], default="plain",
+    p.add_argument("--generator-prompt", choices=CHOICES["generator_prompt"], default=None,
                    help="plain: the paper's completion prompt; chat: the generator's chat template, ending 'The "
                         "instruction was to?' (the authors' framing for a chat model)")
-    p.add_argument("--blackbox", choices=["local", "openai"], default="local",
+    p.add_argument("--blackbox", choices=CHOICES["blackbox"], default=None,
                    help="local: a model in this process; openai: any OpenAI-compatible endpoint")
     p.add_argument("--blackbox-model", default=None,
                    help="local: a model folder or id (default: the generator's model); openai: the model name")
     p.add_argument("--base-url", default=None, help="the OpenAI-compatible endpoint (default: OpenAI itself)")
-    p.add_argument("--objective", choices=["accuracy", "loglik"], default=None,
+    p.add_argument("--objective", choices=CHOICES["objective"][1:], default=None,
                    help="what BO maximises (default: accuracy, as in the paper; loglik needs a local black box or an "
                         "endpoint that echoes log-probabilities)")
-    p.add_argument("--baselines", default="manual,reference",
+    p.add_argument("--baselines", default=None,
                    help="comma-separated baselines to run beside InstructZero with the same budget: uniform, ape, "
                         "matern, manual (the generator's greedy instruction), reference (the task file's hand-written "
-                        "one), or none (default: manual,reference; the paper's comparison is uniform,ape,reference)")
-    p.add_argument("--screen", type=int, default=2,
+                        f"one), or none (default: {','.join(Config.baselines)}; the paper's comparison is "
+                        "uniform,ape,reference)")
+    p.add_argument("--screen", type=int, default=None,
                    help="EI candidates generated per batch slot; the batch keeps the best with new instructions "
-                        "(1: the paper's plain top-q EI)")
-    p.add_argument("--max-draws", type=int, default=10,
-                   help="candidates a round may draw per instruction it needs, for every method (default 10)")
-    p.add_argument("--test-curve", action="store_true",
+                        f"(1: the paper's plain top-q EI; default {Config.screen})")
+    p.add_argument("--max-draws", type=int, default=None,
+                   help=f"candidates a round may draw per instruction it needs, for every method (default "
+                        f"{Config.max_draws})")
+    p.add_argument("--test-curve", action="store_true", default=None,
                    help="also score each round's incumbent on test, for a study's best-so-far test figure (reported "
                         "only: the search never sees it)")
     g = p.add_argument_group("the BO surrogate and batch (exploration with eq. 9; defaults are the authors')")
-    g.add_argument("--batch", choices=["ei", "authors"], default="ei",
+    g.add_argument("--batch", choices=CHOICES["batch"], default=None,
                    help="ei: EI's top maximisers; authors: one local EI search from each of the top-q evaluated points")
-    g.add_argument("--gp-inputs", choices=["raw", "unit"], default="raw",
+    g.add_argument("--gp-inputs", choices=CHOICES["gp_inputs"], default=None,
                    help="the GP sees z in [-1, 1]^d (raw) or scaled to the unit cube (unit)")
-    g.add_argument("--score-standardize", choices=["none", "column", "global"], default="none",
+    g.add_argument("--score-standardize", choices=["none", *CHOICES["score_standardize"][1:]], default=None,
                    help="standardise the score vectors before S (per example column, or globally)")
-    g.add_argument("--gp-noise", choices=["fitted", "known"], default="fitted",
+    g.add_argument("--gp-noise", choices=CHOICES["gp_noise"], default=None,
                    help="fitted noise, or each dev mean's known variance (per-example variance / n_dev)")
-    g.add_argument("--residual", action="store_true",
+    g.add_argument("--residual", action="store_true", default=None,
                    help="add a stationary Matern term beside eq. 9 (prior variance away from the data)")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds per request to an OpenAI-compatible black box")
-    p.add_argument("--retries", type=int, default=3,
-                   help="retries of a failed black-box request (429, 5xx, timeout), after the SDK's own")
+    p.add_argument("--timeout", type=float, default=None,
+                   help=f"seconds per request to an OpenAI-compatible black box (default {Config.request_timeout})")
+    p.add_argument("--retries", type=int, default=None,
+                   help="retries of a failed black-box request (429, 5xx, timeout), after the SDK's own (default "
+                        f"{Config.max_retries})")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--dtype", choices=DTYPES, default=None,
+    p.add_argument("--dtype", choices=CHOICES["dtype"][1:], default=None,
                    help="the local models' number format (default: $IZKIT_DTYPE, else bfloat16 on a GPU or a CPU with "
                         "native bfloat16, float32 on other CPUs)")
     cache = p.add_mutually_exclusive_group()
@@ -244,7 +219,8 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
-    from izkit.study import archive, finished_runs, study_figure, summarise
+    from izkit.study import archive, finished_runs
+    from izkit.study_report import study_figure, summarise
 
     text = summarise(args.folders, args.objective)
     first = Path(args.folders[0])
@@ -285,7 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run InstructZero on one task (the main job)")
     p.add_argument("--task", required=True, help="a task name (see `izkit tasks`) or the path of its induce file")
-    p.add_argument("--seed", type=int, default=0, help="seeds the splits, the projection and the BO")
+    p.add_argument("--seed", type=int, default=None,
+                   help=f"seeds the splits, the projection and the BO (default {Config.seed})")
     p.add_argument("--out", default=None, help="where the record and figures go (default: runs/<task>-<time>/)")
     p.add_argument("--resume", default=None, metavar="DIR", help="continue the interrupted run in DIR")
     _add_run_flags(p)
@@ -304,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--archive", default=None, metavar="DIR",
                    help="also copy every finished run's record, without the answers' text, to DIR/<run>/ (small "
                         "enough to commit; copy it back into the study folder to resume the study elsewhere)")
-    p.add_argument("--objective", choices=["accuracy", "loglik"], default=None,
+    p.add_argument("--objective", choices=CHOICES["objective"][1:], default=None,
                    help="the test score to compare (default: the objective the runs optimised)")
     p.set_defaults(func=_cmd_summary)
     return parser

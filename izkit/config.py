@@ -18,8 +18,12 @@ DTYPES = ("float32", "bfloat16")  # the local models' number formats (izkit.mode
 METHODS = ("instructzero", "matern", "uniform", "ape", "manual", "reference")  # the order they run in
 METHOD_NAMES = {"instructzero": "InstructZero", "matern": "BO (plain Matern)", "uniform": "Uniform",
                 "ape": "APE-style", "manual": "Manual (generator)", "reference": "Hand-written"}
-# Settings a resumed run may change: how to reach the models and where answers are cached, not what the run is.
-RESUME_MAY_CHANGE = {"request_timeout", "max_retries", "device", "dtype", "answer_cache", "test_curve"}
+OBJECTIVES = ("accuracy", "loglik")  # what BO maximises on dev (accuracy: the paper's execution accuracy)
+CHOICES: dict[str, tuple[Any, ...]] = {  # the settings with a fixed set of values; the CLI offers the same ones
+    "blackbox": ("local", "openai"), "api": ("chat", "completions"), "similarity": ("matern", "agreement"),
+    "projection": ("uniform", "normal"), "batch": ("ei", "authors"), "generator_prompt": ("plain", "chat"),
+    "gp_inputs": ("raw", "unit"), "score_standardize": (None, "column", "global"), "gp_noise": ("fitted", "known"),
+    "dtype": (None, *DTYPES), "objective": (None, *OBJECTIVES)}
 
 
 @dataclass
@@ -104,8 +108,8 @@ class Config:
 
     def resolved_objective(self) -> str:
         """The objective BO maximises: the one asked for, else accuracy (execution accuracy, as in the paper)."""
-        obj = self.objective or "accuracy"
-        if obj not in ("accuracy", "loglik"):
+        obj = self.objective or OBJECTIVES[0]
+        if obj not in OBJECTIVES:
             raise ValueError(f"objective must be 'accuracy' or 'loglik', got {obj!r}")
         return obj
 
@@ -115,22 +119,14 @@ class Config:
 
     def validate(self) -> None:
         """A ValueError naming the first setting that is out of range or inconsistent with the others."""
-        if self.blackbox not in ("local", "openai"):
-            raise ValueError(f"blackbox must be 'local' or 'openai', got {self.blackbox!r}")
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {getattr(self, name)!r}")
         if self.blackbox == "openai" and not self.blackbox_model:
             raise ValueError("a black box 'openai' needs --blackbox-model (the model name the endpoint serves)")
         bad = [b for b in self.baselines if b not in METHODS[1:]]
         if bad:
             raise ValueError(f"unknown baseline {bad[0]!r}; choose from {', '.join(METHODS[1:])}")
-        if self.similarity not in ("matern", "agreement"):
-            raise ValueError(f"similarity must be 'matern' or 'agreement', got {self.similarity!r}")
-        for name, allowed in (("batch", ("ei", "authors")), ("generator_prompt", ("plain", "chat")),
-                              ("gp_inputs", ("raw", "unit")), ("score_standardize", (None, "column", "global")),
-                              ("gp_noise", ("fitted", "known")), ("dtype", (None, *DTYPES))):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {getattr(self, name)!r}")
-        if self.projection not in ("uniform", "normal"):
-            raise ValueError(f"projection must be 'uniform' or 'normal', got {self.projection!r}")
         for name in ("d", "n_tokens", "kappa", "n_dev", "n_test", "n_init", "batch_size", "screen", "max_draws"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

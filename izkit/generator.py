@@ -7,31 +7,31 @@ to ``N`` soft tokens of width ``D`` (the open model's hidden size; paper: N = 5)
 Step 2. The open LLM ``g`` reads ``[BOS ; soft tokens ; embedded exemplar text]`` and its greedy continuation is the
 instruction ``v = g([p ; exemplars])`` (paper eq. 2). The exemplar text is ``kappa`` demos ``Input: x\\nOutput: y``
 joined by blank lines, followed by ``The instruction was to``. :class:`SoftPromptGenerator` turns a batch of ``z``
-into instructions in one batched decoding pass (:func:`izkit.decoding.decode`), and :func:`clean_instruction` cuts
-each continuation down to one sentence.
+into instructions in one batched decoding pass (:func:`izkit.decoding.decode`), and the cleaner
+(:func:`izkit.cleaner.clean_instruction`) cuts each continuation down to one sentence.
 
 Two details matter. The text is embedded by the model's embedding *module*, not its raw weight: Gemma scales by
 ``sqrt(D)`` inside the module, and soft tokens must live on the same scale. BOS stays first: decoder LMs use their
 first position as an attention sink and only ever saw BOS there in training.
 
-The APE-style baseline (sampled instructions) and the Manual baseline (one greedy instruction) run the same code
-without soft tokens: :meth:`SoftPromptGenerator.generate_plain` and ``generate(None, exemplars)``.
+The baselines run the same code without soft tokens. Manual: one greedy instruction from InstructZero's prompt,
+``generate(None, exemplars)`` (or :meth:`SoftPromptGenerator.generate_plain`). APE-style: instructions sampled from
+APE's own forward-generation template (Zhou et al., 2023; :data:`APE_TEMPLATE`) by
+:meth:`SoftPromptGenerator.generate_ape`. Both templates end with "The instruction was to": the cleaner drops the
+same echoed lead after either.
 """
 
 from __future__ import annotations
 
-import logging
 import math
-import re
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
+from izkit.cleaner import clean_instruction, instruction_complete, lead_of
 from izkit.decoding import Sampling, decode, left_pad, stop_tokens  # Sampling: part of this module's API
-
-logger = logging.getLogger(__name__)
 
 DEMO_TEMPLATE = "Input: {input}\nOutput: {output}"  # one exemplar (paper sec. 3.1)
 DEMO_SEPARATOR = "\n\n"  # between exemplars
@@ -41,10 +41,7 @@ APE_TEMPLATE = (  # the forward-generation template of APE (Zhou et al., 2023)
     "I gave a friend an instruction and five inputs. The friend read the instruction and wrote an output for every "
     "one of the inputs. Here are the input-output pairs:\n\n{demos}\n\nThe instruction was to"
 )
-EMPTY_PLACEHOLDER = "(no instruction generated)"  # returned, with a warning, when the model wrote only whitespace
 Z_TOLERANCE = 1e-6  # values this far outside [-1, 1] are clipped silently; further out is an error
-REPEAT_NGRAM = 4  # an instruction ends where it starts repeating itself for this many words (a loop)
-MIN_LOOP_WORDS = 3  # what is left before a loop must have this many words to count as an instruction
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -156,100 +153,6 @@ def embedding_std(model: Any, n_sample: int = 4096, seed: int = 0) -> float:
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Cleaning the model's continuation into one instruction
-
-_QUOTES = "\"'`“”‘’«»"
-_ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "mr.", "mrs.", "dr.", "no.", "st.", "approx.")
-_ECHO_MARKERS = ("Input:", "Output:", "Instruction:")
-_WORD_EDGES = _QUOTES + ".,;:!?()[]"  # ignored when words are compared for repeats
-
-
-def clean_instruction(raw: str, lead: str = "The instruction was to") -> str:
-    """Turn the generator's raw continuation into one instruction sentence.
-
-    Rules, in order: skip blank lines before the text; if the text starts by echoing the prompt's last words
-    (``lead``, after any quote), drop them; keep the first line; cut before an echoed ``Input:``/``Output:``; keep
-    the first sentence (abbreviations such as "e.g." do not end one); cut where the text starts to loop, repeating
-    its last words for at least :data:`REPEAT_NGRAM` words ("find the word find the word find the word" -> "find the
-    word"), and a loop that leaves fewer than :data:`MIN_LOOP_WORDS` words ("be to be to be to") is no instruction
-    (:data:`EMPTY_PLACEHOLDER`); strip quotes and spaces. If nothing is left, the raw text squashed to one line is returned; if the raw text is blank,
-    :data:`EMPTY_PLACEHOLDER` is returned and a warning logged (never a silent empty string).
-    """
-    text = _after_lead(raw, lead).split("\n", 1)[0].strip()  # the first non-blank line
-    for marker in _ECHO_MARKERS:
-        pos = text.find(marker)
-        if pos >= 0:
-            text = text[:pos].strip()
-    text = _first_sentence(text)
-    loop = _repeat_start(text)
-    if loop is not None:
-        text = text[:loop]
-    text = text.strip().strip(_QUOTES).strip()
-    if text and text[-1] in _QUOTES + ",;:":
-        text = text.rstrip(_QUOTES + ",;:").strip()
-    if loop is not None and len(text.split()) < MIN_LOOP_WORDS:  # "be to be to ...": a loop, not an instruction
-        logger.debug("the generator looped (%r); returning %r", raw, EMPTY_PLACEHOLDER)
-        return EMPTY_PLACEHOLDER
-    if text:
-        return text
-    squashed = " ".join(raw.split())
-    if squashed:
-        logger.warning("cleaning left nothing of the generated text %r; keeping it as is", raw)
-        return squashed
-    logger.warning("the generator produced only whitespace (%r); returning %r", raw, EMPTY_PLACEHOLDER)
-    return EMPTY_PLACEHOLDER
-
-
-def instruction_complete(raw: str, lead: str = "The instruction was to") -> bool:
-    """True once more text could not change :func:`clean_instruction` of ``raw``: the first line has ended, an echoed
-    ``Input:``/``Output:`` has begun, or the first sentence has ended (a sentence end followed by whitespace).
-
-    A loop does not end a row early: a sampled row that left the batch sooner would shift the random draws of the
-    rows still decoding, so every other sampled instruction would change too."""
-    after = _after_lead(raw, lead)  # trailing whitespace kept: it is what confirms a sentence end
-    first = after.split("\n", 1)[0]
-    if "\n" in after or any(marker in first for marker in _ECHO_MARKERS):
-        return True
-    return len(_first_sentence(first)) < len(first)
-
-
-def _after_lead(raw: str, lead: str) -> str:
-    """``raw`` without leading whitespace and without an echoed ``lead`` at its start (after any opening quote)."""
-    text = raw.lstrip()
-    if lead:
-        bare = text.lstrip(_QUOTES).lstrip()
-        if bare.lower().startswith(lead.lower()):
-            text = bare[len(lead) :].lstrip()
-    return text
-
-
-def _first_sentence(text: str) -> str:
-    """The text up to the first '.', '!' or '?' (with any closing quote) that is followed by a space and ends a
-    sentence."""
-    for match in re.finditer(r"[.!?][\"'”’»)]*(?=\s)", text):  # a closing quote may follow the full stop
-        end = match.end()
-        word = text[:end].rsplit(None, 1)[-1].lower().strip(_QUOTES + "()")
-        if word in _ABBREVIATIONS or re.fullmatch(r"[a-z]\.", word):
-            continue  # "e.g." or an initial such as "J." does not end a sentence
-        return text[:end]
-    return text
-
-
-def _repeat_start(text: str, n: int = REPEAT_NGRAM) -> int | None:
-    """Where a loop begins: the character offset of the first word from which the text repeats, word for word, what
-    it wrote ``p`` words earlier, for one whole period and at least ``n`` words (compared without case or edge
-    punctuation); None when there is no loop."""
-    spans = [m.span() for m in re.finditer(r"\S+", text)]
-    words = [text[s:e].lower().strip(_WORD_EDGES) for s, e in spans]
-    for j in range(1, len(words)):
-        for p in range(1, j + 1):
-            length = max(p, n)  # the repeat: words j .. j + length - 1 equal the words p earlier
-            if j + length <= len(words) and all(words[j + t] == words[j + t - p] for t in range(length)):
-                return spans[j][0]
-    return None
-
-
-# ----------------------------------------------------------------------------------------------------------------------
 # Step 2: the generator
 
 
@@ -260,7 +163,8 @@ class SoftPromptGenerator:
         model, tokenizer: a causal LM and its tokenizer (e.g. from :func:`izkit.models.load_causal_lm`).
         projection: the step-1 matrix; None to allow only the plain (no soft prompt) path.
         template: the prompt after the soft tokens, with ``{demos}``; default the paper's
-            (:data:`INSTRUCTZERO_TEMPLATE`), or :data:`CHAT_TEMPLATE` with ``chat``. :data:`APE_TEMPLATE` is APE's.
+            (:data:`INSTRUCTZERO_TEMPLATE`), or :data:`CHAT_TEMPLATE` with ``chat``. (:meth:`generate_ape` uses
+            :data:`APE_TEMPLATE`, APE's, whatever this is.)
         demo_template: one exemplar, with ``{input}`` and ``{output}`` (``answers[0]`` is shown).
         max_new_tokens: longest instruction, in tokens.
         batch_size: rows per decoding pass; larger requests are cut into chunks (a progress bar shows when there
@@ -298,19 +202,19 @@ class SoftPromptGenerator:
         self.model, self.tokenizer, self.projection = model, tokenizer, projection
         self.template, self.demo_template, self.chat = template, demo_template, chat
         self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
-        # the prompt's last words (e.g. "The instruction was to"), dropped where the model echoes them
-        self.lead = template.rsplit("}", 1)[-1].strip().rstrip("?").rstrip()
+        self.lead = lead_of(template)  # the prompt's last words, dropped where the model echoes them
         self.last_raw: list[str] = []
         self.calls = 0  # batched decoding passes made (for tests and benchmarks)
 
     # -- prompt text ---------------------------------------------------------------------------------------------------
 
-    def prompt_text(self, exemplars: Sequence[Any]) -> str:
-        """The text part of the prompt: the demos joined by blank lines, inside the template (and the chat turns)."""
+    def prompt_text(self, exemplars: Sequence[Any], template: str | None = None) -> str:
+        """The text part of the prompt: the demos joined by blank lines, inside ``template`` (default the
+        generator's own) and, for a chat generator, inside the chat turns."""
         if not exemplars:
             raise ValueError("need at least one exemplar to induce an instruction from")
         demos = DEMO_SEPARATOR.join(self.demo_template.format(input=e.input, output=e.answers[0]) for e in exemplars)
-        text = self.template.format(demos=demos)
+        text = (template or self.template).format(demos=demos)
         if not self.chat:
             return text
         turns = [{"role": "user", "content": text}]
@@ -339,15 +243,15 @@ class SoftPromptGenerator:
             progress: show a tqdm bar; default when there are more than 3 chunks.
 
         Returns:
-            B cleaned instructions (see :func:`clean_instruction`).
+            B cleaned instructions (see :func:`izkit.cleaner.clean_instruction`).
         """
         if z is None:
             return self.generate_plain(exemplars, n=1, sampling=sampling, batch_size=batch_size, progress=progress)
         if self.projection is None:
             raise ValueError("this generator has no projection; pass z=None or build it with a RandomProjection")
         soft = self.projection(z)  # (B, N, D)
-        texts = self._texts(exemplars, soft.shape[0])
-        return self._run(texts, soft, sampling, batch_size, progress)
+        texts = self._texts(exemplars, soft.shape[0], self.template)
+        return self._run(texts, soft, sampling, batch_size, progress, self.lead)
 
     def generate_plain(
         self,
@@ -356,18 +260,39 @@ class SoftPromptGenerator:
         sampling: Sampling | None = None,
         batch_size: int | None = None,
         progress: bool | None = None,
+        template: str | None = None,
     ) -> list[str]:
-        """n instructions with no soft prompt: ``[BOS ; text]`` (the APE-style baseline when sampling).
+        """n instructions with no soft prompt: ``[BOS ; text]``, by default with the generator's own template (the
+        Manual baseline when greedy).
 
         Greedy decoding gives n copies of the same instruction; pass ``sampling`` (e.g. ``Sampling()``) for n
         different ones. ``exemplars`` may be one demo list or n of them (APE draws a demo subset per sample).
+        ``template``: another prompt with ``{demos}`` (e.g. :data:`APE_TEMPLATE`, see :meth:`generate_ape`); the lead
+        the cleaner drops is its own last words.
         """
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
-        texts = self._texts(exemplars, n)
+        if template is not None and "{demos}" not in template:
+            raise ValueError(f"template must contain '{{demos}}', got {template!r}")
+        template = template or self.template
+        texts = self._texts(exemplars, n, template)
         if sampling is not None and batch_size is None:
             batch_size = sampling.num_per_call
-        return self._run(texts, None, sampling, batch_size, progress)
+        return self._run(texts, None, sampling, batch_size, progress, lead_of(template))
+
+    def generate_ape(
+        self,
+        exemplars: Sequence[Any] | Sequence[Sequence[Any]],
+        n: int = 1,
+        sampling: Sampling | None = None,
+        batch_size: int | None = None,
+        progress: bool | None = None,
+    ) -> list[str]:
+        """n instructions from APE's forward-generation template (:data:`APE_TEMPLATE`), no soft prompt: the
+        APE-style baseline when ``sampling`` is given (APE samples; greedy gives n copies of one instruction).
+
+        A chat generator wraps APE's text in its chat turns, as it does its own prompt."""
+        return self.generate_plain(exemplars, n, sampling, batch_size, progress, template=APE_TEMPLATE)
 
     def embed(self, texts: Sequence[str], soft: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Left-padded ``[pad.. ; BOS ; soft tokens ; text]`` embeddings and their attention mask.
@@ -398,15 +323,15 @@ class SoftPromptGenerator:
 
     # -- internals -----------------------------------------------------------------------------------------------------
 
-    def _texts(self, exemplars: Any, n_rows: int) -> list[str]:
+    def _texts(self, exemplars: Any, n_rows: int, template: str) -> list[str]:
         if len(exemplars) > 0 and hasattr(exemplars[0], "answers"):  # one list of examples shared by all rows
-            return [self.prompt_text(exemplars)] * n_rows
+            return [self.prompt_text(exemplars, template)] * n_rows
         if len(exemplars) != n_rows:
             raise ValueError(
                 f"got {len(exemplars)} exemplar lists for {n_rows} rows; pass one shared list of examples or one "
                 f"list per row"
             )
-        return [self.prompt_text(e) for e in exemplars]
+        return [self.prompt_text(e, template) for e in exemplars]
 
     def _run(
         self,
@@ -415,6 +340,7 @@ class SoftPromptGenerator:
         sampling: Sampling | None,
         batch_size: int | None,
         progress: bool | None,
+        lead: str,
     ) -> list[str]:
         size = batch_size or self.batch_size
         starts = list(range(0, len(texts), size))
@@ -426,12 +352,12 @@ class SoftPromptGenerator:
         for k, s in enumerate(starts):
             chunk_soft = None if soft is None else soft[s : s + size]  # (b, N, D)
             seed = None if sampling is None else sampling.seed + k
-            raw.extend(self._generate_chunk(texts[s : s + size], chunk_soft, sampling, seed))
+            raw.extend(self._generate_chunk(texts[s : s + size], chunk_soft, sampling, seed, lead))
         self.last_raw = raw
-        return [clean_instruction(r, self.lead) for r in raw]
+        return [clean_instruction(r, lead) for r in raw]
 
     def _generate_chunk(
-        self, texts: list[str], soft: torch.Tensor | None, sampling: Sampling | None, seed: int | None
+        self, texts: list[str], soft: torch.Tensor | None, sampling: Sampling | None, seed: int | None, lead: str
     ) -> list[str]:
         embeds, mask = self.embed(texts, soft)  # (b, L, D), (b, L)
         self.calls += 1
@@ -441,7 +367,7 @@ class SoftPromptGenerator:
             self.max_new_tokens,
             stop_tokens(self.tokenizer),  # EOS only: the cleaner decides where the instruction ends
             inputs_embeds=embeds,
-            is_done=lambda ids: instruction_complete(self.tokenizer.decode(ids, skip_special_tokens=True), self.lead),
+            is_done=lambda ids: instruction_complete(self.tokenizer.decode(ids, skip_special_tokens=True), lead),
             sampling=sampling,
             seed=seed,
         )

@@ -14,7 +14,7 @@ bounds=...)`` from several seeded starts; the best run wins. The first start is 
 are uniform draws inside the bounds, drawn one at a time, so more restarts never give a lower fitted objective.
 
 y is standardised internally (mean, std with ddof=1, as BoTorch's ``Standardize``; std 1 for one point or constant
-y), so ``noise`` and ``log_marginal_likelihood`` are in standardised units; ``predict`` answers on the original scale.
+y), so ``noise_`` and ``log_marginal_likelihood_`` are in standardised units; ``predict`` answers on the original scale.
 
 For the coupled kernel, l's lengthscales do not enter the marginal likelihood (on the evaluated points K = S, see
 ``izkit.kernels``). With ``latent="plain_gp"`` (the default) ``fit`` first fits a plain Matern-5/2 GP on (Z, y), keeps it
@@ -47,7 +47,8 @@ import torch
 from scipy.optimize import minimize
 from torch import Tensor
 
-from izkit.kernels import DTYPE, InstructionCoupledKernel, Kernel, Matern52, NotPSDError, robust_cholesky
+from izkit.kernels import (DTYPE, InstructionCoupledKernel, Kernel, KernelParts, Matern52, NotPSDError,
+                           robust_cholesky)
 
 try:  # optional: installed with scipy's usual companions (scikit-learn, BoTorch); without it BLAS threads are left alone
     from threadpoolctl import threadpool_limits
@@ -130,11 +131,16 @@ def mean_noise_variance(scores: Tensor, floor: float | None = None) -> Tensor:
 class GaussianProcess:
     """Exact GP with a kernel from ``izkit.kernels``. ``fit(Z, y, instr)``, then ``predict(X) -> (mean, var)``.
 
-    ``kernel`` is the kernel given, never changed. Fitted attributes: ``kernel_`` (the fitted copy: l's lengthscales
-    pinned, training data set), ``theta_`` (p,) kernel + log-noise vector, ``Z_train_`` (m, d), ``y_train_`` (m,),
-    ``instr_train_``, ``noise_train_`` (m,) noise variances used (standardised), ``converged_``, ``latent_gp_``; and
-    ``noise`` (standardised units, of a new observation), ``log_marginal_likelihood`` (standardised y, prior
-    excluded), ``log_prior_value``, ``y_mean``, ``y_std``. ``theta``, ``Z``, ``y`` and ``latent_gp`` are aliases.
+    ``kernel`` is the kernel given, never changed. Fitted attributes, all ending in ``_`` (scikit-learn's rule):
+
+    - ``kernel_`` the fitted copy of the kernel (l's lengthscales pinned, training data set); ``kernel_parts_`` its
+      pieces at the fit by name (``izkit.kernels.KernelParts``: lengthscale, outputscale, S, ...);
+    - ``theta_`` (p,) the fitted kernel + log-noise vector; ``converged_``; ``latent_gp_`` (the plain GP that set l);
+    - ``Z_train_`` (m, d), ``y_train_`` (m,), ``instr_train_``; ``y_mean_``, ``y_std_`` (how y was standardised) and
+      ``ys_`` (m,) the standardised targets;
+    - ``noise_`` (standardised units, of a new observation), ``noise_train_`` (m,) the noise variances used
+      (standardised), ``noise_variance_`` (y's scale); ``log_marginal_likelihood_`` (standardised y, prior excluded),
+      ``log_prior_value_``; ``y_best_`` the incumbent.
     """
 
     def __init__(self, kernel: Kernel, noise: float | None = None, config: GPConfig | None = None) -> None:
@@ -148,11 +154,6 @@ class GaussianProcess:
         self.latent_gp_: GaussianProcess | None = None  # the plain GP that set l (latent="plain_gp")
         self.theta_: Tensor | None = None  # (p,) fitted hyperparameters
         self.converged_: bool | None = None  # L-BFGS-B converged in the best restart (None: theta was given)
-
-    theta = property(lambda self: self.theta_, doc="alias of theta_")
-    Z = property(lambda self: self.Z_train_, doc="alias of Z_train_")
-    y = property(lambda self: self.y_train_, doc="alias of y_train_")
-    latent_gp = property(lambda self: self.latent_gp_, doc="alias of latent_gp_")
 
     # ---------------------------------------------------------------------------------------------- hyperparameters
     @property
@@ -218,17 +219,17 @@ class GaussianProcess:
             if instr.is_floating_point():
                 check_finite("instr", instr)
         m = y.shape[0]
-        self.y_mean = y.mean() if self.config.standardize else torch.zeros((), dtype=DTYPE)  # ()
+        self.y_mean_ = y.mean() if self.config.standardize else torch.zeros((), dtype=DTYPE)  # ()
         std = y.std() if (self.config.standardize and m > 1) else torch.ones((), dtype=DTYPE)  # () ddof = 1
-        self.y_std = std if std > 1e-8 else torch.ones((), dtype=DTYPE)  # constant y: no scaling
+        self.y_std_ = std if std > 1e-8 else torch.ones((), dtype=DTYPE)  # constant y: no scaling
         self.Z_train_, self.y_train_, self.instr_train_ = Z, y, instr
-        self.ys = (y - self.y_mean) / self.y_std  # (m,) standardised targets
+        self.ys_ = (y - self.y_mean_) / self.y_std_  # (m,) standardised targets
         if self.config.noise_var_y is not None:
             known = torch.as_tensor(self.config.noise_var_y, dtype=DTYPE)  # () or (m,) on y's scale
             if known.ndim and known.shape != (m,):
                 raise ValueError(f"noise_var_y must be a number or one variance per point ({m},), "
                                  f"got {tuple(known.shape)}")
-            self._known_noise = known.expand(m) / self.y_std**2  # (m,) standardised
+            self._known_noise = known.expand(m) / self.y_std_**2  # (m,) standardised
         self.kernel_ = copy.deepcopy(self.kernel) if kernel is None else kernel
         self.kernel_.set_train(self._to_kernel(Z), instr)
 
@@ -241,8 +242,8 @@ class GaussianProcess:
         noise = self._noise(theta)  # () or (m,)
         Ky = K + (torch.diag(noise) if noise.ndim else noise * torch.eye(m, dtype=DTYPE))  # (m, m)
         C = robust_cholesky(Ky, what="training covariance K + noise I")  # (m, m) Alg 2.1 line 2: L = cholesky(K + s2 I)
-        alpha = torch.cholesky_solve(self.ys[:, None], C)[:, 0]  # (m,) line 3: alpha = L^T \ (L \ y)
-        lml = -0.5 * self.ys @ alpha - C.diagonal().log().sum() - 0.5 * m * LOG_2PI  # () line 7
+        alpha = torch.cholesky_solve(self.ys_[:, None], C)[:, 0]  # (m,) line 3: alpha = L^T \ (L \ y)
+        lml = -0.5 * self.ys_ @ alpha - C.diagonal().log().sum() - 0.5 * m * LOG_2PI  # () line 7
         return parts, C, alpha, lml
 
     def log_marginal_likelihood_at(self, theta: Tensor) -> Tensor:
@@ -324,11 +325,11 @@ class GaussianProcess:
         """Cache what predictions need at the fitted theta (p,): kernel parts, C, alpha."""
         self.theta_ = theta
         self._parts, self._C, self._alpha, lml = self._factor(theta)
-        self.log_marginal_likelihood = float(lml)
-        self.log_prior_value = float(self.log_prior(theta))
+        self.log_marginal_likelihood_ = float(lml)
+        self.log_prior_value_ = float(self.log_prior(theta))
         noise = self._noise(theta)  # () or (m,)
         self.noise_train_ = noise.expand(len(self.y_train_)).clone()  # (m,)
-        self.noise = float(noise.mean())  # a new point's noise: the homoscedastic value, or the known noises' mean
+        self.noise_ = float(noise.mean())  # a new point's noise: the homoscedastic value, or the known noises' mean
 
     def _fitted(self) -> None:
         if self.theta_ is None:
@@ -344,8 +345,8 @@ class GaussianProcess:
         v = torch.linalg.solve_triangular(self._C, kx.T, upper=False)  # (m, q) line 5: v = L \ k*
         var = (self.kernel_.diag(self._parts, Xk) - (v * v).sum(0)).clamp_min(0.0)  # (q,) line 6: V = k** - v^T v
         if observation_noise:
-            var = var + self.noise
-        return self.y_mean + self.y_std * mean, self.y_std**2 * var
+            var = var + self.noise_
+        return self.y_mean_ + self.y_std_ * mean, self.y_std_**2 * var
 
     def posterior_cov(self, X1: Tensor, X2: Tensor) -> Tensor:
         """Posterior covariance of f between X1 (n1, d) and X2 (n2, d), (n1, n2), original scale."""
@@ -353,12 +354,12 @@ class GaussianProcess:
         X1, X2 = self._to_kernel(X1), self._to_kernel(X2)
         v1 = torch.linalg.solve_triangular(self._C, self.kernel_.cross_train(self._parts, X1).T, upper=False)  # (m, n1)
         v2 = torch.linalg.solve_triangular(self._C, self.kernel_.cross_train(self._parts, X2).T, upper=False)  # (m, n2)
-        return self.y_std**2 * (self.kernel_.cross(self._parts, X1, X2) - v1.T @ v2)  # (n1, n2)
+        return self.y_std_**2 * (self.kernel_.cross(self._parts, X1, X2) - v1.T @ v2)  # (n1, n2)
 
     def prior_variance(self, X: Tensor) -> Tensor:
         """Prior variance k(x, x) (q,) at X (q, d), y's original scale: for eq. 9 y_std^2 s w(x)^T S w(x)."""
         self._fitted()
-        return self.y_std**2 * self.kernel_.diag(self._parts, self._to_kernel(X))
+        return self.y_std_**2 * self.kernel_.diag(self._parts, self._to_kernel(X))
 
     @torch.no_grad()
     def kernel_matrices(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -375,20 +376,28 @@ class GaussianProcess:
         return L.numpy().copy(), (self._parts["s"] * self._parts["S"]).numpy(), K.numpy()
 
     @property
-    def noise_variance(self) -> float:
+    def noise_variance_(self) -> float:
         """Fitted observation-noise variance on y's original scale."""
-        return self.noise * float(self.y_std) ** 2
+        return self.noise_ * float(self.y_std_) ** 2
 
     @property
-    def y_best(self) -> Tensor:
+    def y_best_(self) -> Tensor:
         """Best observed y (original scale), the incumbent for expected improvement."""
         return self.y_train_.max()
 
+    @property
+    def kernel_parts_(self) -> KernelParts:
+        """The fitted kernel's pieces by name, natural scale: lengthscale, outputscale, and for eq. 9 S and the rest."""
+        self._fitted()
+        return self.kernel_.named_parts(self.theta_[: self.kernel_.n_params])
+
     def hyperparameters(self) -> dict[str, Tensor | float]:
-        """Fitted hyperparameters by name (natural scale), for display."""
-        out: dict[str, Tensor | float] = dict(self.kernel_.describe(self.theta_[: self.kernel_.n_params]))
-        out["noise"] = self.noise
-        return out
+        """Fitted hyperparameters by name (natural scale, S left out), for display and the run record's gp lines."""
+        p = self.kernel_parts_
+        ls = "latent_lengthscale" if isinstance(self.kernel_, InstructionCoupledKernel) else "lengthscale"
+        out = {ls: p.lengthscale, "outputscale": p.outputscale,
+               "similarity_lengthscale": p.similarity_lengthscale, "residual_outputscale": p.residual_outputscale}
+        return {k: v for k, v in out.items() if v is not None} | {"noise": self.noise_}
 
 
 def _quantiles(name: str, x: Tensor, qs: tuple[float, ...] = (0.5, 0.9, 0.99)) -> dict[str, float]:
@@ -413,7 +422,7 @@ def diagnostics(gp: GaussianProcess, n: int = 256, seed: int = 0, bounds: Tensor
     X = b[0] + (b[1] - b[0]) * torch.rand(n, d, generator=gen, dtype=DTYPE)  # (n, d)
     sd_y = float(gp.y_train_.std()) if len(gp.y_train_) > 1 else math.nan  # y's own sd (original scale)
     sd_y = sd_y if sd_y > 1e-12 else math.nan
-    out = {"m": float(len(gp.y_train_)), "noise": gp.noise, "noise_variance": gp.noise_variance}
+    out = {"m": float(len(gp.y_train_)), "noise": gp.noise_, "noise_variance": gp.noise_variance_}
     if isinstance(gp.kernel_, InstructionCoupledKernel):
         S = gp._parts["S"]  # (m, m)
         out |= _quantiles("S_offdiag", S[~torch.eye(len(S), dtype=torch.bool)])

@@ -112,10 +112,10 @@ def kernel_explorer(x: np.ndarray | None = None, y: np.ndarray | None = None, *,
         theta = torch.tensor([np.log(ls), np.log(s), np.log(nz)], dtype=DTYPE)  # (3,) log space, as the GP keeps it
         g = fit_1d(x, y, standardize=False, seed=seed, theta=theta)
         mean, var = predict_on(g, t)
-        state.update(lengthscale=ls, outputscale=s, noise=nz, lml=g.log_marginal_likelihood,
+        state.update(lengthscale=ls, outputscale=s, noise=nz, lml=g.log_marginal_likelihood_,
                      mean=mean.numpy(), sd=var.sqrt().numpy(), gp=g)
-        w["readout"].value = (f"log marginal likelihood <b>{g.log_marginal_likelihood:.3f}</b> "
-                              f"(at the fit: {best.log_marginal_likelihood:.3f})")
+        w["readout"].value = (f"log marginal likelihood <b>{g.log_marginal_likelihood_:.3f}</b> "
+                              f"(at the fit: {best.log_marginal_likelihood_:.3f})")
 
     def draw() -> None:
         fig.clear()

@@ -16,7 +16,7 @@ similarity of the m instructions they produced. Two choices of ``S`` are offered
 
 Reading eq. 9 as a feature model: with ``w(z) = L^{-1} l(Z, z)`` (m,), the kriging weights of ``l``, it is
 ``k(z, z') = w(z)^T S w(z')``. At an evaluated point ``w(z_i) = e_i``, so **on the evaluated points K = S whatever l's
-lengthscales are**. Two consequences, both documented where they bite:
+lengthscales are**. Three consequences:
 
 1. The marginal likelihood of the training data does not depend on ``l``'s hyperparameters (only the lengthscale prior
    does), so they must be set another way. ``InstructionCoupledKernel(latent=...)`` offers three:
@@ -34,14 +34,13 @@ lengthscales are**. Two consequences, both documented where they bite:
    improvement peaks at and right around the best evaluated points: the BO loop passes its evaluated soft prompts as
    ``optimize_acquisition(exclude=...)``, which keeps a batch off them; ``residual=True`` adds a stationary term
    ``s_r l(z, z')`` that gives prior variance back away from ``Z``.
-
-The ``l``'s outputscale cancels in eq. 9 (``l -> c l`` gives ``L^{-1} -> L^{-1} / c``), so the coupled kernel has one
-outputscale of its own in front of ``S``.
+3. ``l``'s outputscale cancels (``l -> c l`` gives ``L^{-1} -> L^{-1} / c``): eq. 9 has one outputscale, in front of S.
 
 Every kernel keeps its hyperparameters as one flat vector ``theta`` in log space with ``bounds()`` (p, 2), evaluated by
-``kernel(theta, X1, X2) -> (n1, n2)``. Everything is float64. Solves use Cholesky factors, never an inverse;
-``robust_cholesky`` adds growing jitter only when a factorisation fails (after BoTorch's ``_ensure_psd_with_jitter``).
-A kernel holds its training data (``set_train``); ``GaussianProcess.fit`` sets it on a copy, never on the caller's.
+``kernel(theta, X1, X2) -> (n1, n2)``; ``named_parts(theta)`` gives its pieces by name (``KernelParts``). Everything is
+float64. Solves use Cholesky factors, never an inverse; ``robust_cholesky`` adds growing jitter only when a
+factorisation fails (after BoTorch's ``_ensure_psd_with_jitter``). A kernel holds its training data (``set_train``);
+``GaussianProcess.fit`` sets it on a copy, never on the caller's.
 """
 
 from __future__ import annotations
@@ -49,6 +48,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -111,6 +111,18 @@ def matern52(X1: Tensor, X2: Tensor, lengthscale: Tensor) -> Tensor:
     return (1.0 + SQRT5 * r + (5.0 / 3.0) * r2.clamp_min(0.0)) * torch.exp(-SQRT5 * r)  # (n1, n2)
 
 
+@dataclass(frozen=True)
+class KernelParts:
+    """A kernel's pieces at one theta by name, natural scale: ``kernel.named_parts(theta)``, or a fitted GP's
+    ``gp.kernel_parts_``. The last three are eq. 9's (None for a plain Matern-5/2, and when not used)."""
+
+    lengthscale: Tensor  # (n_ls,) the Matern-5/2's lengthscales; in eq. 9 those of l on soft prompts
+    outputscale: Tensor  # () s
+    S: Tensor | None = None  # (m, m) similarity of the evaluated instructions
+    similarity_lengthscale: Tensor | None = None  # ScoreMatern52's lengthscales on score vectors
+    residual_outputscale: Tensor | None = None  # s_r of residual=True
+
+
 def _log_bounds(lo: float, hi: float, n: int) -> Tensor:
     return torch.tensor([[math.log(lo), math.log(hi)]], dtype=DTYPE).repeat(n, 1)  # (n, 2)
 
@@ -118,15 +130,9 @@ def _log_bounds(lo: float, hi: float, n: int) -> Tensor:
 class Matern52:
     """ARD Matern-5/2 kernel ``s * matern52(x, x'; lengthscales)``. theta = [log lengthscales (d or 1), log s]."""
 
-    def __init__(
-        self,
-        d: int,
-        ard: bool = True,
-        lengthscale_bounds: tuple[float, float] = (1e-2, 1e3),
-        outputscale_bounds: tuple[float, float] = (1e-3, 1e3),
-        lengthscale: float = 1.0,
-        outputscale: float = 1.0,
-    ) -> None:
+    def __init__(self, d: int, ard: bool = True, lengthscale_bounds: tuple[float, float] = (1e-2, 1e3),
+                 outputscale_bounds: tuple[float, float] = (1e-3, 1e3), lengthscale: float = 1.0,
+                 outputscale: float = 1.0) -> None:
         self.d = d
         self.n_ls = d if ard else 1  # number of lengthscales
         self.n_params = self.n_ls + 1
@@ -148,8 +154,9 @@ class Matern52:
         """(p,) bool: the entries that are log-lengthscales (the ones the Gamma prior applies to)."""
         return torch.arange(self.n_params) < self.n_ls
 
-    def describe(self, theta: Tensor) -> dict[str, Tensor]:
-        return {"lengthscale": theta[: self.n_ls].exp(), "outputscale": theta[self.n_ls].exp()}
+    def named_parts(self, theta: Tensor) -> KernelParts:
+        """The hyperparameters at theta (p,) by name, natural scale."""
+        return KernelParts(theta[: self.n_ls].exp(), theta[self.n_ls].exp())
 
     def set_train(self, Z: Tensor, instr: Tensor | None = None) -> None:
         """Remember the training inputs Z (m, d); a plain kernel needs no per-instruction data."""
@@ -309,21 +316,12 @@ class InstructionCoupledKernel:
     Z; the residual gives s_r back there. Off by default.
     """
 
-    def __init__(
-        self,
-        d: int,
-        similarity: Similarity,
-        latent: str = "plain_gp",
-        latent_lengthscale: float | Tensor | None = None,
-        ard: bool = True,
-        lengthscale_bounds: tuple[float, float] = (1e-2, 1e3),
-        outputscale_bounds: tuple[float, float] = (1e-3, 1e3),
-        lengthscale: float = 1.0,
-        outputscale: float = 1.0,
-        residual: bool = False,
-        residual_bounds: tuple[float, float] = (1e-4, 1e2),
-        residual_init: float = 0.1,
-    ) -> None:
+    def __init__(self, d: int, similarity: Similarity, latent: str = "plain_gp",
+                 latent_lengthscale: float | Tensor | None = None, ard: bool = True,
+                 lengthscale_bounds: tuple[float, float] = (1e-2, 1e3),
+                 outputscale_bounds: tuple[float, float] = (1e-3, 1e3),
+                 lengthscale: float = 1.0, outputscale: float = 1.0, residual: bool = False,
+                 residual_bounds: tuple[float, float] = (1e-4, 1e2), residual_init: float = 0.1) -> None:
         if latent not in LATENT_MODES:
             raise ValueError(f"latent must be one of {LATENT_MODES}, got {latent!r}")
         if latent == "fixed" and latent_lengthscale is None:
@@ -372,13 +370,12 @@ class InstructionCoupledKernel:
         return torch.cat([torch.ones(self.n_ls, dtype=torch.bool), self.similarity.lengthscale_mask(),
                           torch.zeros(1 + int(self.residual), dtype=torch.bool)])  # (p,)
 
-    def describe(self, theta: Tensor) -> dict[str, Tensor]:
-        out = {"latent_lengthscale": theta[: self.n_ls].exp(), "outputscale": theta[self._i_s].exp()}
-        if self.similarity.n_params:
-            out["similarity_lengthscale"] = theta[self._sl].exp()
-        if self.residual:
-            out["residual_outputscale"] = theta[self._i_s + 1].exp()
-        return out
+    def named_parts(self, theta: Tensor) -> KernelParts:
+        """l's lengthscales, s, S (m, m) of the training instructions (None before set_train), S's lengthscales, s_r."""
+        return KernelParts(theta[: self.n_ls].exp(), theta[self._i_s].exp(),
+                           None if self.instr is None else self.similarity(theta[self._sl], self.instr),
+                           theta[self._sl].exp() if self.similarity.n_params else None,
+                           theta[self._i_s + 1].exp() if self.residual else None)
 
     def set_train(self, Z: Tensor, instr: Tensor | None = None) -> None:
         """Z (m, d) evaluated soft prompts; instr the data S is built from (see the class docstring)."""

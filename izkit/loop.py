@@ -8,7 +8,8 @@
         Z_{r+1} <- top 25 maximisers of expected improvement (eq. 10)                  (acquisition.py)
     report the best instruction on dev, scored on the held-out test split
 
-Each method is a strategy (``izkit.strategies``) that proposes a round; this file records and scores it. Everything is
+Each method is a strategy (``izkit.strategies``) that proposes a round from a :class:`izkit.strategies.Round` (the
+settings, the generator and exemplars, the method's evaluations so far); this file records and scores it. Everything is
 written to a run record as it happens (``izkit.records``): a killed run resumes without asking the black box anything
 twice, and ends where an uninterrupted run with the same seed ends.
 """
@@ -19,6 +20,7 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,14 +28,14 @@ from typing import Any
 import numpy as np
 
 from izkit import __version__
-from izkit.config import METHOD_NAMES, RESUME_MAY_CHANGE, Config
-from izkit.pipeline import Pipeline, with_recorded_dtype
-from izkit.records import RECORD_NAME, RecordError, RunRecord, check_same_config, lock_run, unlock_run
-from izkit.strategies import strategy_for
+from izkit.config import METHOD_NAMES, Config
+from izkit.pipeline import Pipeline
+from izkit.records import RECORD_NAME, RecordError, RunRecord, locked_run
+from izkit.resume import check_resumable
+from izkit.strategies import Proposal, Round, Strategy, is_search, strategy_for
 from izkit.tasks import load_task
 
 logger = logging.getLogger(__name__)
-
 
 
 @dataclass
@@ -90,21 +92,14 @@ class Run:
         self.splits = self.task.splits(cfg.kappa, cfg.n_dev, cfg.n_test, cfg.seed)
         path = self.out / RECORD_NAME
         check_writable(self.out)
-        lock_run(self.out)  # before the record is read: opening it may cut a torn tail, which is a write
-        try:
+        with locked_run(self.out):  # before the record is read: opening it may cut a torn tail, which is a write
             if resume:
                 self.record = RunRecord.open(path)
-                check_same_default_model(path, self.record.header, cfg)
-                check_same_config(path, recorded_config(self.record.header), current_config(cfg, self.record.header),
-                                  ignore=RESUME_MAY_CHANGE)
-                self.cfg = cfg = with_recorded_dtype(cfg, self.record.header)  # answer in the format it began in
+                self.cfg = cfg = check_resumable(path, self.record.header, cfg)  # in the number format it began in
             elif path.exists() and path.stat().st_size > 0:  # an empty record (killed before the header) starts anew
                 raise RecordError(f"{path}: a record already exists; resume it with --resume {self.out}")
             else:
                 self.record = None  # created once the models are loaded, so the header names them
-        except BaseException:
-            unlock_run(self.out)
-            raise
         self._pipeline = pipeline
 
     @property
@@ -129,20 +124,15 @@ class Run:
     def execute(self) -> RunResult:
         """Run (or finish) every method, then score each method's best instruction on the test split."""
         t0 = time.perf_counter()
-        lock_run(self.out)  # held since __init__ unless a previous execute released it
-        try:
-            if self.record is None:
-                self.pipeline  # a new run: load the models and write the header before anything else
+        with locked_run(self.out):
             methods = self.search()
             results = {m: self._test(m) for m in methods}
             if self.cfg.test_curve:
                 for m in methods:
-                    if m not in ("manual", "reference"):
+                    if is_search(m):
                         self._test_curve(m)
             if not self.record.done:
                 self.record.append({"kind": "done", "seconds": time.perf_counter() - t0})
-        finally:
-            unlock_run(self.out)
         return RunResult(self.cfg, self.objective, results, self.record.path, time.perf_counter() - t0,
                          self.record.work_seconds())
 
@@ -151,32 +141,43 @@ class Run:
 
         :meth:`execute` is this and then the test split. Dev-only studies (bench/bench_exploration.py) call it alone.
         """
-        lock_run(self.out)
-        if self.record is None:
-            self.pipeline
         asked = list(methods) if methods is not None else self.cfg.methods()
         unknown = [m for m in asked if m not in self.cfg.methods()]
         if unknown:
             raise ValueError(f"methods {unknown} are not in this run's config (it has {self.cfg.methods()})")
-        kept = [m for m in asked if m != "reference" or self.task.reference_instruction]
+        kept = [m for m in asked if not strategy_for(m).needs_reference or self.task.reference_instruction]
         if len(kept) < len(asked):
             logger.warning("%s has no reference_instruction in its metadata: the hand-written row is left out",
                            self.task.induce_path)
-        for method in kept:
-            self._run_method(method)
+        with locked_run(self.out):
+            self._reload()
+            for method in kept:
+                self._run_method(method, strategy_for(method))
         return kept
 
-    def _run_method(self, method: str) -> None:
+    def _reload(self) -> None:
+        """The record as it is on disk now (another process may have added to it while this one held no lock); a new
+        run loads the models and writes its header first."""
+        if self.record is None:
+            self.pipeline
+        else:
+            self.record = RunRecord.open(self.record.path)
+
+    def _run_method(self, method: str, strategy: Strategy) -> None:
         """Every round of one method: propose (or read the proposal back), then score what is not scored yet."""
-        strategy = strategy_for(method)
-        sizes = [1] if method in ("manual", "reference") else self.cfg.round_sizes
+        sizes = self.cfg.round_sizes if strategy.kind == "search" else [1]
         bar = _bar(total=sum(sizes), desc=method, disable=not self.progress)
         for rnd, size in enumerate(sizes):
-            proposal = self._proposal(method, rnd, lambda rnd=rnd, size=size: strategy.propose(self, rnd, size))
+            proposal = self._proposal(method, rnd, lambda r=rnd, n=size: strategy.propose(self._round(method, r, n)))
             self._score(method, rnd, proposal, bar)
         bar.close()
 
-    def _proposal(self, method: str, rnd: int, make: Any) -> dict[str, Any]:
+    def _round(self, method: str, rnd: int, size: int) -> Round:
+        """What a strategy sees of this run for one round (the models are loaded here, when first needed)."""
+        return Round(method, rnd, size, self.cfg, self.pipeline.generator, self.pipeline.exemplars,
+                     self.record.evals(method), self.task.reference_instruction)
+
+    def _proposal(self, method: str, rnd: int, make: Callable[[], Proposal]) -> dict[str, Any]:
         """The batch of a (method, round): from the record if it was made before, else made now and recorded."""
         line = self.record.find("proposal", method=method, round=rnd)
         if line is None:
@@ -275,54 +276,6 @@ class Run:
             self.record.append({"kind": "test_curve", "method": method, "round": rnd, "objective": self.objective,
                                 "n_distinct": len({e["instruction"] for e in upto}), "instruction": best["instruction"],
                                 "dev": best["mean"], "mean": mean, "seconds": time.perf_counter() - t})
-
-
-def _with_model_names(config: dict[str, Any], default: str | None) -> dict[str, Any]:
-    """A config dict whose unnamed models (None: "the default") carry the name they stood for, and whose endpoint is
-    compared as the answer cache names it (a loopback server's port left out: a restarted local server on another
-    port is the same black box)."""
-    out = dict(config)
-    if out.get("base_url"):
-        from izkit.blackbox.openai_compat import endpoint_id
-
-        out["base_url"] = endpoint_id(out["base_url"], out.get("api", "chat"))
-    if out.get("generator") is None and default is not None:
-        out["generator"] = default
-    if out.get("blackbox", "local") == "local" and out.get("blackbox_model") is None:
-        out["blackbox_model"] = out.get("generator")
-    return out
-
-
-def _recorded_default(header: dict[str, Any]) -> str | None:
-    gen = (header.get("models") or {}).get("generator")
-    return gen.get("name") if isinstance(gen, dict) else None
-
-
-def recorded_config(header: dict[str, Any]) -> dict[str, Any]:
-    """A record's config with its default models named as the header's model ids say (what the run really used)."""
-    return _with_model_names(header.get("config") or {}, _recorded_default(header))
-
-
-def current_config(cfg: Config, header: dict[str, Any]) -> dict[str, Any]:
-    """A config with its default models named as this izkit's default (``izkit.models.default_model()``), where
-    the record it resumes names its own (a header without model ids is compared as it is).
-
-    Compared with :func:`recorded_config` on resume, so a run made with another version's default model is refused
-    (it would continue with other models) and can be resumed by naming its model.
-    """
-    from izkit.models import default_model
-
-    return _with_model_names(cfg.to_dict(), default_model() if _recorded_default(header) else None)
-
-
-def check_same_default_model(path: Path, header: dict[str, Any], cfg: Config) -> None:
-    """A record made with the embedded default model resumes only while that model is still the default."""
-    from izkit.models import default_model
-
-    name, now = _recorded_default(header), default_model()
-    if cfg.generator is None and (header.get("config") or {}).get("generator") is None and name not in (None, now):
-        raise RecordError(f"{path}: this run was made with the default model of its izkit version, {name!r}, and the "
-                          f"default is now {now!r}; resume it with --generator {name}, or start a new run with --out")
 
 
 def run(cfg: Config, out: str | os.PathLike, resume: bool = False, progress: bool = True) -> RunResult:

@@ -284,7 +284,8 @@ def load_causal_lm(
         name_or_path: None for :func:`default_model` ($IZKIT_MODEL, else DEFAULT_MODEL); an embedded model's short name (EMBEDDED_MODELS); a local folder, a
             .gguf file, or a hub id.
         device: "cpu", "cuda", ...; default CUDA when available, else CPU.
-        dtype: default float32 on CPU, bfloat16 on CUDA.
+        dtype: default :func:`default_dtype`: bfloat16 on a GPU or on a CPU with native bfloat16, float32 on other
+            CPUs ($IZKIT_DTYPE overrides).
         cache: reuse a model already loaded in this process with the same source, device and dtype.
 
     Returns:

@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from izkit.config import DTYPES, Config
+from izkit.config import Config
 from izkit.tasks import Splits, load_task
 
 
@@ -21,7 +21,7 @@ from izkit.tasks import Splits, load_task
 class Pipeline:
     """What a run needs of the models.
 
-    ``generator`` has ``generate(Z, exemplars) -> list[str]`` and ``generate_plain(exemplars, n, sampling)``
+    ``generator`` has ``generate(Z, exemplars) -> list[str]`` and ``generate_plain(exemplars, n, sampling)`` / ``generate_ape(...)``
     (:class:`izkit.generator.SoftPromptGenerator`); ``blackbox`` has ``score(instructions, examples, metric,
     objective) -> ScoreResult`` (:mod:`izkit.blackbox`); ``ids`` names both models in the run record's header.
     """
@@ -68,19 +68,10 @@ class Pipeline:
     def from_record(cls, header: dict[str, Any]) -> tuple[Pipeline, Splits]:
         """The pipeline a recorded run used, rebuilt from its header (same projection A, exemplars and black box),
         and the run's splits."""
-        names = {f.name for f in dataclasses.fields(Config)}
-        cfg = Config.from_dict({k: v for k, v in header["config"].items() if k in names})
-        cfg = with_recorded_dtype(cfg, header)
+        from izkit.resume import settings_of
+
+        cfg = settings_of(header)
         task = load_task(cfg.task, root=cfg.root)
         splits = task.splits(cfg.kappa, cfg.n_dev, cfg.n_test, cfg.seed)
         return cls.from_config(cfg, splits, task.metric, header.get("objective")), splits
 
-
-def with_recorded_dtype(cfg: Config, header: dict[str, Any]) -> Config:
-    """``cfg`` with the number format its record's models were loaded in, where ``cfg`` names none: a run read back
-    or resumed keeps answering as it did, whatever this machine's default (izkit.models.default_dtype) is now."""
-    gen = (header.get("models") or {}).get("generator")
-    recorded = gen.get("dtype") if isinstance(gen, dict) else None  # fakes name their models by a plain string
-    if cfg.dtype is None and recorded in DTYPES:
-        return dataclasses.replace(cfg, dtype=recorded)
-    return cfg

@@ -16,7 +16,7 @@ Line kinds (each a JSON object with a ``kind`` field):
 A line cut off by a kill (the last line with no newline, or not valid JSON) is dropped on reading and re-done; an invalid
 line anywhere before the last is corruption and an error that names the line.
 
-One process writes a run folder at a time: :func:`lock_run` takes the folder's ``.lock`` (an advisory ``flock``, which
+One process writes a run folder at a time: :func:`locked_run` takes the folder's ``.lock`` (an advisory ``flock``, which
 the kernel drops when the process ends, so a killed run leaves none behind); a second process gets
 :class:`RecordBusy` naming the first one's pid instead of two writers interleaving lines in one record.
 """
@@ -28,6 +28,7 @@ import math
 import os
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,18 +50,37 @@ class RecordBusy(RecordError):
 
 
 LOCK_NAME = ".lock"
-_HELD: dict[Path, int] = {}  # the run folders this process has locked: folder -> the lock file's descriptor
+_HELD: dict[Path, list[int]] = {}  # the run folders this process has locked: folder -> [descriptor, depth]
 
 
-def lock_run(folder: str | os.PathLike) -> None:
-    """Take the run folder's lock or raise :class:`RecordBusy` naming the process that holds it.
+@contextmanager
+def locked_run(folder: str | os.PathLike) -> Iterator[None]:
+    """``with locked_run(folder):`` holds the run folder's lock, or raises :class:`RecordBusy` naming the process
+    that holds it.
 
-    Re-entrant within a process (a notebook that builds a second Run on the same folder is not blocked by its
-    first); released by :func:`unlock_run` or when the process ends.
+    Re-entrant within a process (``Run.execute`` holds it while ``Run.search`` takes it again; a notebook's second Run
+    on the same folder is not blocked by its first); released when the outermost ``with`` ends, or by the kernel when
+    the process ends (a killed run leaves no stale lock).
     """
     folder = Path(folder).resolve()
-    if fcntl is None or folder in _HELD:
+    if fcntl is None:  # no flock on this platform
+        yield
         return
+    if folder not in _HELD:
+        _HELD[folder] = [_acquire(folder), 0]
+    _HELD[folder][1] += 1
+    try:
+        yield
+    finally:
+        _HELD[folder][1] -= 1
+        if _HELD[folder][1] == 0:
+            fd = _HELD.pop(folder)[0]
+            if fd >= 0:
+                os.close(fd)  # closing the descriptor drops the flock
+
+
+def _acquire(folder: Path) -> int:
+    """The descriptor of the folder's flocked lock file (-1 where the file system has no locks, with a warning)."""
     folder.mkdir(parents=True, exist_ok=True)
     fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -73,31 +93,23 @@ def lock_run(folder: str | os.PathLike) -> None:
     except OSError as err:  # a file system without flock (some network mounts): run unlocked, and say so
         os.close(fd)
         warnings.warn(f"{folder}: cannot lock the run folder ({err.strerror or err}); make sure no other process "
-                      f"writes this run", RuntimeWarning, stacklevel=2)
-        _HELD[folder] = -1
-        return
+                      f"writes this run", RuntimeWarning, stacklevel=4)
+        return -1
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    _HELD[folder] = fd
+    return fd
 
 
-def unlock_run(folder: str | os.PathLike) -> None:
-    """Release the run folder's lock if this process holds it (closing the descriptor drops the flock)."""
-    fd = _HELD.pop(Path(folder).resolve(), None)
-    if fd is not None and fd >= 0:
-        os.close(fd)
-
-
-def _clean(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """JSON-safe: NaN and inf become None (json would write invalid tokens), tuples become lists."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [jsonable(v) for v in value]
     if hasattr(value, "tolist"):  # numpy / torch
-        return _clean(value.tolist())
+        return jsonable(value.tolist())
     return value
 
 
@@ -175,7 +187,7 @@ class RunRecord:
         return self.lines[0]
 
     def append(self, line: dict[str, Any]) -> None:
-        line = _clean(line)
+        line = jsonable(line)
         text = json.dumps(line, separators=(",", ":"), allow_nan=False) + "\n"
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(text)
@@ -205,32 +217,6 @@ class RunRecord:
     @property
     def done(self) -> bool:
         return self.find("done") is not None
-
-
-def check_same_config(path: Path, recorded: dict[str, Any], current: dict[str, Any], ignore: set[str]) -> None:
-    """Raise unless a record's config matches the run that wants to resume it (fields in ``ignore`` may differ).
-
-    The message names every field that differs; a field only one side has means another izkit version wrote the record.
-    """
-    if not isinstance(recorded, dict) or (not recorded and current):
-        raise RecordError(f"{path}: the header holds no run config (not a run record, or one written by another izkit "
-                          f"version); start a new run with --out")
-    keys = [k for k in sorted(set(recorded) | set(current)) if k not in ignore]
-    differ = [k for k in keys if _clean(recorded.get(k)) != _clean(current.get(k))]
-    if not differ:
-        return
-    missing = [k for k in differ if k not in recorded]  # an older izkit wrote the record
-    extra = [k for k in differ if k not in current]  # a newer one did
-    if missing or extra:
-        what = "; ".join(([f"it has no setting {', '.join(missing)}"] if missing else [])
-                         + ([f"it has setting {', '.join(extra)}, unknown to this izkit"] if extra else []))
-        raise RecordError(f"{path}: this record was written by another izkit version ({what}), so it cannot be "
-                          f"checked against this run; finish it with the izkit version that wrote it, or start a new "
-                          f"run with --out")
-    was = ", ".join(f"{k}={recorded[k]!r}" for k in differ)
-    asks = ", ".join(f"{k}={current[k]!r}" for k in differ)
-    raise RecordError(f"{path}: this record was made with {was}, but the run asks for {asks}; resume with the same "
-                      f"settings, or start a new run with --out")
 
 
 VOLATILE = frozenset({"seconds", "cache_hit", "cache_hits", "time", "started", "finished", "elapsed", "wall_seconds",

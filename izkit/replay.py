@@ -16,8 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from izkit.config import Config
 from izkit.records import RECORD_NAME, RunRecord
-from izkit.surrogate import SurrogateOptions, fit_gp
+from izkit.resume import settings_of
+from izkit.strategies import BayesOpt, strategy_for
 
 
 @dataclass
@@ -29,6 +31,11 @@ class Replay:
     @property
     def config(self) -> dict[str, Any]:
         return self.record.header["config"]
+
+    @property
+    def settings(self) -> Config:
+        """The run's settings as a Config (what the strategies and the pipeline read)."""
+        return settings_of(self.record.header)
 
     @property
     def objective(self) -> str:
@@ -49,11 +56,15 @@ class Replay:
         return {t["objective"]: t["mean"] for t in self.record.of_kind("test", method=method)}
 
     def gp(self, method: str = "instructzero", upto_round: int | None = None) -> Any:
-        """Refit the GP of ``method`` on its evaluations up to (and including) ``upto_round`` (default: all)."""
+        """Refit the GP of ``method`` on its evaluations up to (and including) ``upto_round`` (default: all): for a BO
+        method the GP that proposed the next round, with its seeded restarts; for another search (Uniform), a plain
+        Matern-5/2 GP on its soft prompts."""
         evals = [e for e in self.evals(method) if upto_round is None or e["round"] <= upto_round]
         rnd = max(e["round"] for e in evals) + 1
-        return fit_gp(evals, coupled=method == "instructzero", similarity=self.config.get("similarity", "matern"),
-                      seed=self.config["seed"] * 1000 + rnd, options=SurrogateOptions.from_config(self.config))
+        bo = strategy_for(method)
+        if not isinstance(bo, BayesOpt):
+            bo = BayesOpt(method, coupled=False)
+        return bo.fit(evals, self.settings, rnd)
 
     def kernel_matrices(self, gp: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``L = l(Z, Z)``, ``S`` and ``K`` (eq. 9) of a fitted coupled GP (default: the run's InstructZero GP)."""

@@ -48,10 +48,12 @@ from pathlib import Path
 from typing import Any
 
 from izkit import child
-from izkit.child import STOP_GRACE_S, STOP_SIGNALS
+from izkit.child import STOP_SIGNALS
 
 logger = logging.getLogger(__name__)
 
+# This machine's loopback names: a server bound there cannot be reached from other machines, and an endpoint there
+# is a server on this machine (izkit.blackbox.openai_compat leaves its port out of the cache key).
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 PLAIN_CHAT_TEMPLATE = "{{ bos_token }}{% for message in messages %}{{ message['content'] }}{% endfor %}"
 SHADOW_VERSION = 1  # bump when the shadow folder's layout changes
@@ -245,7 +247,7 @@ class LocalServer:
         logger.info("starting transformers serve for %s on %s (log: %s)", served, self.base_url, self.log_path or "-")
         try:
             self.proc = subprocess.Popen(
-                child.watched_command(self.command(), STOP_GRACE_S),
+                child.watched_command(self.command()),  # the watcher's grace: child.STOP_GRACE_S, as every stop's
                 stdout=out,
                 stderr=subprocess.STDOUT if out is not None else None,
                 stdin=subprocess.DEVNULL,
@@ -255,8 +257,8 @@ class LocalServer:
         finally:
             if out is not None:
                 out.close()
-        child.register(self.proc, STOP_GRACE_S)
-        self._finalizer = weakref.finalize(self, child.stop, self.proc, STOP_GRACE_S)
+        child.register(self.proc)
+        self._finalizer = weakref.finalize(self, child.stop, self.proc)
         try:
             self._wait_ready()
             if self.warmup:
@@ -302,7 +304,7 @@ class LocalServer:
             raise ServerError(f"the warm-up request to {self.base_url} failed: {err}\n{self.log_tail()}") from err
 
     def stop(self) -> None:
-        """Stop the server's process group (SIGTERM, then SIGKILL after 10 s)."""
+        """Stop the server's process group (SIGTERM, then SIGKILL after ``izkit.child.STOP_GRACE_S``)."""
         if self.proc is not None:
             child.stop(self.proc)
             logger.info("model server on %s stopped", self.base_url)

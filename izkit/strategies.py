@@ -1,31 +1,59 @@
 """How each method proposes a round's instructions: InstructZero's BO and the paper's baselines (sec. 4).
 
-Every method is a small strategy with one call, ``propose(run, round, size) -> Proposal``: the soft prompts (or None)
-and the ``size`` instructions to score this round, each one new to the method (one budget for every method: distinct
-instructions scored). The loop (``izkit.loop``) records each proposal before scoring it, so a resumed run scores
-exactly what it proposed.
+Every method is a small strategy with one call, ``propose(round) -> Proposal``. A :class:`Round` holds what a round
+needs and nothing else (the settings, the generator and its exemplars, the method's evaluations so far, the size);
+the proposal is the soft prompts (or None) and ``size`` instructions, each new to the method (one budget for every
+method: distinct instructions scored). The loop (``izkit.loop``) records each proposal before scoring it, so a
+resumed run scores exactly what it proposed. Each strategy says its ``kind``: a ``"search"`` spends the budget over
+rounds; a ``"single"`` instruction is one round of one (no best-so-far curve, no budget).
 
 - :class:`BayesOpt`: round 0 is a scrambled Sobol design in [-1, 1]^d; later rounds fit a GP on everything scored so
   far (eq. 9's coupled kernel for InstructZero, a plain Matern-5/2 for the ablation) and take expected improvement's
-  maximisers (eq. 10), keeping those whose instruction is new.
+  maximisers (eq. 10), keeping those whose instruction is new (Algorithm 1, steps 7-8).
 - :class:`Uniform`: soft prompts drawn uniformly at random.
-- :class:`APE`: instructions sampled from the generator with no soft prompt (APE's forward template).
+- :class:`APE`: instructions sampled from the generator with no soft prompt.
 - :class:`Manual`: one greedy instruction from the exemplars alone ("Manual (generator)" in tables).
 - :class:`Reference`: the task's hand-written instruction, the paper's human reference.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import torch
 
 from izkit.acquisition import optimize_acquisition, optimize_acquisition_from_incumbents
+from izkit.config import Config
 from izkit.generator import Sampling
-from izkit.gp import diagnostics
+from izkit.gp import GaussianProcess, diagnostics
+from izkit.seeds import design_seed, round_seed
 from izkit.surrogate import SurrogateOptions, fit_gp
+
+
+@dataclass(frozen=True)
+class Round:
+    """What one round of one method needs: no more. The loop builds it; tests build it from fakes."""
+
+    method: str
+    rnd: int  # 0: the initial design
+    size: int  # new instructions to propose
+    cfg: Config  # the run's settings (seed, d, screen, max_draws, the surrogate's options ...)
+    generator: Any  # generate(Z, exemplars) and generate_plain(...): izkit.generator.SoftPromptGenerator or a fake
+    exemplars: Any  # the kappa demos the generator reads
+    evals: list[dict[str, Any]]  # the method's eval lines so far (izkit.records), in the order they were written
+    reference_instruction: str | None = None  # the task's hand-written instruction, where its files have one
+
+    @property
+    def seen(self) -> set[str]:
+        """The instructions the method has scored: a proposal never repeats one."""
+        return {e["instruction"] for e in self.evals}
+
+    def seed(self, attempt: int = 0) -> int:
+        """This (method, round, attempt)'s stream seed (izkit.seeds)."""
+        return round_seed(self.cfg.seed, self.method, self.rnd, attempt)
 
 
 @dataclass
@@ -39,13 +67,25 @@ class Proposal:
 
 
 class Strategy(Protocol):
-    def propose(self, run: Any, rnd: int, size: int) -> Proposal: ...
+    kind: ClassVar[str]  # "search" (rounds over the budget) or "single" (one instruction)
+    needs_reference: ClassVar[bool]  # True: only on tasks whose files carry a hand-written instruction
+
+    def propose(self, r: Round) -> Proposal: ...
+
+
+# (k, attempt, tried (t, d) or None) -> (Z (k, d) or None, k instructions): k more candidates, best first
+Draw = Callable[[int, int, Any], tuple[Any, list[str]]]
 
 
 def sobol_design(n: int, d: int, seed: int) -> torch.Tensor:
     """``n`` scrambled Sobol points in [-1, 1]^d, seeded: the initial design (paper: 25 points). Returns (n, d)."""
     engine = torch.quasirandom.SobolEngine(d, scramble=True, seed=seed)
     return engine.draw(n, dtype=torch.float64) * 2 - 1
+
+
+def uniform_box(k: int, d: int, stream: torch.Generator) -> torch.Tensor:
+    """``k`` soft prompts uniform in [-1, 1]^d from a seeded stream. Returns (k, d)."""
+    return torch.rand(k, d, generator=stream, dtype=torch.float64) * 2 - 1
 
 
 def new_instructions(instructions: list[str], seen: set[str], q: int) -> list[int]:
@@ -62,12 +102,12 @@ def new_instructions(instructions: list[str], seen: set[str], q: int) -> list[in
     return keep
 
 
-def fill_round(draw: Any, seen: set[str], size: int, screen: int, max_draws: int) -> Proposal:
+def fill_round(draw: Draw, seen: set[str], size: int, screen: int, max_draws: int) -> Proposal:
     """Draw candidates until ``size`` new instructions are found, or ``max_draws`` candidates were drawn.
 
-    ``draw(k, attempt, tried) -> (Z (k, d) or None, k instructions)`` gives k more candidates in preference order;
-    ``tried`` (t, d) are the soft prompts drawn earlier this round. Every method spends its budget this way, so each
-    scores the same number of distinct instructions (the budget of a fair comparison, DESIGN.md).
+    ``draw(k, attempt, tried)`` gives k more candidates in preference order; ``tried`` (t, d) are the soft prompts
+    drawn earlier this round. Every method spends its budget this way, so each scores the same number of distinct
+    instructions (the budget of a fair comparison: repeats count the same for every method).
     """
     z_kept: list[list[float]] = []
     kept: list[str] = []
@@ -103,108 +143,132 @@ class BayesOpt:
     after ``WIDEN_PASSES`` passes the rest of the round is drawn uniformly, and the proposal line counts those.
     """
 
+    kind, needs_reference = "search", False
+
     def __init__(self, method: str, coupled: bool):
         self.method, self.coupled = method, coupled
 
-    def propose(self, run: Any, rnd: int, size: int) -> Proposal:
-        cfg, gen = run.cfg, run.pipeline.generator
-        evals = run.record.evals(self.method)
-        seen = {e["instruction"] for e in evals}
-        if rnd == 0:
-            def draw(k: int, attempt: int, tried: Any) -> tuple[torch.Tensor, list[str]]:
-                Z = sobol_design(k, cfg.d, cfg.seed + 7 * attempt)  # (k, d) a fresh scramble per attempt
-                return Z, gen.generate(Z, run.pipeline.exemplars)
-            return fill_round(draw, seen, size, 1, cfg.max_draws * size)
-        gp = fit_gp(evals, coupled=self.coupled, similarity=cfg.similarity, seed=cfg.seed * 1000 + rnd,
-                    options=SurrogateOptions.from_config(cfg))
-        bounds = torch.stack([-torch.ones(cfg.d), torch.ones(cfg.d)]).double()  # (2, d): [-1, 1]^d
-        evaluated = torch.tensor([e["z"] for e in evals], dtype=torch.float64)  # (m, d)
-        acq_values: list[float] = []
-        n_random = [0]
-
-        def draw(k: int, attempt: int, tried: Any) -> tuple[torch.Tensor, list[str]]:
-            exclude = evaluated if tried is None else torch.cat([evaluated, tried.double()])  # (e, d)
-            if attempt == 0 and cfg.batch == "authors":  # one local search from each of the top-k evaluated points
-                Z, acq = optimize_acquisition_from_incumbents(gp, bounds, q=k, exclude=exclude,
-                                                              seed=cfg.seed * 1000 + rnd)  # (<= k, d)
-                acq_values.extend(np.asarray(acq).tolist())
-            elif attempt < WIDEN_PASSES:  # EI's maximisers, kept further apart from each other and the data each pass
-                Z, acq = optimize_acquisition(gp, bounds, q=k, n_starts=cfg.acq_restarts,
-                                              raw_samples=cfg.acq_raw_samples, exclude=exclude,
-                                              seed=cfg.seed * 1000 + rnd + 100_000 * attempt,
-                                              distinct_tol=min(1e-3 * 10**attempt, 0.25))  # (k, d)
-                acq_values.extend(np.asarray(acq).tolist())
-            else:  # EI has nothing new left near its maxima: uniform draws, counted on the proposal line
-                stream = torch.Generator().manual_seed(cfg.seed * 1000 + rnd + 100_000 * attempt)
-                Z = torch.rand(k, cfg.d, generator=stream, dtype=torch.float64) * 2 - 1  # (k, d)
-                n_random[0] += k
-            return Z, gen.generate(Z, run.pipeline.exemplars)
-
-        prop = fill_round(draw, seen, size, cfg.screen, cfg.max_draws * size)
-        prop.gp = {"log_marginal_likelihood": gp.log_marginal_likelihood,
+    def propose(self, r: Round) -> Proposal:
+        if r.rnd == 0:
+            return self.initial_design(r)
+        gp = self.fit(r.evals, r.cfg, r.rnd)  # step 7: the GP on everything scored so far
+        batch = EIBatch(gp, r)  # step 8: EI's maximisers, then the new instructions among them
+        prop = fill_round(batch.draw, r.seen, r.size, r.cfg.screen, r.cfg.max_draws * r.size)
+        prop.gp = {"log_marginal_likelihood": gp.log_marginal_likelihood_,
                    "hyperparameters": {k: np.asarray(v).tolist() for k, v in gp.hyperparameters().items()},
-                   "acquisition": acq_values, "diagnostics": diagnostics(gp, seed=cfg.seed * 1000 + rnd)}
-        prop.facts["random"] = n_random[0]
+                   "acquisition": batch.acq_values, "diagnostics": diagnostics(gp, seed=r.seed())}
+        prop.facts["random"] = batch.n_random
         return prop
+
+    def initial_design(self, r: Round) -> Proposal:
+        """Round 0: scrambled Sobol points, a fresh scramble for each further pass (the same for both BOs)."""
+        def draw(k: int, attempt: int, tried: Any) -> tuple[torch.Tensor, list[str]]:
+            Z = sobol_design(k, r.cfg.d, design_seed(r.cfg.seed, attempt))  # (k, d)
+            return Z, r.generator.generate(Z, r.exemplars)
+
+        return fill_round(draw, r.seen, r.size, 1, r.cfg.max_draws * r.size)
+
+    def fit(self, evals: list[dict[str, Any]], cfg: Config, rnd: int) -> GaussianProcess:
+        """The GP that proposes round ``rnd`` from the evaluations before it: eq. 9's kernel or a plain Matern-5/2."""
+        return fit_gp(evals, coupled=self.coupled, similarity=cfg.similarity,
+                      seed=round_seed(cfg.seed, self.method, rnd), options=SurrogateOptions.from_config(cfg))
+
+
+class EIBatch:
+    """The candidates of one BO round, pass after pass (eq. 10): EI's maximisers, spread further apart each pass.
+
+    The first pass is the batch rule the config names (EI's top maximisers, or the authors' one local search per
+    top evaluated point); passes up to ``WIDEN_PASSES`` keep maximisers further from each other and the data; later
+    ones draw uniformly (``n_random`` counts them). ``acq_values`` collects the acquisition values for the record.
+    """
+
+    def __init__(self, gp: GaussianProcess, r: Round):
+        self.gp, self.r = gp, r
+        self.bounds = torch.stack([-torch.ones(r.cfg.d), torch.ones(r.cfg.d)]).double()  # (2, d): [-1, 1]^d
+        self.evaluated = torch.tensor([e["z"] for e in r.evals], dtype=torch.float64)  # (m, d)
+        self.acq_values: list[float] = []
+        self.n_random = 0
+
+    def draw(self, k: int, attempt: int, tried: Any) -> tuple[torch.Tensor, list[str]]:
+        cfg, seed = self.r.cfg, self.r.seed(attempt)
+        exclude = self.evaluated if tried is None else torch.cat([self.evaluated, tried.double()])  # (e, d)
+        if attempt == 0 and cfg.batch == "authors":  # one local search from each of the top-k evaluated points
+            Z, acq = optimize_acquisition_from_incumbents(self.gp, self.bounds, q=k, exclude=exclude, seed=seed)
+            self.acq_values.extend(np.asarray(acq).tolist())
+        elif attempt < WIDEN_PASSES:  # EI's maximisers, kept further apart from each other and the data each pass
+            Z, acq = optimize_acquisition(self.gp, self.bounds, q=k, n_starts=cfg.acq_restarts,
+                                          raw_samples=cfg.acq_raw_samples, exclude=exclude, seed=seed,
+                                          distinct_tol=min(1e-3 * 10**attempt, 0.25))  # (k, d)
+            self.acq_values.extend(np.asarray(acq).tolist())
+        else:  # EI has nothing new left near its maxima: uniform draws, counted on the proposal line
+            Z = uniform_box(k, cfg.d, torch.Generator().manual_seed(seed))  # (k, d)
+            self.n_random += k
+        return Z, self.r.generator.generate(Z, self.r.exemplars)
 
 
 class Uniform:
-    """Random search: soft prompts uniform in [-1, 1]^d (seeded per round), as many as it takes to find ``size``
-    new instructions."""
+    """Random search: soft prompts uniform in [-1, 1]^d (one seeded stream per round), as many as it takes to find
+    ``size`` new instructions."""
 
-    method = "uniform"
+    kind, needs_reference = "search", False
 
-    def propose(self, run: Any, rnd: int, size: int) -> Proposal:
-        cfg = run.cfg
-        seen = {e["instruction"] for e in run.record.evals(self.method)}
-        stream = torch.Generator().manual_seed((cfg.seed + 7919) * 1000 + rnd)
+    def propose(self, r: Round) -> Proposal:
+        stream = torch.Generator().manual_seed(r.seed())
 
         def draw(k: int, attempt: int, tried: Any) -> tuple[torch.Tensor, list[str]]:
-            Z = torch.rand(k, cfg.d, generator=stream, dtype=torch.float64) * 2 - 1  # (k, d)
-            return Z, run.pipeline.generator.generate(Z, run.pipeline.exemplars)
+            Z = uniform_box(k, r.cfg.d, stream)  # (k, d)
+            return Z, r.generator.generate(Z, r.exemplars)
 
-        return fill_round(draw, seen, size, 1, cfg.max_draws * size)
+        return fill_round(draw, r.seen, r.size, 1, r.cfg.max_draws * r.size)
 
 
 class APE:
-    """APE-style: instructions sampled (temperature, top-p) from the generator's plain forward template, as many as
-    it takes to find ``size`` new ones."""
+    """APE-style: instructions sampled (temperature, top-p) from the generator's plain template and no soft prompt, as many as it takes to find ``size`` new ones."""
 
-    method = "ape"
+    kind, needs_reference = "search", False
 
-    def propose(self, run: Any, rnd: int, size: int) -> Proposal:
-        seen = {e["instruction"] for e in run.record.evals(self.method)}
-
+    def propose(self, r: Round) -> Proposal:
         def draw(k: int, attempt: int, tried: Any) -> tuple[None, list[str]]:
-            sampling = Sampling(temperature=run.cfg.ape_temperature, seed=run.cfg.seed * 1000 + rnd + 100_000 * attempt)
-            return None, run.pipeline.generator.generate_plain(run.pipeline.exemplars, n=k, sampling=sampling)
+            sampling = Sampling(temperature=r.cfg.ape_temperature, seed=r.seed(attempt))
+            return None, r.generator.generate_plain(r.exemplars, n=k, sampling=sampling)
 
-        return fill_round(draw, seen, size, 1, run.cfg.max_draws * size)
+        return fill_round(draw, r.seen, r.size, 1, r.cfg.max_draws * r.size)
 
 
 class Manual:
     """The generator's greedy instruction from the exemplars alone, no soft prompt: a single round of one."""
 
-    method = "manual"
+    kind, needs_reference = "single", False
 
-    def propose(self, run: Any, rnd: int, size: int) -> Proposal:
-        return Proposal(None, run.pipeline.generator.generate_plain(run.pipeline.exemplars, n=1))
+    def propose(self, r: Round) -> Proposal:
+        return Proposal(None, r.generator.generate_plain(r.exemplars, n=1))
 
 
 class Reference:
     """The task's hand-written instruction (its files' metadata), scored like the methods: the human reference."""
 
-    method = "reference"
+    kind, needs_reference = "single", True
 
-    def propose(self, run: Any, rnd: int, size: int) -> Proposal:
-        return Proposal(None, [run.task.reference_instruction])
+    def propose(self, r: Round) -> Proposal:
+        if not r.reference_instruction:
+            raise ValueError("this task has no reference_instruction in its metadata: no hand-written row")
+        return Proposal(None, [r.reference_instruction])
+
+
+STRATEGIES: dict[str, Callable[[], Strategy]] = {
+    "instructzero": lambda: BayesOpt("instructzero", coupled=True),
+    "matern": lambda: BayesOpt("matern", coupled=False),
+    "uniform": Uniform, "ape": APE, "manual": Manual, "reference": Reference,
+}
 
 
 def strategy_for(method: str) -> Strategy:
     """The strategy object of a method name in ``izkit.config.METHODS``."""
-    table = {"instructzero": lambda: BayesOpt("instructzero", coupled=True),
-             "matern": lambda: BayesOpt("matern", coupled=False),
-             "uniform": Uniform, "ape": APE, "manual": Manual, "reference": Reference}
-    if method not in table:
-        raise ValueError(f"unknown method {method!r}; choose from {', '.join(table)}")
-    return table[method]()
+    if method not in STRATEGIES:
+        raise ValueError(f"unknown method {method!r}; choose from {', '.join(STRATEGIES)}")
+    return STRATEGIES[method]()
+
+
+def is_search(method: str) -> bool:
+    """Whether a method spends the budget over rounds (a search), not one fixed instruction (Manual, Reference)."""
+    return strategy_for(method).kind == "search"

@@ -24,7 +24,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SurrogateOptions:
-    """How the round's GP is built; the defaults are the authors' (DESIGN.md: why eq. 9 explores so little)."""
+    """How the round's GP is built; the defaults are the authors'. Why eq. 9 explores so little and what each option
+    changes: notebook 5 (section 6) and bench/RESULTS.md ("Exploration with eq. 9")."""
 
     inputs: str = "raw"  # "raw": z in [-1, 1]^d as it is; "unit": the kernels see (z + 1) / 2 in the unit cube
     score_standardize: str | None = None  # S on score vectors standardised per "column" (example) or "global"ly

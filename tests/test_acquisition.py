@@ -103,7 +103,7 @@ def test_optimiser_inside_bounds_and_not_worse_than_raw_samples(kind):
     acq = make_acquisition(gp)
     raw = BOUNDS[0] + (BOUNDS[1] - BOUNDS[0]) * SobolEngine(D, scramble=True, seed=1).draw(256, dtype=DTYPE)
     assert float(vals[0]) >= float(_evaluate(acq, raw).max()) - 1e-12
-    assert float(vals[0]) >= float(_evaluate(acq, gp.Z.clamp(BOUNDS[0], BOUNDS[1])).max()) - 1e-12
+    assert float(vals[0]) >= float(_evaluate(acq, gp.Z_train_.clamp(BOUNDS[0], BOUNDS[1])).max()) - 1e-12
     assert torch.allclose(vals, _evaluate(acq, X))  # the values are the acquisition at the points
 
 
@@ -145,8 +145,9 @@ def box_gaps(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
 def test_exclude_keeps_the_batch_away_from_given_points():
     gp = fitted("coupled")
     tol = 0.05
-    X, vals = optimize_acquisition(gp, BOUNDS, q=4, n_starts=8, raw_samples=128, seed=0, exclude=gp.Z, distinct_tol=tol)
-    assert X.shape == (4, D) and float(box_gaps(X, gp.Z).min()) > tol
+    X, vals = optimize_acquisition(gp, BOUNDS, q=4, n_starts=8, raw_samples=128, seed=0, exclude=gp.Z_train_,
+                                   distinct_tol=tol)
+    assert X.shape == (4, D) and float(box_gaps(X, gp.Z_train_).min()) > tol
 
 
 @pytest.mark.parametrize("strategy", ["top_q", "kriging_believer"])
@@ -155,7 +156,7 @@ def test_exclude_never_returns_an_excluded_point(strategy):
     gp = fitted("coupled")
     raw = BOUNDS[0] + (BOUNDS[1] - BOUNDS[0]) * SobolEngine(D, scramble=True, seed=0).draw(128, dtype=DTYPE)
     for tol in (0.0, 1e-3):
-        excl = torch.cat([gp.Z, raw])  # (M + 128, D): the observed starts and the whole raw pool
+        excl = torch.cat([gp.Z_train_, raw])  # (M + 128, D): the observed starts and the whole raw pool
         X, vals = optimize_acquisition(gp, BOUNDS, q=3, n_starts=8, raw_samples=128, seed=0, exclude=excl,
                                        distinct_tol=tol, strategy=strategy)
         assert len(X) >= 1 and bool(torch.isfinite(vals).all())
@@ -168,19 +169,20 @@ def test_authors_batch_rule_one_new_candidate_per_incumbent():
     X, vals = optimize_acquisition_from_incumbents(gp, BOUNDS, q=q, seed=0, population=16)
     assert X.shape == (q, D) and vals.shape == (q,) and bool(torch.isfinite(vals).all())
     assert bool(((X >= BOUNDS[0]) & (X <= BOUNDS[1])).all())
-    assert float(box_gaps(X, gp.Z).min()) > 1e-3  # never an evaluated point
+    assert float(box_gaps(X, gp.Z_train_).min()) > 1e-3  # never an evaluated point
     assert float(box_gaps(X, X)[~torch.eye(q, dtype=torch.bool)].min()) > 1e-3  # one distinct candidate each
     assert torch.allclose(vals, _evaluate(make_acquisition(gp), X))
     X2, _ = optimize_acquisition_from_incumbents(gp, BOUNDS, q=q, seed=0, population=16)
     assert torch.equal(X, X2)  # seeded
     # small sigma: each candidate stays near its own incumbent (best evaluated first), so the batch spreads over them
     Xs, _ = optimize_acquisition_from_incumbents(gp, BOUNDS, q=q, seed=1, sigma=0.01, population=16, maxiter=0)
-    near = box_gaps(Xs, gp.Z).argmin(1)  # (q,) each candidate's nearest evaluated point
+    near = box_gaps(Xs, gp.Z_train_).argmin(1)  # (q,) each candidate's nearest evaluated point
     assert len(set(near.tolist())) == q  # a different one each
-    assert torch.equal(gp.y[near].sort().values, gp.y.sort(descending=True).values[:q].sort().values)  # the top q
+    top_q = gp.y_train_.sort(descending=True).values[:q]
+    assert torch.equal(gp.y_train_[near].sort().values, top_q.sort().values)  # the top q
     # the evaluated points and exclude are both kept off; q above m gives at most one per distinct evaluated point
     Xe, _ = optimize_acquisition_from_incumbents(gp, BOUNDS, q=q, seed=0, population=16, exclude=X)
-    assert float(box_gaps(Xe, torch.cat([gp.Z, X])).min()) > 1e-3
+    assert float(box_gaps(Xe, torch.cat([gp.Z_train_, X])).min()) > 1e-3
     Xa, _ = optimize_acquisition_from_incumbents(gp, BOUNDS, q=M + 5, seed=0, population=8)
     assert len(Xa) <= M
 

@@ -5,8 +5,11 @@ top to bottom, every check passing, by tests/test_notebooks.py.)"""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -53,9 +56,32 @@ def test_script_check_mode_agrees(capsys):
     assert sorted(p.name for p in STUDENT.glob("*.ipynb")) == sorted(p.name for p in SOURCES)
 
 
-def test_rendering_is_deterministic():
-    for src in SOURCES:
-        assert msv.render(src) == msv.render(src)
+# Renders the given sources with the script at argv[1] in a fresh interpreter; prints {name: text} as JSON.
+RENDER_IN_A_FRESH_PROCESS = """
+import importlib.util, json, sys
+from pathlib import Path
+spec = importlib.util.spec_from_file_location("make_student_versions", sys.argv[1])
+msv = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(msv)
+print(json.dumps({p.name: msv.render(p) for p in map(Path, sys.argv[2:])}))
+"""
+
+
+def _render_elsewhere(hash_seed: str) -> dict[str, str]:
+    env = dict(os.environ, PYTHONHASHSEED=hash_seed)
+    done = subprocess.run([sys.executable, "-c", RENDER_IN_A_FRESH_PROCESS, str(SCRIPT), *map(str, SOURCES)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_rendering_gives_the_same_bytes_in_every_process():
+    """The script's promise: the same sources always give the same bytes, so a student version changes only when its
+    source does. Rendering twice in one process could not show otherwise (same hash seed, same state); two fresh
+    interpreters with other hash seeds, run later, must write what this one writes."""
+    here = {p.name: msv.render(p) for p in SOURCES}
+    for hash_seed in ("1", "2"):
+        assert _render_elsewhere(hash_seed) == here, f"PYTHONHASHSEED={hash_seed} renders other bytes"
 
 
 def _solution_lines(source: str) -> set[str]:

@@ -173,7 +173,7 @@ def test_fit_gp_with_a_nan_written_as_null_names_the_evaluation_or_drops_it(fiel
     except ValueError as err:
         assert "1" in str(err) and (field in str(err) or "NaN" in str(err)), str(err)
     else:
-        assert len(gp.y) == 3 and bool(torch.isfinite(gp.y).all())  # fitted on the other three
+        assert len(gp.y_train_) == 3 and bool(torch.isfinite(gp.y_train_).all())  # fitted on the other three
     for e in ev:
         e["mean"] = None
     with pytest.raises(ValueError, match="every evaluation has a NaN/inf score"):
@@ -192,12 +192,12 @@ def test_bo_round_works_on_one_point_and_on_constant_scores(data, coupled):
           "constant y, same scores": lambda: _evals(4, same_scores=True),
           "one point 4 times": lambda: _evals(4, same_scores=True, same_z=True)}[data]()
     gp = fit_gp(ev, coupled=coupled, seed=0)
-    assert math.isfinite(gp.log_marginal_likelihood)
+    assert math.isfinite(gp.log_marginal_likelihood_)
     Xq = torch.rand(16, D, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 2 - 1
     mean, var = gp.predict(Xq)
     assert bool(torch.isfinite(mean).all() and torch.isfinite(var).all() and (var >= 0).all())
     if data != "one point":  # all y equal: the posterior mean is that value everywhere
-        assert torch.allclose(gp.predict(gp.Z)[0], gp.y, atol=1e-6)
+        assert torch.allclose(gp.predict(gp.Z_train_)[0], gp.y_train_, atol=1e-6)
     bounds = torch.stack([-torch.ones(D), torch.ones(D)]).double()
     Z, acq = optimize_acquisition(gp, bounds, q=4, n_starts=8, raw_samples=128, seed=0)  # the quick preset's settings
     assert Z.shape == (4, D) and bool(torch.isfinite(acq).all())

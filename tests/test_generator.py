@@ -1,24 +1,25 @@
-"""Tests for izkit.generator: the random projection (step 1) and batched instruction generation (step 2)."""
+"""Tests for izkit.generator: the random projection (step 1), batched instruction generation (step 2) and the
+baselines' plain paths (Manual: InstructZero's template, greedy; APE-style: APE's template, sampled).
+
+The cleaner's rules are tested in test_cleaner.py."""
 
 from __future__ import annotations
 
 import copy
-import logging
 
 import pytest
 import torch
 
+from izkit.cleaner import clean_instruction, lead_of
 from izkit.decoding import decode, stop_tokens
 from izkit.generator import (
     APE_TEMPLATE,
     CHAT_TEMPLATE,
-    EMPTY_PLACEHOLDER,
+    INSTRUCTZERO_TEMPLATE,
     RandomProjection,
     Sampling,
     SoftPromptGenerator,
-    clean_instruction,
     embedding_std,
-    instruction_complete,
 )
 from izkit.tasks import Example
 
@@ -84,95 +85,6 @@ def test_normal_projection_matches_the_embedding_modules_spread(embedded):
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Cleaning the continuation
-
-
-@pytest.mark.parametrize(
-    "raw, expected",
-    [
-        (" reverse the word.\n\nInput: up\nOutput: down", "reverse the word."),  # the usual shape
-        (' "write the opposite of the word."', "write the opposite of the word."),  # leading quotes
-        ("“give the antonym”", "give the antonym"),  # typographic quotes
-        (" add one. Then add two. Then stop.", "add one."),  # several sentences
-        ("\n\n  reverse the word.\nmore", "reverse the word."),  # newline first
-        (" The instruction was to reverse the word.", "reverse the word."),  # echoed prompt
-        (" reverse it Input: hot Output: cold", "reverse it"),  # echoed demo on the same line
-        (" use a synonym, e.g. big for large. Done.", "use a synonym, e.g. big for large."),  # "e.g." is not an end
-        (" list the animals:", "list the animals"),
-        (" be to be to be to be to ...", EMPTY_PLACEHOLDER),  # a loop that leaves under 3 words: no instruction
-        (" the the the the the the", EMPTY_PLACEHOLDER),
-        (" find the word find the word find the word", "find the word"),  # cut where it repeats itself
-        (" add one and two, add one and two, add one and two", "add one and two"),
-        (" Sort The Words, sort the words, sort the", "Sort The Words"),  # compared without case or punctuation
-    ],
-)
-def test_clean_instruction(raw, expected):
-    assert clean_instruction(raw) == expected
-
-
-@pytest.mark.parametrize(
-    "raw",
-    [
-        " reverse the word.\n\nInput: up\nOutput: down",
-        " use a synonym, e.g. big for large. Done.",
-        " add 0.5 to the number. Then stop.",
-        "\n\n  reverse the word.\nmore",
-        ' "The instruction was to reverse the word." And more.',
-        " reverse it Input: hot Output: cold",
-        " write the letter J. Smith wrote. More",
-        " list the animals:\n- cat",
-        " no end in sight and no newline either",
-        " be to be to be to. Then more",
-    ],
-)
-def test_stopping_when_complete_never_changes_the_cleaned_instruction(raw):
-    """The generator stops a row at the first prefix that instruction_complete accepts: cleaning must agree."""
-    cut = next((i for i in range(1, len(raw) + 1) if instruction_complete(raw[:i])), len(raw))
-    assert clean_instruction(raw[:cut]) == clean_instruction(raw)
-    if "\n" in raw.strip() or "." in raw:
-        assert cut < len(raw)  # and it does stop early where it can
-
-
-def test_instruction_complete_waits_for_the_end_of_the_sentence():
-    assert not instruction_complete(" reverse the word")
-    assert not instruction_complete(" reverse the word.")  # "word.com" may follow
-    assert instruction_complete(" reverse the word. ")
-    assert not instruction_complete("\n\n reverse")  # a leading newline does not end it
-    assert instruction_complete(" reverse\n")
-    assert not instruction_complete(" use a synonym, e.g. big")  # "e.g." does not end a sentence
-
-
-@pytest.mark.parametrize(
-    "instruction",
-    [
-        "find the opposite of the given word.",
-        "write the word and then write the word backwards.",  # words come back, but not as a loop
-        "say that that is the answer.",
-        "use the mouse to click on the mouse button to move the mouse to the target.",
-        "add the following numbers to the following numbers: 1, 2, 3, 4, 5, 6, 7, 8",
-        "take the first letter of each word, then the first letter of the next.",
-    ],
-)
-def test_the_repetition_guard_leaves_normal_instructions_alone(instruction):
-    assert clean_instruction(" " + instruction) == instruction
-
-
-def test_a_loop_is_cut_only_once_it_repeats_four_words():
-    assert clean_instruction(" be to be to be to ") == EMPTY_PLACEHOLDER  # a loop, and "be to" is no instruction
-    assert clean_instruction(" be to be to be today") == "be to be to be today"
-    assert clean_instruction(" be to be to") == "be to be to"  # 2 words repeated: too short to call a loop
-    assert not instruction_complete(" be to be to be to be to be to")  # a loop runs on: rows keep their draws
-
-
-def test_clean_instruction_never_returns_empty_silently(caplog):
-    with caplog.at_level(logging.WARNING, logger="izkit.generator"):
-        assert clean_instruction("   \n\n ") == EMPTY_PLACEHOLDER
-        assert clean_instruction("") == EMPTY_PLACEHOLDER
-        assert clean_instruction(' "" ') == '""'  # nothing left after cleaning: the raw text, flagged
-    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 3
-
-
-# ----------------------------------------------------------------------------------------------------------------------
 # Generation with the embedded model
 
 
@@ -189,8 +101,13 @@ def test_prompt_text_follows_the_paper(gen):
     assert ape.startswith("I gave a friend an instruction and five inputs.") and ape.endswith(
         "pairs:\n\nInput: hot\nOutput: cold\n\nThe instruction was to"
     )
+    assert gen.prompt_text(DEMOS[:1], APE_TEMPLATE) == ape  # the same text, from the paper's generator
+    # both end with the lead the cleaner drops where the model echoes it
+    assert lead_of(APE_TEMPLATE) == lead_of(INSTRUCTZERO_TEMPLATE) == gen.lead == "The instruction was to"
     with pytest.raises(ValueError, match="demos"):
         SoftPromptGenerator(gen.model, gen.tokenizer, None, template="no placeholder")
+    with pytest.raises(ValueError, match="demos"):
+        gen.generate_plain(DEMOS, template="no placeholder")
 
 
 CHAT = "{{ bos_token }}<start_of_turn>user\n{{ messages[0]['content'] }}<end_of_turn>\n<start_of_turn>model"
@@ -207,6 +124,7 @@ def test_chat_wraps_the_prompt_in_the_chat_template_with_one_bos(gen):
     embeds, mask = chat.embed([text], chat.projection(_z(1, 0)))
     ids = tok(text, add_special_tokens=False)["input_ids"]
     assert mask.shape[1] == 1 + 5 + len(ids) and tok.bos_token_id not in ids
+    assert chat.prompt_text(DEMOS[:1], APE_TEMPLATE).startswith("<start_of_turn>user\nI gave a friend an instruction")
     out = chat.generate(_z(2, 0), DEMOS)
     assert len(out) == 2 and all(v.strip() for v in out)
     assert SoftPromptGenerator(gen.model, gen.tokenizer, gen.projection).template.endswith("was to")  # default
@@ -269,6 +187,40 @@ def test_plain_path_greedy_and_seeded_sampling(gen):
     assert len(first) == 4 and all(v.strip() for v in first)
     assert gen.generate_plain(DEMOS, n=4, sampling=s) == first  # same seed -> same samples
     assert len(set(first)) >= 2  # sampling, not greedy
+
+
+def test_ape_samples_from_apes_template_and_manual_keeps_instructzeros(gen, monkeypatch):
+    """The APE-style baseline prompts with APE's forward template (Zhou et al., 2023), the Manual baseline with
+    InstructZero's: each path's prompt text as it reaches the model."""
+    seen: list[list[str]] = []
+    embed = gen.embed
+
+    def spy(texts, soft):
+        seen.append(list(texts))
+        return embed(texts, soft)
+
+    monkeypatch.setattr(gen, "embed", spy)
+    s = Sampling(seed=3, num_per_call=3)
+    ape = gen.generate_ape(DEMOS, n=3, sampling=s)
+    assert seen == [[gen.prompt_text(DEMOS, APE_TEMPLATE)] * 3]
+    assert seen[0][0].startswith("I gave a friend an instruction and five inputs.")
+    assert len(ape) == 3 and all(v.strip() for v in ape)
+    assert gen.generate_ape(DEMOS, n=3, sampling=s) == ape  # same seed -> same samples
+    seen.clear()
+    gen.generate_ape([DEMOS[:2], DEMOS[2:]], n=2, sampling=s)  # a demo list per sample, as APE draws them
+    assert seen == [[gen.prompt_text(DEMOS[:2], APE_TEMPLATE), gen.prompt_text(DEMOS[2:], APE_TEMPLATE)]]
+    seen.clear()
+    gen.generate_plain(DEMOS, n=1)  # Manual: unchanged, InstructZero's template
+    gen.generate(None, DEMOS)
+    assert seen == [[gen.prompt_text(DEMOS)]] * 2 and seen[0][0].startswith("Input: hot\nOutput: cold")
+
+
+def test_the_cleaner_drops_the_lead_of_the_template_in_use(gen, monkeypatch):
+    """Where the model echoes the prompt's last words, the cleaner drops those of the template that was used."""
+    monkeypatch.setattr(gen, "_generate_chunk", lambda texts, *rest: [" The rule is: add one. More"] * len(texts))
+    assert gen.generate_plain(DEMOS, n=2, template="{demos}\n\nThe rule is:") == ["add one."] * 2
+    assert gen.generate_ape(DEMOS) == ["The rule is: add one."]  # APE's lead is "The instruction was to"
+    assert gen.generate_plain(DEMOS) == ["The rule is: add one."]
 
 
 def test_generator_checks_its_inputs(gen):

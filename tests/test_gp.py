@@ -3,6 +3,7 @@ contract (fit never changes its kernel), accessors, exploration options, diagnos
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 
@@ -74,8 +75,8 @@ def test_coupled_likelihood_has_no_gradient_in_latent_lengthscales():
 def test_plain_gp_latent_mode_pins_l_to_a_plain_gp():
     Z, y, F = make_data()
     gp = GaussianProcess(InstructionCoupledKernel(D, ScoreMatern52(N))).fit(Z, y, F, n_restarts=2)
-    assert gp.latent_gp is not None and isinstance(gp.latent_gp.kernel, Matern52)
-    plain_ls = gp.latent_gp.hyperparameters()["lengthscale"]
+    assert gp.latent_gp_ is not None and isinstance(gp.latent_gp_.kernel, Matern52)
+    plain_ls = gp.latent_gp_.hyperparameters()["lengthscale"]
     assert torch.allclose(gp.hyperparameters()["latent_lengthscale"], plain_ls)
 
 
@@ -88,7 +89,7 @@ def test_more_restarts_never_lower_the_fitted_objective(prior):
     values = []
     for r in (1, 2, 4):
         gp = GaussianProcess(Matern52(D), config=GPConfig(lengthscale_prior=prior)).fit(Z, y, n_restarts=r, seed=3)
-        values.append(gp.log_marginal_likelihood + gp.log_prior_value)
+        values.append(gp.log_marginal_likelihood_ + gp.log_prior_value_)
     assert values[0] <= values[1] + 1e-9 and values[1] <= values[2] + 1e-9
 
 
@@ -103,8 +104,8 @@ def test_fit_inside_bounds_and_interpolates(kernel):
         k, instr = InstructionCoupledKernel(D, PredictionAgreement()), F.long()
     gp = GaussianProcess(k).fit(Z, y, instr, n_restarts=2)
     b = gp.bounds()
-    assert bool(((gp.theta >= b[:, 0] - 1e-12) & (gp.theta <= b[:, 1] + 1e-12)).all())
-    assert math.isfinite(gp.log_marginal_likelihood)
+    assert bool(((gp.theta_ >= b[:, 0] - 1e-12) & (gp.theta_ <= b[:, 1] + 1e-12)).all())
+    assert math.isfinite(gp.log_marginal_likelihood_)
     mean, var = gp.predict(Z)
     assert float((mean - y).abs().max()) < 0.1 * float(y.std())  # close to the data...
     Xq = torch.rand(7, D, generator=torch.Generator().manual_seed(1), dtype=DTYPE) * 2 - 1
@@ -117,11 +118,11 @@ def test_predictions_on_the_original_scale():
     Z, y, _ = make_data()
     Xq = torch.rand(5, D, generator=torch.Generator().manual_seed(2), dtype=DTYPE) * 2 - 1
     gp1 = GaussianProcess(Matern52(D)).fit(Z, y, n_restarts=1)
-    gp2 = GaussianProcess(Matern52(D)).fit(Z, 100.0 * y - 7.0, theta=gp1.theta)
+    gp2 = GaussianProcess(Matern52(D)).fit(Z, 100.0 * y - 7.0, theta=gp1.theta_)
     m1, v1 = gp1.predict(Xq)
     m2, v2 = gp2.predict(Xq)
     assert torch.allclose(m2, 100.0 * m1 - 7.0) and torch.allclose(v2, 1e4 * v1)
-    assert gp2.log_marginal_likelihood == pytest.approx(gp1.log_marginal_likelihood)
+    assert gp2.log_marginal_likelihood_ == pytest.approx(gp1.log_marginal_likelihood_)
 
 
 # -------------------------------------------------------------------------------------------------------- numerics
@@ -132,7 +133,7 @@ def test_duplicates_constant_single_and_ill_conditioned_do_not_crash(caplog):
     Zd, yd, Fd = torch.cat([Z, Z[:3]]), torch.cat([y, y[:3]]), torch.cat([F, F[:3]])  # duplicate points
     for k, instr in ((Matern52(D), None), (InstructionCoupledKernel(D, ScoreMatern52(N)), Fd)):
         gp = GaussianProcess(k).fit(Zd, yd, instr, n_restarts=2)
-        assert math.isfinite(gp.log_marginal_likelihood)
+        assert math.isfinite(gp.log_marginal_likelihood_)
     const = GaussianProcess(Matern52(D)).fit(Z, torch.full((8,), 0.4, dtype=DTYPE), n_restarts=2)
     assert torch.allclose(const.predict(Z[:2])[0], torch.full((2,), 0.4, dtype=DTYPE))
     single = GaussianProcess(InstructionCoupledKernel(D, ScoreMatern52(N))).fit(Z[:1], y[:1], F[:1])
@@ -207,7 +208,7 @@ def test_default_fit_gives_the_values_it_gave_before_the_estimator_rewrite(kind,
     k = Matern52(D) if kind == "matern" else InstructionCoupledKernel(D, ScoreMatern52(N))
     gp = GaussianProcess(k).fit(Z, y, F, n_restarts=2)
     m, v = gp.predict(_rand(3, D, seed=9))
-    assert gp.log_marginal_likelihood == pytest.approx(lml, rel=1e-8)
+    assert gp.log_marginal_likelihood_ == pytest.approx(lml, rel=1e-8)
     assert m.tolist() == pytest.approx(mean, abs=1e-9) and v.tolist() == pytest.approx(var, rel=1e-6)
 
 
@@ -215,7 +216,13 @@ def test_fitted_state_by_name():
     Z, y, F = make_data()
     gp = GaussianProcess(InstructionCoupledKernel(D, ScoreMatern52(N))).fit(Z, y, F, n_restarts=2)
     assert torch.equal(gp.Z_train_, Z) and torch.equal(gp.y_train_, y) and torch.equal(gp.instr_train_, F)
-    assert gp.Z is gp.Z_train_ and gp.y is gp.y_train_ and gp.theta is gp.theta_ and gp.latent_gp is gp.latent_gp_
+    for old in ("theta", "Z", "y", "latent_gp", "noise", "log_marginal_likelihood", "log_prior_value", "y_mean",
+                "y_std", "ys", "noise_variance", "y_best"):  # one name per thing: no aliases, fitted state ends in _
+        assert not hasattr(gp, old), old
+    for name in ("kernel_", "theta_", "latent_gp_", "noise_", "log_marginal_likelihood_", "log_prior_value_",
+                 "y_mean_", "y_std_", "ys_", "noise_variance_", "y_best_", "kernel_parts_"):
+        assert getattr(gp, name) is not None, name
+    assert torch.allclose(gp.ys_, (y - y.mean()) / y.std()) and float(gp.y_best_) == float(y.max())
     assert torch.equal(gp.kernel_.Z, Z) and gp.kernel_.fixed_latent is not None
     assert gp.converged_ is True and gp.noise_train_.shape == (M,)
     assert GaussianProcess(Matern52(D)).fit(Z, y, theta=gp.latent_gp_.theta_).converged_ is None  # not optimised
@@ -243,13 +250,21 @@ def test_kernel_matrices_and_prior_variance_of_a_coupled_gp():
     np.testing.assert_allclose(L, matern52(Z, Z, hp["latent_lengthscale"]).numpy(), atol=1e-12)
     np.testing.assert_allclose(K, sS, atol=1e-6)  # eq. 9 on the evaluated points: K = s S
     np.testing.assert_allclose(np.diag(sS), float(hp["outputscale"]), rtol=1e-12)
-    s_y = float(gp.y_std) ** 2 * float(hp["outputscale"])
+    p = gp.kernel_parts_  # the same pieces by name
+    np.testing.assert_allclose(sS, (p.outputscale * p.S).numpy(), rtol=1e-12)
+    assert torch.equal(p.lengthscale, hp["latent_lengthscale"]) and p.residual_outputscale is None
+    assert torch.equal(p.similarity_lengthscale, hp["similarity_lengthscale"])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.S = None
+    s_y = float(gp.y_std_) ** 2 * float(hp["outputscale"])
     assert torch.allclose(gp.prior_variance(Z), torch.full((M,), s_y, dtype=DTYPE))  # w(z_i) = e_i, S_ii = 1
     assert float(gp.prior_variance(torch.full((1, D), 30.0, dtype=DTYPE))) < 1e-10 * s_y  # eq. 9: none far away
     with pytest.raises(TypeError, match="InstructionCoupledKernel"):
         GaussianProcess(Matern52(D)).fit(Z, y, n_restarts=1).kernel_matrices()
     plain = GaussianProcess(Matern52(D)).fit(Z, y, n_restarts=1)
-    s_p = float(plain.y_std) ** 2 * float(plain.hyperparameters()["outputscale"])
+    s_p = float(plain.y_std_) ** 2 * float(plain.hyperparameters()["outputscale"])
+    assert plain.kernel_parts_.S is None
+    assert float(plain.kernel_parts_.outputscale) == float(plain.hyperparameters()["outputscale"])
     assert torch.allclose(plain.prior_variance(_rand(4, D, seed=4)), torch.full((4,), s_p, dtype=DTYPE))
 
 
@@ -280,7 +295,7 @@ def test_known_noise_on_y_scale():
     c = 0.004
     known = GaussianProcess(Matern52(D), config=GPConfig(noise_var_y=c)).fit(Z, y, n_restarts=2)
     std = GaussianProcess(Matern52(D), noise=c / float(y.std()) ** 2).fit(Z, y, n_restarts=2)
-    assert known.noise == pytest.approx(std.noise) and known.noise_variance == pytest.approx(c)
+    assert known.noise_ == pytest.approx(std.noise_) and known.noise_variance_ == pytest.approx(c)
     assert torch.allclose(known.theta_, std.theta_) and known.n_params == Matern52(D).n_params  # nothing fitted
     # per-point noise: (m,) on y's scale; the posterior mean is K (K + diag)^-1 y in standardised units
     v = mean_noise_variance(F)  # (m,) p(1 - p) / n, floored
@@ -315,8 +330,8 @@ def test_residual_term_gives_prior_variance_back_far_from_the_data():
     plain_eq9 = GaussianProcess(InstructionCoupledKernel(D, PrecomputedSimilarity())).fit(Z, y, eye)
     far = torch.full((1, D), 30.0, dtype=DTYPE)
     s_r = float(fitted.hyperparameters()["residual_outputscale"])
-    assert float(fitted.prior_variance(far)) == pytest.approx(float(fitted.y_std) ** 2 * s_r)
-    assert float(fitted.predict(far)[1]) == pytest.approx(float(fitted.y_std) ** 2 * s_r, rel=1e-6)
+    assert float(fitted.prior_variance(far)) == pytest.approx(float(fitted.y_std_) ** 2 * s_r)
+    assert float(fitted.predict(far)[1]) == pytest.approx(float(fitted.y_std_) ** 2 * s_r, rel=1e-6)
     assert float(plain_eq9.predict(far)[1]) < 1e-10 and s_r > 1e-3
     L, sS, K = fitted.kernel_matrices()
     np.testing.assert_allclose(K, sS + s_r * L, atol=1e-6)
@@ -331,7 +346,7 @@ def test_diagnostics_are_pure_and_say_how_much_is_left_to_explore():
     assert d1 == d2 and all(isinstance(v, float) for v in d1.values())
     for a, b in zip(before, gp.predict(Xq)):
         assert torch.equal(a, b)
-    S = gp.kernel_.parts(gp.theta_[: gp.kernel_.n_params])["S"]
+    S = gp.kernel_parts_.S  # (m, m)
     off = S[~torch.eye(M, dtype=torch.bool)]
     assert d1["S_offdiag_max"] == pytest.approx(float(off.max())) and d1["m"] == M
     assert d1["S_offdiag_q50"] <= d1["S_offdiag_q90"] <= d1["S_offdiag_q99"] <= d1["S_offdiag_max"]
@@ -368,21 +383,21 @@ def test_same_hyperparameters_same_likelihood_and_posterior_as_gpytorch():
     ls, s, noise = torch.tensor([0.4, 0.9, 1.7], dtype=DTYPE), 1.3, 0.05
     theta = torch.cat([ls.log(), torch.tensor([math.log(s), math.log(noise)], dtype=DTYPE)])
     gp = GaussianProcess(Matern52(D)).fit(Z, y, theta=theta)
-    model, lik = _gpytorch_model(Z, gp.ys)  # gpytorch sees izkit's standardised y (mean, std with ddof=1)
+    model, lik = _gpytorch_model(Z, gp.ys_)  # gpytorch sees izkit's standardised y (mean, std with ddof=1)
     model.covar_module.base_kernel.lengthscale = ls
     model.covar_module.outputscale = s
     lik.noise = noise
     model.train(), lik.train()
     mll = gpytorch.mlls.ExactMarginalLogLikelihood(lik, model)
     with torch.no_grad():
-        ref_lml = float(mll(model(Z), gp.ys)) * len(y)  # gpytorch divides by n
-    assert gp.log_marginal_likelihood == pytest.approx(ref_lml, rel=1e-6)
+        ref_lml = float(mll(model(Z), gp.ys_)) * len(y)  # gpytorch divides by n
+    assert gp.log_marginal_likelihood_ == pytest.approx(ref_lml, rel=1e-6)
     model.eval(), lik.eval()
     Xq = torch.rand(9, D, generator=torch.Generator().manual_seed(5), dtype=DTYPE) * 2 - 1
     with torch.no_grad():
         post = model(Xq)
-        ref_mean = gp.y_mean + gp.y_std * post.mean  # back to y's original scale
-        ref_var = gp.y_std**2 * post.variance
+        ref_mean = gp.y_mean_ + gp.y_std_ * post.mean  # back to y's original scale
+        ref_var = gp.y_std_**2 * post.variance
     mean, var = gp.predict(Xq)
     assert torch.allclose(mean, ref_mean, rtol=1e-6) and torch.allclose(var, ref_var, rtol=1e-6)
 
@@ -391,15 +406,15 @@ def test_fitted_likelihood_not_lower_than_gpytorch_adam_fit():
     Z, y, _ = make_data()
     gp = GaussianProcess(Matern52(D), config=GPConfig(lengthscale_prior=None)).fit(Z, y, n_restarts=3)
     torch.manual_seed(0)
-    model, lik = _gpytorch_model(Z, gp.ys)
+    model, lik = _gpytorch_model(Z, gp.ys_)
     model.train(), lik.train()
     mll = gpytorch.mlls.ExactMarginalLogLikelihood(lik, model)
     opt = torch.optim.Adam(model.parameters(), lr=0.1)
     for _ in range(150):
         opt.zero_grad()
-        loss = -mll(model(Z), gp.ys)
+        loss = -mll(model(Z), gp.ys_)
         loss.backward()
         opt.step()
     with torch.no_grad():
-        ref_lml = float(mll(model(Z), gp.ys)) * len(y)
-    assert gp.log_marginal_likelihood >= ref_lml - 1e-3 * abs(ref_lml)
+        ref_lml = float(mll(model(Z), gp.ys_)) * len(y)
+    assert gp.log_marginal_likelihood_ >= ref_lml - 1e-3 * abs(ref_lml)

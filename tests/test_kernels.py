@@ -61,6 +61,9 @@ def test_matern_symmetric_psd_and_matches_formula(ard):
     assert torch.allclose(K.diagonal(), theta[-1].exp().expand(30))
     assert k.bounds().shape == (k.n_params, 2) and k.initial().shape == (k.n_params,)
     assert k.lengthscale_mask().tolist() == [True] * k.n_ls + [False]
+    named = k.named_parts(theta)  # the pieces by public name: no S, no residual for a plain kernel
+    assert torch.equal(named.lengthscale, ls) and torch.equal(named.outputscale, theta[-1].exp())
+    assert named.S is None and named.similarity_lengthscale is None and named.residual_outputscale is None
 
 
 def test_matern_gradcheck_in_inputs_and_lengthscales():
@@ -206,7 +209,10 @@ def test_coupled_kernel_with_residual_term(data):
     assert_psd(KX)
     assert torch.allclose(k.diag(parts, X), KX.diagonal(), atol=1e-10)
     assert float(k.diag(parts, X)[-1]) == pytest.approx(0.3)  # eq. 9 gives 0 there, the residual s_r
-    assert float(k.describe(theta)["residual_outputscale"]) == pytest.approx(0.3)
+    named = k.named_parts(theta)  # the pieces by public name
+    assert float(named.residual_outputscale) == pytest.approx(0.3) and float(named.outputscale) == pytest.approx(2.5)
+    assert torch.equal(named.S, parts["S"]) and torch.allclose(named.lengthscale, L.new_full((D,), 0.8))
+    assert torch.equal(named.similarity_lengthscale, theta[D:D + N].exp())
     plain = coupled(ScoreMatern52(N), Z, F)  # residual off: the same theta without its last entry
     assert torch.allclose(plain(theta[:-1], X, Z), k(theta, X, Z) - 0.3 * matern52(X, Z, L.new_full((D,), 0.8)))
 

@@ -107,3 +107,30 @@ def test_no_module_uses_a_private_name_of_another_izkit_module():
             if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
                 bad.append(f"{nb.name}: .{node.attr}")
     assert not bad, bad
+
+
+def test_no_strategy_takes_the_whole_run():
+    """A strategy sees a Round (settings, generator, exemplars, its evaluations), never the loop's Run."""
+    path = PACKAGE / "strategies.py"
+    tree = ast.parse(path.read_text())
+    imported = {t for t, _ in _imports(tree, "izkit.strategies", False)}
+    assert "izkit.loop" not in imported
+    proposers = [node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef) and node.name == "propose"]
+    assert len(proposers) >= 6  # the protocol and each method's strategy
+    for fn in proposers:
+        params = [a for a in fn.args.args if a.arg != "self"]
+        assert [ast.unparse(a.annotation) for a in params] == ["Round"], f"line {fn.lineno}: propose takes {params}"
+
+
+def test_resuming_is_answered_in_one_module():
+    """The resume rules live in izkit.resume alone, and nothing imports back into loop.py to resume."""
+    for name, path in _modules().items():
+        text = path.read_text()
+        for word in ("RESUME_MAY_CHANGE =", "def check_same_config", "def with_recorded_dtype", "def recorded_config",
+                     "def check_resumable"):
+            assert name == "izkit.resume" or word not in text, f"{name} defines {word!r}: that belongs to izkit.resume"
+    assert "izkit.loop" not in _graph()["izkit.resume"]
+    taken = {n for name, path in _modules().items()
+             for target, names in _imports(ast.parse(path.read_text()), name, path.name == "__init__.py")
+             if target == "izkit.loop" for n in names}
+    assert taken <= {"run", "Run", "RunResult", "MethodResult"}, taken  # runs are run from loop.py; nothing else

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from izkit.records import RecordError, RunRecord, check_same_config, read_lines
+from izkit.records import RecordError, RunRecord, read_lines
 
 
 @pytest.fixture()
@@ -65,12 +65,6 @@ def test_missing_record(tmp_path):
         RunRecord.open(tmp_path / "nope.jsonl")
 
 
-def test_check_same_config_names_the_field(tmp_path):
-    check_same_config(tmp_path, {"seed": 0, "out": "a"}, {"seed": 0, "out": "b"}, ignore={"out"})
-    with pytest.raises(RecordError, match=r"made with seed=0, but the run asks for seed=1"):
-        check_same_config(tmp_path, {"seed": 0}, {"seed": 1}, ignore=set())
-
-
 def test_comparable_lines_drop_the_header_and_what_differs_between_two_runs(tmp_path):
     from izkit.records import RunRecord, comparable_lines
 
@@ -87,28 +81,35 @@ def _hold_lock(folder):
     import subprocess
     import sys
 
-    child = subprocess.Popen([sys.executable, "-c", "import sys; from izkit.records import lock_run; "
-                              f"lock_run({str(folder)!r}); print('locked', flush=True); sys.stdin.read()"],
+    child = subprocess.Popen([sys.executable, "-c", "import sys; from izkit.records import locked_run\n"
+                              f"with locked_run({str(folder)!r}): print('locked', flush=True); sys.stdin.read()"],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert child.stdout.readline().strip() == "locked"
     return child
 
 
 def test_a_run_folder_is_locked_by_one_process_and_freed_when_it_ends(tmp_path):
-    from izkit.records import RecordBusy, lock_run, unlock_run
+    import subprocess
+    import sys
 
-    lock_run(tmp_path)
-    lock_run(tmp_path)  # re-entrant within a process (a notebook's second Run on the same folder)
-    unlock_run(tmp_path)
-    child = _hold_lock(tmp_path)
+    from izkit.records import RecordBusy, locked_run
+
+    with locked_run(tmp_path):
+        with locked_run(tmp_path):  # re-entrant within a process (execute holds it while search takes it again)
+            pass
+        other = subprocess.run([sys.executable, "-c", "from izkit.records import locked_run\n"
+                                f"with locked_run({str(tmp_path)!r}): pass"], capture_output=True, text=True)
+        assert other.returncode != 0 and "RecordBusy" in other.stderr  # the outer `with` still holds it
+    child = _hold_lock(tmp_path)  # released when the outermost `with` ended
     try:
         with pytest.raises(RecordBusy, match=f"another process \\(pid {child.pid}\\) is writing this run"):
-            lock_run(tmp_path)
+            with locked_run(tmp_path):
+                pass
     finally:
         child.stdin.close()
         child.wait(timeout=30)
-    lock_run(tmp_path)  # the kernel dropped the lock with the process: nothing stale is left
-    unlock_run(tmp_path)
+    with locked_run(tmp_path):  # the kernel dropped the lock with the process: nothing stale is left
+        pass
 
 
 def test_a_file_system_without_locks_warns_and_runs_unlocked(tmp_path, monkeypatch):
@@ -122,6 +123,6 @@ def test_a_file_system_without_locks_warns_and_runs_unlocked(tmp_path, monkeypat
 
     monkeypatch.setattr(records.fcntl, "flock", no_locks)
     with pytest.warns(RuntimeWarning, match="cannot lock the run folder"):
-        records.lock_run(tmp_path)
-    records.unlock_run(tmp_path)  # nothing to close
-    assert tmp_path.resolve() not in records._HELD
+        with records.locked_run(tmp_path):
+            assert records._HELD[tmp_path.resolve()][0] == -1  # unlocked, and known to be
+    assert tmp_path.resolve() not in records._HELD  # nothing to close

@@ -1,4 +1,5 @@
-"""izkit.study: paired differences, the Wilcoxon test and bootstrap interval, and the summary of a study folder."""
+"""izkit.study (finding and archiving runs; paired differences, the Wilcoxon test, the bootstrap interval) and
+izkit.study_report (the Markdown summary of a study folder, its curves and figure)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import pytest
 from izkit.cli import main
 from izkit.records import RunRecord
 from izkit.replay import replay
-from izkit.study import bootstrap_ci, finished_runs, paired, summarise, wilcoxon_p
+from izkit.study import bootstrap_ci, finished_runs, paired, wilcoxon_p
+from izkit.study_report import summarise
 
 TEST = {"instructzero": [0.6, 0.5, 0.7, 0.4], "uniform": [0.4, 0.5, 0.3, 0.2], "manual": [0.1, 0.1, 0.1, 0.1]}
 
@@ -83,7 +85,8 @@ def test_summary_command_writes_the_report_and_figure(tmp_path, capsys):
 def test_summary_counts_repeated_soft_prompts_and_tasks_at_the_hand_written_level(tmp_path):
     """Two runs of one task: InstructZero 0.6 and 0.4 on test, the hand-written instruction 0.5 and 0.5 (at least it on
     1 of 1 task); Uniform evaluates one z twice. The figure gets a test panel from the test_curve lines."""
-    from izkit.study import repeated_soft_prompts, study_figure
+    from izkit.study import repeated_soft_prompts
+    from izkit.study_report import study_figure
 
     for seed, (iz, ref) in enumerate([(0.6, 0.5), (0.4, 0.5)]):
         rec = RunRecord.create(tmp_path / f"sum-seed{seed}" / "record.jsonl",
@@ -223,3 +226,32 @@ def test_a_task_whose_mean_equals_the_hand_written_score_counts_as_at_least_it(t
         rec.append({"kind": "done"})
     assert (0.69 + 0.63) / 2 < 0.66
     assert "at least the hand-written instruction's on 1 of 1 tasks" in summarise(tmp_path)
+
+
+def test_the_table_and_the_figure_draw_on_one_curve_aggregation(tmp_path):
+    """Runs of unequal length are cut to the shortest; the table's numbers are the figure's points after each round."""
+    from izkit.study_report import curve_table, method_curves, study_figure
+
+    for seed, means in enumerate([[0.1, 0.3, 0.2, 0.5], [0.2, 0.1, 0.4]]):
+        rec = RunRecord.create(tmp_path / f"sum-seed{seed}" / "record.jsonl",
+                               {"config": {"task": "sum", "seed": seed}, "objective": "accuracy"})
+        for i, mean in enumerate(means):
+            rec.append({"kind": "eval", "method": "uniform", "round": i // 2, "index": i % 2, "z": [0.1 * i],
+                        "instruction": f"v{i}", "scores": [mean], "predictions": [""], "mean": mean})
+        for rnd in range(2):
+            rec.append({"kind": "test_curve", "method": "uniform", "round": rnd, "n_distinct": 2 * rnd + 2,
+                        "instruction": "v0", "dev": 0.0, "mean": 0.1 * (rnd + 1 + seed)})
+        rec.append({"kind": "done"})
+    runs = finished_runs(tmp_path)
+    cv = method_curves(runs, "uniform")
+    np.testing.assert_allclose(cv.dev, [[0.1, 0.3, 0.3], [0.2, 0.2, 0.4]])  # best so far, cut at 3 (the shorter)
+    np.testing.assert_allclose(cv.test_n, [2, 4])
+    np.testing.assert_allclose(cv.test, [[0.1, 0.2], [0.2, 0.3]])
+    counts, dev, test = cv.at_rounds()  # n = 4 is past the shorter run's curve: left out
+    assert counts.tolist() == [2] and dev == pytest.approx([0.25]) and test == pytest.approx([0.15])
+    table = curve_table(runs, ["uniform"])
+    assert "| method | n = 2 |" in table and "| Uniform | 0.250 / 0.150 |" in table
+    fig = study_figure(runs, ["uniform"])
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), cv.dev.mean(0))
+    np.testing.assert_allclose(fig.axes[1].lines[0].get_xdata(), cv.test_n)
+    np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata(), cv.test.mean(0))

@@ -33,10 +33,10 @@ from izkit.blackbox.base import (
 )
 from izkit.blackbox.retry import RetriesExhausted, call_with_retries, is_retryable_status
 from izkit.cache import AnswerCache, resolve_cache
+from izkit.serve import LOOPBACK
 
 logger = logging.getLogger(__name__)
 
-_LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 class MalformedResponse(Exception):
@@ -50,7 +50,7 @@ def endpoint_id(base_url: str, api: str) -> str:
     against a freshly started local server reuses the cache.
     """
     u = urlparse(base_url)
-    if (u.hostname or "") in _LOOPBACK:
+    if (u.hostname or "") in LOOPBACK:
         u = u._replace(netloc="loopback")
     return f"{api}:{urlunparse(u).rstrip('/')}"
 

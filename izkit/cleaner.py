@@ -1,0 +1,127 @@
+"""The instruction cleaner: the generator's raw continuation cut down to one instruction sentence.
+
+The generator (``izkit.generator``) prompts the open model with exemplars followed by a lead such as ``The
+instruction was to`` and lets it continue. A small model rarely stops where the instruction ends: it goes on to a
+second sentence, echoes the prompt (``Input: ... Output: ...``), opens with quotes, repeats the lead, or loops ("find
+the word find the word ..."). The black box would read all of that as the instruction, so every continuation is cut,
+by these rules, in this order:
+
+1. skip blank lines before the text, and an echoed lead at its start (after any opening quote);
+2. keep the first line;
+3. cut before an echoed ``Input:``, ``Output:`` or ``Instruction:``;
+4. keep the first sentence (a '.', '!' or '?' followed by a space; "e.g." and initials such as "J." end none);
+5. cut where the text starts to loop, repeating its last words for at least :data:`REPEAT_NGRAM` words; a loop that
+   leaves fewer than :data:`MIN_LOOP_WORDS` words is no instruction (:data:`EMPTY_PLACEHOLDER`);
+6. strip quotes, spaces and a trailing ',', ';' or ':'.
+
+The cleaner never returns an empty string: where nothing is left the raw text squashed to one line is kept, and a
+blank continuation gives :data:`EMPTY_PLACEHOLDER`, each with a warning.
+
+:func:`instruction_complete` tells the decoder when a row can stop early: once more text could not change what
+:func:`clean_instruction` keeps. Both take the same ``lead``: the prompt's last words, which the model may echo.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LEAD = "The instruction was to"  # the last words of the paper's prompt (and of APE's forward template)
+EMPTY_PLACEHOLDER = "(no instruction generated)"  # returned, with a warning, when the model wrote only whitespace
+REPEAT_NGRAM = 4  # an instruction ends where it starts repeating itself for this many words (a loop)
+MIN_LOOP_WORDS = 3  # what is left before a loop must have this many words to count as an instruction
+
+_QUOTES = "\"'`“”‘’«»"
+_ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "mr.", "mrs.", "dr.", "no.", "st.", "approx.")
+_ECHO_MARKERS = ("Input:", "Output:", "Instruction:")  # the prompt's own labels: the model is echoing a demo
+_WORD_EDGES = _QUOTES + ".,;:!?()[]"  # ignored when words are compared for repeats
+
+
+def clean_instruction(raw: str, lead: str = DEFAULT_LEAD) -> str:
+    """Turn the generator's raw continuation into one instruction sentence (the module docstring's rules).
+
+    Examples: ``' "reverse the word." Input: up'`` -> ``'reverse the word.'``; ``' The instruction was to add one.
+    Then two.'`` -> ``'add one.'``; ``' find the word find the word find the word'`` -> ``'find the word'``;
+    ``' be to be to be to'`` -> :data:`EMPTY_PLACEHOLDER`.
+    """
+    text = _after_lead(raw, lead).split("\n", 1)[0].strip()  # the first non-blank line
+    for marker in _ECHO_MARKERS:
+        pos = text.find(marker)
+        if pos >= 0:
+            text = text[:pos].strip()
+    text = _first_sentence(text)
+    loop = _repeat_start(text)
+    if loop is not None:
+        text = text[:loop]
+    text = text.strip().strip(_QUOTES).strip()
+    if text and text[-1] in _QUOTES + ",;:":
+        text = text.rstrip(_QUOTES + ",;:").strip()
+    if loop is not None and len(text.split()) < MIN_LOOP_WORDS:  # "be to be to ...": a loop, not an instruction
+        logger.debug("the generator looped (%r); returning %r", raw, EMPTY_PLACEHOLDER)
+        return EMPTY_PLACEHOLDER
+    if text:
+        return text
+    squashed = " ".join(raw.split())
+    if squashed:
+        logger.warning("cleaning left nothing of the generated text %r; keeping it as is", raw)
+        return squashed
+    logger.warning("the generator produced only whitespace (%r); returning %r", raw, EMPTY_PLACEHOLDER)
+    return EMPTY_PLACEHOLDER
+
+
+def instruction_complete(raw: str, lead: str = DEFAULT_LEAD) -> bool:
+    """True once more text could not change :func:`clean_instruction` of ``raw``: the first line has ended, an echoed
+    ``Input:``/``Output:`` has begun, or the first sentence has ended (a sentence end followed by whitespace).
+
+    A loop does not end a row early: a sampled row that left the batch sooner would shift the random draws of the
+    rows still decoding, so every other sampled instruction would change too."""
+    after = _after_lead(raw, lead)  # trailing whitespace kept: it is what confirms a sentence end
+    first = after.split("\n", 1)[0]
+    if "\n" in after or any(marker in first for marker in _ECHO_MARKERS):
+        return True
+    return len(_first_sentence(first)) < len(first)
+
+
+def lead_of(template: str) -> str:
+    """The last words of a prompt template, after its last placeholder: what the model may echo before the
+    instruction. ``"{demos}\\n\\nThe instruction was to?"`` -> ``"The instruction was to"`` (a chat turn's question
+    mark dropped)."""
+    return template.rsplit("}", 1)[-1].strip().rstrip("?").rstrip()
+
+
+def _after_lead(raw: str, lead: str) -> str:
+    """``raw`` without leading whitespace and without an echoed ``lead`` at its start (after any opening quote)."""
+    text = raw.lstrip()
+    if lead:
+        bare = text.lstrip(_QUOTES).lstrip()
+        if bare.lower().startswith(lead.lower()):
+            text = bare[len(lead) :].lstrip()
+    return text
+
+
+def _first_sentence(text: str) -> str:
+    """The text up to the first '.', '!' or '?' (with any closing quote) that is followed by a space and ends a
+    sentence."""
+    for match in re.finditer(r"[.!?][\"'”’»)]*(?=\s)", text):  # a closing quote may follow the full stop
+        end = match.end()
+        word = text[:end].rsplit(None, 1)[-1].lower().strip(_QUOTES + "()")
+        if word in _ABBREVIATIONS or re.fullmatch(r"[a-z]\.", word):
+            continue  # "e.g." or an initial such as "J." does not end a sentence
+        return text[:end]
+    return text
+
+
+def _repeat_start(text: str, n: int = REPEAT_NGRAM) -> int | None:
+    """Where a loop begins: the character offset of the first word from which the text repeats, word for word, what
+    it wrote ``p`` words earlier, for one whole period and at least ``n`` words (compared without case or edge
+    punctuation); None when there is no loop."""
+    spans = [m.span() for m in re.finditer(r"\S+", text)]
+    words = [text[s:e].lower().strip(_WORD_EDGES) for s, e in spans]
+    for j in range(1, len(words)):
+        for p in range(1, j + 1):
+            length = max(p, n)  # the repeat: words j .. j + length - 1 equal the words p earlier
+            if j + length <= len(words) and all(words[j + t] == words[j + t - p] for t in range(length)):
+                return spans[j][0]
+    return None

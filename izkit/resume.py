@@ -1,0 +1,159 @@
+"""Resuming a run: may this record be continued with this config, and with which settings exactly?
+
+One home for the question, asked by ``izkit run --resume`` (:func:`config_to_resume`, from the flags), by
+:class:`izkit.loop.Run` (:func:`check_resumable`, before it appends a line) and by everything that reads a record back
+(:func:`settings_of`: the pipeline of a record, the replay's GP). The rules:
+
+- a record resumes only with the config it was made with, except the settings in :data:`RESUME_MAY_CHANGE` (how to
+  reach the models and where answers are cached, not what the run is);
+- a model left unnamed ("the default") is compared by the name the record holds for it, so a run made with another
+  izkit version's default model is refused rather than continued with other models;
+- a loopback endpoint is compared without its port (a restarted local server is the same black box);
+- a run keeps the number format (dtype) its models were loaded in, whatever this machine's default is now.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from izkit import __version__
+from izkit.config import DTYPES, Config
+from izkit.records import RECORD_NAME, RecordError, RunRecord, jsonable
+
+# Settings a resumed run may change: how to reach the models and where answers are cached, not what the run is.
+RESUME_MAY_CHANGE = frozenset({"request_timeout", "max_retries", "device", "dtype", "answer_cache", "test_curve"})
+CONFIG_FIELDS = frozenset(f.name for f in dataclasses.fields(Config))
+
+
+def settings_of(header: dict[str, Any]) -> Config:
+    """The Config a record was made with (settings unknown to this izkit left out), in its recorded number format."""
+    cfg = Config.from_dict({k: v for k, v in (header.get("config") or {}).items() if k in CONFIG_FIELDS})
+    return with_recorded_dtype(cfg, header)
+
+
+def with_recorded_dtype(cfg: Config, header: dict[str, Any]) -> Config:
+    """``cfg`` with the number format its record's models were loaded in, where ``cfg`` names none: a run read back
+    or resumed keeps answering as it did, whatever this machine's default (izkit.models.default_dtype) is now."""
+    gen = (header.get("models") or {}).get("generator")
+    recorded = gen.get("dtype") if isinstance(gen, dict) else None  # fakes name their models by a plain string
+    if cfg.dtype is None and recorded in DTYPES:
+        return dataclasses.replace(cfg, dtype=recorded)
+    return cfg
+
+
+def recorded_default(header: dict[str, Any]) -> str | None:
+    """The name of the generator a record's header says was loaded (None for fakes and older records)."""
+    gen = (header.get("models") or {}).get("generator")
+    return gen.get("name") if isinstance(gen, dict) else None
+
+
+def with_model_names(config: dict[str, Any], default: str | None) -> dict[str, Any]:
+    """A config dict whose unnamed models (None: "the default") carry the name they stood for, and whose endpoint is
+    compared as the answer cache names it (a loopback server's port left out)."""
+    out = dict(config)
+    if out.get("base_url"):
+        from izkit.blackbox.openai_compat import endpoint_id
+
+        out["base_url"] = endpoint_id(out["base_url"], out.get("api", "chat"))
+    if out.get("generator") is None and default is not None:
+        out["generator"] = default
+    if out.get("blackbox", "local") == "local" and out.get("blackbox_model") is None:
+        out["blackbox_model"] = out.get("generator")
+    return out
+
+
+def recorded_config(header: dict[str, Any]) -> dict[str, Any]:
+    """A record's config with its default models named as the header's model ids say (what the run really used)."""
+    return with_model_names(header.get("config") or {}, recorded_default(header))
+
+
+def current_config(cfg: Config, header: dict[str, Any]) -> dict[str, Any]:
+    """``cfg`` with its default models named as this izkit's default, where the record names its own."""
+    from izkit.models import default_model
+
+    return with_model_names(cfg.to_dict(), default_model() if recorded_default(header) else None)
+
+
+def check_same_config(path: Path, recorded: dict[str, Any], current: dict[str, Any],
+                      ignore: frozenset[str] | set[str] = RESUME_MAY_CHANGE) -> None:
+    """Raise unless a record's config matches the run that wants to resume it (fields in ``ignore`` may differ).
+
+    The message names every field that differs; a field only one side has means another izkit version wrote the record.
+    """
+    if not isinstance(recorded, dict) or (not recorded and current):
+        raise RecordError(f"{path}: the header holds no run config (not a run record, or one written by another izkit "
+                          f"version); start a new run with --out")
+    keys = [k for k in sorted(set(recorded) | set(current)) if k not in ignore]
+    differ = [k for k in keys if jsonable(recorded.get(k)) != jsonable(current.get(k))]
+    if not differ:
+        return
+    missing = [k for k in differ if k not in recorded]  # an older izkit wrote the record
+    extra = [k for k in differ if k not in current]  # a newer one did
+    if missing or extra:
+        what = "; ".join(([f"it has no setting {', '.join(missing)}"] if missing else [])
+                         + ([f"it has setting {', '.join(extra)}, unknown to this izkit"] if extra else []))
+        raise RecordError(f"{path}: this record was written by another izkit version ({what}), so it cannot be "
+                          f"checked against this run; finish it with the izkit version that wrote it, or start a new "
+                          f"run with --out")
+    was = ", ".join(f"{k}={recorded[k]!r}" for k in differ)
+    asks = ", ".join(f"{k}={current[k]!r}" for k in differ)
+    raise RecordError(f"{path}: this record was made with {was}, but the run asks for {asks}; resume with the same "
+                      f"settings, or start a new run with --out")
+
+
+def check_resumable(path: Path, header: dict[str, Any], cfg: Config) -> Config:
+    """The config to continue a record with: ``cfg`` checked against the header, in the recorded number format.
+
+    Raises :class:`RecordError` when the record was made with other settings, or with a default model that is no
+    longer the default (resume it by naming that model).
+    """
+    from izkit.models import default_model
+
+    name, now = recorded_default(header), default_model()
+    if cfg.generator is None and (header.get("config") or {}).get("generator") is None and name not in (None, now):
+        raise RecordError(f"{path}: this run was made with the default model of its izkit version, {name!r}, and the "
+                          f"default is now {now!r}; resume it with --generator {name}, or start a new run with --out")
+    check_same_config(path, recorded_config(header), current_config(cfg, header))
+    return with_recorded_dtype(cfg, header)
+
+
+def config_to_resume(out: Path, task: str, asked: Config) -> Config:
+    """The config recorded in ``out``, for ``izkit run --resume``: only the task must be named; the settings ``asked``
+    sets away from Config's defaults must agree with the record, except those that may change on resume.
+
+    A default model may be named by the name the record holds for it (``--generator gemma-3-270m``), and a local
+    server's ``--base-url`` may name another loopback port (the same black box, restarted).
+    """
+    path = out / RECORD_NAME
+    if not path.exists():
+        raise RecordError(f"{out}: no run record ({RECORD_NAME}) to resume there; start a new run with --out {out}")
+    header = RunRecord.open(path).header
+    recorded = header.get("config") or {}
+    unknown, missing = set(recorded) - CONFIG_FIELDS, CONFIG_FIELDS - set(recorded) - RESUME_MAY_CHANGE
+    if unknown or missing:  # a setting added later that may change on resume takes its default
+        extra = "; ".join(part for part in ("unknown: " + ", ".join(sorted(unknown)) if unknown else "",
+                                            "missing: " + ", ".join(sorted(missing)) if missing else "") if part)
+        raise RecordError(f"{path}: its header's config (settings {extra}) was not written by this izkit version "
+                          f"({__version__}); start a new run with --out")
+    cfg = Config.from_dict(recorded)
+    if Path(task).stem != Path(cfg.task).stem:
+        raise RecordError(f"{path}: this record is a run of task {cfg.task!r}, not {task!r}")
+    wanted, default = asked.to_dict(), Config(task=asked.task).to_dict()
+    mine = Config.from_dict(recorded_config(header)).to_dict()  # default models named: --generator NAME may name it
+    same_endpoint = recorded_config({"config": {**recorded, "base_url": wanted["base_url"]}})["base_url"]
+    for key, value in wanted.items():
+        if key == "task" or value == default[key]:
+            continue
+        if key == "base_url" and value and same_endpoint == recorded_config(header)["base_url"]:
+            cfg = dataclasses.replace(cfg, base_url=value)  # a restarted loopback server on another port
+            continue
+        if value == mine[key]:
+            cfg = dataclasses.replace(cfg, **{key: value})  # names what the record stood for
+            continue
+        if key not in RESUME_MAY_CHANGE:
+            raise RecordError(f"{path}: this record was made with {key}={mine[key]!r}, but the flags ask for "
+                              f"{key}={value!r}; resume with only --task and --resume, or start a new run with --out")
+        cfg = dataclasses.replace(cfg, **{key: value})
+    return cfg

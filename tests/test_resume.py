@@ -1,0 +1,76 @@
+"""izkit.resume: the one place that says whether a record may be continued with a config, and with which settings."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from izkit.config import Config
+from izkit.records import RecordError, RunRecord
+from izkit.resume import (RESUME_MAY_CHANGE, check_resumable, check_same_config, config_to_resume, recorded_config,
+                          settings_of, with_recorded_dtype)
+
+
+def header(cfg: Config, generator: str | None = "gemma-3-270m", dtype: str = "float32") -> dict:
+    models = {"generator": {"name": generator, "dtype": dtype}} if generator else {}
+    return {"kind": "header", "config": cfg.to_dict(), "models": models}
+
+
+def record(tmp_path, cfg: Config, **kw) -> RunRecord:
+    return RunRecord.create(tmp_path / "record.jsonl", {k: v for k, v in header(cfg, **kw).items() if k != "kind"})
+
+
+def test_check_same_config_names_the_field(tmp_path):
+    check_same_config(tmp_path, {"seed": 0, "out": "a"}, {"seed": 0, "out": "b"}, ignore={"out"})
+    with pytest.raises(RecordError, match=r"made with seed=0, but the run asks for seed=1"):
+        check_same_config(tmp_path, {"seed": 0}, {"seed": 1}, ignore=set())
+    with pytest.raises(RecordError, match="it has setting later_setting, unknown to this izkit"):
+        check_same_config(tmp_path, {"seed": 0, "later_setting": 1}, {"seed": 0})
+
+
+def test_only_how_to_reach_the_models_may_change_on_resume(tmp_path):
+    cfg = Config.quick("antonyms", generator="gemma-3-270m")
+    h = header(cfg)
+    assert check_resumable(tmp_path, h, dataclasses.replace(cfg, request_timeout=5.0, answer_cache=None)).dtype == \
+        "float32"  # the recorded number format where none is asked for
+    assert {"request_timeout", "max_retries", "device", "dtype", "answer_cache"} <= RESUME_MAY_CHANGE
+    with pytest.raises(RecordError, match="made with n_dev=5, but the run asks for n_dev=6"):
+        check_resumable(tmp_path, h, dataclasses.replace(cfg, n_dev=6))
+
+
+def test_an_unnamed_default_model_is_compared_by_the_name_the_record_holds(tmp_path, monkeypatch):
+    import izkit.models
+
+    cfg = Config.quick("antonyms")  # generator None: "the default"
+    assert recorded_config(header(cfg))["generator"] == "gemma-3-270m" == recorded_config(header(cfg))["blackbox_model"]
+    monkeypatch.setattr(izkit.models, "default_model", lambda: "gemma-3-270m")
+    check_resumable(tmp_path, header(cfg), cfg)
+    monkeypatch.setattr(izkit.models, "default_model", lambda: "qwen2.5-coder-0.5b-instruct")
+    with pytest.raises(RecordError, match="resume it with --generator gemma-3-270m"):
+        check_resumable(tmp_path, header(cfg), cfg)
+    check_resumable(tmp_path, header(cfg), dataclasses.replace(cfg, generator="gemma-3-270m"))  # named: fine
+
+
+def test_a_record_is_read_back_in_its_number_format_and_without_later_settings():
+    cfg = Config.quick("antonyms", seed=2)
+    h = header(cfg, dtype="bfloat16")
+    h["config"]["a_later_setting"] = True
+    back = settings_of(h)
+    assert back == dataclasses.replace(cfg, dtype="bfloat16")
+    assert with_recorded_dtype(dataclasses.replace(cfg, dtype="float32"), h).dtype == "float32"  # asked wins
+    assert settings_of({"config": cfg.to_dict(), "models": {"generator": "fake"}}) == cfg  # fakes name no dtype
+
+
+def test_config_to_resume_takes_the_record_and_checks_only_what_was_asked(tmp_path):
+    cfg = Config.quick("antonyms", seed=3, baselines=("uniform",))
+    record(tmp_path, cfg)
+    assert config_to_resume(tmp_path, "antonyms", Config(task="antonyms")) == cfg  # nothing asked: the record's
+    assert config_to_resume(tmp_path, "antonyms", Config(task="antonyms", seed=3)) == cfg  # agreeing: fine
+    assert config_to_resume(tmp_path, "antonyms", Config(task="antonyms", max_retries=9)).max_retries == 9
+    with pytest.raises(RecordError, match="made with seed=3, but the flags ask for seed=4"):
+        config_to_resume(tmp_path, "antonyms", Config(task="antonyms", seed=4))
+    with pytest.raises(RecordError, match="a run of task 'antonyms', not 'sum'"):
+        config_to_resume(tmp_path, "sum", Config(task="sum"))
+    with pytest.raises(RecordError, match="no run record"):
+        config_to_resume(tmp_path / "elsewhere", "antonyms", Config(task="antonyms"))

@@ -1,0 +1,132 @@
+"""izkit.strategies: each method's proposal from a Round of fakes, with no Run, no record and no model."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import FakeBlackBox, FakeGenerator
+from izkit.config import METHODS, Config
+from izkit.seeds import design_seed, round_seed
+from izkit.strategies import (APE, BayesOpt, Manual, Reference, Round, Uniform, fill_round, is_search,
+                              sobol_design, strategy_for)
+
+
+class UniqueGenerator(FakeGenerator):
+    """Every soft prompt writes its own instruction (its coordinates), so no candidate is a repeat."""
+
+    def __init__(self):
+        self.calls: list[int] = []
+
+    def generate(self, Z, exemplars):
+        self.calls.append(len(Z))
+        return [" ".join(f"{float(v):.6f}" for v in z) for z in Z]
+
+
+def make_round(method="instructzero", rnd=0, size=4, evals=(), generator=None, **cfg) -> Round:
+    config = Config.quick("antonyms", objective="loglik", **cfg)
+    return Round(method, rnd, size, config, generator or UniqueGenerator(), ["demo"], list(evals))
+
+
+def scored(prop, method="instructzero", rnd=0) -> list[dict]:
+    """Eval lines for a proposal, scored by the fake black box on four inputs (what the loop would record)."""
+    examples = [type("Example", (), {"input": f"x{i}"})() for i in range(4)]
+    res = FakeBlackBox().score(prop.instructions, examples)
+    return [{"method": method, "round": rnd, "index": i, "z": prop.z[i], "instruction": v,
+             "scores": res.scores[i].tolist(), "predictions": res.predictions[i], "mean": float(res.means[i])}
+            for i, v in enumerate(prop.instructions)]
+
+
+def test_every_method_says_its_kind_so_nobody_special_cases_names():
+    kinds = {m: strategy_for(m).kind for m in METHODS}
+    assert kinds == {"instructzero": "search", "matern": "search", "uniform": "search", "ape": "search",
+                     "manual": "single", "reference": "single"}
+    assert [m for m in METHODS if is_search(m)] == ["instructzero", "matern", "uniform", "ape"]
+    assert [m for m in METHODS if strategy_for(m).needs_reference] == ["reference"]
+    with pytest.raises(ValueError, match="unknown method 'random'; choose from instructzero"):
+        strategy_for("random")
+
+
+def test_a_round_derives_its_seed_from_seed_method_round_and_attempt():
+    r = make_round("uniform", rnd=2, seed=3)
+    assert r.seed() == round_seed(3, "uniform", 2) == (3 + 7919) * 1000 + 2
+    assert make_round("instructzero", rnd=2, seed=3).seed(attempt=1) == 3 * 1000 + 2 + 100_000
+    assert r.seed() != make_round("instructzero", rnd=2, seed=3).seed()  # random search draws apart from BO
+    assert make_round("instructzero", seed=3).seed() == make_round("matern", seed=3).seed()  # the BOs are paired
+
+
+def test_the_initial_design_is_the_seeded_sobol_design_for_both_bos():
+    r = make_round("instructzero", size=5, seed=2)
+    prop = BayesOpt("instructzero", coupled=True).propose(r)
+    assert np.allclose(prop.z, sobol_design(5, 10, design_seed(2)).numpy())
+    twin = BayesOpt("matern", coupled=False).propose(dataclasses.replace(r, method="matern"))
+    assert twin.z == prop.z and twin.instructions == prop.instructions
+    assert prop.gp is None and prop.facts == {"drawn": 5, "new": 5, "attempts": 1}
+
+
+def test_a_bo_round_fits_the_gp_then_proposes_new_soft_prompts_by_ei():
+    bo = BayesOpt("instructzero", coupled=True)
+    first = bo.propose(make_round(size=5))
+    r1 = make_round(rnd=1, size=3, evals=scored(first))
+    prop = bo.propose(r1)
+    assert len(prop.instructions) == 3 and not set(prop.instructions) & r1.seen
+    evaluated = torch.tensor(first.z)
+    assert torch.cdist(torch.tensor(prop.z), evaluated).min() > 0  # no evaluated soft prompt again
+    assert {"log_marginal_likelihood", "hyperparameters", "acquisition", "diagnostics"} <= set(prop.gp)
+    assert len(prop.gp["acquisition"]) >= 3 and prop.facts["random"] == 0
+    gp = bo.fit(r1.evals, r1.cfg, 1)  # the same GP as the round's (what a replay refits)
+    assert gp.log_marginal_likelihood_ == pytest.approx(prop.gp["log_marginal_likelihood"])
+    again = bo.propose(r1)
+    assert again.z == prop.z and again.instructions == prop.instructions  # seeded: the same round twice
+
+
+def test_a_bo_round_that_only_meets_repeats_falls_back_to_uniform_draws_and_counts_them():
+    class OneInstruction(UniqueGenerator):
+        def generate(self, Z, exemplars):
+            self.calls.append(len(Z))
+            return ["the same"] * len(Z)
+
+    bo = BayesOpt("matern", coupled=False)
+    evals = scored(bo.propose(make_round("matern", size=4)), "matern")
+    gen = OneInstruction()
+    evals[0]["instruction"] = "the same"
+    prop = bo.propose(make_round("matern", rnd=1, size=2, evals=evals, generator=gen, max_draws=5))
+    assert prop.instructions == [] and prop.facts["drawn"] == 10  # max_draws x size, never a repeat kept
+    assert prop.facts["random"] == sum(gen.calls[4:])  # passes past WIDEN_PASSES draw uniformly
+
+
+def test_uniform_draws_a_seeded_stream_per_round():
+    a = Uniform().propose(make_round("uniform", rnd=1, size=4))
+    assert Uniform().propose(make_round("uniform", rnd=1, size=4)).z == a.z
+    assert Uniform().propose(make_round("uniform", rnd=2, size=4)).z != a.z
+    assert all(-1 <= v <= 1 for z in a.z for v in z)
+
+
+def test_ape_samples_with_a_stream_per_attempt_and_skips_what_the_method_scored():
+    seed = round_seed(0, "ape", 1)
+    prop = APE().propose(make_round("ape", rnd=1, size=3, generator=FakeGenerator(),
+                                    evals=[{"instruction": f"plain {seed}-0"}]))
+    assert prop.z is None
+    assert prop.instructions == [f"plain {seed}-1", f"plain {seed}-2",
+                                 f"plain {seed + 100_000}-0"]  # the seen one skipped, a second pass for the rest
+
+
+def test_single_instruction_methods():
+    r = make_round("manual", size=1, generator=FakeGenerator())
+    assert Manual().propose(r).instructions == ["plain 0-0"]
+    ref = dataclasses.replace(r, method="reference", reference_instruction="Write the opposite word.")
+    assert Reference().propose(ref).instructions == ["Write the opposite word."]
+    with pytest.raises(ValueError, match="no reference_instruction"):
+        Reference().propose(r)
+
+
+def test_fill_round_stops_at_max_draws_and_keeps_no_repeat():
+    def draw(k, attempt, tried):
+        return None, [f"v{(attempt * k + i) % 3}" for i in range(k)]
+
+    prop = fill_round(draw, seen={"v0"}, size=5, screen=1, max_draws=12)
+    assert prop.instructions == ["v1", "v2"] and prop.z is None
+    assert prop.facts == {"drawn": 12, "new": 2, "attempts": 4}
