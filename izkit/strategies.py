@@ -11,7 +11,7 @@ rounds; a ``"single"`` instruction is one round of one (no best-so-far curve, no
   far (eq. 9's coupled kernel for InstructZero, a plain Matern-5/2 for the ablation) and take expected improvement's
   maximisers (eq. 10), keeping those whose instruction is new (Algorithm 1, steps 7-8).
 - :class:`Uniform`: soft prompts drawn uniformly at random.
-- :class:`APE`: instructions sampled from the generator with no soft prompt.
+- :class:`APE`: instructions sampled from the generator with no soft prompt, with APE's forward template.
 - :class:`Manual`: one greedy instruction from the exemplars alone ("Manual (generator)" in tables).
 - :class:`Reference`: the task's hand-written instruction, the paper's human reference.
 """
@@ -223,14 +223,15 @@ class Uniform:
 
 
 class APE:
-    """APE-style: instructions sampled (temperature, top-p) from the generator's plain template and no soft prompt, as many as it takes to find ``size`` new ones."""
+    """APE-style: instructions sampled (temperature, top-p) from the generator with APE's forward template (Zhou et
+    al., 2023) and no soft prompt, as many as it takes to find ``size`` new ones."""
 
     kind, needs_reference = "search", False
 
     def propose(self, r: Round) -> Proposal:
         def draw(k: int, attempt: int, tried: Any) -> tuple[None, list[str]]:
             sampling = Sampling(temperature=r.cfg.ape_temperature, seed=r.seed(attempt))
-            return None, r.generator.generate_plain(r.exemplars, n=k, sampling=sampling)
+            return None, r.generator.generate_ape(r.exemplars, n=k, sampling=sampling)
 
         return fill_round(draw, r.seen, r.size, 1, r.cfg.max_draws * r.size)
 

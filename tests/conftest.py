@@ -68,6 +68,10 @@ class FakeGenerator:
         seed = 0 if sampling is None else sampling.seed
         return [f"plain {seed}-{i if sampling else 0}" for i in range(n)]
 
+    def generate_ape(self, exemplars, n=1, sampling=None):
+        seed = 0 if sampling is None else sampling.seed
+        return [f"ape {seed}-{i if sampling else 0}" for i in range(n)]
+
 
 class FakeBlackBox:
     """Scores from a hash of (instruction, input) in [-1, 0); raises Killed after ``die_after`` calls."""

@@ -105,13 +105,13 @@ def test_uniform_draws_a_seeded_stream_per_round():
     assert all(-1 <= v <= 1 for z in a.z for v in z)
 
 
-def test_ape_samples_with_a_stream_per_attempt_and_skips_what_the_method_scored():
+def test_ape_samples_with_apes_template_a_stream_per_attempt_and_skips_what_the_method_scored():
     seed = round_seed(0, "ape", 1)
     prop = APE().propose(make_round("ape", rnd=1, size=3, generator=FakeGenerator(),
-                                    evals=[{"instruction": f"plain {seed}-0"}]))
+                                    evals=[{"instruction": f"ape {seed}-0"}]))
     assert prop.z is None
-    assert prop.instructions == [f"plain {seed}-1", f"plain {seed}-2",
-                                 f"plain {seed + 100_000}-0"]  # the seen one skipped, a second pass for the rest
+    assert prop.instructions == [f"ape {seed}-1", f"ape {seed}-2",
+                                 f"ape {seed + 100_000}-0"]  # the seen one skipped, a second pass for the rest
 
 
 def test_single_instruction_methods():
