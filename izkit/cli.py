@@ -59,7 +59,8 @@ FLAG_FIELDS = {"seed": "seed", "objective": "objective", "generator": "generator
                "base_url": "base_url", "device": "device", "dtype": "dtype", "root": "root",
                "timeout": "request_timeout", "retries": "max_retries", "screen": "screen", "max_draws": "max_draws",
                "batch": "batch", "gp_inputs": "gp_inputs", "gp_noise": "gp_noise", "residual": "residual",
-               "test_curve": "test_curve"}
+               "test_curve": "test_curve", "selection": "selection", "answers": "answers",
+               "halving_first": "halving_first", "halving_eta": "halving_eta", "halving_top": "halving_top"}
 
 
 def config_from_args(args: argparse.Namespace, task: str) -> Config:
@@ -158,7 +159,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget", type=int, default=None,
-                   help="distinct instructions each method scores (paper: 150 = 25 + 5 x 25)")
+                   help="distinct instructions each method scores (paper: 150 = 25 + 5 x 25); with --selection "
+                        "halving, use --answers instead")
     p.add_argument("--quick", action="store_true", help="the quick preset: a tiny budget for a first look")
     p.add_argument("--generator", default=None, metavar="PATH_OR_ID",
                    help="the open model that writes instructions (default: the embedded Qwen2.5-Coder-0.5B-Instruct, or "
@@ -188,6 +190,19 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test-curve", action="store_true", default=None,
                    help="also score each round's incumbent on test, for a study's best-so-far test figure (reported "
                         "only: the search never sees it)")
+    h = p.add_argument_group("choosing the winner (izkit.selection; default: the paper's best on n_dev dev examples)")
+    h.add_argument("--selection", choices=CHOICES["selection"], default=None,
+                   help="best: the best mean on the dev examples (the paper); halving: successive halving over the "
+                        "search's candidates at a budget of answers, the last rung on dev plus spare induce examples")
+    h.add_argument("--answers", type=int, default=None,
+                   help="black-box answers each search spends on dev-side examples (default: the paper's 150 x 20 = "
+                        "3000); with halving it sets how many candidates the search writes")
+    h.add_argument("--halving-first", type=int, default=None,
+                   help=f"halving: examples each candidate is scored on during the search (default {Config.halving_first})")
+    h.add_argument("--halving-eta", type=float, default=None,
+                   help=f"halving: the best 1/eta go on to eta times more examples (default {Config.halving_eta})")
+    h.add_argument("--halving-top", type=int, default=None,
+                   help=f"halving: examples the last rung is judged on (default {Config.halving_top})")
     g = p.add_argument_group("the BO surrogate and batch (exploration with eq. 9; defaults are the authors')")
     g.add_argument("--batch", choices=CHOICES["batch"], default=None,
                    help="ei: EI's top maximisers; authors: one local EI search from each of the top-q evaluated points")

@@ -79,6 +79,9 @@ def compare_table(results: list[RunResult], objective: str) -> str:
                                                 for m in methods) + " | | |")
     distinct = [np.mean([r.methods[m].n_distinct for r in results if m in r.methods]) for m in methods]
     lines.append("| distinct instructions scored per run | " + " | ".join(f"{v:.1f}" for v in distinct) + " | | |")
+    spent = [np.mean([r.methods[m].answers for r in results if m in r.methods]) for m in methods]
+    lines.append("| black-box answers on dev-side examples per run | " + " | ".join(f"{v:.0f}" for v in spent)
+                 + " | | |")
     return "\n".join(lines)
 
 

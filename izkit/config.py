@@ -23,7 +23,7 @@ CHOICES: dict[str, tuple[Any, ...]] = {  # the settings with a fixed set of valu
     "blackbox": ("local", "openai"), "api": ("chat", "completions"), "similarity": ("matern", "agreement"),
     "projection": ("uniform", "normal"), "batch": ("ei", "authors"), "generator_prompt": ("plain", "chat"),
     "gp_inputs": ("raw", "unit"), "score_standardize": (None, "column", "global"), "gp_noise": ("fitted", "known"),
-    "dtype": (None, *DTYPES), "objective": (None, *OBJECTIVES)}
+    "dtype": (None, *DTYPES), "objective": (None, *OBJECTIVES), "selection": ("best", "halving")}
 
 
 @dataclass
@@ -74,18 +74,47 @@ class Config:
     #                      is short, and its proposal line says so
     test_curve: bool = False  # also score each round's incumbent on test (a study's best-so-far test figure); the
     #                           search never sees these scores
+    selection: str = "best"  # how a search keeps its instruction: "best" mean on the n_dev dev examples (the paper),
+    #                          or "halving": successive halving at a budget of answers (izkit.selection)
+    answers: int | None = None  # halving: black-box answers each method spends on dev-side examples (None: the
+    #                             paper's spend, n_init + n_rounds * batch_size instructions x n_dev examples)
+    halving_first: int = 5  # halving: examples every candidate is scored on while the search runs (the first dev ones)
+    halving_eta: float = 3.0  # halving: the best 1/eta of a rung go on to eta times more examples
+    halving_top: int = 100  # halving: examples the last rung is judged on (dev, then the spare induce examples)
 
     @property
     def budget(self) -> int:
-        """Distinct instructions each method scores: the initial design plus every round (paper: 25 + 5 x 25 = 150)."""
+        """Distinct instructions each method scores: the initial design plus every round (paper: 25 + 5 x 25 = 150);
+        with halving, as many as its budget of answers allows (``izkit.selection.most_candidates``)."""
         full = self.n_init + self.n_rounds * self.batch_size
+        if self.selection == "halving":
+            from izkit.selection import most_candidates
+
+            return most_candidates(self.answer_budget, self.halving_first, self.halving_eta, self.halving_top)
         return full if self.max_evals is None else min(full, self.max_evals)
 
     @property
+    def answer_budget(self) -> int:
+        """Black-box answers each search spends on dev-side examples: ``answers``, else the paper-budget's
+        instructions x n_dev (paper: 150 x 20 = 3,000)."""
+        if self.answers is not None:
+            return self.answers
+        full = self.n_init + self.n_rounds * self.batch_size
+        return (full if self.max_evals is None else min(full, self.max_evals)) * self.n_dev
+
+    @property
+    def search_examples(self) -> int:
+        """Dev examples each candidate is scored on while the search runs (the GP sees these score vectors)."""
+        return min(self.halving_first, self.n_dev) if self.selection == "halving" else self.n_dev
+
+    @property
     def round_sizes(self) -> list[int]:
-        """Evaluations in each round: the initial design, then full batches; the last one is cut to the budget."""
+        """Evaluations in each round: the initial design, then full batches; the last one is cut to the budget
+        (with halving, as many batches as the budget of candidates needs)."""
         sizes, left = [], self.budget
-        for size in [self.n_init] + [self.batch_size] * self.n_rounds:
+        n_rounds = self.n_rounds if self.selection != "halving" else math.ceil(max(0, left - self.n_init)
+                                                                               / self.batch_size)
+        for size in [self.n_init] + [self.batch_size] * n_rounds:
             if left <= 0:
                 break
             sizes.append(min(size, left))
@@ -130,6 +159,14 @@ class Config:
         for name in ("d", "n_tokens", "kappa", "n_dev", "n_test", "n_init", "batch_size", "screen", "max_draws"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.selection == "halving" and not (1 <= self.halving_first <= self.halving_top and self.halving_eta > 1):
+            raise ValueError(f"halving needs 1 <= halving_first <= halving_top and halving_eta > 1, got "
+                             f"{self.halving_first}, {self.halving_top}, {self.halving_eta}")
+        if self.selection == "halving" and self.max_evals is not None:
+            raise ValueError("with selection 'halving' the budget is set in answers (--answers), not in instructions "
+                             "(--budget)")
+        if self.answers is not None and self.answers < 1:
+            raise ValueError(f"--answers must be at least 1, got {self.answers}")
         if not self.request_timeout > 0 or self.max_retries < 0:
             raise ValueError(f"--timeout must be > 0 and --retries >= 0, got {self.request_timeout} and "
                              f"{self.max_retries}")

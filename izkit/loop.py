@@ -48,6 +48,7 @@ class MethodResult:
     n_evals: int
     test: dict[str, float] = field(default_factory=dict)  # objective -> mean on the test split
     n_distinct: int = 0  # distinct instructions among the evaluations: the budget every method spends
+    answers: int = 0  # black-box answers spent on dev-side examples (search and selection): what an API bills
 
 
 @dataclass
@@ -64,12 +65,16 @@ class RunResult:
     def summary(self) -> str:
         """A plain-text table: method, dev score, test scores, best instruction."""
         objs = sorted({o for m in self.methods.values() for o in m.test}, key=lambda o: o != self.objective)
-        head = f"{'method':<18} {'dev ' + self.objective:>13} " + " ".join(f"{'test ' + o:>13}" for o in objs)
-        lines = [f"task {self.config.task}, seed {self.config.seed}, optimised: {self.objective} on dev", head]
+        head = (f"{'method':<18} {'answers':>7} {'dev ' + self.objective:>13} "
+                + " ".join(f"{'test ' + o:>13}" for o in objs))
+        how = ("the best on dev" if self.config.selection == "best" else
+               f"successive halving up to {self.config.halving_top} induce examples")
+        lines = [f"task {self.config.task}, seed {self.config.seed}, optimised: {self.objective} on dev; kept: {how}; "
+                 f"answers: black-box answers spent on dev-side examples", head]
         for m in self.methods.values():
             tests = " ".join(f"{m.test.get(o, float('nan')):>13.3f}" for o in objs)
             name = METHOD_NAMES.get(m.method, m.method)
-            lines.append(f"{name:<18} {m.best_dev:>13.3f} {tests}  {m.best_instruction!r}")
+            lines.append(f"{name:<18} {m.answers:>7} {m.best_dev:>13.3f} {tests}  {m.best_instruction!r}")
         return "\n".join(lines)
 
 
@@ -171,6 +176,64 @@ class Run:
             proposal = self._proposal(method, rnd, lambda r=rnd, n=size: strategy.propose(self._round(method, r, n)))
             self._score(method, rnd, proposal, bar)
         bar.close()
+        if strategy.kind == "search" and self.cfg.selection == "halving":
+            self._select(method)
+
+    def _select(self, method: str) -> dict[str, Any]:
+        """Successive halving over the method's candidates (izkit.selection): the search scored each on the first
+        ``search_examples`` dev examples; the best go on to the rest of dev, then the spare induce examples (never
+        the test split). Every answer is a ``confirm`` line, so a resumed run asks only what is missing, in the same
+        groups; the outcome is one ``selection`` line."""
+        from izkit.selection import halving_rungs, successive_halving
+
+        line = self.record.find("selection", method=method)
+        if line is not None:
+            return line
+        cfg, evals = self.cfg, [e for e in self.record.evals(method) if e["mean"] is not None]
+        pool = self.splits.dev + self.task.spare_induce(cfg.kappa, cfg.n_dev, cfg.seed)
+        top = min(cfg.halving_top, len(pool))
+        if top < cfg.halving_top:
+            logger.warning("%s: %d induce examples for halving's last rung, not %d", self.task.induce_path, top,
+                           cfg.halving_top)
+        rungs = halving_rungs(len(evals), min(cfg.search_examples, top), cfg.halving_eta, top)
+        texts = [e["instruction"] for e in evals]
+        known = {i: np.asarray(e["scores"], dtype=float) for i, e in enumerate(evals)}
+        bar = _bar(total=sum(r.candidates for r in rungs[1:]), desc=f"{method} halving", disable=not self.progress)
+
+        def score(cands: list[int], start: int, stop: int) -> np.ndarray:
+            bar.update(len(cands))
+            return self._confirm(method, [texts[i] for i in cands], pool, start, stop)
+
+        out = successive_halving(score, rungs, known=known)
+        bar.close()
+        line = {"kind": "selection", "method": method, "instruction": texts[out.pick],
+                "mean": out.means[-1][out.pick], "rungs": [[r.examples, r.candidates] for r in rungs],
+                "members": [[texts[i] for i in m] for m in out.members], "answers": out.answers}
+        self.record.append(line)
+        return line
+
+    def _confirm(self, method: str, texts: list[str], pool: Any, start: int, stop: int) -> np.ndarray:
+        """Per-example scores (len(texts), stop - start) of instructions on ``pool[start:stop]``: from the record's
+        confirm lines, else asked in fixed groups of the black box's ``instructions_per_call`` (as ``_score``)."""
+        have = {c["instruction"]: c["scores"] for c in self.record.of_kind("confirm", method=method, start=start,
+                                                                          stop=stop)}
+        if all(t in have for t in texts):
+            return np.array([have[t] for t in texts], dtype=float)  # read back: no model is loaded
+        size = max(1, int(getattr(self.pipeline.blackbox, "instructions_per_call", 1)))
+        for g in range(0, len(texts), size):
+            group = texts[g: g + size]
+            if all(t in have for t in group):
+                continue
+            t0 = time.perf_counter()
+            res = self.pipeline.blackbox.score(group, pool[start:stop], metric=self.pipeline.metric,
+                                               objective=self.objective)
+            for row, text in enumerate(group):
+                if text not in have:
+                    have[text] = np.asarray(res.scores[row], dtype=float).tolist()
+                    self.record.append({"kind": "confirm", "method": method, "instruction": text, "start": start,
+                                        "stop": stop, "scores": have[text], "mean": float(res.means[row]),
+                                        "seconds": (time.perf_counter() - t0) / len(group)})
+        return np.array([have[t] for t in texts], dtype=float)
 
     def _round(self, method: str, rnd: int, size: int) -> Round:
         """What a strategy sees of this run for one round (the models are loaded here, when first needed)."""
@@ -208,7 +271,7 @@ class Run:
             if all(i in done for i in group):
                 continue
             t = time.perf_counter()
-            res = self.pipeline.blackbox.score([texts[i] for i in group], self.splits.dev,
+            res = self.pipeline.blackbox.score([texts[i] for i in group], self.splits.dev[: self.cfg.search_examples],
                                                metric=self.pipeline.metric, objective=self.objective)
             seconds = (time.perf_counter() - t) / len(group)
             for row, i in enumerate(group):
@@ -232,9 +295,12 @@ class Run:
         evals = self.record.evals(method)
         means = np.array([np.nan if e["mean"] is None else e["mean"] for e in evals])  # (n,)
         b = int(np.nanargmax(means)) if np.isfinite(means).any() else 0
-        best = evals[b]
-        result = MethodResult(method, best["instruction"], float(means[b]), len(evals),
-                              n_distinct=len({e["instruction"] for e in evals}))
+        best, best_dev = evals[b], float(means[b])
+        picked = self.record.find("selection", method=method)  # halving's pick, judged on its last rung
+        if picked is not None:
+            best, best_dev = {"instruction": picked["instruction"]}, float(picked["mean"])
+        result = MethodResult(method, best["instruction"], best_dev, len(evals),
+                              n_distinct=len({e["instruction"] for e in evals}), answers=self.record.answers(method))
         objectives = [self.objective] + (["accuracy" if self.objective == "loglik" else "loglik"]
                                          if self.cfg.blackbox == "local" else [])
         for obj in objectives:

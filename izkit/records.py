@@ -8,6 +8,8 @@ Line kinds (each a JSON object with a ``kind`` field):
   resumed run scores exactly the same instructions instead of proposing anew;
 - ``eval``: one scored instruction: method, round, index, soft prompt, instruction, per-example scores, predictions,
   mean, seconds, cache hit;
+- ``confirm``: with halving selection, one instruction's scores on a rung's further examples (dev, then spare induce);
+- ``selection``: with halving, the pick, its mean on the last rung, each rung's members and the answers spent;
 - ``gp``: the fitted hyperparameters and log marginal likelihood of a round;
 - ``test``: the held-out score of a method's best instruction, for one objective;
 - ``test_curve``: with ``--test-curve``, a round's incumbent and its held-out score (never read by the search);
@@ -207,8 +209,14 @@ class RunRecord:
     def work_seconds(self, method: str | None = None) -> float:
         """The time the recorded work took (proposals, evaluations, test scoring), of one method or all, summed over
         every session that added to the record; model loading is not recorded work."""
-        kinds = ("proposal", "eval", "test", "test_curve")
+        kinds = ("proposal", "eval", "confirm", "test", "test_curve")
         return sum(line.get("seconds", 0.0) for kind in kinds for line in self.of_kind(kind)
+                   if method is None or line.get("method") == method)
+
+    def answers(self, method: str | None = None) -> int:
+        """Black-box answers spent on dev-side examples (search evaluations and halving's confirmations), of one
+        method or all: one per instruction and example, what an API bills."""
+        return sum(len(line.get("scores") or ()) for kind in ("eval", "confirm") for line in self.of_kind(kind)
                    if method is None or line.get("method") == method)
 
     def find(self, kind: str, **match: Any) -> dict[str, Any] | None:

@@ -25,6 +25,14 @@ from izkit.records import RECORD_NAME, RecordError, RunRecord, jsonable
 # Settings a resumed run may change: how to reach the models and where answers are cached, not what the run is.
 RESUME_MAY_CHANGE = frozenset({"request_timeout", "max_retries", "device", "dtype", "answer_cache", "test_curve"})
 CONFIG_FIELDS = frozenset(f.name for f in dataclasses.fields(Config))
+# Settings added after records were archived, whose defaults are what those records did: a record without them reads
+# as if it had them at their defaults (the study in bench/study was made before multi-fidelity selection).
+ADDED_LATER = frozenset({"selection", "answers", "halving_first", "halving_eta", "halving_top"})
+
+
+def with_later_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    """A recorded config dict with the settings in :data:`ADDED_LATER` it lacks, at Config's defaults."""
+    return {**{k: getattr(Config, k) for k in ADDED_LATER}, **config}
 
 
 def settings_of(header: dict[str, Any]) -> Config:
@@ -65,8 +73,10 @@ def with_model_names(config: dict[str, Any], default: str | None) -> dict[str, A
 
 
 def recorded_config(header: dict[str, Any]) -> dict[str, Any]:
-    """A record's config with its default models named as the header's model ids say (what the run really used)."""
-    return with_model_names(header.get("config") or {}, recorded_default(header))
+    """A record's config with its default models named as the header's model ids say (what the run really used), and
+    the settings added since it was written at their defaults."""
+    config = header.get("config") or {}
+    return with_model_names(with_later_defaults(config) if config else config, recorded_default(header))
 
 
 def current_config(cfg: Config, header: dict[str, Any]) -> dict[str, Any]:
@@ -131,6 +141,7 @@ def config_to_resume(out: Path, task: str, asked: Config) -> Config:
         raise RecordError(f"{out}: no run record ({RECORD_NAME}) to resume there; start a new run with --out {out}")
     header = RunRecord.open(path).header
     recorded = header.get("config") or {}
+    recorded = with_later_defaults(recorded) if recorded else recorded
     unknown, missing = set(recorded) - CONFIG_FIELDS, CONFIG_FIELDS - set(recorded) - RESUME_MAY_CHANGE
     if unknown or missing:  # a setting added later that may change on resume takes its default
         extra = "; ".join(part for part in ("unknown: " + ", ".join(sorted(unknown)) if unknown else "",

@@ -149,18 +149,21 @@ def task_table(runs: list[Replay], methods: list[str], objective: str) -> list[s
 
 
 def budget_lines(runs: list[Replay], methods: list[str]) -> list[str]:
-    """The distinct instructions each method scored, soft prompts scored twice, and the recorded work."""
+    """The distinct instructions each method scored, soft prompts scored twice, the black-box answers spent on
+    dev-side examples, and the recorded work."""
     names = [METHOD_NAMES.get(m, m) for m in methods]
     distinct = ", ".join(f"{METHOD_NAMES.get(m, m)} {np.mean(c):.1f} ({min(c)}-{max(c)})"
                          for m in methods for c in [[distinct_evaluations(r, m) for r in runs if m in r.methods()]])
     twice = ", ".join(f"{METHOD_NAMES.get(m, m)} {sum(repeated_soft_prompts(r, m) for r in runs)}"
                       for m in methods if is_search(m))
+    spent = ", ".join(f"{METHOD_NAMES.get(m, m)} {np.mean([r.record.answers(m) for r in runs if m in r.methods()]):.0f}"
+                      for m in methods)
     per_run = [(r.record.work_seconds() / 60, [r.record.work_seconds(m) / 60 for m in methods]) for r in runs]
     total = [w for w, _ in per_run]
     per_method = ", ".join(f"{name} {np.mean([ws[i] for _, ws in per_run]):.1f}" for i, name in enumerate(names))
     return [f"Distinct instructions scored on dev per run (mean, min-max): {distinct}; soft prompts evaluated twice: "
-            f"{twice}.", "",
-            f"Recorded work per (task, seed) run, model loading excluded: {np.mean(total):.1f} min (min-max "
+            f"{twice}.", "", f"Black-box answers on dev-side examples per run (mean; search and selection): {spent}.",
+            "", f"Recorded work per (task, seed) run, model loading excluded: {np.mean(total):.1f} min (min-max "
             f"{min(total):.1f}-{max(total):.1f}); per method (mean): {per_method}.", ""]
 
 

@@ -212,12 +212,13 @@ def test_compare_table_format(tmp_path):
     table = compare_table(results, "loglik").splitlines()
     assert table[0].startswith("Test loglik (mean +- sd over seeds; BO optimised loglik on dev)")
     assert table[2] == "| task | InstructZero | Uniform | APE-style | Manual (generator) | seeds | minutes of work |"
-    assert table[-1] == "| distinct instructions scored per run | 10.0 | 10.0 | 10.0 | 1.0 | | |"  # one budget
+    assert table[-2] == "| distinct instructions scored per run | 10.0 | 10.0 | 10.0 | 1.0 | | |"  # one budget
+    assert table[-1] == "| black-box answers on dev-side examples per run | 40 | 40 | 40 | 4 | | |"  # x 4 dev examples
     minutes = sum(r.work_seconds for r in results if r.config.task == "sum") / 60
     assert table[5].endswith(f" | 2 | {minutes:.1f} |") and minutes > 0
     one_seed = compare_table(results[:1], "loglik").splitlines()[4]
     assert f"| {results[0].methods['instructzero'].test['loglik']:.3f} |" in one_seed and "+-" not in one_seed
-    assert [row.split(" | ")[0] for row in table[4:-1]] == ["| antonyms", "| sum", "| **average**"]
+    assert [row.split(" | ")[0] for row in table[4:-2]] == ["| antonyms", "| sum", "| **average**"]
     vals = [r.methods["uniform"].test["loglik"] for r in results if r.config.task == "sum"]
     assert f"{np.mean(vals):.3f} +- {np.std(vals, ddof=1):.3f}" in table[5]
 

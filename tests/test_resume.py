@@ -74,3 +74,16 @@ def test_config_to_resume_takes_the_record_and_checks_only_what_was_asked(tmp_pa
         config_to_resume(tmp_path, "sum", Config(task="sum"))
     with pytest.raises(RecordError, match="no run record"):
         config_to_resume(tmp_path / "elsewhere", "antonyms", Config(task="antonyms"))
+
+
+def test_a_record_made_before_halving_existed_resumes_with_the_papers_selection(tmp_path):
+    from izkit.resume import ADDED_LATER
+
+    cfg = Config.quick("antonyms", generator="gemma-3-270m")
+    old = header(cfg)
+    old["config"] = {k: v for k, v in old["config"].items() if k not in ADDED_LATER}  # as the archived study has it
+    check_resumable(tmp_path, old, cfg)
+    with pytest.raises(RecordError, match="made with selection='best', but the run asks for selection='halving'"):
+        check_resumable(tmp_path, old, dataclasses.replace(cfg, selection="halving"))
+    RunRecord.create(tmp_path / "record.jsonl", {k: v for k, v in old.items() if k != "kind"})
+    assert config_to_resume(tmp_path, "antonyms", Config(task="antonyms")) == cfg

@@ -1,0 +1,184 @@
+"""izkit.selection: successive halving over nested, paired example sets at a budget of answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from izkit.selection import Rung, answers, halving_rungs, most_candidates, successive_halving, top_k
+
+
+def test_rungs_shrink_candidates_and_grow_examples_until_the_top():
+    assert halving_rungs(27, 5, 3, 100) == [Rung(5, 27), Rung(15, 9), Rung(45, 3), Rung(100, 1)]
+    assert halving_rungs(10, 20, 2, 20) == [Rung(20, 10)]  # one fidelity: score all on everything, keep the best
+    assert halving_rungs(2, 5, 3, 100) == [Rung(5, 2), Rung(15, 1)]  # one left: no answer is spent past it
+    with pytest.raises(ValueError, match="eta > 1"):
+        halving_rungs(10, 5, 1, 100)
+
+
+def test_answers_count_each_rungs_new_examples_once():
+    assert answers([Rung(5, 27), Rung(15, 9), Rung(45, 3), Rung(100, 1)]) == 27 * 5 + 9 * 10 + 3 * 30 + 1 * 55
+    assert answers([Rung(20, 150)]) == 3000  # the paper's run: 150 instructions on 20 examples
+
+
+def test_the_most_candidates_that_fit_a_budget():
+    n = most_candidates(3000, 5, 3, 100)
+    assert answers(halving_rungs(n, 5, 3, 100)) <= 3000 < answers(halving_rungs(n + 1, 5, 3, 100))
+    assert most_candidates(3000, 20, 2, 20) == 150 and most_candidates(3, 5, 3, 100) == 0
+
+
+def test_top_k_breaks_ties_by_scoring_order():
+    assert top_k(np.array([0.5, 0.7, 0.7, 0.1]), 2) == [1, 2]
+    assert top_k(np.array([0.2, 0.2, 0.2]), 1) == [0]
+
+
+def truth_scorer(p: np.ndarray, n_examples: int, seed: int = 0):
+    """Candidates with true accuracies p; example j of candidate i is a fixed coin flip; records every ask."""
+    rng = np.random.default_rng(seed)
+    table = (rng.random((len(p), n_examples)) < p[:, None]).astype(float)  # (n, E)
+    asked = []
+
+    def score(cands, start, stop):
+        asked.append((tuple(cands), start, stop))
+        return table[cands, start:stop]
+
+    return score, table, asked
+
+
+def test_halving_is_paired_nested_and_spends_exactly_its_answers():
+    p = np.linspace(0.1, 0.9, 27)
+    score, table, asked = truth_scorer(p, 100)
+    rungs = halving_rungs(27, 5, 3, 100)
+    out = successive_halving(score, rungs)
+    assert out.answers == answers(rungs) == sum(len(c) * (b - a) for c, a, b in asked)
+    assert [(a, b) for _, a, b in asked] == [(0, 5), (5, 15), (15, 45), (45, 100)]  # each rung extends the last
+    for r, (cands, a, b) in enumerate(asked):
+        assert list(cands) == out.members[r]  # every member of a rung sees the same examples
+    for r in range(1, len(rungs)):
+        prev = out.means[r - 1]
+        best = top_k(np.array([prev[i] for i in out.members[r - 1]]), rungs[r].candidates)
+        assert out.members[r] == [out.members[r - 1][j] for j in best]  # the best of the rung below, best first
+    assert out.pick == out.members[-1][0]
+    assert np.array_equal(out.scores[out.pick], table[out.pick])
+
+
+def test_the_pick_is_made_on_the_largest_rung_not_the_first():
+    # candidate 0 is lucky on the first 5 examples, candidate 1 is better on all 20
+    table = np.array([[1, 1, 1, 1, 1] + [0] * 15, [1, 1, 1, 1, 0] + [1] * 15, [0] * 20], dtype=float)
+    out = successive_halving(lambda c, a, b: table[c, a:b], [Rung(5, 3), Rung(20, 2)])
+    assert out.members[1] == [0, 1] and out.pick == 1
+
+
+def test_known_scores_are_reused_never_asked_again():
+    p = np.array([0.2, 0.8, 0.5, 0.6])
+    score, table, asked = truth_scorer(p, 20)
+    known = {i: table[i, :5] for i in range(4)}  # the search scored everyone on the first 5 already
+    out = successive_halving(score, [Rung(5, 4), Rung(20, 2)], known=known)
+    assert asked == [(tuple(out.members[1]), 5, 20)] and out.answers == 2 * 15
+
+
+def test_a_scorer_of_the_wrong_shape_is_named():
+    with pytest.raises(ValueError, match=r"returned shape \(2, 3\) for 2 candidates on examples 0..5"):
+        successive_halving(lambda c, a, b: np.zeros((2, 3)), [Rung(5, 2)])
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Halving inside a run (izkit.loop with --selection halving), on the fake pipeline
+
+
+def halving_cfg(**kw):
+    from izkit.config import Config
+
+    kw = {"baselines": ("uniform", "ape", "reference"), "objective": "loglik", "selection": "halving",
+          "answers": 120, "halving_first": 2, "halving_eta": 2.0, "halving_top": 16, **kw}
+    return Config.quick("antonyms", n_init=4, batch_size=3, n_dev=4, n_test=5, **kw)
+
+
+class FineGenerator:
+    """Every soft prompt its own instruction, and APE samples all distinct: a round never runs out of new ones."""
+
+    def generate(self, Z, exemplars):
+        return [f"instruction {float(z[0]):.4f} {float(z[1]):.4f}" for z in Z]
+
+    def generate_plain(self, exemplars, n=1, sampling=None):
+        return [f"plain {0 if sampling is None else sampling.seed}-{i}" for i in range(n)]
+
+    generate_ape = generate_plain
+
+
+class Listening:
+    """The fake black box, keeping the inputs of every example it is asked to answer."""
+
+    def __init__(self, die_after=None):
+        from conftest import FakeBlackBox
+
+        self.inner, self.inputs = FakeBlackBox(die_after), []
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def score(self, instructions, examples, metric="em", objective=None):
+        self.inputs += [e.input for e in examples]
+        return self.inner.score(instructions, examples, metric, objective)
+
+
+def test_a_halving_run_spends_its_answers_on_induce_examples_and_picks_on_the_last_rung(tmp_path):
+    import json
+
+    from conftest import make_fake_pipeline
+    from izkit.loop import Run
+    from izkit.tasks import load_task
+
+    cfg = halving_cfg()
+    bb = Listening()
+    res = Run(cfg, tmp_path, progress=False, pipeline=make_fake_pipeline(blackbox=bb, generator=FineGenerator())).execute()
+    lines = [json.loads(s) for s in (tmp_path / "record.jsonl").read_text().splitlines()]
+    task = load_task("antonyms")
+    splits = task.splits(cfg.kappa, cfg.n_dev, cfg.n_test, cfg.seed)
+    induce = [e.input for e in splits.dev + task.spare_induce(cfg.kappa, cfg.n_dev, cfg.seed)]
+    n = cfg.budget
+    assert n == most_candidates(120, 2, 2.0, 16)
+    for method in ("instructzero", "uniform", "ape"):
+        evals = [e for e in lines if e["kind"] == "eval" and e["method"] == method]
+        assert len(evals) == n and all(len(e["scores"]) == 2 for e in evals)  # the search: first 2 dev examples
+        sel = [s for s in lines if s["kind"] == "selection" and s["method"] == method]
+        assert len(sel) == 1 and sel[0]["answers"] == answers(halving_rungs(n, 2, 2.0, 16)) - 2 * n  # beyond rung 0
+        assert res.methods[method].answers == answers(halving_rungs(n, 2, 2.0, 16)) <= 120
+        assert res.methods[method].best_instruction == sel[0]["instruction"] in sel[0]["members"][-1]
+        confirms = [c for c in lines if c["kind"] == "confirm" and c["method"] == method]
+        assert {(c["start"], c["stop"]) for c in confirms} == {(2, 4), (4, 8), (8, 16)}
+    dev_side = sum(len(e["scores"]) for e in lines if e["kind"] in ("eval", "confirm"))
+    assert set(bb.inputs[:dev_side]) == set(induce[:16])  # search and halving: the first 16 induce examples only
+    assert set(bb.inputs[dev_side:]) <= {e.input for e in splits.test}  # then the test split, for the picks alone
+    assert res.methods["reference"].answers == 2  # a single instruction, on the search's examples
+
+
+@pytest.mark.parametrize("die_after", [3, 40, 47, 60])
+def test_a_killed_halving_run_resumes_to_the_same_record(tmp_path, die_after):
+    from conftest import Killed, make_fake_pipeline
+    from izkit.loop import Run
+    from izkit.records import comparable_lines
+
+    cfg = halving_cfg()
+    Run(cfg, tmp_path / "ref", progress=False, pipeline=make_fake_pipeline()).execute()
+    with pytest.raises(Killed):
+        Run(cfg, tmp_path / "k", progress=False, pipeline=make_fake_pipeline(die_after=die_after)).execute()
+    again = make_fake_pipeline()
+    Run(cfg, tmp_path / "k", resume=True, progress=False, pipeline=again).execute()
+    assert comparable_lines(tmp_path / "k" / "record.jsonl") == comparable_lines(tmp_path / "ref" / "record.jsonl")
+    finished = make_fake_pipeline(generator=FineGenerator())
+    Run(cfg, tmp_path / "k", resume=True, progress=False, pipeline=finished).execute()
+    assert finished.blackbox.calls == 0  # a finished halving run is read back without asking anything
+
+
+def test_halving_settings_are_checked_and_the_budget_is_in_answers():
+    from izkit.config import Config
+
+    with pytest.raises(ValueError, match="set in answers"):
+        Config("antonyms", selection="halving").with_budget(60).validate()
+    with pytest.raises(ValueError, match="halving_eta > 1"):
+        Config("antonyms", selection="halving", halving_eta=1.0).validate()
+    paper, halving = Config("antonyms"), Config("antonyms", selection="halving")
+    assert paper.answer_budget == halving.answer_budget == 3000 and paper.budget == 150
+    assert halving.budget == most_candidates(3000, 5, 3.0, 100) and sum(halving.round_sizes) == halving.budget
+    assert halving.search_examples == 5 and paper.search_examples == 20
