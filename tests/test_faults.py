@@ -54,11 +54,11 @@ def isolated(tmp_path_factory, embedded):
     real_chunk = SoftPromptGenerator._generate_chunk
     memo: dict[tuple, list[str]] = {}
 
-    def remembered_chunk(self, texts, soft, sampling, seed):
+    def remembered_chunk(self, texts, soft, sampling, seed, lead):
         digest = None if soft is None else hashlib.sha256(soft.detach().cpu().numpy().tobytes()).hexdigest()
-        key = (id(self.model), self.max_new_tokens, tuple(texts), digest, repr(sampling), seed)
+        key = (id(self.model), self.max_new_tokens, tuple(texts), digest, repr(sampling), seed, lead)
         if key not in memo:
-            memo[key] = real_chunk(self, texts, soft, sampling, seed)
+            memo[key] = real_chunk(self, texts, soft, sampling, seed, lead)
         return list(memo[key])
 
     with pytest.MonkeyPatch.context() as mp:
