@@ -179,7 +179,7 @@ class Run:
         if strategy.kind == "search" and self.cfg.selection == "halving":
             self._select(method)
 
-    def _select(self, method: str) -> dict[str, Any]:
+    def _select(self, method: str) -> dict[str, Any] | None:
         """Successive halving over the method's candidates (izkit.selection): the search scored each on the first
         ``search_examples`` dev examples; the best go on to the rest of dev, then the spare induce examples (never
         the test split). Every answer is a ``confirm`` line, so a resumed run asks only what is missing, in the same
@@ -190,6 +190,8 @@ class Run:
         if line is not None:
             return line
         cfg, evals = self.cfg, [e for e in self.record.evals(method) if e["mean"] is not None]
+        if not evals:
+            return None  # nothing scored: the test step reports the method as it does without halving
         pool = self.splits.dev + self.task.spare_induce(cfg.kappa, cfg.n_dev, cfg.seed)
         top = min(cfg.halving_top, len(pool))
         if top < cfg.halving_top:
