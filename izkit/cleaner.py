@@ -71,17 +71,49 @@ def clean_instruction(raw: str, lead: str = DEFAULT_LEAD) -> str:
     return EMPTY_PLACEHOLDER
 
 
-def instruction_complete(raw: str, lead: str = DEFAULT_LEAD) -> bool:
+def instruction_complete(raw: str, lead: str = DEFAULT_LEAD, loops: bool = False) -> bool:
     """True once more text could not change :func:`clean_instruction` of ``raw``: the first line has ended, an echoed
-    ``Input:``/``Output:`` has begun, or the first sentence has ended (a sentence end followed by whitespace).
+    ``Input:``/``Output:`` has begun, or the first sentence has ended (a sentence end followed by whitespace); with
+    ``loops``, also once the text loops where no further text can move the loop's start (:func:`_loop_settled`).
 
-    A loop does not end a row early: a sampled row that left the batch sooner would shift the random draws of the
-    rows still decoding, so every other sampled instruction would change too."""
+    Loops end only greedy rows early (``loops=True``): a sampled row that left the batch sooner would shift the random
+    draws of the rows still decoding, so every other sampled instruction would change too."""
     after = _after_lead(raw, lead)  # trailing whitespace kept: it is what confirms a sentence end
     first = after.split("\n", 1)[0]
     if "\n" in after or any(marker in first for marker in _ECHO_MARKERS):
         return True
-    return len(_first_sentence(first)) < len(first)
+    if len(_first_sentence(first)) < len(first):
+        return True
+    return loops and _lead_settled(raw, lead) and _loop_settled(first)
+
+
+def _lead_settled(raw: str, lead: str) -> bool:
+    """Whether more text could still change if ``raw`` opens with an echoed ``lead`` (it is a prefix of it)."""
+    bare = raw.lstrip().lstrip(_QUOTES).lstrip().lower()
+    return not lead or len(bare) > len(lead) or not lead.lower().startswith(bare)
+
+
+def _loop_settled(text: str, n: int = REPEAT_NGRAM) -> bool:
+    """True when ``text`` loops (:func:`_repeat_start`) and no further text can move where the loop starts.
+
+    Only whole words count (a last word not yet followed by a space may still grow). Words are tried in order, as
+    :func:`_repeat_start` tries them: the first that starts a whole repeat settles the cut; one that so far repeats
+    its period but is not yet a whole repeat might still become an earlier loop, so nothing is settled yet."""
+    if text and not text[-1].isspace():
+        text = text[: text.rstrip().rfind(" ") + 1] if " " in text.rstrip() else ""
+    words = [w.lower().strip(_WORD_EDGES) for w in text.split()]
+    for j in range(1, len(words)):
+        pending = False
+        for p in range(1, j + 1):
+            length = max(p, n)
+            seen = min(length, len(words) - j)
+            if all(words[j + t] == words[j + t - p] for t in range(seen)):
+                if seen == length:
+                    return True  # the earliest loop, whole
+                pending = True
+        if pending:
+            return False  # word j may yet start a loop when more words come
+    return False
 
 
 def lead_of(template: str) -> str:

@@ -55,7 +55,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 # flag (argparse dest) -> Config field, for the flags whose value goes to the config as it is
 FLAG_FIELDS = {"seed": "seed", "objective": "objective", "generator": "generator",
-               "generator_prompt": "generator_prompt", "blackbox": "blackbox", "blackbox_model": "blackbox_model",
+               "generator_prompt": "generator_prompt", "layout": "layout", "blackbox": "blackbox", "blackbox_model": "blackbox_model",
                "base_url": "base_url", "device": "device", "dtype": "dtype", "root": "root",
                "timeout": "request_timeout", "retries": "max_retries", "screen": "screen", "max_draws": "max_draws",
                "batch": "batch", "gp_inputs": "gp_inputs", "gp_noise": "gp_noise", "residual": "residual",
@@ -168,6 +168,10 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--generator-prompt", choices=CHOICES["generator_prompt"], default=None,
                    help="plain: the paper's completion prompt; chat: the generator's chat template, ending 'The "
                         "instruction was to?' (the authors' framing for a chat model)")
+    p.add_argument("--layout", choices=CHOICES["layout"], default=None,
+                   help="where the soft tokens sit in the generator's prompt: soft-first (the paper's, after BOS), "
+                        "after-demos or before-cue (every candidate then shares the demos' prefill: faster, another "
+                        f"search space; default {Config.layout})")
     p.add_argument("--blackbox", choices=CHOICES["blackbox"], default=None,
                    help="local: a model in this process; openai: any OpenAI-compatible endpoint")
     p.add_argument("--blackbox-model", default=None,

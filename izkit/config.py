@@ -23,7 +23,8 @@ CHOICES: dict[str, tuple[Any, ...]] = {  # the settings with a fixed set of valu
     "blackbox": ("local", "openai"), "api": ("chat", "completions"), "similarity": ("matern", "agreement"),
     "projection": ("uniform", "normal"), "batch": ("ei", "authors"), "generator_prompt": ("plain", "chat"),
     "gp_inputs": ("raw", "unit"), "score_standardize": (None, "column", "global"), "gp_noise": ("fitted", "known"),
-    "dtype": (None, *DTYPES), "objective": (None, *OBJECTIVES), "selection": ("best", "halving")}
+    "dtype": (None, *DTYPES), "objective": (None, *OBJECTIVES), "selection": ("best", "halving"),
+    "layout": ("soft-first", "after-demos", "before-cue")}  # izkit.generator.LAYOUTS
 
 
 @dataclass
@@ -48,6 +49,8 @@ class Config:
     generator: str | None = None  # the open model that writes instructions; None: the embedded default
     generator_prompt: str = "plain"  # "plain": the paper's completion prompt; "chat": in the model's chat template,
     #                                  ending 'The instruction was to?' (the authors' framing for a chat model)
+    layout: str = "soft-first"  # where the soft tokens sit: "soft-first" after BOS (paper eq. 2), "after-demos" or
+    #                             "before-cue" (the demos' KV cache is then shared by every candidate: izkit.generator)
     blackbox: str = "local"  # "local" (a model in this process) or "openai" (any OpenAI-compatible endpoint)
     blackbox_model: str | None = None  # local: a model path/id (None: the generator's); openai: the model name
     base_url: str | None = None  # the OpenAI-compatible endpoint (None: OpenAI itself)

@@ -4,7 +4,9 @@
 - :func:`stop_tokens` says which generated tokens end a row: EOS at once and, for one-line answers, a line break once
   the row holds some non-space text (an answer that opens with a blank line is not cut to nothing);
 - :func:`decode` runs greedy or sampled decoding over ``input_ids`` or ``inputs_embeds``, dropping each row from the
-  batch and from the KV cache as soon as it stops, with the LM head only at the last position.
+  batch and from the KV cache as soon as it stops, with the LM head only at the last position;
+- :func:`shared_prefix_length` and :class:`PrefixCache`: positions that every row of a batch begins with are
+  prefilled once and their KV cache copied to each row (``decode(past_key_values=...)`` continues it).
 
 Positions count only unmasked tokens (:func:`position_ids`), so padding may sit anywhere in the batch; the KV cache is
 handed to ``forward`` under the keyword its signature takes (:func:`cache_kwargs`).
@@ -12,6 +14,7 @@ handed to ``forward`` under the keyword its signature takes (:func:`cache_kwargs
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import re
@@ -78,6 +81,41 @@ def cache_kwargs(module: Any, cache: Any) -> dict[str, Any]:
 @functools.lru_cache(maxsize=None)
 def _cache_keyword(cls: type) -> str:
     return "cache" if "cache" in inspect.signature(cls.forward).parameters else "past_key_values"
+
+
+def shared_prefix_length(embeds: torch.Tensor, mask: torch.Tensor) -> int:
+    """How many leading positions every row of a left-padded batch shares (same embedding, no padding), keeping at
+    least the last position of each row to decode from: (B, L, D), (B, L) -> P in [0, L - 1]."""
+    if embeds.shape[1] < 2 or not bool(mask[:, 0].all()):
+        return 0  # a padded row shares nothing at the start
+    same = (embeds == embeds[:1]).all(dim=-1).all(dim=0)  # (L,) position identical in every row
+    differ = (~same[:-1]).nonzero()
+    return int(differ[0]) if differ.numel() else embeds.shape[1] - 1
+
+
+class PrefixCache:
+    """The KV cache of the latest shared prefix, prefilled once and handed out as a fresh copy per batch.
+
+    ``rows(prefix, n)`` gives a cache holding ``prefix`` (P, D) for each of ``n`` rows; the same prefix again (a run's
+    rounds: same exemplars, same template) reuses the kept prefill. ``prefills`` counts the prefills made.
+    """
+
+    def __init__(self, model: Any):
+        self.model = model
+        self.prefills = 0
+        self._kept: tuple[torch.Tensor, Any] | None = None  # (prefix (P, D), its cache with one row)
+
+    @torch.inference_mode()
+    def rows(self, prefix: torch.Tensor, n_rows: int) -> Any:
+        if self._kept is None or not torch.equal(self._kept[0], prefix):
+            cache = new_cache(self.model)
+            self.model(inputs_embeds=prefix[None], use_cache=True, logits_to_keep=1,
+                       **cache_kwargs(self.model, cache))  # (1, P) positions into the cache; no logits needed
+            self._kept = (prefix.clone(), cache)
+            self.prefills += 1
+        cache = copy.deepcopy(self._kept[1])
+        keep_rows(cache, torch.zeros(n_rows, dtype=torch.long, device=prefix.device))  # row 0, n_rows times
+        return cache
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -10,6 +10,14 @@ joined by blank lines, followed by ``The instruction was to``. :class:`SoftPromp
 into instructions in one batched decoding pass (:func:`izkit.decoding.decode`), and the cleaner
 (:func:`izkit.cleaner.clean_instruction`) cuts each continuation down to one sentence.
 
+Where the soft tokens sit is the ``layout`` (:data:`LAYOUTS`). "soft-first" is the paper's, ``[BOS ; p ; demos ;
+cue]``: every candidate of a round starts differing at its second position, so each one pays a prefill of the whole
+prompt. "after-demos", ``[BOS ; demos ; p ; blank line ; cue]``, and "before-cue", ``[BOS ; demos ; blank line ; p ;
+cue]`` (the cue: ``The instruction was to``), change the search space but share the demos: their KV cache is
+computed once and serves every candidate, which then costs a prefill of about ten positions plus its decoding. Any
+batch whose rows begin with the same :data:`MIN_SHARED_PREFIX` or more positions (the APE-style samples, whose
+prompts are identical) shares them the same way; the paper's layout shares only BOS and is decoded as before.
+
 Two details matter. The text is embedded by the model's embedding *module*, not its raw weight: Gemma scales by
 ``sqrt(D)`` inside the module, and soft tokens must live on the same scale. BOS stays first: decoder LMs use their
 first position as an attention sink and only ever saw BOS there in training.
@@ -31,7 +39,14 @@ import numpy as np
 import torch
 
 from izkit.cleaner import clean_instruction, instruction_complete, lead_of
-from izkit.decoding import Sampling, decode, left_pad, stop_tokens  # Sampling: part of this module's API
+from izkit.decoding import (  # Sampling: part of this module's API
+    PrefixCache,
+    Sampling,
+    decode,
+    left_pad,
+    shared_prefix_length,
+    stop_tokens,
+)
 
 DEMO_TEMPLATE = "Input: {input}\nOutput: {output}"  # one exemplar (paper sec. 3.1)
 DEMO_SEPARATOR = "\n\n"  # between exemplars
@@ -41,6 +56,9 @@ APE_TEMPLATE = (  # the forward-generation template of APE (Zhou et al., 2023)
     "I gave a friend an instruction and five inputs. The friend read the instruction and wrote an output for every "
     "one of the inputs. Here are the input-output pairs:\n\n{demos}\n\nThe instruction was to"
 )
+LAYOUTS = ("soft-first", "after-demos", "before-cue")  # where the soft tokens sit: after BOS (paper eq. 2), right
+#                                                        after the demos, or right before the cue
+MIN_SHARED_PREFIX = 8  # rows that begin with this many identical positions prefill them once, for all rows
 Z_TOLERANCE = 1e-6  # values this far outside [-1, 1] are clipped silently; further out is an error
 
 
@@ -170,7 +188,10 @@ class SoftPromptGenerator:
         batch_size: rows per decoding pass; larger requests are cut into chunks (a progress bar shows when there
             are more than 3).
         chat: wrap the filled template in the tokenizer's chat template as one user turn followed by the assistant
-            turn, as the authors prompt a chat model; the soft tokens still come right after BOS.
+            turn, as the authors prompt a chat model.
+        layout: "soft-first" (the paper's: the soft tokens right after BOS), "after-demos" (right after the demos,
+            before the blank line and the template's last words, the cue) or "before-cue" (right before the cue):
+            the last two let every candidate share the demos' KV cache.
 
     ``last_raw`` keeps the raw continuations of the latest call, for inspection.
     """
@@ -185,6 +206,7 @@ class SoftPromptGenerator:
         max_new_tokens: int = 32,
         batch_size: int = 32,
         chat: bool = False,
+        layout: str = "soft-first",
     ) -> None:
         template = template if template is not None else (CHAT_TEMPLATE if chat else INSTRUCTZERO_TEMPLATE)
         if "{demos}" not in template:
@@ -197,14 +219,25 @@ class SoftPromptGenerator:
                 f"the projection makes tokens of width {projection.hidden_size} but the model's hidden size is "
                 f"{hidden}; build it with RandomProjection.for_model(model)"
             )
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(map(repr, LAYOUTS))}, got {layout!r}")
         if batch_size < 1 or max_new_tokens < 1:
             raise ValueError(f"batch_size and max_new_tokens must be positive, got {batch_size}, {max_new_tokens}")
         self.model, self.tokenizer, self.projection = model, tokenizer, projection
         self.template, self.demo_template, self.chat = template, demo_template, chat
-        self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
+        self.max_new_tokens, self.batch_size, self.layout = max_new_tokens, batch_size, layout
         self.lead = lead_of(template)  # the prompt's last words, dropped where the model echoes them
+        if layout != "soft-first" and not self.lead:
+            raise ValueError(f"layout {layout!r} puts the soft tokens before the template's last words, but "
+                             f"{template!r} ends with none")
         self.last_raw: list[str] = []
         self.calls = 0  # batched decoding passes made (for tests and benchmarks)
+        self._prefix = PrefixCache(model)  # the latest shared prefix's KV cache: a run's demos are prefilled once
+
+    @property
+    def shared_prefills(self) -> int:
+        """Shared prefixes prefilled so far (each serves every row of the passes that begin with it)."""
+        return self._prefix.prefills
 
     # -- prompt text ---------------------------------------------------------------------------------------------------
 
@@ -251,7 +284,10 @@ class SoftPromptGenerator:
             raise ValueError("this generator has no projection; pass z=None or build it with a RandomProjection")
         soft = self.projection(z)  # (B, N, D)
         texts = self._texts(exemplars, soft.shape[0], self.template)
-        return self._run(texts, soft, sampling, batch_size, progress, self.lead)
+        heads = None
+        if self.layout != "soft-first":
+            heads, texts = map(list, zip(*(self.split_for_layout(t) for t in texts)))
+        return self._run(texts, soft, sampling, batch_size, progress, self.lead, heads)
 
     def generate_plain(
         self,
@@ -294,12 +330,27 @@ class SoftPromptGenerator:
         A chat generator wraps APE's text in its chat turns, as it does its own prompt."""
         return self.generate_plain(exemplars, n, sampling, batch_size, progress, template=APE_TEMPLATE)
 
-    def embed(self, texts: Sequence[str], soft: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Left-padded ``[pad.. ; BOS ; soft tokens ; text]`` embeddings and their attention mask.
+    def split_for_layout(self, text: str) -> tuple[str, str]:
+        """A prompt text cut where the layout puts the soft tokens: before its last ``lead`` (the cue, e.g. ``The
+        instruction was to``) for "before-cue", before the whitespace that precedes it for "after-demos".
+        Returns (the text before the soft tokens, the text after them)."""
+        cut = text.rfind(self.lead) if self.lead else -1
+        if cut < 0:
+            raise ValueError(f"the prompt has no {self.lead!r} to put the soft tokens before: {text[-80:]!r}")
+        if self.layout == "after-demos":
+            cut = len(text[:cut].rstrip())
+        return text[:cut], text[cut:]
+
+    def embed(
+        self, texts: Sequence[str], soft: torch.Tensor | None, heads: Sequence[str] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Left-padded ``[pad.. ; BOS ; head ; soft tokens ; text]`` embeddings and their attention mask.
 
         Args:
-            texts: B prompt texts (embedded by the model's embedding module, without special tokens).
+            texts: B prompt texts after the soft tokens (embedded by the model's embedding module, without special
+                tokens).
             soft: (B, N, D) soft tokens, or None for none.
+            heads: B texts between BOS and the soft tokens (the layouts that share the demos), or None for none.
 
         Returns:
             inputs_embeds (B, L, D) in the model's dtype and device, attention_mask (B, L).
@@ -311,7 +362,9 @@ class SoftPromptGenerator:
         bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
         pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
         text_ids = tok(list(texts), add_special_tokens=False)["input_ids"]
-        ids, mask = left_pad([bos + [pad_id] * n_soft + t for t in text_ids], pad_id)  # (B, L), (B, L)
+        head_ids = tok(list(heads), add_special_tokens=False)["input_ids"] if heads else [[] for _ in text_ids]
+        rows = [bos + h + [pad_id] * n_soft + t for h, t in zip(head_ids, text_ids)]
+        ids, mask = left_pad(rows, pad_id)  # (B, L), (B, L)
         with torch.inference_mode():
             embeds = emb(ids.to(device)).clone()  # (B, L, D), scaled as the model scales its own tokens
             if soft is not None:
@@ -341,6 +394,7 @@ class SoftPromptGenerator:
         batch_size: int | None,
         progress: bool | None,
         lead: str,
+        heads: list[str] | None = None,
     ) -> list[str]:
         size = batch_size or self.batch_size
         starts = list(range(0, len(texts), size))
@@ -352,23 +406,38 @@ class SoftPromptGenerator:
         for k, s in enumerate(starts):
             chunk_soft = None if soft is None else soft[s : s + size]  # (b, N, D)
             seed = None if sampling is None else sampling.seed + k
-            raw.extend(self._generate_chunk(texts[s : s + size], chunk_soft, sampling, seed, lead))
+            chunk_heads = None if heads is None else heads[s : s + size]
+            raw.extend(self._generate_chunk(texts[s : s + size], chunk_soft, sampling, seed, lead, chunk_heads))
         self.last_raw = raw
         return [clean_instruction(r, lead) for r in raw]
 
     def _generate_chunk(
-        self, texts: list[str], soft: torch.Tensor | None, sampling: Sampling | None, seed: int | None, lead: str
+        self,
+        texts: list[str],
+        soft: torch.Tensor | None,
+        sampling: Sampling | None,
+        seed: int | None,
+        lead: str,
+        heads: list[str] | None = None,
     ) -> list[str]:
-        embeds, mask = self.embed(texts, soft)  # (b, L, D), (b, L)
+        embeds, mask = self.embed(texts, soft, heads)  # (b, L, D), (b, L)
         self.calls += 1
+        shared = shared_prefix_length(embeds, mask)
+        past, past_mask = None, None
+        if shared >= MIN_SHARED_PREFIX and embeds.shape[0] > 1:  # prefill the common start once, for every row
+            past, past_mask = self._prefix.rows(embeds[0, :shared], embeds.shape[0]), mask[:, :shared]
+            embeds, mask = embeds[:, shared:], mask[:, shared:]  # (b, L - P, D), (b, L - P)
         rows = decode(
             self.model,
             mask,
             self.max_new_tokens,
             stop_tokens(self.tokenizer),  # EOS only: the cleaner decides where the instruction ends
             inputs_embeds=embeds,
-            is_done=lambda ids: instruction_complete(self.tokenizer.decode(ids, skip_special_tokens=True), lead),
+            is_done=lambda ids: instruction_complete(self.tokenizer.decode(ids, skip_special_tokens=True), lead,
+                                                     loops=sampling is None),
             sampling=sampling,
             seed=seed,
+            past_key_values=past,
+            past_mask=past_mask,
         )
         return self.tokenizer.batch_decode(rows, skip_special_tokens=True)

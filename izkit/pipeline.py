@@ -52,7 +52,8 @@ class Pipeline:
         else:
             projection = RandomProjection(cfg.d, cfg.n_tokens, model.config.hidden_size, kind="uniform",
                                           seed=cfg.seed)
-        generator = SoftPromptGenerator(model, tokenizer, projection, chat=cfg.generator_prompt == "chat")
+        generator = SoftPromptGenerator(model, tokenizer, projection, chat=cfg.generator_prompt == "chat",
+                                        layout=cfg.layout)
         if cfg.blackbox == "local":
             bb_model, bb_tok = ((model, tokenizer) if cfg.blackbox_model in (None, cfg.generator)
                                 else load_causal_lm(cfg.blackbox_model, device=cfg.device, dtype=cfg.dtype))

@@ -25,19 +25,23 @@ from izkit.records import RECORD_NAME, RecordError, RunRecord, jsonable
 # Settings a resumed run may change: how to reach the models and where answers are cached, not what the run is.
 RESUME_MAY_CHANGE = frozenset({"request_timeout", "max_retries", "device", "dtype", "answer_cache", "test_curve"})
 CONFIG_FIELDS = frozenset(f.name for f in dataclasses.fields(Config))
-# Settings added after records were archived, whose defaults are what those records did: a record without them reads
-# as if it had them at their defaults (the study in bench/study was made before multi-fidelity selection).
-ADDED_LATER = frozenset({"selection", "answers", "halving_first", "halving_eta", "halving_top"})
+# Settings added after records were archived -> what those records did (not necessarily today's default): a record
+# without them reads as if it had them at these values (the study in bench/study was made before multi-fidelity
+# selection and before the soft tokens could sit anywhere but right after BOS).
+ADDED_LATER: dict[str, Any] = {"selection": "best", "answers": None, "halving_first": 5, "halving_eta": 3.0,
+                               "halving_top": 100, "layout": "soft-first"}
 
 
 def with_later_defaults(config: dict[str, Any]) -> dict[str, Any]:
-    """A recorded config dict with the settings in :data:`ADDED_LATER` it lacks, at Config's defaults."""
-    return {**{k: getattr(Config, k) for k in ADDED_LATER}, **config}
+    """A recorded config dict with the settings in :data:`ADDED_LATER` it lacks, at what records made before them
+    did."""
+    return {**ADDED_LATER, **config}
 
 
 def settings_of(header: dict[str, Any]) -> Config:
     """The Config a record was made with (settings unknown to this izkit left out), in its recorded number format."""
-    cfg = Config.from_dict({k: v for k, v in (header.get("config") or {}).items() if k in CONFIG_FIELDS})
+    config = header.get("config") or {}
+    cfg = Config.from_dict({k: v for k, v in with_later_defaults(config).items() if k in CONFIG_FIELDS})
     return with_recorded_dtype(cfg, header)
 
 

@@ -62,14 +62,15 @@ def test_run_flags_reach_the_config():
                                       "--base-url", "http://127.0.0.1:9/v1", "--baselines", "uniform,ape",
                                       "--screen", "1", "--timeout", "5", "--retries", "0", "--generator-prompt", "chat",
                                       "--batch", "authors", "--gp-inputs", "unit", "--score-standardize", "global",
-                                      "--gp-noise", "known", "--residual", "--max-draws", "4"])
+                                      "--gp-noise", "known", "--residual", "--max-draws", "4", "--layout",
+                                      "before-cue"])
     cfg = config_from_args(args, args.task)
     assert (cfg.seed, cfg.objective, cfg.blackbox, cfg.blackbox_model) == (3, "accuracy", "openai", "gpt-x")
     assert cfg.base_url == "http://127.0.0.1:9/v1" and cfg.baselines == ("uniform", "ape")
     assert cfg.budget == 60 and cfg.round_sizes == [25, 25, 10]
     assert (cfg.screen, cfg.request_timeout, cfg.max_retries) == (1, 5.0, 0)
     assert (cfg.generator_prompt, cfg.batch, cfg.gp_inputs, cfg.score_standardize, cfg.gp_noise, cfg.residual,
-            cfg.max_draws) == ("chat", "authors", "unit", "global", "known", True, 4)
+            cfg.max_draws, cfg.layout) == ("chat", "authors", "unit", "global", "known", True, 4, "before-cue")
     quick = config_from_args(build_parser().parse_args(["run", "--task", "sum", "--quick", "--baselines", "none"]),
                              "sum")
     assert quick.budget < 20 and quick.baselines == ()

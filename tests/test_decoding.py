@@ -216,3 +216,17 @@ def test_decode_runs_in_inference_mode_and_raises_no_deprecation_warning(embedde
     assert len(rows[0]) == 4  # the cache was used for three steps after the prompt
     assert modes == [True] * 4  # decoding builds no autograd graph, whoever calls it
     assert not [w for w in caught if "past_key_values" in str(w.message)], [str(w.message) for w in caught]
+
+
+def test_shared_prefix_length_counts_the_positions_every_row_begins_with():
+    from izkit.decoding import shared_prefix_length
+
+    base = torch.arange(12.0).view(1, 6, 2).repeat(3, 1, 1)  # (3, 6, 2): three identical rows
+    ones = torch.ones(3, 6, dtype=torch.long)
+    assert shared_prefix_length(base, ones) == 5  # all identical: the last position is kept to decode from
+    differ = base.clone()
+    differ[1, 4, 0] = -1.0  # row 1 differs at position 4
+    assert shared_prefix_length(differ, ones) == 4
+    padded = ones.clone()
+    padded[2, 0] = 0  # a row padded on the left shares nothing
+    assert shared_prefix_length(base, padded) == 0

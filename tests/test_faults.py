@@ -54,11 +54,12 @@ def isolated(tmp_path_factory, embedded):
     real_chunk = SoftPromptGenerator._generate_chunk
     memo: dict[tuple, list[str]] = {}
 
-    def remembered_chunk(self, texts, soft, sampling, seed, lead):
+    def remembered_chunk(self, texts, soft, sampling, seed, lead, heads=None):
         digest = None if soft is None else hashlib.sha256(soft.detach().cpu().numpy().tobytes()).hexdigest()
-        key = (id(self.model), self.max_new_tokens, tuple(texts), digest, repr(sampling), seed, lead)
+        key = (id(self.model), self.max_new_tokens, tuple(texts), digest, repr(sampling), seed, lead,
+               None if heads is None else tuple(heads))
         if key not in memo:
-            memo[key] = real_chunk(self, texts, soft, sampling, seed, lead)
+            memo[key] = real_chunk(self, texts, soft, sampling, seed, lead, heads)
         return list(memo[key])
 
     with pytest.MonkeyPatch.context() as mp:

@@ -16,6 +16,7 @@ from izkit.generator import (
     APE_TEMPLATE,
     CHAT_TEMPLATE,
     INSTRUCTZERO_TEMPLATE,
+    LAYOUTS,
     RandomProjection,
     Sampling,
     SoftPromptGenerator,
@@ -147,6 +148,57 @@ def test_embed_puts_bos_first_then_soft_tokens_then_text_with_left_padding(gen):
     torch.testing.assert_close(embeds[0, -1], last[0, 0])  # the text is embedded by the module (scaled)
 
 
+def test_the_layouts_put_the_soft_tokens_after_bos_after_the_demos_or_before_the_cue(gen):
+    text = gen.prompt_text(DEMOS[:2])
+    model, tok = gen.model, gen.tokenizer
+    cuts = {layout: SoftPromptGenerator(model, tok, gen.projection, layout=layout).split_for_layout(text)
+            for layout in ("after-demos", "before-cue")}
+    assert cuts["after-demos"] == ("Input: hot\nOutput: cold\n\nInput: big\nOutput: small",
+                                   "\n\nThe instruction was to")
+    assert cuts["before-cue"] == ("Input: hot\nOutput: cold\n\nInput: big\nOutput: small\n\n", "The instruction was to")
+    soft = gen.projection(_z(1, 3))  # (1, 5, 640)
+    head, tail = cuts["before-cue"]
+    embeds, mask = gen.embed([tail], soft, [head])  # (1, L, 640)
+    n_head = len(tok(head, add_special_tokens=False)["input_ids"])
+    n_tail = len(tok(tail, add_special_tokens=False)["input_ids"])
+    assert mask.shape[1] == 1 + n_head + 5 + n_tail
+    torch.testing.assert_close(embeds[0, 1 + n_head : 1 + n_head + 5], soft[0])
+    from izkit.config import CHOICES
+
+    assert CHOICES["layout"] == LAYOUTS  # the CLI and Config offer what the generator takes
+    with pytest.raises(ValueError, match="layout must be one of"):
+        SoftPromptGenerator(model, tok, gen.projection, layout="soft-last")
+    with pytest.raises(ValueError, match="ends with none"):
+        SoftPromptGenerator(model, tok, gen.projection, layout="before-cue", template="{demos}\n\n")
+
+
+@pytest.mark.parametrize("layout", ["after-demos", "before-cue"])
+def test_the_shared_demos_give_the_instructions_of_a_full_prefill(gen, layout, monkeypatch):
+    """The layouts after the demos prefill [BOS ; demos] once per run and copy its KV cache to every row: in float32
+    they write what a prefill of each whole prompt writes, batched or one at a time."""
+    g = SoftPromptGenerator(gen.model, gen.tokenizer, gen.projection, max_new_tokens=16, layout=layout)
+    z = _z(5, 13)
+    shared = g.generate(z, DEMOS, batch_size=3, progress=False)
+    assert g.shared_prefills == 1  # once for both passes: the demos' cache is kept
+    assert g.generate(z[:2], DEMOS) == shared[:2] and g.shared_prefills == 1
+    single = [g.generate(z[i], DEMOS)[0] for i in range(5)]  # one row: nothing to share, a whole prefill
+    monkeypatch.setattr("izkit.generator.MIN_SHARED_PREFIX", 10**6)
+    whole = g.generate(z, DEMOS)
+    assert shared == single == whole and g.shared_prefills == 1
+    assert shared != gen.generate(z, DEMOS)  # another search space than the paper's layout
+
+
+def test_the_papers_layout_shares_nothing_and_identical_sampled_prompts_share_all(gen, monkeypatch):
+    calls = gen.shared_prefills
+    gen.generate(_z(3, 1), DEMOS)
+    assert gen.shared_prefills == calls  # soft tokens right after BOS: only BOS is common, a whole prefill
+    s = Sampling(seed=8, num_per_call=4)
+    shared = gen.generate_ape(DEMOS, n=4, sampling=s)
+    assert gen.shared_prefills == calls + 1  # APE's prompt is the same for every sample
+    monkeypatch.setattr("izkit.generator.MIN_SHARED_PREFIX", 10**6)
+    assert gen.generate_ape(DEMOS, n=4, sampling=s) == shared  # the same samples as from whole prefills
+
+
 def test_batched_generation_equals_one_at_a_time_and_is_deterministic(gen):
     z = _z(4, 11)
     calls = gen.calls
@@ -195,9 +247,9 @@ def test_ape_samples_from_apes_template_and_manual_keeps_instructzeros(gen, monk
     seen: list[list[str]] = []
     embed = gen.embed
 
-    def spy(texts, soft):
+    def spy(texts, soft, heads=None):
         seen.append(list(texts))
-        return embed(texts, soft)
+        return embed(texts, soft, heads)
 
     monkeypatch.setattr(gen, "embed", spy)
     s = Sampling(seed=3, num_per_call=3)

@@ -79,7 +79,7 @@ def test_config_to_resume_takes_the_record_and_checks_only_what_was_asked(tmp_pa
 def test_a_record_made_before_halving_existed_resumes_with_the_papers_selection(tmp_path):
     from izkit.resume import ADDED_LATER
 
-    cfg = Config.quick("antonyms", generator="gemma-3-270m")
+    cfg = Config.quick("antonyms", generator="gemma-3-270m", **ADDED_LATER)
     old = header(cfg)
     old["config"] = {k: v for k, v in old["config"].items() if k not in ADDED_LATER}  # as the archived study has it
     check_resumable(tmp_path, old, cfg)
@@ -87,3 +87,17 @@ def test_a_record_made_before_halving_existed_resumes_with_the_papers_selection(
         check_resumable(tmp_path, old, dataclasses.replace(cfg, selection="halving"))
     RunRecord.create(tmp_path / "record.jsonl", {k: v for k, v in old.items() if k != "kind"})
     assert config_to_resume(tmp_path, "antonyms", Config(task="antonyms")) == cfg
+
+
+def test_settings_added_later_read_as_what_older_records_did_not_as_todays_defaults(tmp_path, monkeypatch):
+    """A record without ``layout`` was made with the soft tokens right after BOS, whatever the default is now."""
+    from izkit.resume import ADDED_LATER
+
+    cfg = Config.quick("antonyms", generator="gemma-3-270m", layout="soft-first")
+    old = header(cfg)
+    del old["config"]["layout"]
+    monkeypatch.setattr(Config, "layout", "before-cue")  # a later default
+    assert settings_of(old).layout == ADDED_LATER["layout"] == "soft-first"
+    check_resumable(tmp_path, old, cfg)
+    with pytest.raises(RecordError, match="made with layout='soft-first', but the run asks for layout='before-cue'"):
+        check_resumable(tmp_path, old, dataclasses.replace(cfg, layout="before-cue"))
