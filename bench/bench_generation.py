@@ -5,9 +5,15 @@
 2. Search space: how many distinct instructions 100 soft prompts (scrambled Sobol points in [-1, 1]^10, the paper's
    initial design) give on three tasks, for both projection kinds (uniform entries, as in the paper; normal entries
    scaled to the embedding's spread). Bayesian optimisation can only search among instructions that differ.
+3. Layouts: seconds per candidate for 64 Sobol soft prompts in passes of 32 (a BO round draws 50: 25 slots, 2 each)
+   and of 64, for each layout of izkit.generator.LAYOUTS, against the paper's layout as it was before greedy rows
+   stopped at a settled loop (the "before" row), each configuration timed ``--repeats`` times interleaved, the
+   fastest kept (the machine is shared). ``--profile`` adds torch.profiler's top operators for one pass of 64 in the
+   layout after the demos.
 
     python bench/bench_generation.py            # full run (a few minutes on two cores)
     python bench/bench_generation.py --quick    # 25 soft prompts per task for part 2
+    python bench/bench_generation.py --layouts-only --profile
 
 The machine is shared: busy-waiting OpenMP threads stall whenever a sibling thread is descheduled (small ops ran
 5-20x slower in our runs), so this script sets ``OMP_WAIT_POLICY=PASSIVE`` unless it is already set.
@@ -29,7 +35,9 @@ from collections import Counter  # noqa: E402
 
 import torch  # noqa: E402
 
-from izkit.generator import RandomProjection, SoftPromptGenerator  # noqa: E402
+import izkit.generator as generator_module  # noqa: E402
+from izkit.cleaner import instruction_complete  # noqa: E402
+from izkit.generator import LAYOUTS, RandomProjection, SoftPromptGenerator  # noqa: E402
 from izkit.models import load_causal_lm  # noqa: E402
 from izkit.tasks import Example  # noqa: E402
 from _report import emit  # noqa: E402
@@ -62,11 +70,57 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
+def layouts_part(model, tok, demos, repeats: int, profile: bool, max_new_tokens: int) -> str:
+    """Part 3: seconds per candidate for each layout and pass size, and the paper's layout before loops stopped."""
+    proj = RandomProjection.for_model(model, kind="uniform", seed=0)
+    z = sobol(64)  # (64, 10)
+    configs = [("soft-first", 32, False)] + [(layout, size, True) for layout in LAYOUTS for size in (32, 64)]
+    best: dict[tuple, float] = {}
+    outputs: dict[tuple, list[str]] = {}
+    for _ in range(repeats):
+        for layout, size, loops in configs:
+            gen = SoftPromptGenerator(model, tok, proj, max_new_tokens=max_new_tokens, batch_size=size, layout=layout)
+            gen.generate(z[:2], demos)  # warm-up, and the demos' cache for the layouts that share it
+            if not loops:  # the "before" row: only a sentence end, a line break or an echo ends a greedy row
+                generator_module.instruction_complete = lambda raw, lead, loops=False: instruction_complete(raw, lead)
+            t = time.perf_counter()
+            outputs[(layout, size, loops)] = gen.generate(z, demos, progress=False)
+            dt = (time.perf_counter() - t) / len(z)
+            generator_module.instruction_complete = instruction_complete
+            best[(layout, size, loops)] = min(best.get((layout, size, loops), float("inf")), dt)
+    before = best[("soft-first", 32, False)]
+    rows = []
+    for layout, size, loops in configs:
+        out = outputs[(layout, size, loops)]
+        name = f"{layout}{'' if loops else ' (before: loops run on)'}"
+        rows.append([name, str(size), f"{best[(layout, size, loops)] * 1000:.0f}",
+                     f"{before / best[(layout, size, loops)]:.2f}x", str(len(set(out))),
+                     str(sum(v == "(no instruction generated)" for v in out))])
+    same = outputs[("soft-first", 32, False)] == outputs[("soft-first", 32, True)]
+    text = table(["layout", "pass", "ms / candidate", "speed-up vs before", "distinct of 64", "placeholders"], rows)
+    text += (f"\n\nStopping greedy rows at a settled loop left the paper's layout's 64 instructions "
+             f"{'unchanged' if same else 'CHANGED'}. Fastest of {repeats} interleaved timings each.")
+    if profile:
+        from torch.profiler import ProfilerActivity
+        from torch.profiler import profile as torch_profile
+
+        gen = SoftPromptGenerator(model, tok, proj, max_new_tokens=max_new_tokens, batch_size=64, layout=LAYOUTS[1])
+        gen.generate(z[:2], demos)
+        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+            gen.generate(z, demos, progress=False)
+        top = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=8)
+        text += f"\n\ntorch.profiler, one pass of 64 in the {LAYOUTS[1]} layout:\n\n```\n{top}\n```"
+    return text
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="25 soft prompts per task in part 2 instead of 100")
     ap.add_argument("--n-z", type=int, default=None, help="soft prompts per task in part 2 (default 100)")
     ap.add_argument("--max-new-tokens", type=int, default=32)
+    ap.add_argument("--layouts-only", action="store_true", help="only part 3 (the layouts' speed)")
+    ap.add_argument("--repeats", type=int, default=2, help="interleaved timings of each layout (part 3)")
+    ap.add_argument("--profile", action="store_true", help="torch.profiler's top operators in part 3")
     args = ap.parse_args()
     n_z = args.n_z or (25 if args.quick else 100)
     logging.basicConfig(level=logging.WARNING)
@@ -74,6 +128,13 @@ def main() -> int:
 
     model, tok = load_causal_lm(device="cpu")
     demos, source = exemplars("antonyms")
+    head = (f"# bench_generation\n\nModel: {model.izkit_info.name} ({model.izkit_info.dtype}, "
+            f"{model.izkit_info.device}), torch threads: {torch.get_num_threads()}, max_new_tokens: "
+            f"{args.max_new_tokens}. Demos: antonyms ({source}).")
+    layouts = layouts_part(model, tok, demos, args.repeats, args.profile, args.max_new_tokens)
+    if args.layouts_only:
+        emit(f"{head}\n\n## Layouts: 64 soft prompts, ms per candidate\n\n{layouts}\n", "bench_generation_layouts")
+        return 0
     proj = RandomProjection.for_model(model, kind="uniform", seed=0)
     gen = SoftPromptGenerator(model, tok, proj, max_new_tokens=args.max_new_tokens, batch_size=100)
     z = sobol(25)  # (25, 10)
@@ -118,10 +179,9 @@ def main() -> int:
 
     total = time.perf_counter() - t_start
     text = (
-        f"# bench_generation\n\nModel: {model.izkit_info.name} ({model.izkit_info.dtype}, {model.izkit_info.device}), "
-        f"torch threads: {torch.get_num_threads()}, max_new_tokens: {args.max_new_tokens}. "
-        f"Total runtime {total:.0f} s.\n\n## 25 soft prompts -> 25 instructions\n\n{speed}\n\n"
-        f"## Distinct instructions from {n_z} Sobol soft prompts\n\n{distinct}\n\n" + "\n".join(examples_out) + "\n"
+        f"{head} Total runtime {total:.0f} s.\n\n## 25 soft prompts -> 25 instructions\n\n{speed}\n\n"
+        f"## Distinct instructions from {n_z} Sobol soft prompts\n\n{distinct}\n\n" + "\n".join(examples_out)
+        + f"\n\n## Layouts: 64 soft prompts, ms per candidate\n\n{layouts}\n"
     )
     emit(text, "bench_generation")
     return 0
