@@ -75,6 +75,8 @@ class RunResult:
             tests = " ".join(f"{m.test.get(o, float('nan')):>13.3f}" for o in objs)
             name = METHOD_NAMES.get(m.method, m.method)
             lines.append(f"{name:<18} {m.answers:>7} {m.best_dev:>13.3f} {tests}  {m.best_instruction!r}")
+        lines.append(f"time: {self.work_seconds / 60:.1f} min of recorded work (proposing, scoring, testing; every "
+                     f"session of the run), {self.seconds / 60:.1f} min in this call")
         return "\n".join(lines)
 
 

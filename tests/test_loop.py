@@ -268,6 +268,8 @@ def test_quick_run_on_the_embedded_model(tmp_path, embedded):
     text = res.summary()  # the methods by their display names, as every other table
     assert "InstructZero" in text and "Manual (generator)" in text and "Hand-written" in text
     assert "instructzero" not in text
+    minutes = f"time: {res.work_seconds / 60:.1f} min of recorded work"
+    assert text.splitlines()[-1].startswith(minutes) and res.work_seconds > 0  # the run says what it cost
 
 
 def _canonical(value):
