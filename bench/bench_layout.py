@@ -14,6 +14,7 @@ run's projection A), the instructions they write, and how good the best of them 
 
     python bench/bench_layout.py                       # 6 tasks x 3 layouts, about 30 minutes on two cores
     python bench/bench_layout.py --tasks antonyms,sum --n-z 25
+    python bench/bench_layout.py --projection normal --layouts after-demos,before-cue
 
 Prints Markdown and writes it to bench/out/bench_layout.md. Uses the default answer cache.
 """
@@ -54,12 +55,17 @@ def main() -> int:
     ap.add_argument("--top", type=int, default=3, help="instructions re-scored on the confirmation examples")
     ap.add_argument("--confirm", type=int, default=50, help="further spare induce examples for the top ones")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--projection", choices=("uniform", "normal"), default="uniform",
+                    help="A's entries: uniform (the paper's, the default) or normal, scaled to the embeddings' spread")
     args = ap.parse_args()
     layouts = args.layouts.split(",")
 
     model, tok = load_causal_lm(device="cpu")
     blackbox = LocalBlackBox(model, tok, objective="accuracy")
-    proj = RandomProjection(10, 5, model.config.hidden_size, kind="uniform", seed=args.seed)  # the run's A
+    if args.projection == "normal":  # as izkit.pipeline builds it for --projection normal
+        proj = RandomProjection.for_model(model, d=10, n_tokens=5, kind="normal", seed=args.seed)
+    else:
+        proj = RandomProjection(10, 5, model.config.hidden_size, kind="uniform", seed=args.seed)  # the paper's A
     z = sobol_design(args.n_z, 10, args.seed)  # (n, 10): the paper's initial design
     rows, picks, ceilings = [], [], {layout: [] for layout in layouts}
     t_start = time.perf_counter()
@@ -95,7 +101,8 @@ def main() -> int:
             print(" | ".join(rows[-1]), flush=True)
     means = ", ".join(f"{layout} {np.nanmean(ceilings[layout]):.3f}" for layout in layouts)
     text = "\n".join([
-        f"## Layouts: {args.n_z} Sobol soft prompts per task, seed {args.seed}, default model, accuracy",
+        f"## Layouts: {args.n_z} Sobol soft prompts per task, seed {args.seed}, {args.projection} projection, "
+        "default model, accuracy",
         "",
         table(["task", "layout", "s / candidate", "distinct", "placeholders", "on topic", "best on screen",
                f"ceiling ({args.top} best re-scored on {args.confirm})", "hand-written (same examples)"], rows),
