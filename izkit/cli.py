@@ -55,7 +55,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 # flag (argparse dest) -> Config field, for the flags whose value goes to the config as it is
 FLAG_FIELDS = {"seed": "seed", "objective": "objective", "generator": "generator",
-               "generator_prompt": "generator_prompt", "layout": "layout", "blackbox": "blackbox", "blackbox_model": "blackbox_model",
+               "generator_prompt": "generator_prompt", "layout": "layout", "blackbox": "blackbox",
+               "blackbox_model": "blackbox_model",
                "base_url": "base_url", "device": "device", "dtype": "dtype", "root": "root",
                "timeout": "request_timeout", "retries": "max_retries", "screen": "screen", "max_draws": "max_draws",
                "batch": "batch", "gp_inputs": "gp_inputs", "gp_noise": "gp_noise", "residual": "residual",
