@@ -99,9 +99,10 @@ def _loop_settled(text: str, n: int = REPEAT_NGRAM) -> bool:
     Only whole words count (a last word not yet followed by a space may still grow). Words are tried in order, as
     :func:`_repeat_start` tries them: the first that starts a whole repeat settles the cut; one that so far repeats
     its period but is not yet a whole repeat might still become an earlier loop, so nothing is settled yet."""
+    words = text.split()
     if text and not text[-1].isspace():
-        text = text[: text.rstrip().rfind(" ") + 1] if " " in text.rstrip() else ""
-    words = [w.lower().strip(_WORD_EDGES) for w in text.split()]
+        words = words[:-1]  # the last word may still grow
+    words = [w.lower().strip(_WORD_EDGES) for w in words]
     for j in range(1, len(words)):
         pending = False
         for p in range(1, j + 1):

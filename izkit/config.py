@@ -18,13 +18,14 @@ DTYPES = ("float32", "bfloat16")  # the local models' number formats (izkit.mode
 METHODS = ("instructzero", "matern", "uniform", "ape", "manual", "reference")  # the order they run in
 METHOD_NAMES = {"instructzero": "InstructZero", "matern": "BO (plain Matern)", "uniform": "Uniform",
                 "ape": "APE-style", "manual": "Manual (generator)", "reference": "Hand-written"}
+LAYOUTS = ("soft-first", "after-demos", "before-cue")  # where the generator's soft tokens sit (izkit.generator)
 OBJECTIVES = ("accuracy", "loglik")  # what BO maximises on dev (accuracy: the paper's execution accuracy)
 CHOICES: dict[str, tuple[Any, ...]] = {  # the settings with a fixed set of values; the CLI offers the same ones
     "blackbox": ("local", "openai"), "api": ("chat", "completions"), "similarity": ("matern", "agreement"),
     "projection": ("uniform", "normal"), "batch": ("ei", "authors"), "generator_prompt": ("plain", "chat"),
     "gp_inputs": ("raw", "unit"), "score_standardize": (None, "column", "global"), "gp_noise": ("fitted", "known"),
     "dtype": (None, *DTYPES), "objective": (None, *OBJECTIVES), "selection": ("best", "halving"),
-    "layout": ("soft-first", "after-demos", "before-cue")}  # izkit.generator.LAYOUTS
+    "layout": LAYOUTS}
 
 
 @dataclass

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from izkit.cleaner import clean_instruction, instruction_complete, lead_of
+from izkit.config import LAYOUTS  # where the soft tokens sit: after BOS (paper eq. 2), after the demos, before the cue
 from izkit.decoding import (  # Sampling: part of this module's API
     PrefixCache,
     Sampling,
@@ -56,8 +57,6 @@ APE_TEMPLATE = (  # the forward-generation template of APE (Zhou et al., 2023)
     "I gave a friend an instruction and five inputs. The friend read the instruction and wrote an output for every "
     "one of the inputs. Here are the input-output pairs:\n\n{demos}\n\nThe instruction was to"
 )
-LAYOUTS = ("soft-first", "after-demos", "before-cue")  # where the soft tokens sit: after BOS (paper eq. 2), right
-#                                                        after the demos, or right before the cue
 MIN_SHARED_PREFIX = 8  # rows that begin with this many identical positions prefill them once, for all rows
 Z_TOLERANCE = 1e-6  # values this far outside [-1, 1] are clipped silently; further out is an error
 

@@ -46,12 +46,8 @@ class Pipeline:
             metric = metric or task.metric
         objective = objective or cfg.resolved_objective()
         model, tokenizer = load_causal_lm(cfg.generator, device=cfg.device, dtype=cfg.dtype)
-        if cfg.projection == "normal":
-            projection = RandomProjection.for_model(model, d=cfg.d, n_tokens=cfg.n_tokens, kind="normal",
-                                                    seed=cfg.seed)
-        else:
-            projection = RandomProjection(cfg.d, cfg.n_tokens, model.config.hidden_size, kind="uniform",
-                                          seed=cfg.seed)
+        projection = RandomProjection.for_model(model, d=cfg.d, n_tokens=cfg.n_tokens, kind=cfg.projection,
+                                                seed=cfg.seed)
         generator = SoftPromptGenerator(model, tokenizer, projection, chat=cfg.generator_prompt == "chat",
                                         layout=cfg.layout)
         if cfg.blackbox == "local":
