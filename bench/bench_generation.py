@@ -83,10 +83,12 @@ def layouts_part(model, tok, demos, repeats: int, profile: bool, max_new_tokens:
             gen.generate(z[:2], demos)  # warm-up, and the demos' cache for the layouts that share it
             if not loops:  # the "before" row: only a sentence end, a line break or an echo ends a greedy row
                 generator_module.instruction_complete = lambda raw, lead, loops=False: instruction_complete(raw, lead)
-            t = time.perf_counter()
-            outputs[(layout, size, loops)] = gen.generate(z, demos, progress=False)
-            dt = (time.perf_counter() - t) / len(z)
-            generator_module.instruction_complete = instruction_complete
+            try:
+                t = time.perf_counter()
+                outputs[(layout, size, loops)] = gen.generate(z, demos, progress=False)
+                dt = (time.perf_counter() - t) / len(z)
+            finally:
+                generator_module.instruction_complete = instruction_complete
             best[(layout, size, loops)] = min(best.get((layout, size, loops), float("inf")), dt)
     before = best[("soft-first", 32, False)]
     rows = []

@@ -62,10 +62,7 @@ def main() -> int:
 
     model, tok = load_causal_lm(device="cpu")
     blackbox = LocalBlackBox(model, tok, objective="accuracy")
-    if args.projection == "normal":  # as izkit.pipeline builds it for --projection normal
-        proj = RandomProjection.for_model(model, d=10, n_tokens=5, kind="normal", seed=args.seed)
-    else:
-        proj = RandomProjection(10, 5, model.config.hidden_size, kind="uniform", seed=args.seed)  # the paper's A
+    proj = RandomProjection.for_model(model, kind=args.projection, seed=args.seed)  # a run's A, as the pipeline
     z = sobol_design(args.n_z, 10, args.seed)  # (n, 10): the paper's initial design
     rows, picks, ceilings = [], [], {layout: [] for layout in layouts}
     t_start = time.perf_counter()
