@@ -60,7 +60,7 @@ FLAG_FIELDS = {"seed": "seed", "objective": "objective", "generator": "generator
                "base_url": "base_url", "device": "device", "dtype": "dtype", "root": "root",
                "timeout": "request_timeout", "retries": "max_retries", "screen": "screen", "max_draws": "max_draws",
                "batch": "batch", "gp_inputs": "gp_inputs", "gp_noise": "gp_noise", "residual": "residual",
-               "test_curve": "test_curve", "selection": "selection", "answers": "answers",
+               "preimages": "preimages", "test_curve": "test_curve", "selection": "selection", "answers": "answers",
                "halving_first": "halving_first", "halving_eta": "halving_eta", "halving_top": "halving_top"}
 
 
@@ -160,8 +160,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget", type=int, default=None,
-                   help="distinct instructions each method scores (paper: 150 = 25 + 5 x 25); with --selection "
-                        "halving, use --answers instead")
+                   help="the paper's budget in instructions (150 = 25 + 5 x 25): with --selection best, the distinct "
+                        "instructions each method scores on the n_dev dev examples; with halving, the same spend in "
+                        "answers (BUDGET x n_dev); or give --answers")
     p.add_argument("--quick", action="store_true", help="the quick preset: a tiny budget for a first look")
     p.add_argument("--generator", default=None, metavar="PATH_OR_ID",
                    help="the open model that writes instructions (default: the embedded Qwen2.5-Coder-0.5B-Instruct, or "
@@ -184,7 +185,8 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baselines", default=None,
                    help="comma-separated baselines to run beside InstructZero with the same budget: uniform, ape, "
                         "matern, manual (the generator's greedy instruction), reference (the task file's hand-written "
-                        f"one), or none (default: {','.join(Config.baselines)}; the paper's comparison is "
+                        "one), paper (with --selection halving: InstructZero with the paper's allocation of the same "
+                        f"answers), or none (default: {','.join(Config.baselines)}; the paper's comparison is "
                         "uniform,ape,reference)")
     p.add_argument("--screen", type=int, default=None,
                    help="EI candidates generated per batch slot; the batch keeps the best with new instructions "
@@ -201,7 +203,7 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
                         "search's candidates at a budget of answers, the last rung on dev plus spare induce examples")
     h.add_argument("--answers", type=int, default=None,
                    help="black-box answers each search spends on dev-side examples (default: the paper's 150 x 20 = "
-                        "3000); with halving it sets how many candidates the search writes")
+                        "3000); with best, ANSWERS / n_dev instructions; with halving, as many candidates as fit")
     h.add_argument("--halving-first", type=int, default=None,
                    help=f"halving: examples each candidate is scored on during the search (default {Config.halving_first})")
     h.add_argument("--halving-eta", type=float, default=None,
@@ -219,6 +221,9 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
                    help="fitted noise, or each dev mean's known variance (per-example variance / n_dev)")
     g.add_argument("--residual", action="store_true", default=None,
                    help="add a stationary Matern term beside eq. 9 (prior variance away from the data)")
+    g.add_argument("--preimages", action="store_true", default=None,
+                   help="the GP also learns from the soft prompts that wrote an instruction already scored, at no "
+                        "answer cost (PRESTO's preimage sharing)")
     p.add_argument("--timeout", type=float, default=None,
                    help=f"seconds per request to an OpenAI-compatible black box (default {Config.request_timeout})")
     p.add_argument("--retries", type=int, default=None,

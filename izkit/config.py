@@ -15,9 +15,9 @@ from typing import Any
 
 DTYPES = ("float32", "bfloat16")  # the local models' number formats (izkit.models.default_dtype picks one)
 
-METHODS = ("instructzero", "matern", "uniform", "ape", "manual", "reference")  # the order they run in
-METHOD_NAMES = {"instructzero": "InstructZero", "matern": "BO (plain Matern)", "uniform": "Uniform",
-                "ape": "APE-style", "manual": "Manual (generator)", "reference": "Hand-written"}
+METHODS = ("instructzero", "paper", "matern", "uniform", "ape", "manual", "reference")  # the order they run in
+METHOD_NAMES = {"instructzero": "InstructZero", "paper": "InstructZero (paper)", "matern": "BO (plain Matern)",
+                "uniform": "Uniform", "ape": "APE-style", "manual": "Manual (generator)", "reference": "Hand-written"}
 LAYOUTS = ("soft-first", "after-demos", "before-cue")  # where the generator's soft tokens sit (izkit.generator)
 OBJECTIVES = ("accuracy", "loglik")  # what BO maximises on dev (accuracy: the paper's execution accuracy)
 CHOICES: dict[str, tuple[Any, ...]] = {  # the settings with a fixed set of values; the CLI offers the same ones
@@ -85,22 +85,26 @@ class Config:
     halving_first: int = 5  # halving: examples every candidate is scored on while the search runs (the first dev ones)
     halving_eta: float = 3.0  # halving: the best 1/eta of a rung go on to eta times more examples
     halving_top: int = 100  # halving: examples the last rung is judged on (dev, then the spare induce examples)
+    preimages: bool = False  # BO: the GP also learns from soft prompts whose instruction is scored already (PRESTO)
 
     @property
     def budget(self) -> int:
-        """Distinct instructions each method scores: the initial design plus every round (paper: 25 + 5 x 25 = 150);
-        with halving, as many as its budget of answers allows (``izkit.selection.most_candidates``)."""
+        """Distinct instructions each method scores: the initial design plus every round (paper: 25 + 5 x 25 = 150),
+        or ``answers // n_dev`` when the budget is given in answers; with halving, as many as its budget of answers
+        allows (``izkit.selection.most_candidates``)."""
         full = self.n_init + self.n_rounds * self.batch_size
         if self.selection == "halving":
             from izkit.selection import most_candidates
 
             return most_candidates(self.answer_budget, self.halving_first, self.halving_eta, self.halving_top)
+        if self.answers is not None:
+            return self.answers // self.n_dev
         return full if self.max_evals is None else min(full, self.max_evals)
 
     @property
     def answer_budget(self) -> int:
-        """Black-box answers each search spends on dev-side examples: ``answers``, else the paper-budget's
-        instructions x n_dev (paper: 150 x 20 = 3,000)."""
+        """Black-box answers each search spends on dev-side examples: ``answers``, else the paper's spend for the
+        budget in instructions (``--budget``), instructions x n_dev (paper: 150 x 20 = 3,000)."""
         if self.answers is not None:
             return self.answers
         full = self.n_init + self.n_rounds * self.batch_size
@@ -114,10 +118,10 @@ class Config:
     @property
     def round_sizes(self) -> list[int]:
         """Evaluations in each round: the initial design, then full batches; the last one is cut to the budget
-        (with halving, as many batches as the budget of candidates needs)."""
+        (with a budget in answers or halving, as many batches as the budget of candidates needs)."""
         sizes, left = [], self.budget
-        n_rounds = self.n_rounds if self.selection != "halving" else math.ceil(max(0, left - self.n_init)
-                                                                               / self.batch_size)
+        n_rounds = (self.n_rounds if self.selection != "halving" and self.answers is None
+                    else math.ceil(max(0, left - self.n_init) / self.batch_size))
         for size in [self.n_init] + [self.batch_size] * n_rounds:
             if left <= 0:
                 break
@@ -150,6 +154,14 @@ class Config:
         """InstructZero, then the baselines asked for, in the order they run."""
         return ["instructzero"] + [m for m in METHODS[1:] if m in self.baselines]
 
+    def for_method(self, method: str) -> Config:
+        """The settings ``method`` runs with: the run's own, but for ``paper``, InstructZero with the paper's
+        allocation of the same answers (Algorithm 1: answer_budget / n_dev instructions, each on the n_dev dev
+        examples, the best kept), the row a run with ``--selection halving`` is compared against."""
+        if method != "paper" or self.selection == "best":
+            return self
+        return dataclasses.replace(self, selection="best", answers=None).with_budget(self.answer_budget // self.n_dev)
+
     def validate(self) -> None:
         """A ValueError naming the first setting that is out of range or inconsistent with the others."""
         for name, allowed in CHOICES.items():
@@ -166,9 +178,14 @@ class Config:
         if self.selection == "halving" and not (1 <= self.halving_first <= self.halving_top and self.halving_eta > 1):
             raise ValueError(f"halving needs 1 <= halving_first <= halving_top and halving_eta > 1, got "
                              f"{self.halving_first}, {self.halving_top}, {self.halving_eta}")
-        if self.selection == "halving" and self.max_evals is not None:
-            raise ValueError("with selection 'halving' the budget is set in answers (--answers), not in instructions "
-                             "(--budget)")
+        if self.answers is not None and self.max_evals is not None:
+            raise ValueError(f"give the budget in answers (--answers {self.answers}) or in instructions (--budget "
+                             f"{self.max_evals}), not both")
+        if "paper" in self.baselines and self.selection == "best":
+            raise ValueError("baseline 'paper' is InstructZero with the paper's allocation of answers, which is this "
+                             "run's own selection 'best'; use it with --selection halving")
+        if "paper" in self.baselines and self.answer_budget < self.n_dev:
+            raise ValueError(f"baseline 'paper' needs at least n_dev = {self.n_dev} answers, got {self.answer_budget}")
         if self.answers is not None and self.answers < 1:
             raise ValueError(f"--answers must be at least 1, got {self.answers}")
         if not self.request_timeout > 0 or self.max_retries < 0:

@@ -33,6 +33,7 @@ from izkit.pipeline import Pipeline
 from izkit.records import RECORD_NAME, RecordError, RunRecord, locked_run
 from izkit.resume import check_resumable
 from izkit.strategies import Proposal, Round, Strategy, is_search, strategy_for
+from izkit.surrogate import proposal_preimages
 from izkit.tasks import load_task
 
 logger = logging.getLogger(__name__)
@@ -65,16 +66,17 @@ class RunResult:
     def summary(self) -> str:
         """A plain-text table: method, dev score, test scores, best instruction."""
         objs = sorted({o for m in self.methods.values() for o in m.test}, key=lambda o: o != self.objective)
-        head = (f"{'method':<18} {'answers':>7} {'dev ' + self.objective:>13} "
+        head = (f"{'method':<21} {'answers':>7} {'dev ' + self.objective:>13} "
                 + " ".join(f"{'test ' + o:>13}" for o in objs))
         how = ("the best on dev" if self.config.selection == "best" else
-               f"successive halving up to {self.config.halving_top} induce examples")
+               f"successive halving up to {self.config.halving_top} induce examples"
+               + (" (InstructZero (paper): the best on dev)" if "paper" in self.methods else ""))
         lines = [f"task {self.config.task}, seed {self.config.seed}, optimised: {self.objective} on dev; kept: {how}; "
                  f"answers: black-box answers spent on dev-side examples", head]
         for m in self.methods.values():
             tests = " ".join(f"{m.test.get(o, float('nan')):>13.3f}" for o in objs)
             name = METHOD_NAMES.get(m.method, m.method)
-            lines.append(f"{name:<18} {m.answers:>7} {m.best_dev:>13.3f} {tests}  {m.best_instruction!r}")
+            lines.append(f"{name:<21} {m.answers:>7} {m.best_dev:>13.3f} {tests}  {m.best_instruction!r}")
         lines.append(f"time: {self.work_seconds / 60:.1f} min of recorded work (proposing, scoring, testing; every "
                      f"session of the run), {self.seconds / 60:.1f} min in this call")
         return "\n".join(lines)
@@ -172,13 +174,14 @@ class Run:
 
     def _run_method(self, method: str, strategy: Strategy) -> None:
         """Every round of one method: propose (or read the proposal back), then score what is not scored yet."""
-        sizes = self.cfg.round_sizes if strategy.kind == "search" else [1]
+        cfg = self.cfg.for_method(method)
+        sizes = cfg.round_sizes if strategy.kind == "search" else [1]
         bar = _bar(total=sum(sizes), desc=method, disable=not self.progress)
         for rnd, size in enumerate(sizes):
             proposal = self._proposal(method, rnd, lambda r=rnd, n=size: strategy.propose(self._round(method, r, n)))
             self._score(method, rnd, proposal, bar)
         bar.close()
-        if strategy.kind == "search" and self.cfg.selection == "halving":
+        if strategy.kind == "search" and cfg.selection == "halving":
             self._select(method)
 
     def _select(self, method: str) -> dict[str, Any] | None:
@@ -241,8 +244,9 @@ class Run:
 
     def _round(self, method: str, rnd: int, size: int) -> Round:
         """What a strategy sees of this run for one round (the models are loaded here, when first needed)."""
-        return Round(method, rnd, size, self.cfg, self.pipeline.generator, self.pipeline.exemplars,
-                     self.record.evals(method), self.task.reference_instruction)
+        return Round(method, rnd, size, self.cfg.for_method(method), self.pipeline.generator,
+                     self.pipeline.exemplars, self.record.evals(method), self.task.reference_instruction,
+                     proposal_preimages(list(self.record.of_kind("proposal", method=method)), rnd))
 
     def _proposal(self, method: str, rnd: int, make: Callable[[], Proposal]) -> dict[str, Any]:
         """The batch of a (method, round): from the record if it was made before, else made now and recorded."""
@@ -270,13 +274,14 @@ class Run:
         if all(i in done for i in range(len(texts))):
             return  # all read back: no model is loaded (a finished pair of a study is read back in a moment)
         size = max(1, int(getattr(self.pipeline.blackbox, "instructions_per_call", 1)))
+        dev = self.splits.dev[: self.cfg.for_method(method).search_examples]
         for start in range(0, len(texts), size):
             group = list(range(start, min(start + size, len(texts))))
             if all(i in done for i in group):
                 continue
             t = time.perf_counter()
-            res = self.pipeline.blackbox.score([texts[i] for i in group], self.splits.dev[: self.cfg.search_examples],
-                                               metric=self.pipeline.metric, objective=self.objective)
+            res = self.pipeline.blackbox.score([texts[i] for i in group], dev, metric=self.pipeline.metric,
+                                               objective=self.objective)
             seconds = (time.perf_counter() - t) / len(group)
             for row, i in enumerate(group):
                 if i in done:

@@ -38,8 +38,8 @@ def _score(e: Mapping[str, Any]) -> float:
 def best_so_far(evals: Evals, objective: str = "", ax: plt.Axes | None = None) -> Figure:
     """Best dev score so far against the number of black-box evaluations, one line per method."""
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6.4, 4.0))
-    styles = {"instructzero": ("C3", "-", 2.6, 5), "matern": ("C1", "--", 1.8, 4), "uniform": ("C0", "-", 1.6, 3),
-              "ape": ("C2", "-.", 1.6, 3)}
+    styles = {"instructzero": ("C3", "-", 2.6, 5), "paper": ("C3", ":", 1.8, 4), "matern": ("C1", "--", 1.8, 4),
+              "uniform": ("C0", "-", 1.6, 3), "ape": ("C2", "-.", 1.6, 3)}
     for method, rows in _by_method(evals).items():
         y = np.fmax.accumulate(np.array([_score(e) for e in rows]))  # (n,)
         x = np.arange(1, len(y) + 1)  # (n,)

@@ -20,6 +20,7 @@ from izkit.config import Config
 from izkit.records import RECORD_NAME, RunRecord
 from izkit.resume import settings_of
 from izkit.strategies import BayesOpt, strategy_for
+from izkit.surrogate import proposal_preimages
 
 
 @dataclass
@@ -52,6 +53,12 @@ class Replay:
         evals = [e for e in self.evals(method) if e["mean"] is not None]
         return max(evals, key=lambda e: e["mean"])
 
+    def kept(self, method: str = "instructzero") -> dict[str, Any]:
+        """The instruction the run kept for ``method`` and the mean it was kept on: halving's pick (its ``selection``
+        line, judged on the last rung's examples) where the run chose by successive halving, else :meth:`best`."""
+        line = self.record.find("selection", method=method)
+        return line if line is not None else self.best(method)
+
     def test_scores(self, method: str = "instructzero") -> dict[str, float]:
         return {t["objective"]: t["mean"] for t in self.record.of_kind("test", method=method)}
 
@@ -64,7 +71,8 @@ class Replay:
         bo = strategy_for(method)
         if not isinstance(bo, BayesOpt):
             bo = BayesOpt(method, coupled=False)
-        return bo.fit(evals, self.settings, rnd)
+        return bo.fit(evals, self.settings, rnd,
+                      proposal_preimages(list(self.record.of_kind("proposal", method=method)), rnd))
 
     def kernel_matrices(self, gp: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``L = l(Z, Z)``, ``S`` and ``K`` (eq. 9) of a fitted coupled GP (default: the run's InstructZero GP)."""

@@ -134,7 +134,7 @@ class GPChoice:
     @classmethod
     def for_run(cls, rep: Replay, method: str, evals: list[Mapping[str, Any]], seed: int) -> GPChoice:
         """The run's own GP (eq. 9 for InstructZero) and, beside InstructZero's, a plain Matern-5/2 on the same data."""
-        if method != "instructzero":
+        if method not in ("instructzero", "paper"):
             return cls({"plain Matern-5/2": lambda: rep.gp(method)})
         return cls({"coupled (eq. 9)": lambda: rep.gp(method),
                     "plain Matern-5/2": lambda: fit_gp(list(evals), coupled=False, seed=seed)})

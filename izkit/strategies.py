@@ -30,7 +30,7 @@ from izkit.config import Config
 from izkit.generator import Sampling
 from izkit.gp import GaussianProcess, diagnostics
 from izkit.seeds import design_seed, round_seed
-from izkit.surrogate import SurrogateOptions, fit_gp
+from izkit.surrogate import SurrogateOptions, fit_gp, preimage_evals
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,8 @@ class Round:
     exemplars: Any  # the kappa demos the generator reads
     evals: list[dict[str, Any]]  # the method's eval lines so far (izkit.records), in the order they were written
     reference_instruction: str | None = None  # the task's hand-written instruction, where its files have one
+    preimages: list[tuple[list[float], str]] = field(default_factory=list)  # earlier rounds' (z, instruction) drawn
+    #                                                                        and not kept, their instruction scored
 
     @property
     def seen(self) -> set[str]:
@@ -107,11 +109,14 @@ def fill_round(draw: Draw, seen: set[str], size: int, screen: int, max_draws: in
 
     ``draw(k, attempt, tried)`` gives k more candidates in preference order; ``tried`` (t, d) are the soft prompts
     drawn earlier this round. Every method spends its budget this way, so each scores the same number of distinct
-    instructions (the budget of a fair comparison: repeats count the same for every method).
+    instructions (the budget of a fair comparison: repeats count the same for every method). The soft prompts drawn
+    and not kept whose instruction is scored all the same (before, or in this round) are the proposal's
+    ``preimages``: PRESTO's free data for the GP (``--preimages``; izkit.surrogate.preimage_evals).
     """
     z_kept: list[list[float]] = []
     kept: list[str] = []
     tried: list[Any] = []
+    others: list[tuple[list[float], str]] = []  # drawn, not kept: (soft prompt, the instruction it wrote)
     drawn, attempt, taken, has_z = 0, 0, set(seen), True
     while len(kept) < size and drawn < max_draws:
         k = min((size - len(kept)) * screen, max_draws - drawn)
@@ -121,14 +126,21 @@ def fill_round(draw: Draw, seen: set[str], size: int, screen: int, max_draws: in
             has_z = False
         else:
             tried.extend(Z)
-        for i in new_instructions(instructions, taken, size - len(kept)):
+        keep = new_instructions(instructions, taken, size - len(kept))
+        for i in keep:
             kept.append(instructions[i])
             taken.add(instructions[i])
             if Z is not None:
                 z_kept.append(Z[i].tolist())
+        if Z is not None:
+            others += [(Z[i].tolist(), text) for i, text in enumerate(instructions) if i not in keep]
         if not instructions:
             break
-    return Proposal(z_kept if has_z else None, kept, {"drawn": drawn, "new": len(kept), "attempts": attempt})
+    facts: dict[str, Any] = {"drawn": drawn, "new": len(kept), "attempts": attempt}
+    shared = [(z, text) for z, text in others if text in taken]
+    if has_z and shared:  # the preimages: soft prompts whose instruction is scored (now or before) without them
+        facts["preimages"] = {"z": [z for z, _ in shared], "instructions": [t for _, t in shared]}
+    return Proposal(z_kept if has_z else None, kept, facts)
 
 
 WIDEN_PASSES = 4  # BO passes over EI's maximisers (each spreading them further) before a round falls back to random
@@ -151,7 +163,7 @@ class BayesOpt:
     def propose(self, r: Round) -> Proposal:
         if r.rnd == 0:
             return self.initial_design(r)
-        gp = self.fit(r.evals, r.cfg, r.rnd)  # step 7: the GP on everything scored so far
+        gp = self.fit(r.evals, r.cfg, r.rnd, r.preimages)  # step 7: the GP on everything scored so far
         batch = EIBatch(gp, r)  # step 8: EI's maximisers, then the new instructions among them
         prop = fill_round(batch.draw, r.seen, r.size, r.cfg.screen, r.cfg.max_draws * r.size)
         prop.gp = {"log_marginal_likelihood": gp.log_marginal_likelihood_,
@@ -168,8 +180,12 @@ class BayesOpt:
 
         return fill_round(draw, r.seen, r.size, 1, r.cfg.max_draws * r.size)
 
-    def fit(self, evals: list[dict[str, Any]], cfg: Config, rnd: int) -> GaussianProcess:
-        """The GP that proposes round ``rnd`` from the evaluations before it: eq. 9's kernel or a plain Matern-5/2."""
+    def fit(self, evals: list[dict[str, Any]], cfg: Config, rnd: int,
+            preimages: list[tuple[list[float], str]] = ()) -> GaussianProcess:
+        """The GP that proposes round ``rnd`` from the evaluations before it: eq. 9's kernel or a plain Matern-5/2;
+        with ``cfg.preimages``, also from the soft prompts that wrote an instruction scored without them (PRESTO)."""
+        if cfg.preimages:
+            evals = list(evals) + preimage_evals(evals, preimages)
         return fit_gp(evals, coupled=self.coupled, similarity=cfg.similarity,
                       seed=round_seed(cfg.seed, self.method, rnd), options=SurrogateOptions.from_config(cfg))
 
@@ -258,6 +274,7 @@ class Reference:
 
 STRATEGIES: dict[str, Callable[[], Strategy]] = {
     "instructzero": lambda: BayesOpt("instructzero", coupled=True),
+    "paper": lambda: BayesOpt("paper", coupled=True),  # InstructZero, with the paper's allocation (Config.for_method)
     "matern": lambda: BayesOpt("matern", coupled=False),
     "uniform": Uniform, "ape": APE, "manual": Manual, "reference": Reference,
 }

@@ -130,8 +130,9 @@ def method_test_score(rep: Replay, method: str, objective: str) -> float:
 
 
 def method_dev_best(rep: Replay, method: str, objective: str | None = None) -> float:
-    """The best dev score the method reached in a run: what the search optimised (nan if it scored nothing)."""
-    return float(rep.best(method)["mean"]) if any(e["mean"] is not None for e in rep.evals(method)) else math.nan
+    """The score the method's kept instruction was kept on: the best dev score the search reached, or with halving
+    the pick's mean on the last rung's examples (nan if it scored nothing)."""
+    return float(rep.kept(method)["mean"]) if any(e["mean"] is not None for e in rep.evals(method)) else math.nan
 
 
 def paired(runs: list[Replay], a: str, b: str, objective: str, tol: float = 1e-12,

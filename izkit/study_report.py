@@ -168,13 +168,17 @@ def budget_lines(runs: list[Replay], methods: list[str]) -> list[str]:
 
 
 def reference_line(runs: list[Replay], objective: str) -> list[str]:
-    """On how many tasks InstructZero's mean test score is at least the hand-written instruction's."""
-    per_task = [(np.nanmean([method_test_score(r, "instructzero", objective) for r in rs]),
-                 np.nanmean([method_test_score(r, "reference", objective) for r in rs]))
-                for task in dict.fromkeys(task_of(r) for r in runs) for rs in [[r for r in runs if task_of(r) == task]]]
-    at_least = sum(a >= b - 1e-9 for a, b in per_task)  # means of equal scores can differ in the last bit
-    return [f"InstructZero's mean test {objective} is at least the hand-written instruction's on {at_least} of "
-            f"{len(per_task)} tasks.", ""]
+    """On how many tasks InstructZero's mean test score (and the paper-allocation row's, where run) is at least the
+    hand-written instruction's."""
+    tasks = [[r for r in runs if task_of(r) == task] for task in dict.fromkeys(task_of(r) for r in runs)]
+    lines = []
+    for method in [m for m in ("instructzero", "paper") if any(m in r.methods() for r in runs)]:
+        per_task = [(np.nanmean([method_test_score(r, method, objective) for r in rs]),
+                     np.nanmean([method_test_score(r, "reference", objective) for r in rs])) for rs in tasks]
+        at_least = sum(a >= b - 1e-9 for a, b in per_task)  # means of equal scores can differ in the last bit
+        lines += [f"{METHOD_NAMES[method]}'s mean test {objective} is at least the hand-written instruction's on "
+                  f"{at_least} of {len(per_task)} tasks.", ""]
+    return lines
 
 
 def run_table(runs: list[Replay], methods: list[str], objective: str) -> list[str]:
@@ -192,13 +196,13 @@ def run_table(runs: list[Replay], methods: list[str], objective: str) -> list[st
 
 
 def best_instructions(runs: list[Replay], methods: list[str]) -> list[str]:
-    """InstructZero's and Uniform's best dev instruction in every run, as table cells."""
-    shown = [m for m in ("instructzero", "uniform") if m in methods]
-    lines = ["The best dev instruction per run (cut at 90 characters)", "",
+    """The instruction InstructZero (both allocations, where run) and Uniform kept in every run, as table cells."""
+    shown = [m for m in ("instructzero", "paper", "uniform") if m in methods]
+    lines = ["The instruction each run kept (cut at 90 characters)", "",
              "| task | seed | " + " | ".join(METHOD_NAMES[m] for m in shown) + " |", "|---|---|" + "---|" * len(shown)]
     for r in runs:
         lines.append(f"| {task_of(r)} | {r.config['seed']} | "
-                     + " | ".join(table_cell(r.best(m)["instruction"]) if r.evals(m) else "-" for m in shown) + " |")
+                     + " | ".join(table_cell(r.kept(m)["instruction"]) if r.evals(m) else "-" for m in shown) + " |")
     return lines + [""]
 
 
@@ -267,5 +271,43 @@ def study_figure(runs: list[Replay], methods: list[str] | None = None):
         ax.set_xlabel("distinct instructions scored")
         ax.grid(alpha=0.3)
         ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def answers_figure(by_budget: dict[int, list[Replay]], methods: list[str] | None = None):
+    """Test score of the instruction each method kept against the black-box answers it spent: one study per budget
+    (``izkit compare --answers B``), mean over its runs with a band of +- one standard error; the hand-written
+    instruction, which spends no search, as a dashed line at its mean over every run."""
+    from matplotlib.figure import Figure
+
+    runs = [r for rs in by_budget.values() for r in rs]
+    if not runs:
+        raise ValueError("no finished run at any budget")
+    objective = runs[0].objective
+    methods = methods or [m for m in METHODS if is_search(m) and any(m in r.methods() for r in runs)]
+    budgets = sorted(by_budget)
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.subplots()
+    for m in methods:
+        scores = [[v for v in (method_test_score(r, m, objective) for r in by_budget[b] if m in r.methods())
+                   if math.isfinite(v)] for b in budgets]
+        x = [b for b, s in zip(budgets, scores) if s]
+        if not x:
+            continue
+        mean = np.array([np.mean(s) for s in scores if s])
+        se = np.array([np.std(s, ddof=1) / np.sqrt(len(s)) if len(s) > 1 else 0.0 for s in scores if s])
+        line, = ax.plot(x, mean, marker="o", label=f"{METHOD_NAMES.get(m, m)} ({'/'.join(str(len(s)) for s in scores)}"
+                        " runs)")
+        ax.fill_between(x, mean - se, mean + se, alpha=0.15, color=line.get_color())
+    pairs = {(task_of(r), r.config["seed"]): r for r in runs if "reference" in r.methods()}  # the same at any budget
+    ref = [v for v in (method_test_score(r, "reference", objective) for r in pairs.values()) if math.isfinite(v)]
+    if ref:
+        ax.axhline(float(np.mean(ref)), ls="--", color="0.4", label=f"{METHOD_NAMES['reference']} (mean)")
+    ax.set_xticks(budgets)
+    ax.set_xlabel("black-box answers spent on dev-side examples, per method")
+    ax.set_ylabel(f"test {objective} of the kept instruction")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
     return fig

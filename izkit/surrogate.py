@@ -71,6 +71,25 @@ def fit_gp(evals: list[dict[str, Any]], coupled: bool = True, similarity: str = 
     return GaussianProcess(kernel, config=config).fit(Z, y, instr)
 
 
+def preimage_evals(evals: list[dict[str, Any]], preimages: list[tuple[list[float], str]]) -> list[dict[str, Any]]:
+    """PRESTO's preimage sharing (Tang et al., 2024): the soft prompt -> instruction map is many-to-one, so a soft
+    prompt that wrote an instruction already scored has that score without an answer spent. Each preimage
+    ``(z, instruction)`` becomes a copy of its instruction's eval line with its own ``z`` (marked ``preimage``); those
+    whose instruction has no eval line are left out."""
+    by_text = {e["instruction"]: e for e in evals}
+    return [{**by_text[text], "z": list(z), "preimage": True} for z, text in preimages if text in by_text]
+
+
+def proposal_preimages(proposals: list[dict[str, Any]], before: int) -> list[tuple[list[float], str]]:
+    """The ``(z, instruction)`` preimages that the proposal lines of rounds before ``before`` recorded, in order."""
+    out: list[tuple[list[float], str]] = []
+    for p in proposals:
+        pre = p.get("preimages") or {}  # records made before preimages were kept have none
+        if p["round"] < before:
+            out += list(zip(pre.get("z", ()), pre.get("instructions", ())))
+    return out
+
+
 def prediction_codes(predictions: list[list[str]]) -> torch.Tensor:
     """Map normalised predictions to integer codes (m, n), per example, for the agreement similarity (eq. 8)."""
     table: dict[str, int] = {}

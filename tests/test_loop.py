@@ -293,7 +293,9 @@ def test_a_seeded_quick_run_gives_the_pinned_record(tmp_path):
     began to spend its budget on distinct instructions (round 1 no longer re-scores "instruction 3-0"), and when
     gp lines began to carry the round's diagnostics; re-pinned at 6 significant digits (see ``_canonical``) with the
     same evaluations and bests as before; unchanged by the strategy seam (issue 23), then re-pinned once when APE-style
-    began to sample with APE's own template (the fake's ``generate_ape``): only the APE lines differ. A change of
+    began to sample with APE's own template (the fake's ``generate_ape``): only the APE lines differ; re-pinned when
+    proposal lines began to keep their preimages (issue 24; without those keys the record hashes to the pin before,
+    9ceb5578...). A change of
     the method itself changes it on purpose, and the commit that does so says why.
     """
     res = Run(fake_cfg(), tmp_path, progress=False, pipeline=make_fake_pipeline()).execute()
@@ -314,7 +316,7 @@ def test_a_seeded_quick_run_gives_the_pinned_record(tmp_path):
     assert hashlib.sha256(body.encode()).hexdigest() == PINNED_RECORD
 
 
-PINNED_RECORD = "9ceb5578c9b1c9fe22ebda9f7e0081ee2e33795bb2be23c0ce7da7cf26eb1be4"
+PINNED_RECORD = "3ae29c993c99fb89c4823c03449af73f853aaa2c66cda31da6a641b90ba73960"
 
 
 def test_exploration_settings_reach_the_gp_and_every_round_logs_its_diagnostics(tmp_path):

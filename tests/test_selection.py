@@ -174,11 +174,50 @@ def test_a_killed_halving_run_resumes_to_the_same_record(tmp_path, die_after):
 def test_halving_settings_are_checked_and_the_budget_is_in_answers():
     from izkit.config import Config
 
-    with pytest.raises(ValueError, match="set in answers"):
-        Config("antonyms", selection="halving").with_budget(60).validate()
+    with pytest.raises(ValueError, match="not both"):
+        Config("antonyms", selection="halving", answers=900).with_budget(60).validate()
+    halving60 = Config("antonyms", selection="halving").with_budget(60)  # --budget: the paper's spend for 60
+    assert halving60.answer_budget == 1200 and halving60.budget == most_candidates(1200, 5, 3.0, 100)
+    assert sum(halving60.round_sizes) == halving60.budget
+    best = Config("antonyms", answers=5000)  # a budget in answers with the paper's selection: 250 on 20 examples
+    assert best.budget == 250 and sum(best.round_sizes) == 250 and best.round_sizes[:2] == [25, 25]
     with pytest.raises(ValueError, match="halving_eta > 1"):
         Config("antonyms", selection="halving", halving_eta=1.0).validate()
     paper, halving = Config("antonyms"), Config("antonyms", selection="halving")
     assert paper.answer_budget == halving.answer_budget == 3000 and paper.budget == 150
     assert halving.budget == most_candidates(3000, 5, 3.0, 100) and sum(halving.round_sizes) == halving.budget
     assert halving.search_examples == 5 and paper.search_examples == 20
+
+
+def test_the_papers_allocation_runs_beside_halving_at_the_same_answers(tmp_path):
+    import json
+
+    from conftest import Killed, make_fake_pipeline
+    from izkit.config import Config
+    from izkit.loop import Run
+    from izkit.records import comparable_lines
+
+    cfg = halving_cfg(baselines=("paper", "uniform", "reference"))
+    paper = cfg.for_method("paper")
+    assert paper.selection == "best" and paper.budget == 120 // 4 and paper.search_examples == 4
+    assert cfg.for_method("uniform") is cfg and cfg.for_method("instructzero") is cfg
+    res = Run(cfg, tmp_path / "ref", progress=False, pipeline=make_fake_pipeline(generator=FineGenerator())).execute()
+    lines = [json.loads(s) for s in (tmp_path / "ref" / "record.jsonl").read_text().splitlines()]
+    evals = {m: [e for e in lines if e["kind"] == "eval" and e["method"] == m] for m in ("instructzero", "paper")}
+    assert len(evals["paper"]) == 30 and all(len(e["scores"]) == 4 for e in evals["paper"])
+    assert not [s for s in lines if s["kind"] in ("selection", "confirm") and s["method"] == "paper"]
+    assert res.methods["paper"].answers == 120 and res.methods["instructzero"].answers <= 120
+    first = {m: [e["instruction"] for e in evals[m] if e["round"] == 0] for m in evals}
+    assert first["paper"] == first["instructzero"]  # the same Sobol design: the two allocations start paired
+    best = max(evals["paper"], key=lambda e: e["mean"])
+    assert res.methods["paper"].best_instruction == best["instruction"]
+    assert "InstructZero (paper)" in res.summary() and "the best on dev" in res.summary()
+    with pytest.raises(Killed):  # killed inside the paper row, then resumed: the same record
+        Run(cfg, tmp_path / "k", progress=False, pipeline=make_fake_pipeline(die_after=60,
+                                                                             generator=FineGenerator())).execute()
+    killed = [json.loads(s) for s in (tmp_path / "k" / "record.jsonl").read_text().splitlines()]
+    assert 0 < sum(e["kind"] == "eval" and e["method"] == "paper" for e in killed) < 30
+    Run(cfg, tmp_path / "k", resume=True, progress=False, pipeline=make_fake_pipeline(generator=FineGenerator())).execute()
+    assert comparable_lines(tmp_path / "k" / "record.jsonl") == comparable_lines(tmp_path / "ref" / "record.jsonl")
+    with pytest.raises(ValueError, match="use it with --selection halving"):
+        Config("antonyms", baselines=("paper",)).validate()

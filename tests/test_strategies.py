@@ -42,9 +42,9 @@ def scored(prop, method="instructzero", rnd=0) -> list[dict]:
 
 def test_every_method_says_its_kind_so_nobody_special_cases_names():
     kinds = {m: strategy_for(m).kind for m in METHODS}
-    assert kinds == {"instructzero": "search", "matern": "search", "uniform": "search", "ape": "search",
-                     "manual": "single", "reference": "single"}
-    assert [m for m in METHODS if is_search(m)] == ["instructzero", "matern", "uniform", "ape"]
+    assert kinds == {"instructzero": "search", "paper": "search", "matern": "search", "uniform": "search",
+                     "ape": "search", "manual": "single", "reference": "single"}
+    assert [m for m in METHODS if is_search(m)] == ["instructzero", "paper", "matern", "uniform", "ape"]
     assert [m for m in METHODS if strategy_for(m).needs_reference] == ["reference"]
     with pytest.raises(ValueError, match="unknown method 'random'; choose from instructzero"):
         strategy_for("random")
@@ -130,3 +130,44 @@ def test_fill_round_stops_at_max_draws_and_keeps_no_repeat():
     prop = fill_round(draw, seen={"v0"}, size=5, screen=1, max_draws=12)
     assert prop.instructions == ["v1", "v2"] and prop.z is None
     assert prop.facts == {"drawn": 12, "new": 2, "attempts": 4}
+
+
+def test_fill_round_keeps_the_preimages_of_scored_instructions_only():
+    """Drawn and not kept: a soft prompt that wrote a scored instruction (v0, or v1 kept this round) is a preimage;
+    one that wrote a new instruction after the round was full (v3) is not: nobody scores it."""
+    texts = iter([["v0", "v1", "v1"], ["v2", "v0", "v3"]])
+
+    def draw(k, attempt, tried):
+        batch = next(texts)
+        return torch.full((len(batch), 2), float(attempt)) + torch.arange(len(batch))[:, None], batch
+
+    prop = fill_round(draw, seen={"v0"}, size=2, screen=1, max_draws=12)
+    assert prop.instructions == ["v1", "v2"] and prop.z == [[1.0, 1.0], [1.0, 1.0]]
+    assert prop.facts["preimages"] == {"z": [[0.0, 0.0], [2.0, 2.0], [2.0, 2.0]], "instructions": ["v0", "v1", "v0"]}
+
+
+def test_preimage_sharing_adds_scored_copies_to_the_gp_and_the_replay_refits_the_same(tmp_path):
+    """With --preimages, each proposal's preimages join the GP's data as copies of their instruction's eval line
+    (no answer spent); the replay of the record refits the GP of the run's last round exactly."""
+    from conftest import make_fake_pipeline
+    from izkit.loop import Run
+    from izkit.replay import replay
+    from izkit.surrogate import preimage_evals
+
+    evals = [{"instruction": "a", "z": [0.1], "mean": 0.5, "scores": [0.5]}]
+    assert preimage_evals(evals, [([0.9], "a"), ([0.3], "b")]) == [
+        {"instruction": "a", "z": [0.9], "mean": 0.5, "scores": [0.5], "preimage": True}]  # "b" has no score
+    cfg = Config.quick("antonyms", baselines=(), objective="loglik", preimages=True, n_init=4, batch_size=4,
+                       n_rounds=2)
+    Run(cfg, tmp_path, progress=False, pipeline=make_fake_pipeline()).execute()
+    rep = replay(tmp_path)
+    pre = [p.get("preimages", {"z": []}) for p in rep.record.of_kind("proposal", method="instructzero")]
+    n_pre = sum(len(p["z"]) for p in pre[:-1])  # the last round's GP saw the preimages of the rounds before it
+    assert n_pre > 0
+    gp = rep.gp(upto_round=1)
+    assert gp.Z_train_.shape[0] == len(rep.evals()[:8]) + n_pre
+    line = rep.record.find("gp", method="instructzero", round=2)
+    assert gp.log_marginal_likelihood_ == pytest.approx(line["log_marginal_likelihood"], rel=1e-9)
+    plain = BayesOpt("instructzero", coupled=True).fit(rep.evals()[:8], dataclasses.replace(cfg, preimages=False), 2,
+                                                       [([0.0] * cfg.d, rep.evals()[0]["instruction"])])
+    assert plain.Z_train_.shape[0] == 8  # without the setting the preimages are kept in the record, not used

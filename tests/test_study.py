@@ -255,3 +255,36 @@ def test_the_table_and_the_figure_draw_on_one_curve_aggregation(tmp_path):
     np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), cv.dev.mean(0))
     np.testing.assert_allclose(fig.axes[1].lines[0].get_xdata(), cv.test_n)
     np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata(), cv.test.mean(0))
+
+
+def test_a_halving_study_reports_the_kept_instruction_the_paper_row_and_test_against_answers(tmp_path):
+    """With halving the kept instruction is the selection line's pick (judged on its last rung), not the best eval on
+    the search's few examples; the paper-allocation row gets its own hand-written count; the answers figure draws one
+    point per budget and method at the mean test score of the kept instructions."""
+    from izkit.study_report import answers_figure
+
+    for budget, (iz, paper) in {1000: (0.6, 0.4), 3000: (0.8, 0.5)}.items():
+        for seed in (0, 1):
+            rec = RunRecord.create(tmp_path / str(budget) / f"sum-seed{seed}" / "record.jsonl",
+                                   {"config": {"task": "sum", "seed": seed}, "objective": "accuracy"})
+            for method, score in (("instructzero", iz + 0.1 * seed), ("paper", paper), ("reference", 0.55)):
+                for i, text in enumerate(("lucky", "sound")):  # "lucky" is best on the search's examples
+                    rec.append({"kind": "eval", "method": method, "round": 0, "index": i, "z": None,
+                                "instruction": text, "scores": [1.0 - 0.5 * i], "mean": 1.0 - 0.5 * i})
+                if method == "instructzero":
+                    rec.append({"kind": "selection", "method": method, "instruction": "sound", "mean": 0.7})
+                rec.append({"kind": "test", "method": method, "objective": "accuracy", "instruction": "x",
+                            "mean": score})
+            rec.append({"kind": "done"})
+    text = summarise(tmp_path / "3000")
+    assert "| sum | 0 | 'sound' | 'lucky' |" in text  # halving's pick for InstructZero, the best dev for the paper row
+    assert "InstructZero's mean test accuracy is at least the hand-written instruction's on 1 of 1 tasks" in text
+    assert "InstructZero (paper)'s mean test accuracy is at least the hand-written instruction's on 0 of 1" in text
+    assert "| InstructZero - InstructZero (paper) | 2 | +0.350 |" in text
+    fig = answers_figure({b: finished_runs(tmp_path / str(b)) for b in (1000, 3000)})
+    lines = {ln.get_label().rsplit(" (", 1)[0]: ln for ln in fig.axes[0].lines}
+    np.testing.assert_allclose(lines["InstructZero"].get_xdata(), [1000, 3000])
+    np.testing.assert_allclose(lines["InstructZero"].get_ydata(), [0.65, 0.85])
+    np.testing.assert_allclose(lines["InstructZero (paper)"].get_ydata(), [0.4, 0.5])
+    np.testing.assert_allclose(lines["Hand-written"].get_ydata(), [0.55, 0.55])  # once per (task, seed)
+    assert lines["InstructZero"].get_label() == "InstructZero (2/2 runs)"
