@@ -8,13 +8,16 @@ answers, and judges each run's pick on induce examples that no allocation ever s
 - paper: budget / n_dev instructions, each scored on the 20 dev examples, the best kept (`--selection best`);
 - halving F: `--selection halving --halving-first F` (eta 3, last rung on dev plus 80 spare induce examples): as many
   candidates as the budget allows, each scored on the first F dev examples during the search (the GP is fitted on
-  those), the best third promoted to three times more examples, the pick made on 100.
+  those), the best third promoted to three times more examples, the pick made on 100;
+- `+pre` (`--preimages`: the GP also learns from soft prompts that wrote an instruction already scored, PRESTO) and
+  `+mixed` (`--sampled 0.5`: half of each round sampled APE-style, a mixed pool), after any allocation's name.
 
 Held out: the spare induce examples after the 80 that halving's last rung uses (spare[80:], up to `--held-out`; tasks
 with 200 induce examples have 95). The hand-written instruction is scored on them too. The test split is never read.
 
     python bench/bench_allocation.py                          # 6 tasks x 3 allocations at 1000 answers, ~40 min
     python bench/bench_allocation.py --tasks sum,diff --allocations paper,halving2
+    python bench/bench_allocation.py --allocations halving5,halving5+pre,halving5+mixed
 
 Prints Markdown and writes it to bench/out/bench_allocation.md; the runs are kept in bench/out/allocation/ (resumed).
 """
@@ -42,15 +45,31 @@ from izkit.study import wilcoxon_p  # noqa: E402
 from izkit.tasks import load_task  # noqa: E402
 
 TASKS = "larger_animal,sum,negation,diff,first_word_letter,active_to_passive"
-ALLOCATIONS = {"paper": {"selection": "best"},
-               "halving2": {"selection": "halving", "halving_first": 2},
-               "halving5": {"selection": "halving", "halving_first": 5}}
+ALLOCATIONS = "paper,halving2,halving5"
+SUFFIXES = {"pre": {"preimages": True}, "mixed": {"sampled": 0.5}}
 RUNS = OUT_DIR / "allocation"
+
+
+def allocation(name: str) -> dict:
+    """The Config fields an allocation's name stands for: ``paper``, or ``halving<F>`` (eta 3, top 100), then any of
+    ``+pre`` (the GP learns from preimages, PRESTO) and ``+mixed`` (half of each round sampled APE-style)."""
+    base, *suffixes = name.split("+")
+    if base == "paper":
+        fields = {"selection": "best"}
+    elif base.startswith("halving") and base[7:].isdigit():
+        fields = {"selection": "halving", "halving_first": int(base[7:])}
+    else:
+        raise SystemExit(f"unknown allocation {name!r}: paper or halving<F>, with +pre / +mixed")
+    for suffix in suffixes:
+        if suffix not in SUFFIXES:
+            raise SystemExit(f"unknown suffix {suffix!r} in {name!r}; choose from {', '.join(SUFFIXES)}")
+        fields.update(SUFFIXES[suffix])
+    return fields
 
 
 def settings(name: str, task: str, seed: int, answers: int, method: str, cache: Path) -> Config:
     """The run's config for one allocation at ``answers`` black-box answers."""
-    fields = dict(ALLOCATIONS[name])
+    fields = allocation(name)
     cfg = Config(task, seed=seed, baselines=() if method == "instructzero" else (method,), answer_cache=str(cache),
                  device="cpu")
     if fields["selection"] == "best":
@@ -81,11 +100,13 @@ def main() -> int:
     ap.add_argument("--tasks", default=TASKS)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--answers", type=int, default=1000, help="black-box answers each run spends on dev-side examples")
-    ap.add_argument("--allocations", default=",".join(ALLOCATIONS))
+    ap.add_argument("--allocations", default=ALLOCATIONS, help="paper, halving<F>, each with +pre / +mixed")
     ap.add_argument("--method", default="instructzero", help="the search to run (instructzero, matern, uniform, ape)")
     ap.add_argument("--held-out", type=int, default=95, help="spare induce examples after halving's 80 to judge on")
     args = ap.parse_args()
     names = args.allocations.split(",")
+    for name in names:
+        allocation(name)  # a typo stops here, not after an hour of runs
     RUNS.mkdir(parents=True, exist_ok=True)
     cache = RUNS / "answers.sqlite"  # shared: the same question is answered once, whichever allocation asks it
     rows: dict[str, list[dict]] = {n: [] for n in names}
@@ -130,11 +151,12 @@ def report(args: argparse.Namespace, names: list[str], rows: dict[str, list[dict
     held = {n: np.array([r["held"] for r in rows[n]]) for n in names}
     ref = np.array([r["held"] for r in ref_rows])
     lines.append("| **mean** | | " + " | ".join(f"**{held[n].mean():.3f}**" for n in names) + f" | {ref.mean():.3f} |")
-    lines += ["", "| allocation | answers | distinct | kept-on mean - held out (curse) | minutes of work | - paper "
+    first = names[0]
+    lines += ["", f"| allocation | answers | distinct | kept-on mean - held out (curse) | minutes of work | - {first} "
               "(wins/ties/losses, p) | - hand-written |", "|---|---|---|---|---|---|---|"]
     for n in names:
         curse = np.mean([r["mean"] - r["held"] for r in rows[n]])
-        vs_paper = versus(held[n] - held["paper"]) if "paper" in held and n != "paper" else ""
+        vs_paper = versus(held[n] - held[first]) if n != first else ""
         vs_ref = versus(held[n] - ref)
         lines.append(f"| {n} | {np.mean([r['answers'] for r in rows[n]]):.0f} | "
                      f"{np.mean([r['distinct'] for r in rows[n]]):.0f} | {curse:+.3f} | "

@@ -60,8 +60,9 @@ FLAG_FIELDS = {"seed": "seed", "objective": "objective", "generator": "generator
                "base_url": "base_url", "device": "device", "dtype": "dtype", "root": "root",
                "timeout": "request_timeout", "retries": "max_retries", "screen": "screen", "max_draws": "max_draws",
                "batch": "batch", "gp_inputs": "gp_inputs", "gp_noise": "gp_noise", "residual": "residual",
-               "preimages": "preimages", "test_curve": "test_curve", "selection": "selection", "answers": "answers",
-               "halving_first": "halving_first", "halving_eta": "halving_eta", "halving_top": "halving_top"}
+               "preimages": "preimages", "sampled": "sampled", "test_curve": "test_curve", "selection": "selection",
+               "answers": "answers", "halving_first": "halving_first", "halving_eta": "halving_eta",
+               "halving_top": "halving_top"}
 
 
 def config_from_args(args: argparse.Namespace, task: str) -> Config:
@@ -221,6 +222,9 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
                    help="fitted noise, or each dev mean's known variance (per-example variance / n_dev)")
     g.add_argument("--residual", action="store_true", default=None,
                    help="add a stationary Matern term beside eq. 9 (prior variance away from the data)")
+    g.add_argument("--sampled", type=float, default=None, metavar="SHARE",
+                   help="a mixed pool: this share of each round of InstructZero, Matern BO and Uniform is sampled "
+                        "APE-style (no soft prompt) instead (default 0: the paper's pool)")
     g.add_argument("--preimages", action="store_true", default=None,
                    help="the GP also learns from the soft prompts that wrote an instruction already scored, at no "
                         "answer cost (PRESTO's preimage sharing)")

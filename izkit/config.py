@@ -86,6 +86,7 @@ class Config:
     halving_eta: float = 3.0  # halving: the best 1/eta of a rung go on to eta times more examples
     halving_top: int = 100  # halving: examples the last rung is judged on (dev, then the spare induce examples)
     preimages: bool = False  # BO: the GP also learns from soft prompts whose instruction is scored already (PRESTO)
+    sampled: float = 0.0  # a soft-prompt search's share of each round sampled APE-style instead (a mixed pool)
 
     @property
     def budget(self) -> int:
@@ -160,7 +161,8 @@ class Config:
         examples, the best kept), the row a run with ``--selection halving`` is compared against."""
         if method != "paper" or self.selection == "best":
             return self
-        return dataclasses.replace(self, selection="best", answers=None).with_budget(self.answer_budget // self.n_dev)
+        return dataclasses.replace(self, selection="best", answers=None, sampled=0.0).with_budget(
+            self.answer_budget // self.n_dev)
 
     def validate(self) -> None:
         """A ValueError naming the first setting that is out of range or inconsistent with the others."""
@@ -186,6 +188,8 @@ class Config:
                              "run's own selection 'best'; use it with --selection halving")
         if "paper" in self.baselines and self.answer_budget < self.n_dev:
             raise ValueError(f"baseline 'paper' needs at least n_dev = {self.n_dev} answers, got {self.answer_budget}")
+        if not 0 <= self.sampled < 1:
+            raise ValueError(f"--sampled is the share of each round sampled APE-style, in [0, 1), got {self.sampled}")
         if self.answers is not None and self.answers < 1:
             raise ValueError(f"--answers must be at least 1, got {self.answers}")
         if not self.request_timeout > 0 or self.max_retries < 0:

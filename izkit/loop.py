@@ -161,7 +161,7 @@ class Run:
         with locked_run(self.out):
             self._reload()
             for method in kept:
-                self._run_method(method, strategy_for(method))
+                self._run_method(method, strategy_for(method, self.cfg.for_method(method)))
         return kept
 
     def _reload(self) -> None:

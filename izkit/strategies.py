@@ -18,6 +18,8 @@ rounds; a ``"single"`` instruction is one round of one (no best-so-far curve, no
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
@@ -163,7 +165,7 @@ class BayesOpt:
     def propose(self, r: Round) -> Proposal:
         if r.rnd == 0:
             return self.initial_design(r)
-        gp = self.fit(r.evals, r.cfg, r.rnd, r.preimages)  # step 7: the GP on everything scored so far
+        gp = self.fit(soft_evals(r.evals), r.cfg, r.rnd, r.preimages)  # step 7: the GP on everything scored so far
         batch = EIBatch(gp, r)  # step 8: EI's maximisers, then the new instructions among them
         prop = fill_round(batch.draw, r.seen, r.size, r.cfg.screen, r.cfg.max_draws * r.size)
         prop.gp = {"log_marginal_likelihood": gp.log_marginal_likelihood_,
@@ -201,7 +203,7 @@ class EIBatch:
     def __init__(self, gp: GaussianProcess, r: Round):
         self.gp, self.r = gp, r
         self.bounds = torch.stack([-torch.ones(r.cfg.d), torch.ones(r.cfg.d)]).double()  # (2, d): [-1, 1]^d
-        self.evaluated = torch.tensor([e["z"] for e in r.evals], dtype=torch.float64)  # (m, d)
+        self.evaluated = torch.tensor([e["z"] for e in soft_evals(r.evals)], dtype=torch.float64)  # (m, d)
         self.acq_values: list[float] = []
         self.n_random = 0
 
@@ -245,11 +247,41 @@ class APE:
     kind, needs_reference = "search", False
 
     def propose(self, r: Round) -> Proposal:
+        return self.sample(r, r.seen, r.size)
+
+    @staticmethod
+    def sample(r: Round, seen: set[str], size: int) -> Proposal:
+        """``size`` sampled instructions new to ``seen``, from this round's seeded streams (one per attempt)."""
         def draw(k: int, attempt: int, tried: Any) -> tuple[None, list[str]]:
             sampling = Sampling(temperature=r.cfg.ape_temperature, seed=r.seed(attempt))
             return None, r.generator.generate_ape(r.exemplars, n=k, sampling=sampling)
 
-        return fill_round(draw, r.seen, r.size, 1, r.cfg.max_draws * r.size)
+        return fill_round(draw, seen, size, 1, r.cfg.max_draws * size)
+
+
+class Mixed:
+    """A soft-prompt search (InstructZero, plain Matern BO or Uniform) with a mixed pool: of each round's ``size``
+    new instructions, the share ``cfg.sampled`` is sampled APE-style (no soft prompt), the rest is the search's own
+    proposal. Both halves go through the same scoring and selection; the GP sees only the soft-prompted ones."""
+
+    kind, needs_reference = "search", False
+
+    def __init__(self, inner: Strategy):
+        self.inner = inner
+
+    def propose(self, r: Round) -> Proposal:
+        n_sampled = math.floor(r.size * r.cfg.sampled + 0.5)
+        own = (self.inner.propose(dataclasses.replace(r, size=r.size - n_sampled)) if r.size > n_sampled
+               else Proposal([], []))
+        sampled = APE.sample(r, r.seen | set(own.instructions), n_sampled)
+        z = list(own.z or []) + [None] * len(sampled.instructions)  # a sampled instruction has no soft prompt
+        facts = {**own.facts, "sampled": len(sampled.instructions), "sampled_drawn": sampled.facts["drawn"]}
+        return Proposal(z, own.instructions + sampled.instructions, facts, own.gp)
+
+
+def soft_evals(evals: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The evaluations that have a soft prompt (a mixed pool's sampled instructions have none): what a GP sees."""
+    return [e for e in evals if e.get("z") is not None]
 
 
 class Manual:
@@ -280,11 +312,15 @@ STRATEGIES: dict[str, Callable[[], Strategy]] = {
 }
 
 
-def strategy_for(method: str) -> Strategy:
-    """The strategy object of a method name in ``izkit.config.METHODS``."""
+def strategy_for(method: str, cfg: Config | None = None) -> Strategy:
+    """The strategy object of a method name in ``izkit.config.METHODS``; given the run's settings, a soft-prompt
+    search with ``cfg.sampled > 0`` draws from a mixed pool (:class:`Mixed`)."""
     if method not in STRATEGIES:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(STRATEGIES)}")
-    return STRATEGIES[method]()
+    strategy = STRATEGIES[method]()
+    if cfg is not None and cfg.sampled > 0 and isinstance(strategy, (BayesOpt, Uniform)):
+        return Mixed(strategy)
+    return strategy
 
 
 def is_search(method: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -171,3 +172,40 @@ def test_preimage_sharing_adds_scored_copies_to_the_gp_and_the_replay_refits_the
     plain = BayesOpt("instructzero", coupled=True).fit(rep.evals()[:8], dataclasses.replace(cfg, preimages=False), 2,
                                                        [([0.0] * cfg.d, rep.evals()[0]["instruction"])])
     assert plain.Z_train_.shape[0] == 8  # without the setting the preimages are kept in the record, not used
+
+
+def test_a_mixed_pool_samples_its_share_of_each_round_and_the_gp_sees_only_soft_prompts(tmp_path):
+    """--sampled 0.5: of each round's new instructions, half (rounded) are APE-style samples with no soft prompt,
+    none repeating the search's own; the GP is fitted on the soft-prompted evaluations alone; resumed, the same."""
+    import json
+
+    from conftest import Killed, make_fake_pipeline
+    from izkit.loop import Run
+    from izkit.records import comparable_lines
+    from izkit.replay import replay
+    from izkit.strategies import Mixed
+
+    cfg = Config.quick("antonyms", baselines=("uniform", "ape"), objective="loglik", sampled=0.5, n_init=4,
+                       batch_size=3, n_rounds=2)
+    assert isinstance(strategy_for("instructzero", cfg), Mixed) and isinstance(strategy_for("ape", cfg), APE)
+    assert isinstance(strategy_for("instructzero"), BayesOpt)  # the settings decide; the name alone is the method
+    Run(cfg, tmp_path / "ref", progress=False, pipeline=make_fake_pipeline()).execute()
+    lines = [json.loads(s) for s in (tmp_path / "ref" / "record.jsonl").read_text().splitlines()]
+    for method in ("instructzero", "uniform"):
+        evals = [e for e in lines if e["kind"] == "eval" and e["method"] == method]
+        texts = [e["instruction"] for e in evals]
+        assert len(texts) == len(set(texts)) == cfg.budget
+        for rnd, size in enumerate(cfg.round_sizes):
+            got = [e for e in evals if e["round"] == rnd]
+            assert sum(e["z"] is None for e in got) == math.floor(size * 0.5 + 0.5)  # 2 of 4, then 2 of 3
+            assert all(e["instruction"].startswith("ape") == (e["z"] is None) for e in got)
+    gps = [g for g in lines if g["kind"] == "gp" and g["method"] == "instructzero"]
+    rep = replay(tmp_path / "ref")
+    assert rep.gp(upto_round=0).Z_train_.shape[0] == 2  # round 0's two Sobol points, not its two samples
+    assert rep.gp(upto_round=0).log_marginal_likelihood_ == pytest.approx(gps[0]["log_marginal_likelihood"])
+    with pytest.raises(Killed):
+        Run(cfg, tmp_path / "k", progress=False, pipeline=make_fake_pipeline(die_after=9)).execute()
+    Run(cfg, tmp_path / "k", resume=True, progress=False, pipeline=make_fake_pipeline()).execute()
+    assert comparable_lines(tmp_path / "k" / "record.jsonl") == comparable_lines(tmp_path / "ref" / "record.jsonl")
+    with pytest.raises(ValueError, match="in \\[0, 1\\)"):
+        Config("antonyms", sampled=1.0).validate()
