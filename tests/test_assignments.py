@@ -35,12 +35,14 @@ def _name(p: Path) -> str:
     return p.stem
 
 
-def test_five_assignments_with_the_expected_exercises():
+def test_six_assignments_with_the_expected_exercises():
     names = {p.stem for p in SOURCES}
-    assert {"a1_matern52", "a2_coupled_kernel", "a3_expected_improvement", "a4_bo_step", "a5_bo_vs_random"} <= names
+    assert {"a1_matern52", "a2_coupled_kernel", "a3_expected_improvement", "a4_bo_step", "a5_bo_vs_random",
+            "a6_successive_halving"} <= names
     text = "".join(p.read_text() for p in SOURCES)
     for check in ("check_matern52", "check_coupled_kernel", "check_ei", "check_log_ei", "check_bo_step",
-                  "check_best_test_score", "check_bo_vs_random"):
+                  "check_best_test_score", "check_bo_vs_random", "check_halving_rungs", "check_answers_spent",
+                  "check_most_candidates", "check_promote", "check_successive_halving"):
         assert f"{check}(" in text
 
 

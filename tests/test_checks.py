@@ -277,16 +277,241 @@ def test_bo_vs_random_slips_get_named():
     fails_with(checks.check_bo_vs_random, reversed_sign, "wrong sign")
 
 
+# ------------------------------------------------------------------------------------- successive halving (a6)
+
+
+def good_halving_rungs(n, first, eta, top):
+    rungs = [(first, n)]
+    while rungs[-1][0] < top and rungs[-1][1] > 1:
+        e, c = rungs[-1]
+        rungs.append((min(top, math.ceil(e * eta)), math.ceil(c / eta)))
+    return rungs
+
+
+def good_answers_spent(rungs):
+    spent, below = 0, 0
+    for e, c in rungs:
+        spent, below = spent + c * (e - below), e
+    return spent
+
+
+def good_most_candidates(budget, first, eta, top):
+    n = 0
+    while good_answers_spent(good_halving_rungs(n + 1, first, eta, top)) <= budget:
+        n += 1
+    return n
+
+
+def good_promote(members, means, k):
+    return [members[j] for j in sorted(range(len(members)), key=lambda j: -means[j])[:k]]
+
+
+def halving_with(promote=good_promote, start_at=None, judge_from=None, pick_from=None, final_tie_later=False):
+    """A student's successive_halving, right by default; each argument swaps in one slip."""
+    import numpy as np
+
+    def successive_halving(score, rungs):
+        members = list(range(rungs[0][1]))
+        seen = {i: np.empty(0) for i in members}
+        below, means, first_means = 0, None, None
+        for r, (e, n) in enumerate(rungs):
+            if r:
+                members = promote(members, means, n)
+            start = below if start_at is None else start_at(below)
+            new = np.asarray(score(members, start, e), dtype=float)
+            for row, i in zip(new, members):
+                seen[i] = np.concatenate([seen[i], row])[-e:]  # (a slip that asks again keeps the last e)
+            lo = 0 if judge_from is None else judge_from(below)
+            means = np.array([seen[i][lo:].mean() for i in members])
+            if r == 0:
+                first_means = means
+            below = e
+        if pick_from == "first":
+            best = good_promote(list(range(rungs[0][1])), first_means, 1)[0]
+        elif final_tie_later:
+            best = members[max(range(len(members)), key=lambda j: (means[j], j))]
+        else:
+            best = promote(members, means, 1)[0]
+        return best, float(seen[best].mean())
+
+    return successive_halving
+
+
+def izkit_halving(score, rungs):
+    from izkit.selection import Rung, successive_halving
+
+    out = successive_halving(score, [Rung(e, c) for e, c in rungs])
+    return out.pick, out.means[-1][out.pick]
+
+
+def test_successive_halving_solutions_and_izkit_pass(capsys):
+    from izkit import selection
+
+    checks.check_halving_rungs(good_halving_rungs)
+    checks.check_halving_rungs(selection.halving_rungs)  # Rung objects are read as (examples, candidates)
+    checks.check_answers_spent(good_answers_spent)
+    checks.check_most_candidates(good_most_candidates)
+    checks.check_most_candidates(selection.most_candidates)
+    checks.check_promote(good_promote)
+    checks.check_promote(lambda members, means, k: [members[j] for j in selection.top_k(means, k)])
+    checks.check_successive_halving(halving_with())
+    checks.check_successive_halving(izkit_halving)
+    out = capsys.readouterr().out
+    for name, count in (("halving_rungs", 2), ("answers_spent", 1), ("most_candidates", 2), ("promote", 2),
+                        ("successive_halving", 2)):
+        assert out.count(f"✓ {name}:") == count, out
+
+
+def test_the_slip_variants_agree_with_izkit_where_they_should():
+    """The check names slips by rerunning halving with one rule changed; unchanged, that rerun is izkit's."""
+    from izkit.checks.halving_loop import _scenarios, _variant
+    from izkit.selection import Rung, successive_halving
+
+    for _, table, rungs in _scenarios():
+        ref = successive_halving(lambda c, a, b: table[c, a:b], [Rung(e, c) for e, c in rungs])
+        assert _variant(table, rungs) == ([set(m) for m in ref.members], ref.pick)
+    # and each built scenario shows its slip: the slip's pick (or members) differs from the right one
+    scen = {what: (table, rungs) for what, table, rungs in _scenarios()}
+    table, rungs = scen["a lucky first rung"]
+    assert _variant(table, rungs, pick="first")[1] != _variant(table, rungs)[1]
+    assert _variant(table, rungs, pick="anywhere")[1] != _variant(table, rungs)[1]
+    assert _variant(table, rungs, ties="later")[0] != _variant(table, rungs)[0]
+    table, rungs = scen["a strong start"]
+    assert _variant(table, rungs, pick="new")[1] != _variant(table, rungs)[1]
+
+
+def test_halving_rungs_slips_get_named():
+    def rungs_with(cap=True, down=False, past_one=False, short=False, add=False):
+        def halving_rungs(n, first, eta, top):
+            rungs = [(first, n)]
+            while rungs[-1][0] < top and (rungs[-1][1] > 1 or past_one):
+                e, c = rungs[-1]
+                e_next = e + first * eta if add else math.ceil(e * eta)
+                if short and e_next > top:
+                    break
+                rungs.append((min(top, e_next) if cap else e_next, c // eta if down else math.ceil(c / eta)))
+            return rungs
+        return halving_rungs
+
+    assert rungs_with()(27, 5, 3, 100) == good_halving_rungs(27, 5, 3, 100)
+    fails_with(checks.check_halving_rungs, stub, "not implemented", "NotImplementedError")
+    fails_with(checks.check_halving_rungs, lambda *a: None, "return")
+    fails_with(checks.check_halving_rungs, lambda *a: [(c, e) for e, c in good_halving_rungs(*a)], "other way round")
+    fails_with(checks.check_halving_rungs, rungs_with(down=True), "rounded down", "ceil")
+    fails_with(checks.check_halving_rungs, rungs_with(cap=False), "past top = 100", "overspending")
+    fails_with(checks.check_halving_rungs, rungs_with(short=True), "you stopped at 45 examples", "top = 100")
+    fails_with(checks.check_halving_rungs, rungs_with(past_one=True), "one candidate left", "Stop")
+    fails_with(checks.check_halving_rungs, rungs_with(add=True), "eta = 3 times the examples")
+
+
+def test_answers_spent_slips_get_named():
+    fails_with(checks.check_answers_spent, stub, "not implemented")
+    fails_with(checks.check_answers_spent, lambda rungs: sum(e * c for e, c in rungs), "paid again", "overspends")
+    fails_with(checks.check_answers_spent,
+               lambda rungs: rungs[0][0] * rungs[0][1] + sum(rungs[r - 1][1] * (rungs[r][0] - rungs[r - 1][0])
+                                                             for r in range(1, len(rungs))),
+               "only the n_r promoted")
+    fails_with(checks.check_answers_spent, lambda rungs: good_answers_spent(rungs) - rungs[0][0] * rungs[0][1],
+               "left rung 0 out")
+    fails_with(checks.check_answers_spent, lambda rungs: None, "return")
+
+
+def test_most_candidates_slips_get_named():
+    def one_too_many(budget, first, eta, top):
+        n = 0
+        while good_answers_spent(good_halving_rungs(max(n, 1), first, eta, top)) <= budget:
+            n += 1
+        return n  # the first n that overspends
+
+    fails_with(checks.check_most_candidates, stub, "not implemented")
+    fails_with(checks.check_most_candidates, one_too_many, "more than the budget", "overspends")
+    fails_with(checks.check_most_candidates, lambda b, f, eta, top: max(0, good_most_candidates(b, f, eta, top) - 1),
+               "one more fits", "off-by-one")
+    fails_with(checks.check_most_candidates, lambda b, f, eta, top: b // f, "only rung 0", "overspends")
+
+
+def test_promote_slips_get_named():
+    import numpy as np
+
+    def unstable(members, means, k):  # right on a few members, equal means shuffled on many: an unstable sort
+        if len(members) <= 16:
+            return good_promote(members, means, k)
+        order = sorted(range(len(members)), key=lambda j: (-means[j], (j * 7919) % 101))
+        return [members[j] for j in order[:k]]
+
+    fails_with(checks.check_promote, stub, "not implemented")
+    fails_with(checks.check_promote, lambda m, v, k: [m[j] for j in np.argsort(v)[::-1][:k]], "later one first",
+               "stable")
+    fails_with(checks.check_promote, lambda m, v, k: [i for _, i in sorted(zip(-v, m))][:k], "lower candidate id")
+    fails_with(checks.check_promote, lambda m, v, k: sorted(range(len(m)), key=lambda j: -v[j])[:k],
+               "positions", "members[j]")
+    fails_with(checks.check_promote, lambda m, v, k: [m[j] for j in np.argsort(v, kind="stable")[:k]], "worst first")
+    fails_with(checks.check_promote, unstable, "ties are broken wrongly", "not stable")
+    fails_with(checks.check_promote, lambda m, v, k: good_promote(m, v, k + 1), "exactly k")
+
+
+def test_successive_halving_slips_get_named():
+    import numpy as np
+
+    def unpaired(score, rungs):  # each candidate on its own window of examples
+        def own_window(cands, start, stop):
+            rows = []
+            for i in cands:
+                shift = (i * 3) % (rungs[-1][0] - stop + 1)
+                rows.append(score([i], start + shift, stop + shift)[0])
+            return np.array(rows).reshape(len(cands), stop - start)
+        return halving_with()(own_window, rungs)
+
+    fails_with(checks.check_successive_halving, stub, "not implemented")
+    fails_with(checks.check_successive_halving, unpaired, "unpaired level", "same examples")
+    fails_with(checks.check_successive_halving, halving_with(start_at=lambda below: 0), "paid again", "overspends")
+    fails_with(checks.check_successive_halving, halving_with(pick_from="first"), "first level", "LAST rung")
+    fails_with(checks.check_successive_halving,
+               halving_with(promote=lambda m, v, k: [m[j] for j in np.argsort(v)[::-1][:k]]),
+               "promoted the later candidate", "scored first")
+    fails_with(checks.check_successive_halving, halving_with(promote=lambda m, v, k: sorted(good_promote(m, v, k))),
+               "tie", "sorting them by id")
+    fails_with(checks.check_successive_halving, halving_with(final_tie_later=True), "tie", "scored first")
+    fails_with(checks.check_successive_halving, halving_with(judge_from=lambda below: below),
+               "new examples only")
+    fails_with(checks.check_successive_halving, lambda score, rungs: halving_with()(score, rungs)[0],
+               "pair (pick, estimate)")
+
+
+def test_successive_halving_estimate_and_a_bad_call_are_named():
+    import numpy as np
+
+    def new_only_estimate(score, rungs):
+        log = []
+
+        def spy(c, a, b):
+            out = score(c, a, b)
+            log.append((list(c), a, b, np.asarray(out)))
+            return out
+
+        pick, _ = izkit_halving(spy, rungs)
+        c, a, b, out = log[-1]
+        return pick, float(out[c.index(pick)].mean())
+
+    fails_with(checks.check_successive_halving, new_only_estimate, "estimate", "new examples only")
+    fails_with(checks.check_successive_halving, lambda score, rungs: (score(3, 0, rungs[0][0]), 0),
+               "ndarray as the pick", "whole number")
+    fails_with(checks.check_successive_halving, lambda score, rungs: score([0], 0, 10 ** 6),
+               "0 <= start <= stop")
+
+
 # ------------------------------------------------------------------------------------------------------ layout
 
 
 def test_the_notebooks_import_paths_and_one_exception_type():
     """The assignments import each check from izkit.checks; every check fails with CheckFailed, an AssertionError."""
-    from izkit.checks import (CheckFailed, check_best_test_score, check_bo_step, check_bo_vs_random,
-                              check_coupled_kernel, check_ei, check_log_ei, check_matern52)
+    from izkit.checks import (CheckFailed, check_answers_spent, check_best_test_score, check_bo_step,
+                              check_bo_vs_random, check_coupled_kernel, check_ei, check_halving_rungs, check_log_ei,
+                              check_matern52, check_most_candidates, check_promote, check_successive_halving)
 
     assert issubclass(CheckFailed, AssertionError)
     for check in (check_matern52, check_coupled_kernel, check_ei, check_log_ei, check_bo_step, check_best_test_score,
-                  check_bo_vs_random):
+                  check_bo_vs_random, check_halving_rungs, check_answers_spent, check_most_candidates, check_promote,
+                  check_successive_halving):
         with pytest.raises(CheckFailed, match="not implemented yet"):
             check(stub)

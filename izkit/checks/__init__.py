@@ -11,6 +11,11 @@ transposed result, a constant factor, NaN at r = 0, -inf in log-EI's tail... A s
 - a4 :func:`check_bo_step` (:mod:`izkit.checks.bo_step`): one BO step, judged by a reference GP's EI;
 - a5 :func:`check_best_test_score`, :func:`check_bo_vs_random` (:mod:`izkit.checks.bo_vs_random`): is BO better than
   random search? Pick on dev, pair by (task, seed), a paired test, equal distinct budgets.
+- a6 :func:`check_halving_rungs`, :func:`check_answers_spent`, :func:`check_most_candidates`, :func:`check_promote`,
+  :func:`check_successive_halving` (:mod:`izkit.checks.successive_halving`, the loop in
+  :mod:`izkit.checks.halving_loop`): successive halving at a fixed budget of
+  answers, against :mod:`izkit.selection`. Paired rungs, new examples paid once, ties to the one scored first, the
+  pick from the last rung.
 """
 
 from izkit.checks.bo_step import check_bo_step
@@ -19,6 +24,10 @@ from izkit.checks.common import CheckFailed
 from izkit.checks.coupled_kernel import check_coupled_kernel
 from izkit.checks.expected_improvement import check_ei, check_log_ei
 from izkit.checks.matern import check_matern52
+from izkit.checks.halving_loop import check_successive_halving
+from izkit.checks.successive_halving import (check_answers_spent, check_halving_rungs, check_most_candidates,
+                                             check_promote)
 
-__all__ = ["CheckFailed", "check_best_test_score", "check_bo_step", "check_bo_vs_random", "check_coupled_kernel",
-           "check_ei", "check_log_ei", "check_matern52"]
+__all__ = ["CheckFailed", "check_answers_spent", "check_best_test_score", "check_bo_step", "check_bo_vs_random",
+           "check_coupled_kernel", "check_ei", "check_halving_rungs", "check_log_ei", "check_matern52",
+           "check_most_candidates", "check_promote", "check_successive_halving"]

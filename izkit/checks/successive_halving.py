@@ -1,0 +1,262 @@
+"""Assignment 6: successive halving at a fixed budget of black-box answers, against :mod:`izkit.selection`.
+
+Five student functions, each checked against izkit's reference on cases built to catch one slip apiece:
+
+- ``halving_rungs(n, first, eta, top) -> [(e_0, n_0), (e_1, n_1), ...]``: the schedule. Named: the promoted number
+  rounded down, a last rung past ``top`` (answers the budget does not have), stopping short of ``top``, going on
+  after one candidate is left, examples that do not grow ``eta``-fold, (candidates, examples) swapped;
+- ``answers_spent(rungs) -> int``: ``sum_r n_r (e_r - e_{r-1})``. Named: paying again for the examples a promoted
+  candidate already saw (``sum_r n_r e_r``), paying for the candidates that were not promoted, leaving rung 0 out;
+- ``most_candidates(budget, first, eta, top) -> int``: the most candidates whose halving fits the budget. Named: a
+  schedule that costs more than the budget, one candidate short;
+- ``promote(members, means, k) -> list``: the ``k`` best, best first, ties to the one listed first (scored first).
+  Named: ties to the later one, ties by candidate id, an unstable sort, positions instead of ids, worst first;
+- ``successive_halving(score, rungs) -> (pick, estimate)``: the whole loop, checked in :mod:`izkit.checks.halving_loop`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from izkit.checks.common import CheckFailed, call, success
+from izkit.selection import Rung, answers, halving_rungs, most_candidates, top_k
+
+Pairs = list[tuple[int, int]]
+
+
+# ------------------------------------------------------------------------------------------------------- helpers
+
+
+def whole_number(x: Any, name: str, what: str) -> int:
+    """A whole number from the student's result, or a message saying what came back instead."""
+    if x is None:
+        raise CheckFailed(f"`{name}` returned None{what}: did you forget the `return` statement?")
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        raise CheckFailed(f"`{name}` returned a {type(x).__name__}{what}; it should be a whole number") from None
+    if not math.isfinite(v) or v != int(v):
+        raise CheckFailed(f"`{name}` returned {x!r}{what}, which is not a whole number: answers, examples and "
+                          "candidates are counts (round up with `math.ceil`)")
+    return int(v)
+
+
+def _pairs(out: Any, name: str) -> Pairs:
+    """The student's schedule as (examples, candidates) pairs (izkit's Rung objects are accepted too)."""
+    if out is None:
+        raise CheckFailed(f"`{name}` returned None: did you forget the `return` statement?")
+    if isinstance(out, (str, bytes)) or not hasattr(out, "__iter__"):
+        raise CheckFailed(f"`{name}` should return a list of (examples, candidates) pairs; it returned a "
+                          f"{type(out).__name__}")
+    pairs = []
+    for r in out:
+        if hasattr(r, "examples") and hasattr(r, "candidates"):
+            r = (r.examples, r.candidates)
+        try:
+            e, c = r
+        except (TypeError, ValueError):
+            raise CheckFailed(f"`{name}` should return a list of (examples, candidates) pairs, one per rung; one "
+                              f"of its items is {r!r}") from None
+        pairs.append((whole_number(e, name, " as a number of examples"), whole_number(c, name, " as a number of candidates")))
+    if not pairs:
+        raise CheckFailed(f"`{name}` returned no rung at all: rung 0, every candidate on the first `first` "
+                          "examples, is always there")
+    return pairs
+
+
+def reference_rungs(n: int, first: int, eta: float, top: int) -> Pairs:
+    return [(r.examples, r.candidates) for r in halving_rungs(n, first, eta, top)]
+
+
+def schedule_cost(rungs: Sequence[tuple[int, int]]) -> int:
+    return answers([Rung(e, c) for e, c in rungs])
+
+
+# ------------------------------------------------------------------------------------------- 6.1 halving_rungs
+
+
+def check_halving_rungs(fn: Callable[[int, int, float, int], Pairs]) -> None:
+    """Check ``fn(n, first, eta, top) -> [(e_0, n_0), ...]`` against :func:`izkit.selection.halving_rungs`:
+    ``(first, n)``, then ``e_r = min(top, ceil(eta e_{r-1}))`` and ``n_r = ceil(n_{r-1} / eta)`` until ``e_r = top``
+    or ``n_r = 1``."""
+    name, sig = "halving_rungs", "halving_rungs(n, first, eta, top)"
+    cases = [(27, 5, 3, 100), (28, 5, 3, 100), (2, 5, 3, 100), (10, 20, 2, 20), (150, 2, 3, 100), (1, 5, 3, 100),
+             (200, 5, 4, 100), (60, 10, 2, 35)]
+    for n_cand, first, eta, top in cases:
+        args = f"halving_rungs({n_cand}, {first}, {eta}, {top})"
+        got, ref = _pairs(call(fn, name, sig, n_cand, first, eta, top), name), reference_rungs(n_cand, first, eta, top)
+        if got == ref:
+            continue
+        shown = f"{args} returned {got}; expected {ref}."
+        if [(c, e) for e, c in got] == ref:
+            raise CheckFailed(f"{shown} Each pair is (examples, candidates): you have them the other way round.")
+        if got[0] != (first, n_cand):
+            raise CheckFailed(f"{shown} Rung 0 is every candidate on the first `first` examples: ({first}, "
+                              f"{n_cand}).")
+        for r in range(1, len(got)):
+            (e0, c0), (e, c) = got[r - 1], got[r]
+            if c0 == 1:
+                raise CheckFailed(f"{shown} Rung {r - 1} has one candidate left: it is the pick, and more rungs "
+                                  "spend answers on it without changing anything. Stop when one candidate is left.")
+            if e > top:
+                raise CheckFailed(f"{shown} Rung {r} asks for {e} examples, past top = {top}: those are answers "
+                                  f"the budget does not have (overspending). The last rung is exactly top: "
+                                  f"e_r = min(top, ceil(eta * e_(r-1))).")
+            if e != min(top, math.ceil(e0 * eta)):
+                raise CheckFailed(f"{shown} Rung {r} should have eta = {eta} times the examples of rung {r - 1} "
+                                  f"(capped at top): min({top}, ceil({eta} * {e0})) = "
+                                  f"{min(top, math.ceil(e0 * eta))}, not {e}.")
+            if c == c0 // eta and c != math.ceil(c0 / eta):
+                raise CheckFailed(f"{shown} Rung {r} keeps {c} of {c0} candidates: you rounded down. Promote "
+                                  f"ceil(n / eta) = {math.ceil(c0 / eta)} (izkit's rule), so that no rung is left "
+                                  "empty.")
+            if c != math.ceil(c0 / eta):
+                raise CheckFailed(f"{shown} Rung {r} should keep the best ceil({c0} / {eta}) = "
+                                  f"{math.ceil(c0 / eta)} of rung {r - 1}'s {c0} candidates, not {c}.")
+        e, c = got[-1]
+        if e < top and c > 1:
+            raise CheckFailed(f"{shown} You stopped at {e} examples with {c} candidates left. Go on until the last "
+                              f"rung has exactly top = {top} examples (cap the last step at top rather than stopping "
+                              "before it), or until one candidate is left.")
+        raise CheckFailed(shown)
+    success(name, len(cases), "rung 0 is (first, n); eta times the examples, ceil(n / eta) of the candidates; the "
+                              "last rung exactly at top, or one candidate left")
+
+
+# -------------------------------------------------------------------------------------------- 6.2 answers_spent
+
+
+def check_answers_spent(fn: Callable[[Pairs], int]) -> None:
+    """Check ``fn(rungs) -> int``, the black-box answers a schedule costs: ``sum_r n_r (e_r - e_{r-1})``,
+    ``e_{-1} = 0`` (each rung's examples extend the one below, so a promoted candidate pays only for the new ones)."""
+    name, sig = "answers_spent", "answers_spent(rungs)"
+    cases = [reference_rungs(27, 5, 3, 100), [(20, 150)], reference_rungs(150, 2, 3, 100), [(4, 4), (12, 2)],
+             reference_rungs(216, 5, 3, 100)]
+    for rungs in cases:
+        got = whole_number(call(fn, name, sig, [tuple(r) for r in rungs]), name, "")
+        ref = schedule_cost(rungs)
+        if got == ref:
+            continue
+        shown = f"answers_spent({rungs}) returned {got}; expected {ref}."
+        again = sum(c * e for e, c in rungs)
+        unpromoted = rungs[0][0] * rungs[0][1] + sum(rungs[r - 1][1] * (rungs[r][0] - rungs[r - 1][0])
+                                                     for r in range(1, len(rungs)))
+        no_rung0 = ref - rungs[0][0] * rungs[0][1]
+        if got == again:
+            raise CheckFailed(f"{shown} You paid again for the examples a promoted candidate already saw (n_r * e_r "
+                              "per rung): that overspends the budget. Each rung's examples extend the one below, so "
+                              "a candidate on rung r pays only for the new examples: n_r * (e_r - e_(r-1)).")
+        if got == unpromoted:
+            raise CheckFailed(f"{shown} You paid rung r's new examples for all n_(r-1) candidates of the rung below; "
+                              "only the n_r promoted ones are scored on them.")
+        if got == no_rung0:
+            raise CheckFailed(f"{shown} You left rung 0 out: all n_0 candidates on the first e_0 examples cost "
+                              f"n_0 * e_0 = {rungs[0][1]} * {rungs[0][0]} answers too.")
+        raise CheckFailed(f"{shown} The cost is sum over rungs of n_r * (e_r - e_(r-1)), with e_(-1) = 0.")
+    success(name, len(cases), "each rung pays n_r (e_r - e_(r-1)): new examples only, promoted candidates only, "
+                              "rung 0 included")
+
+
+# ------------------------------------------------------------------------------------------ 6.3 most_candidates
+
+
+def check_most_candidates(fn: Callable[[int, int, float, int], int]) -> None:
+    """Check ``fn(budget, first, eta, top) -> int``: the most candidates n whose ``halving_rungs(n, ...)`` costs at
+    most ``budget`` answers (0 when not even one fits), against :func:`izkit.selection.most_candidates`."""
+    name, sig = "most_candidates", "most_candidates(budget, first, eta, top)"
+    cases = [(3000, 20, 2, 20), (3000, 5, 3, 100), (1000, 5, 3, 100), (3000, 2, 3, 100), (3, 5, 3, 100),
+             (5, 5, 3, 100), (700, 10, 2, 35)]
+    for budget, first, eta, top in cases:
+        got = whole_number(call(fn, name, sig, budget, first, eta, top), name, "")
+        ref = most_candidates(budget, first, eta, top)
+        if got == ref:
+            continue
+        shown = f"most_candidates({budget}, {first}, {eta}, {top}) returned {got}; expected {ref}."
+        if got > ref and got == budget // first:
+            raise CheckFailed(f"{shown} {got} = budget // first counts only rung 0's answers; the promoted "
+                              "candidates' new examples cost answers too (use answers_spent): that overspends.")
+        if got > ref:
+            cost = schedule_cost(reference_rungs(got, first, eta, top))
+            raise CheckFailed(f"{shown} {got} candidates cost {cost} answers, more than the budget of {budget}: "
+                              f"that schedule overspends. Return the largest n whose schedule costs at most the "
+                              f"budget{' (0 when not even one candidate fits)' if ref == 0 else ''}.")
+        nxt = schedule_cost(reference_rungs(got + 1, first, eta, top))
+        raise CheckFailed(f"{shown} {got + 1} candidates cost only {nxt} answers, within the budget of {budget}: "
+                          f"one more fits{' (an off-by-one at the end of your search?)' if got == ref - 1 else ''}.")
+    success(name, len(cases), "the largest n whose schedule costs at most the budget, 0 when none fits")
+
+
+# ------------------------------------------------------------------------------------------------ 6.4 promote
+
+
+def ranked(members: list[int], means: np.ndarray, k: int, ties: str = "first") -> list[int]:
+    """The k best members, best first, with ties to the first listed ("first"), the later ("later") or the lower id
+    ("id"); "worst" is the k worst first."""
+    keys = {"first": lambda j: (-means[j], j), "later": lambda j: (-means[j], -j),
+            "id": lambda j: (-means[j], members[j]), "worst": lambda j: (means[j], j)}[ties]
+    return [members[j] for j in sorted(range(len(members)), key=keys)[:k]]
+
+
+def check_promote(fn: Callable[[list[int], np.ndarray, int], list[int]]) -> None:
+    """Check ``fn(members, means, k) -> list``: the ``k`` members with the highest means, best first; of equal means
+    the one listed first in ``members`` (the one scored first) goes first, as :func:`izkit.selection.top_k`.
+    ``means[j]`` is the mean of ``members[j]``."""
+    name, sig = "promote", "promote(members, means, k)"
+    rng = np.random.default_rng(6)
+    many = rng.integers(0, 6, size=300) / 5  # (300,) means on 5 examples: ties everywhere
+    cases = [(list(range(6)), np.array([0.4, 0.8, 0.6, 0.8, 0.2, 0.6]), 3),
+             ([4, 1, 6, 3], np.array([0.5, 0.5, 0.9, 0.5]), 2),
+             ([3, 1, 4, 0, 2], np.array([0.2, 0.6, 0.6, 0.2, 0.4]), 5),
+             (list(range(300)), many, 100),
+             ([int(i) for i in rng.permutation(300)], many, 100),
+             ([9], np.array([0.3]), 1)]
+    for members, means, k in cases:
+        arg_members, arg_means = list(members), means.copy()
+        out = call(fn, name, sig, arg_members, arg_means, k)
+        if out is None:
+            raise CheckFailed(f"`{name}` returned None: did you forget the `return` statement?")
+        try:
+            got = [whole_number(i, name, " as a candidate") for i in out]
+        except TypeError:
+            raise CheckFailed(f"`{name}` should return a list of candidates; it returned {type(out).__name__}") \
+                from None
+        ref = [members[j] for j in top_k(means, k)]
+        if got == ref:
+            continue
+        short = len(members) <= 8
+        shown = (f"promote({members}, {means.tolist()}, {k}) returned {got}; expected {ref}." if short else
+                 f"On {len(members)} members with many equal means (k = {k}) your result differs from the "
+                 f"expected one at position {next((p for p, (a, b) in enumerate(zip(got, ref)) if a != b), '?')}.")
+        if len(got) != k:
+            raise CheckFailed(f"{shown} Return exactly k = {k} candidates.")
+        positions = top_k(means, k)
+        if got == positions and members != list(range(len(members))):
+            raise CheckFailed(f"{shown} Those are positions in `members`; return the candidates themselves, "
+                              "members[j].")
+        if set(got) - set(members) or len(set(got)) != k:
+            raise CheckFailed(f"{shown} Return k different candidates, all from `members`.")
+        if got == ranked(members, means, k, "worst"):
+            raise CheckFailed(f"{shown} You returned the worst first: promote the highest means, best first.")
+        if got == ranked(members, means, k, "later"):
+            raise CheckFailed(f"{shown} Of equal means you put the later one first (a reversed ascending sort, "
+                              "`np.argsort(means)[::-1]`, does that). Ties go to the candidate listed first: it was "
+                              "scored first, as in izkit's loop. Sort by -mean with a stable sort.")
+        if got == ranked(members, means, k, "id"):
+            raise CheckFailed(f"{shown} Of equal means you put the lower candidate id first. Ties go to the one "
+                              "listed first in `members`, the order they were scored in: at rung 0 that is the "
+                              "lower index, later it is the one ranked higher on the rung below.")
+        if sorted(means[[members.index(i) for i in got]].tolist(), reverse=True) == \
+                sorted(means[top_k(means, k)].tolist(), reverse=True):
+            raise CheckFailed(f"{shown} You have the right means but equal means in another order: ties are "
+                              "broken wrongly. `np.argsort` is not stable by default (use `kind=\"stable\"` on "
+                              "-means, or `sorted(range(len(means)), key=lambda j: -means[j])`), so that of equal "
+                              "means the one listed first goes first.")
+        if arg_members != members or not np.array_equal(arg_means, means):
+            raise CheckFailed(f"{shown} (`{name}` also changed its inputs in place: leave them alone.)")
+        raise CheckFailed(f"{shown} Return the k members with the highest means, best first.")
+    success(name, len(cases), "the k highest means, best first, candidates not positions, ties to the one listed "
+                              "first (a stable sort)")
