@@ -19,7 +19,7 @@ import numpy as np
 from izkit.config import Config
 from izkit.records import RECORD_NAME, RunRecord
 from izkit.resume import settings_of
-from izkit.strategies import BayesOpt, soft_evals, strategy_for
+from izkit.strategies import BayesOpt, strategy_for
 from izkit.surrogate import proposal_preimages
 
 
@@ -71,7 +71,7 @@ class Replay:
         bo = strategy_for(method)
         if not isinstance(bo, BayesOpt):
             bo = BayesOpt(method, coupled=False)
-        return bo.fit(soft_evals(evals), self.settings, rnd,
+        return bo.fit(evals, self.settings, rnd,
                       proposal_preimages(list(self.record.of_kind("proposal", method=method)), rnd))
 
     def kernel_matrices(self, gp: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -165,7 +165,7 @@ class BayesOpt:
     def propose(self, r: Round) -> Proposal:
         if r.rnd == 0:
             return self.initial_design(r)
-        gp = self.fit(soft_evals(r.evals), r.cfg, r.rnd, r.preimages)  # step 7: the GP on everything scored so far
+        gp = self.fit(r.evals, r.cfg, r.rnd, r.preimages)  # step 7: the GP on everything scored so far
         batch = EIBatch(gp, r)  # step 8: EI's maximisers, then the new instructions among them
         prop = fill_round(batch.draw, r.seen, r.size, r.cfg.screen, r.cfg.max_draws * r.size)
         prop.gp = {"log_marginal_likelihood": gp.log_marginal_likelihood_,
@@ -184,11 +184,11 @@ class BayesOpt:
 
     def fit(self, evals: list[dict[str, Any]], cfg: Config, rnd: int,
             preimages: list[tuple[list[float], str]] = ()) -> GaussianProcess:
-        """The GP that proposes round ``rnd`` from the evaluations before it: eq. 9's kernel or a plain Matern-5/2;
-        with ``cfg.preimages``, also from the soft prompts that wrote an instruction scored without them (PRESTO)."""
-        if cfg.preimages:
-            evals = list(evals) + preimage_evals(evals, preimages)
-        return fit_gp(evals, coupled=self.coupled, similarity=cfg.similarity,
+        """The GP that proposes round ``rnd`` from the evaluations before it that have a soft prompt: eq. 9's kernel
+        or a plain Matern-5/2; with ``cfg.preimages``, also from the soft prompts that wrote an instruction scored
+        without them (PRESTO), a sampled one included."""
+        data = soft_evals(evals) + (preimage_evals(evals, preimages) if cfg.preimages else [])
+        return fit_gp(data, coupled=self.coupled, similarity=cfg.similarity,
                       seed=round_seed(cfg.seed, self.method, rnd), options=SurrogateOptions.from_config(cfg))
 
 
