@@ -125,7 +125,7 @@ def wilcoxon_p(diffs: np.ndarray) -> float:
 
 
 def method_test_score(rep: Replay, method: str, objective: str) -> float:
-    """The test score of ``method``'s best dev instruction in a run (nan if the run has none)."""
+    """The test score of the instruction ``method`` kept in a run (nan if the run has none)."""
     return float(rep.test_scores(method).get(objective, math.nan))
 
 

@@ -121,7 +121,7 @@ def summarise(folders: str | Path | Sequence[str | Path], objective: str | None 
         raise ValueError(f"{folder}: no finished run (no */{RECORD_NAME} with a done line)")
     objective = objective or runs[0].objective
     methods = [m for m in METHODS if any(m in r.methods() for r in runs)]
-    lines = [f"{len(runs)} finished runs in {folder}; test {objective} of each method's best dev instruction "
+    lines = [f"{len(runs)} finished runs in {folder}; test {objective} of the instruction each method kept "
              f"(mean +- sd over seeds)", ""]
     lines += task_table(runs, methods, objective) + budget_lines(runs, methods)
     if "reference" in methods:
@@ -183,7 +183,7 @@ def reference_line(runs: list[Replay], objective: str) -> list[str]:
 
 def run_table(runs: list[Replay], methods: list[str], objective: str) -> list[str]:
     """Per (task, seed): each method's test score and InstructZero's difference from Uniform."""
-    lines = ["Per (task, seed): test " + objective + " of each method's best dev instruction, and InstructZero's "
+    lines = ["Per (task, seed): test " + objective + " of the instruction each method kept, and InstructZero's "
              "paired difference from Uniform", "",
              "| task | seed | " + " | ".join(METHOD_NAMES.get(m, m) for m in methods) + " | IZ - Uniform |",
              "|---|---|" + "---|" * (len(methods) + 1)]
@@ -212,8 +212,9 @@ def paired_tables(runs: list[Replay], methods: list[str], objective: str) -> lis
                              for b in methods if b != "instructzero"]
     searched = [m for m in methods if m != "instructzero" and is_search(m)]
     if searched:
-        lines += ["", f"The same on the best dev {objective} each search reached (what it optimised, on "
-                  f"{runs[0].config.get('n_dev', '?')}-example dev sets; biased upwards, equally for equal budgets)", ""]
+        lines += ["", f"The same on the {objective} each search kept its instruction on (the best on "
+                  f"{runs[0].config.get('n_dev', '?')}-example dev sets, or halving's mean on its last rung; biased "
+                  "upwards by the winner's curse)", ""]
         lines += PAIRED_HEADER + [paired_row(paired(runs, "instructzero", b, objective, score=method_dev_best))
                                   for b in searched]
     return lines
