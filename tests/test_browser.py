@@ -7,9 +7,10 @@ the project's default model and number format (``IZKIT_MODEL`` and ``IZKIT_DTYPE
 Debian's Chromium, driven by Selenium through the system chromedriver, opens each notebook, clicks Run > Run All Cells,
 waits until the kernel is idle and no cell shows ``[*]``, saves it (File > Save Notebook) and fails on any traceback,
 any widget that did not render ("Error displaying widget", "Failed to load model class", a widget shown as plain text)
-or any error output in the saved file. In notebook 8 it drags the soft-prompt explorer's first slider and checks that
-the explorer's figure is redrawn. The first two tests check the checks on tiny generated notebooks (a slider from a
-front-end version JupyterLab does not have, a traceback; a clean page with a working slider), with no model.
+or any error output in the saved file. In notebook 8 it drags the soft-prompt explorer's first slider, in notebook 9
+the halving explorer's (the examples at the first rung), and checks that the explorer's figure is redrawn. The first
+two tests check the checks on tiny generated notebooks (a slider from a front-end version JupyterLab does not have, a
+traceback; a clean page with a working slider), with no model.
 
 Outputs, in bench/out/browser/ (git-ignored): one full-height screenshot per notebook (``01_tour.png`` ...), the
 JupyterLab log and ``report.md`` (seconds per notebook, the slowest cells, every stderr output that was not an error).
@@ -35,6 +36,7 @@ from browser_util import Lab, LabPage, browser_missing, cell_seconds, descendant
 REPO = Path(__file__).resolve().parents[1]
 COURSE = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 OUT = REPO / "bench" / "out" / "browser"
+EXPLORERS = ("08_", "09_")  # notebooks whose first explorer's first slider is dragged: 8 soft prompts, 9 halving
 NOTEBOOK_TIMEOUT = 1800  # seconds for one notebook's Run All; fast mode takes a few minutes at most on one thread
 
 _report: dict[str, dict] = {}
@@ -211,9 +213,9 @@ def test_course_notebook_runs_in_jupyterlab(path, lab, page):
                               "stderr": page.stderr_texts(), "answered": list(page.answered),
                               "console": page.console_errors()}
         page.answered.clear()
-        if path.name.startswith("08_"):  # a student drags the soft-prompt explorer's slider: its figure follows
+        if path.name.startswith(EXPLORERS):  # a student drags the explorer's first slider: its figure follows
             cell = page.explorer_cell()
-            assert cell is not None, "notebook 8 shows no explorer (a slider and its figure)"
+            assert cell is not None, f"{path.name} shows no explorer (a slider and its figure)"
             moved = page.drag_slider(cell)
             assert moved["after"]["readout"] != moved["before"]["readout"], "the slider did not move"
             assert moved["after"]["png"] != moved["before"]["png"], (

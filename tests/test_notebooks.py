@@ -110,7 +110,7 @@ def _id(p: Path) -> str:
 
 
 def test_there_is_a_course_and_assignments():
-    assert len(COURSE) == 8, [p.name for p in COURSE]
+    assert len(COURSE) == 9, [p.name for p in COURSE]
     assert len(SOLUTIONS) >= 4, [p.name for p in SOLUTIONS]
 
 
