@@ -156,12 +156,12 @@ class Config:
         return ["instructzero"] + [m for m in METHODS[1:] if m in self.baselines]
 
     def for_method(self, method: str) -> Config:
-        """The settings ``method`` runs with: the run's own, but for ``paper``, InstructZero with the paper's
-        allocation of the same answers (Algorithm 1: answer_budget / n_dev instructions, each on the n_dev dev
-        examples, the best kept), the row a run with ``--selection halving`` is compared against."""
+        """The settings ``method`` runs with: the run's own, but for ``paper``, InstructZero as the paper runs it at
+        the same answers (Algorithm 1: answer_budget / n_dev instructions, each on the n_dev dev examples, the best
+        kept; no mixed pool, no preimages), the row a run with ``--selection halving`` is compared against."""
         if method != "paper" or self.selection == "best":
             return self
-        return dataclasses.replace(self, selection="best", answers=None, sampled=0.0).with_budget(
+        return dataclasses.replace(self, selection="best", answers=None, sampled=0.0, preimages=False).with_budget(
             self.answer_budget // self.n_dev)
 
     def validate(self) -> None:

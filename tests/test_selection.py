@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -201,6 +203,8 @@ def test_the_papers_allocation_runs_beside_halving_at_the_same_answers(tmp_path)
     paper = cfg.for_method("paper")
     assert paper.selection == "best" and paper.budget == 120 // 4 and paper.search_examples == 4
     assert cfg.for_method("uniform") is cfg and cfg.for_method("instructzero") is cfg
+    new = dataclasses.replace(cfg, preimages=True, sampled=0.5).for_method("paper")
+    assert not new.preimages and new.sampled == 0.0  # the paper's row is the paper's method, whatever the run adds
     res = Run(cfg, tmp_path / "ref", progress=False, pipeline=make_fake_pipeline(generator=FineGenerator())).execute()
     lines = [json.loads(s) for s in (tmp_path / "ref" / "record.jsonl").read_text().splitlines()]
     evals = {m: [e for e in lines if e["kind"] == "eval" and e["method"] == m] for m in ("instructzero", "paper")}
