@@ -15,7 +15,7 @@ answers, and judges each run's pick on induce examples that no allocation ever s
 Held out: the spare induce examples after the 80 that halving's last rung uses (spare[80:], up to `--held-out`; tasks
 with 200 induce examples have 95). The hand-written instruction is scored on them too. The test split is never read.
 
-    python bench/bench_allocation.py                          # 6 tasks x 3 allocations at 1000 answers, ~40 min
+    python bench/bench_allocation.py                          # 6 tasks x 3 allocations at 1000 answers, ~50 min
     python bench/bench_allocation.py --tasks sum,diff --allocations paper,halving2
     python bench/bench_allocation.py --allocations halving5,halving5+pre,halving5+mixed
 
