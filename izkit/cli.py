@@ -54,7 +54,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 # flag (argparse dest) -> Config field, for the flags whose value goes to the config as it is
-FLAG_FIELDS = {"seed": "seed", "objective": "objective", "generator": "generator",
+FLAG_FIELDS = {"seed": "seed", "objective": "objective", "generator": "generator", "generator_url": "generator_url",
                "generator_prompt": "generator_prompt", "layout": "layout", "blackbox": "blackbox",
                "blackbox_model": "blackbox_model",
                "base_url": "base_url", "device": "device", "dtype": "dtype", "root": "root",
@@ -148,7 +148,17 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     for task in tasks:
         load_task(task, root=args.root)  # fail now, not after the first tasks have run
     out = Path(args.out or f"runs/compare-{time.strftime('%Y%m%d-%H%M%S')}")
-    results = compare(config_from_args(args, tasks[0]), tasks, seeds, out)
+    cfg = config_from_args(args, tasks[0])
+    if args.ray is not None:
+        from izkit.fanout import compare_on_ray
+
+        results = compare_on_ray(cfg, tasks, seeds, out, address=args.ray or None,
+                                 cpus=1.0 if args.ray_cpus is None else args.ray_cpus,
+                                 gpus=0.0 if args.ray_gpus is None else args.ray_gpus)
+    elif args.ray_cpus is not None or args.ray_gpus is not None:
+        raise ValueError("--ray-cpus and --ray-gpus say what each pair asks of Ray: add --ray [ADDRESS]")
+    else:
+        results = compare(cfg, tasks, seeds, out)
     objectives = sorted({o for r in results for m in r.methods.values() for o in m.test},
                         key=lambda o: o != results[0].objective)
     text = "\n\n".join(compare_table(results, o) for o in objectives)
@@ -168,6 +178,10 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--generator", default=None, metavar="PATH_OR_ID",
                    help="the open model that writes instructions (default: the embedded Qwen2.5-Coder-0.5B-Instruct, or "
                         "$IZKIT_MODEL)")
+    p.add_argument("--generator-url", default=None, metavar="URL",
+                   help="decode the generator's prompts on this server (e.g. `vllm serve MODEL "
+                        "--enable-prompt-embeds`, http://host:8000/v1); --generator names its tokenizer and "
+                        "embedding table, which are all that is loaded here")
     p.add_argument("--generator-prompt", choices=CHOICES["generator_prompt"], default=None,
                    help="plain: the paper's completion prompt; chat: the generator's chat template, ending 'The "
                         "instruction was to?' (the authors' framing for a chat model)")
@@ -301,6 +315,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tasks", required=True, help="comma-separated task names")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     p.add_argument("--out", default=None, help="where the table, figure and records go (default: runs/compare-<time>/)")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run each (task, seed) as a Ray task: on a local Ray without ADDRESS, or on the cluster at "
+                        "ADDRESS ('auto' or ray://host:10001); needs `pip install ray`")
+    p.add_argument("--ray-cpus", type=float, default=None, help="CPUs each pair asks of Ray (default 1)")
+    p.add_argument("--ray-gpus", type=float, default=None,
+                   help="GPUs each pair asks of Ray (default 0; above 0 the models go on the GPU it gives)")
     _add_run_flags(p)
     p.set_defaults(func=_cmd_compare)
 

@@ -29,7 +29,8 @@ def compare(cfg: Config, tasks: list[str], seeds: list[int], out: str | os.PathL
     Seed-major: every task once before any task twice, so a study stopped early still covers every task. A pair
     that another process is writing (a second ``izkit compare`` on the same folder, e.g. one per core with
     ``OMP_NUM_THREADS=1``) is skipped and read back once that process has finished it, polling every
-    ``poll_seconds``: two such processes share out the pairs between them.
+    ``poll_seconds``: two such processes share out the pairs between them. :func:`izkit.fanout.compare_on_ray`
+    (``izkit compare --ray``) runs the same pairs as Ray tasks, on this machine or a cluster.
     """
     out = Path(out)
     pairs = [(task, seed) for seed in seeds for task in tasks]
@@ -37,22 +38,28 @@ def compare(cfg: Config, tasks: list[str], seeds: list[int], out: str | os.PathL
     busy = []
     for task, seed in pairs:
         try:
-            results[task, seed] = _run_pair(cfg, task, seed, out, progress)
+            results[task, seed] = run_pair(cfg, task, seed, out, progress)
         except RecordBusy as err:
             log.warning("%s; coming back to it after the others", err)
             busy.append((task, seed))
     for task, seed in busy:  # another `izkit compare` on the same folder is running it: wait, then read it back
         while (task, seed) not in results:
             try:
-                results[task, seed] = _run_pair(cfg, task, seed, out, progress)
+                results[task, seed] = run_pair(cfg, task, seed, out, progress)
             except RecordBusy:
                 time.sleep(poll_seconds)
     return [results[p] for p in pairs]
 
 
-def _run_pair(cfg: Config, task: str, seed: int, out: Path, progress: bool) -> RunResult:
-    """One (task, seed) into ``out/<task>-seed<seed>/``: started, resumed, or read back when finished."""
-    sub = out / f"{Path(task).stem}-seed{seed}"
+def pair_folder(out: Path, task: str, seed: int) -> Path:
+    """Where one (task, seed) of a study goes: ``out/<task>-seed<seed>/`` (a task given as a path: its file stem)."""
+    return out / f"{Path(task).stem}-seed{seed}"
+
+
+def run_pair(cfg: Config, task: str, seed: int, out: Path, progress: bool) -> RunResult:
+    """One (task, seed) into :func:`pair_folder`: started, resumed, or read back when finished (then no model is
+    loaded)."""
+    sub = pair_folder(out, task, seed)
     resume = (sub / RECORD_NAME).exists()
     return run(dataclasses.replace(cfg, task=task, seed=seed), sub, resume=resume, progress=progress)
 

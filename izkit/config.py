@@ -48,6 +48,8 @@ class Config:
     similarity: str = "matern"  # S in eq. 9: "matern" on score vectors (authors' code) or "agreement" (eq. 8)
     baselines: tuple[str, ...] = ("manual", "reference")  # any of "matern", "uniform", "ape", "manual", "reference"
     generator: str | None = None  # the open model that writes instructions; None: the embedded default
+    generator_url: str | None = None  # a server that decodes the generator's prompt embeddings (vLLM, izkit.remote);
+    #                                   then only ``generator``'s tokenizer and embedding table are loaded here
     generator_prompt: str = "plain"  # "plain": the paper's completion prompt; "chat": in the model's chat template,
     #                                  ending 'The instruction was to?' (the authors' framing for a chat model)
     layout: str = "soft-first"  # where the soft tokens sit: "soft-first" after BOS (paper eq. 2), "after-demos" or

@@ -48,6 +48,7 @@ from izkit.decoding import (  # Sampling: part of this module's API
     shared_prefix_length,
     stop_tokens,
 )
+from izkit.remote import unpadded_rows
 
 DEMO_TEMPLATE = "Input: {input}\nOutput: {output}"  # one exemplar (paper sec. 3.1)
 DEMO_SEPARATOR = "\n\n"  # between exemplars
@@ -191,6 +192,8 @@ class SoftPromptGenerator:
         layout: "soft-first" (the paper's: the soft tokens right after BOS), "after-demos" (right after the demos,
             before the blank line and the template's last words, the cue) or "before-cue" (right before the cue):
             the last two let every candidate share the demos' KV cache.
+        remote: a :class:`izkit.remote.RemoteDecoder`: the prompts are embedded here and decoded on its server
+            (``model`` then needs only ``get_input_embeddings()``: :func:`izkit.models.load_input_embeddings`).
 
     ``last_raw`` keeps the raw continuations of the latest call, for inspection.
     """
@@ -206,6 +209,7 @@ class SoftPromptGenerator:
         batch_size: int = 32,
         chat: bool = False,
         layout: str = "soft-first",
+        remote: Any = None,
     ) -> None:
         template = template if template is not None else (CHAT_TEMPLATE if chat else INSTRUCTZERO_TEMPLATE)
         if "{demos}" not in template:
@@ -224,7 +228,7 @@ class SoftPromptGenerator:
             raise ValueError(f"batch_size and max_new_tokens must be positive, got {batch_size}, {max_new_tokens}")
         self.model, self.tokenizer, self.projection = model, tokenizer, projection
         self.template, self.demo_template, self.chat = template, demo_template, chat
-        self.max_new_tokens, self.batch_size, self.layout = max_new_tokens, batch_size, layout
+        self.max_new_tokens, self.batch_size, self.layout, self.remote = max_new_tokens, batch_size, layout, remote
         self.lead = lead_of(template)  # the prompt's last words, dropped where the model echoes them
         if layout != "soft-first" and not self.lead:
             raise ValueError(f"layout {layout!r} puts the soft tokens before the template's last words, but "
@@ -421,6 +425,8 @@ class SoftPromptGenerator:
     ) -> list[str]:
         embeds, mask = self.embed(texts, soft, heads)  # (b, L, D), (b, L)
         self.calls += 1
+        if self.remote is not None:  # the server decodes each row (izkit.remote); the cleaner cuts as for local rows
+            return self.remote.complete(unpadded_rows(embeds, mask), self.max_new_tokens, sampling, seed)
         shared = shared_prefix_length(embeds, mask)
         past, past_mask = None, None
         if shared >= MIN_SHARED_PREFIX and embeds.shape[0] > 1:  # prefill the common start once, for every row

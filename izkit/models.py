@@ -36,7 +36,7 @@ __all__ = [  # this module's own names, then those re-exported from izkit.embedd
     "CACHE_ENV", "DEFAULT_MODEL", "DTYPE_ENV", "DTYPES", "EMBEDDED_NAME", "MODEL_ENV", "ModelInfo", "cache_dir",
     "check_device", "cpu_has_bf16",
     "clear_loaded", "default_device", "default_dtype", "default_model", "embedded_model", "embedded_model_dir",
-    "load_causal_lm", "prepare_all",
+    "load_causal_lm", "load_input_embeddings", "InputEmbeddings", "prepare_all",
     "EMBEDDED", "EMBEDDED_MODELS", "GEMMA", "QWEN", "EmbeddedModel", "ModelLoadError", "Part", "assembled_gguf",
     "check_parts", "gguf_field", "gguf_metadata", "locate_part",
 ]
@@ -320,6 +320,79 @@ def load_causal_lm(
             _loaded[key] = (model, tokenizer)
             return _loaded[key]
         return model, tokenizer
+
+
+class InputEmbeddings(torch.nn.Module):
+    """A causal LM's input-embedding module alone, standing in for the model where only its table is needed (a
+    generator served elsewhere: :mod:`izkit.remote`). ``get_input_embeddings()`` is the model's own module, so text
+    is embedded on the model's scale (Gemma's sqrt(D) included); ``izkit_info`` says where it came from."""
+
+    def __init__(self, module: torch.nn.Module, info: ModelInfo):
+        super().__init__()
+        self.embed_tokens = module
+        self.izkit_info = info
+
+    def get_input_embeddings(self) -> torch.nn.Module:
+        return self.embed_tokens
+
+
+def load_input_embeddings(name_or_path: str | os.PathLike | None = None, dtype: torch.dtype | str | None = None
+                          ) -> tuple[InputEmbeddings, Any]:
+    """The input-embedding table and tokenizer of a model named as :func:`load_causal_lm` takes it, on the CPU.
+
+    A folder of safetensors (every embedded model, and what ``save_pretrained`` writes) gives up its table alone: the
+    model is built on the meta device, so nothing else is allocated or read. Other sources (a .gguf, ``.bin``
+    weights, a hub id) load the whole model once and keep only its table. ``dtype``: as :func:`load_causal_lm`.
+    """
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    dtype = dtype or default_dtype("cpu")
+    source, kwargs, display = _resolve(name_or_path)
+    module = _table_from_safetensors(Path(source), dtype) if not kwargs and Path(source).is_dir() else None
+    if module is None:
+        model, tokenizer = load_causal_lm(name_or_path, device="cpu", dtype=dtype, cache=False)
+        module = model.get_input_embeddings()
+        del model
+    else:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+    info = ModelInfo(name=display, source=source, device="cpu", dtype=str(dtype).replace("torch.", ""))
+    return InputEmbeddings(module.requires_grad_(False), info).eval(), tokenizer
+
+
+def _table_from_safetensors(folder: Path, dtype: torch.dtype) -> torch.nn.Module | None:
+    """The model's embedding module with its weight read alone from ``folder``'s safetensors; None where the folder
+    has none, or the module holds state that the weight alone does not give."""
+    import json
+
+    from safetensors import safe_open
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    index = folder / "model.safetensors.index.json"
+    files = {}
+    if index.is_file():
+        files = json.loads(index.read_text())["weight_map"]
+    elif not (folder / "model.safetensors").is_file():
+        return None
+    with torch.device("meta"):
+        skeleton = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(folder))
+    module = skeleton.get_input_embeddings()
+    name = next(n for n, p in skeleton.named_parameters() if p is module.weight)
+    with safe_open(str(folder / files.get(name, "model.safetensors")), framework="pt") as f:
+        if name not in f.keys():
+            return None
+        table = f.get_tensor(name)  # (V, D)
+    module.to_empty(device="cpu")
+    for buf, _ in module.named_buffers():  # non-persistent: not in the file, and empty after to_empty
+        if not hasattr(module, f"scalar_{buf}"):  # e.g. Gemma's embed_scale beside its scalar_embed_scale
+            return None
+        setattr(module, buf, torch.tensor(getattr(module, f"scalar_{buf}")))
+    module.weight.data = table.to(dtype)
+    return module
 
 
 def clear_loaded() -> None:

@@ -45,20 +45,31 @@ class Pipeline:
             splits = splits or task.splits(cfg.kappa, cfg.n_dev, cfg.n_test, cfg.seed)
             metric = metric or task.metric
         objective = objective or cfg.resolved_objective()
-        model, tokenizer = load_causal_lm(cfg.generator, device=cfg.device, dtype=cfg.dtype)
+        remote = None
+        if cfg.generator_url:  # the generator is served elsewhere: its tokenizer and embedding table alone here
+            from izkit.models import load_input_embeddings
+            from izkit.remote import RemoteDecoder
+
+            model, tokenizer = load_input_embeddings(cfg.generator, dtype=cfg.dtype)
+            remote = RemoteDecoder(cfg.generator_url, timeout=cfg.request_timeout, max_retries=cfg.max_retries)
+        else:
+            model, tokenizer = load_causal_lm(cfg.generator, device=cfg.device, dtype=cfg.dtype)
         projection = RandomProjection.for_model(model, d=cfg.d, n_tokens=cfg.n_tokens, kind=cfg.projection,
                                                 seed=cfg.seed)
         generator = SoftPromptGenerator(model, tokenizer, projection, chat=cfg.generator_prompt == "chat",
-                                        layout=cfg.layout)
+                                        layout=cfg.layout, remote=remote)
         if cfg.blackbox == "local":
-            bb_model, bb_tok = ((model, tokenizer) if cfg.blackbox_model in (None, cfg.generator)
-                                else load_causal_lm(cfg.blackbox_model, device=cfg.device, dtype=cfg.dtype))
+            bb_model, bb_tok = ((model, tokenizer) if cfg.blackbox_model in (None, cfg.generator) and remote is None
+                                else load_causal_lm(cfg.blackbox_model or cfg.generator, device=cfg.device,
+                                                    dtype=cfg.dtype))
             blackbox = LocalBlackBox(bb_model, bb_tok, objective=objective, cache=cfg.answer_cache)
         else:
             blackbox = OpenAIBlackBox(cfg.blackbox_model, base_url=cfg.base_url, api=cfg.api, objective=objective,
                                       timeout=cfg.request_timeout, max_retries=cfg.max_retries,
                                       cache=cfg.answer_cache)
         ids = {"generator": dataclasses.asdict(model.izkit_info), "blackbox": blackbox.model_id}
+        if remote is not None:
+            ids["generator"]["served_at"] = cfg.generator_url
         return cls(generator, blackbox, splits.exemplars, metric, ids)
 
     @classmethod

@@ -23,14 +23,15 @@ from izkit.config import DTYPES, Config
 from izkit.records import RECORD_NAME, RecordError, RunRecord, jsonable
 
 # Settings a resumed run may change: how to reach the models and where answers are cached, not what the run is.
-RESUME_MAY_CHANGE = frozenset({"request_timeout", "max_retries", "device", "dtype", "answer_cache", "test_curve"})
+RESUME_MAY_CHANGE = frozenset({"request_timeout", "max_retries", "device", "dtype", "answer_cache", "test_curve",
+                               "generator_url"})
 CONFIG_FIELDS = frozenset(f.name for f in dataclasses.fields(Config))
 # Settings added after records were archived -> what those records did (not necessarily today's default): a record
 # without them reads as if it had them at these values (the study in bench/study was made before multi-fidelity
 # selection and before the soft tokens could sit anywhere but right after BOS).
 ADDED_LATER: dict[str, Any] = {"selection": "best", "answers": None, "halving_first": 5, "halving_eta": 3.0,
                                "halving_top": 100, "layout": "soft-first", "preimages": False,
-                               "sampled": 0.0}
+                               "sampled": 0.0, "generator_url": None}
 
 
 def with_later_defaults(config: dict[str, Any]) -> dict[str, Any]:

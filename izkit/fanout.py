@@ -1,0 +1,137 @@
+"""A study fanned out on Ray: each (task, seed) of an ``izkit compare`` is one Ray task on some node of a cluster.
+
+``compare_on_ray(cfg, tasks, seeds, out, address)`` runs what :func:`izkit.compare.compare` runs, with the same
+records in the same folders (``out/<task>-seed<seed>/record.jsonl``), so ``izkit summary`` and ``--archive`` read a
+Ray study as they read any other. Each pair is a Ray task that declares its resources (``cpus``, and ``gpus`` where
+the models go on a GPU); Ray gives a task of ``cpus`` CPUs as many OpenMP threads, so a 2-core node runs two one-CPU
+pairs side by side rather than two two-thread processes fighting over its cores.
+
+Records travel with the tasks both ways, so a cluster need not share a file system: the driver sends a pair's record
+as it stands (nothing, a partial one or a finished one), the worker writes it into its own ``out`` where that lacks
+it and resumes it, and sends the record back when the pair is finished; the driver writes it where its own copy
+differs. Where the nodes do share ``out``, both copies are the same file and nothing is written twice. A worker that
+dies is retried by Ray (``max_retries``) and resumes from the record it had written; the folder's lock
+(:func:`izkit.records.locked_run`) still keeps two writers off one record: a pair that another process is running is
+tried again once the others are done.
+
+Without an address a local Ray instance starts on this machine with its CPUs; ``address="auto"`` joins the cluster
+that ``ray start --head`` began here, and ``ray://host:10001`` a remote one. Ray is an optional dependency
+(``pip install ray``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from izkit.compare import pair_folder, run_pair
+from izkit.config import Config
+from izkit.loop import RunResult
+from izkit.records import RECORD_NAME, RecordBusy
+
+BUSY = "busy"  # what a worker returns for a pair that another process holds
+
+
+def compare_on_ray(cfg: Config, tasks: list[str], seeds: list[int], out: str | os.PathLike,
+                   address: str | None = None, cpus: float = 1.0, gpus: float = 0.0, progress: bool = True,
+                   poll_seconds: float = 10.0, max_retries: int = 2) -> list[RunResult]:
+    """Every (task, seed) as a Ray task; returns the runs in :func:`izkit.compare.compare`'s order (seed-major).
+
+    Args:
+        cfg: the study's config (its task and seed are replaced per pair).
+        tasks, seeds: the pairs, submitted seed-major, so that a study stopped early still covers every task.
+        out: the study folder, on the driver (and on every node, where they share it).
+        address: a Ray cluster to join ("auto", "ray://host:port"); None starts a local one, or uses the Ray this
+            process is already connected to.
+        cpus, gpus: what each pair declares to Ray's scheduler (gpus > 0: the models go on the GPU Ray assigns).
+        progress: a progress bar over finished pairs.
+        poll_seconds: how long to wait before trying again a pair that another process holds.
+        max_retries: times Ray reruns a pair whose worker process died (it resumes from its record).
+    """
+    if cpus <= 0 or gpus < 0:
+        raise ValueError(f"each pair needs cpus > 0 and gpus >= 0, got cpus={cpus}, gpus={gpus}")
+    ray = _ray()
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=progress)
+    elif address is not None:
+        raise ValueError(f"this process is already connected to Ray; cannot also join {address!r}")
+    out = Path(out).resolve()
+    pairs = [(task, seed) for seed in seeds for task in tasks]
+    remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=max_retries)(pair_on_worker)
+    if gpus > 0 and cfg.device is None:
+        cfg = dataclasses.replace(cfg, device="cuda")  # the GPU Ray gives the task (it sets CUDA_VISIBLE_DEVICES)
+
+    def submit(task: str, seed: int) -> Any:
+        path = pair_folder(out, task, seed) / RECORD_NAME
+        sent = path.read_bytes() if path.exists() else b""
+        return remote.remote(cfg, task, seed, str(out), sent)
+
+    pending = {submit(task, seed): (task, seed) for task, seed in pairs}
+    results: dict[tuple[str, int], RunResult] = {}
+    failed: dict[tuple[str, int], BaseException] = {}
+    bar = _bar(len(pairs)) if progress else None
+    while pending:
+        (ref,), _ = ray.wait(list(pending), num_returns=1)
+        task, seed = pending.pop(ref)
+        try:
+            back = ray.get(ref)
+        except Exception as err:  # noqa: BLE001 (a failed pair must not lose the others: reported at the end)
+            failed[task, seed] = err
+        else:
+            if back == BUSY:  # another process is writing this record: wait, then try again
+                time.sleep(poll_seconds)
+                pending[submit(task, seed)] = (task, seed)
+                continue
+            _write_back(pair_folder(out, task, seed) / RECORD_NAME, back)
+            results[task, seed] = run_pair(cfg, task, seed, out, progress=False)  # read back: no model is loaded
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    if failed:
+        names = ", ".join(f"{t} seed {s}" for t, s in failed)
+        first = next(iter(failed.values()))
+        raise RuntimeError(f"{len(failed)} of {len(pairs)} pairs failed on Ray ({names}); their records in {out} keep "
+                           f"what was done, and the same command resumes them. The first error: {first}") from first
+    return [results[p] for p in pairs]
+
+
+def pair_on_worker(cfg: Config, task: str, seed: int, out: str, sent: bytes) -> bytes | str:
+    """On a Ray worker: the driver's record written where this node lacks it, the pair run (or resumed, or read
+    back), and the finished record returned; :data:`BUSY` where another process holds it."""
+    path = pair_folder(Path(out), task, seed) / RECORD_NAME
+    if sent and not path.exists():  # a node that does not share the driver's folder
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(sent)
+    try:
+        run_pair(cfg, task, seed, Path(out), progress=False)
+    except RecordBusy:
+        return BUSY
+    return path.read_bytes()
+
+
+def _write_back(path: Path, record: bytes) -> None:
+    """The finished record where the driver's copy lacks or differs from it (written whole, then moved in place)."""
+    if path.exists() and path.read_bytes() == record:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(record)
+    os.replace(tmp, path)
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ImportError("--ray needs Ray: pip install ray (izkit is tested with ray 2.60)") from None
+    return ray
+
+
+def _bar(total: int) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="pairs", unit="pair")
