@@ -23,7 +23,6 @@ ranks allocations, it does not predict test accuracy. The test split is never re
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -31,6 +30,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._report import emit  # noqa: E402
+from izkit.study import finished_runs  # noqa: E402
+from izkit.winner import candidate_pool  # noqa: E402
 from izkit.selection import answers, halving_rungs, most_candidates, successive_halving, top_k  # noqa: E402
 
 STUDY = Path(__file__).resolve().parent / "study"
@@ -40,16 +41,8 @@ ALLOCATIONS = [("paper", None)] + [(f"halving first={f} eta={e} top={t}", (f, e,
 
 
 def pools(study: Path) -> dict[str, np.ndarray]:
-    """(task-seed) -> the dev accuracies of the distinct instructions its searches wrote."""
-    out = {}
-    for rec in sorted(study.glob("*/record.jsonl")):
-        means = {}
-        for line in rec.read_text().splitlines():
-            e = json.loads(line)
-            if e.get("kind") == "eval" and e.get("method") in SEARCHES and e.get("mean") is not None:
-                means.setdefault(e["instruction"], e["mean"])
-        out[rec.parent.name] = np.array(list(means.values()))
-    return out
+    """(task-seed) -> the dev accuracies of the distinct instructions its searches wrote (izkit.winner's pool)."""
+    return {rep.record.path.parent.name: candidate_pool(rep, SEARCHES) for rep in finished_runs(study)}
 
 
 def simulate(pool: np.ndarray, budget: int, alloc, rng: np.random.Generator) -> tuple[float, float, float]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
@@ -296,18 +297,15 @@ class Run:
                 bar.update(1)
 
     def _test(self, method: str) -> MethodResult:
-        """The method's best instruction on dev, scored on the held-out test split under every objective it has.
+        """The instruction the method kept (:meth:`izkit.records.RunRecord.kept`: halving's pick, or the best on
+        dev), scored on the held-out test split under every objective it has.
 
-        Ties on dev (20 examples give many under accuracy) go to the instruction evaluated first; the authors' code
-        keeps the latest. No finer score breaks them yet: that would need a measurement on dev that it helps.
+        Ties on dev (20 examples give many under accuracy) go to the instruction evaluated first. No finer score
+        breaks them: that would need a measurement on dev that it helps.
         """
         evals = self.record.evals(method)
-        means = np.array([np.nan if e["mean"] is None else e["mean"] for e in evals])  # (n,)
-        b = int(np.nanargmax(means)) if np.isfinite(means).any() else 0
-        best, best_dev = evals[b], float(means[b])
-        picked = self.record.find("selection", method=method)  # halving's pick, judged on its last rung
-        if picked is not None:
-            best, best_dev = {"instruction": picked["instruction"]}, float(picked["mean"])
+        best = self.record.kept(method)
+        best_dev = math.nan if best["mean"] is None else float(best["mean"])
         result = MethodResult(method, best["instruction"], best_dev, len(evals),
                               n_distinct=len({e["instruction"] for e in evals}), answers=self.record.answers(method))
         objectives = [self.objective] + (["accuracy" if self.objective == "loglik" else "loglik"]

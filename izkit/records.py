@@ -222,6 +222,18 @@ class RunRecord:
     def find(self, kind: str, **match: Any) -> dict[str, Any] | None:
         return next(self.of_kind(kind, **match), None)
 
+    def kept(self, method: str) -> dict[str, Any] | None:
+        """The line of the instruction ``method`` kept, with the mean it was kept on: halving's ``selection`` line
+        where the run chose by successive halving, else the eval line of the best dev mean (ties go to the one
+        evaluated first; the authors' code keeps the latest); the first eval line if none has a score; None before
+        any. The test split scores this instruction (izkit.loop), and every report names it (izkit.replay)."""
+        picked = self.find("selection", method=method)
+        if picked is not None:
+            return picked
+        evals = self.evals(method)
+        scored = [e for e in evals if e["mean"] is not None and math.isfinite(e["mean"])]
+        return max(scored, key=lambda e: e["mean"]) if scored else next(iter(evals), None)
+
     @property
     def done(self) -> bool:
         return self.find("done") is not None

@@ -55,9 +55,9 @@ class Replay:
 
     def kept(self, method: str = "instructzero") -> dict[str, Any]:
         """The instruction the run kept for ``method`` and the mean it was kept on: halving's pick (its ``selection``
-        line, judged on the last rung's examples) where the run chose by successive halving, else :meth:`best`."""
-        line = self.record.find("selection", method=method)
-        return line if line is not None else self.best(method)
+        line, judged on the last rung's examples) where the run chose by successive halving, else :meth:`best`
+        (:meth:`izkit.records.RunRecord.kept`, the rule the run's test scoring followed)."""
+        return self.record.kept(method)
 
     def test_scores(self, method: str = "instructzero") -> dict[str, float]:
         return {t["objective"]: t["mean"] for t in self.record.of_kind("test", method=method)}

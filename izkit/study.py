@@ -129,7 +129,7 @@ def method_test_score(rep: Replay, method: str, objective: str) -> float:
     return float(rep.test_scores(method).get(objective, math.nan))
 
 
-def method_dev_best(rep: Replay, method: str, objective: str | None = None) -> float:
+def method_kept_score(rep: Replay, method: str, objective: str | None = None) -> float:
     """The score the method's kept instruction was kept on: the best dev score the search reached, or with halving
     the pick's mean on the last rung's examples (nan if it scored nothing)."""
     return float(rep.kept(method)["mean"]) if any(e["mean"] is not None for e in rep.evals(method)) else math.nan
@@ -138,7 +138,7 @@ def method_dev_best(rep: Replay, method: str, objective: str | None = None) -> f
 def paired(runs: list[Replay], a: str, b: str, objective: str, tol: float = 1e-12,
            score=method_test_score) -> Paired:
     """A against B on every run that has both: ``score(run, method, objective)`` per pair (default: the test score
-    of each one's best dev instruction; :func:`method_dev_best` compares the searches on what they optimised)."""
+    of each one's best dev instruction; :func:`method_kept_score` compares the searches on what they optimised)."""
     pairs = [(score(r, a, objective), score(r, b, objective)) for r in runs]
     diffs = np.array([x - y for x, y in pairs if math.isfinite(x) and math.isfinite(y)])  # (n,)
     return Paired(a, b, diffs, int((diffs > tol).sum()), int((np.abs(diffs) <= tol).sum()), int((diffs < -tol).sum()),

@@ -32,7 +32,7 @@ from izkit.study import (
     Paired,
     distinct_evaluations,
     finished_runs,
-    method_dev_best,
+    method_kept_score,
     method_test_score,
     paired,
     repeated_soft_prompts,
@@ -215,7 +215,7 @@ def paired_tables(runs: list[Replay], methods: list[str], objective: str) -> lis
         lines += ["", f"The same on the {objective} each search kept its instruction on (the best on "
                   f"{runs[0].config.get('n_dev', '?')}-example dev sets, or halving's mean on its last rung; biased "
                   "upwards by the winner's curse)", ""]
-        lines += PAIRED_HEADER + [paired_row(paired(runs, "instructzero", b, objective, score=method_dev_best))
+        lines += PAIRED_HEADER + [paired_row(paired(runs, "instructzero", b, objective, score=method_kept_score))
                                   for b in searched]
     return lines
 
