@@ -1,19 +1,21 @@
 """The study of issue 24: every method at one budget of black-box answers, the paper's allocation beside halving's.
 
-For each (task, seed), seed-major (every task once before any task twice), and each budget of answers (1000, then
-3000), one `izkit compare` of one pair:
+For each budget of answers (1000, then 3000), one `izkit compare` over every (task, seed), seed-major (every task
+once before any task twice):
 
-    izkit compare --tasks TASK --seeds SEED --selection halving --halving-first 2 --preimages --answers B \\
-        --baselines paper,matern,uniform,ape,reference --out runs/study-answers/B
+    izkit compare --tasks T --seeds 0,1,2 --selection halving --halving-first 2 --preimages --answers B \\
+        --baselines paper,matern,uniform,ape,reference --out runs/study-answers/B --archive bench/study-answers/B
 
 so each record holds six rows at B answers each: InstructZero with the new selection (successive halving from 2
 examples, the GP also learning from preimages), InstructZero with the paper's allocation (B / 20 instructions on the
 20 dev examples, best kept, no preimages), plain Matern BO, Uniform and APE-style with the same halving, and the
-hand-written instruction. After each pair its record is archived (without the answers' text) in
-bench/study-answers/B/ with `izkit summary --archive`, so a study outlives the machine in git; a later sitting copies
-the archive back and goes on where it stopped (finished pairs are read back, not rerun).
+hand-written instruction. `--archive` keeps each pair (without the answers' text) in bench/study-answers/B/ as soon
+as it is finished, so a study outlives the machine in git, and copies the archive back first, so a later sitting goes
+on where it stopped (finished pairs are read back, not rerun). `--ray` fans the pairs out on a local Ray, one CPU
+each (on two cores, two pairs at a time).
 
     python bench/study_answers.py                        # the whole study, resumable
+    python bench/study_answers.py --ray                  # the same, two one-CPU pairs at a time on Ray
     python bench/study_answers.py --tasks sum --seeds 0  # one pair at both budgets
     python bench/study_answers.py --report               # the summary of each budget from the archive alone
 
@@ -23,7 +25,6 @@ The new selection's settings were chosen on held-out spare induce examples, neve
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -47,15 +48,6 @@ def izkit(*args: str) -> None:
         raise SystemExit(f"izkit {' '.join(args)} failed; run this script again to resume")
 
 
-def restore(budget: str) -> None:
-    """Copy archived records that the live folder lacks back into it, so `izkit compare` reads them back."""
-    for rec in sorted((ARCHIVE / budget).glob("*/record.jsonl")):
-        live = LIVE / budget / rec.parent.name / "record.jsonl"
-        if not live.exists():
-            live.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(rec, live)
-
-
 def report(budgets: list[str]) -> int:
     """Each budget's `izkit summary` from the archive, and the figure of test score against answers spent."""
     sys.path.insert(0, str(ROOT))
@@ -76,18 +68,14 @@ def main() -> int:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--budgets", default=BUDGETS, help="answers per method, comma-separated")
     ap.add_argument("--report", action="store_true", help="only summarise what is archived")
+    ap.add_argument("--ray", action="store_true", help="two one-CPU pairs at a time on a local Ray (izkit.fanout)")
     args = ap.parse_args()
     budgets = args.budgets.split(",")
     if args.report:
         return report(budgets)
     for b in budgets:
-        restore(b)
-    for seed in args.seeds.split(","):
-        for task in args.tasks.split(","):
-            for b in budgets:
-                izkit("compare", "--tasks", task, "--seeds", seed, *NEW, "--answers", b, "--baselines", BASELINES,
-                      "--out", str(LIVE / b))
-                izkit("summary", str(LIVE / b), "--archive", str(ARCHIVE / b))
+        izkit("compare", "--tasks", args.tasks, "--seeds", args.seeds, *NEW, "--answers", b, "--baselines", BASELINES,
+              "--out", str(LIVE / b), "--archive", str(ARCHIVE / b), *(["--ray"] if args.ray else []))
     return 0
 
 

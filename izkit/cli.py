@@ -149,16 +149,28 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         load_task(task, root=args.root)  # fail now, not after the first tasks have run
     out = Path(args.out or f"runs/compare-{time.strftime('%Y%m%d-%H%M%S')}")
     cfg = config_from_args(args, tasks[0])
+    if args.ray is None and (args.ray_cpus is not None or args.ray_gpus is not None):
+        raise ValueError("--ray-cpus and --ray-gpus say what each pair asks of Ray: add --ray [ADDRESS]")
+    keep = None
+    if args.archive:
+        from izkit.loop import RunResult
+        from izkit.replay import replay
+        from izkit.study import archive, restore
+
+        back = restore(args.archive, out)  # pairs archived in an earlier sitting are read back, not rerun
+        if back:
+            print(f"{len(back)} archived runs copied from {args.archive}/ into {out}/")
+
+        def keep(result: RunResult) -> None:
+            archive([replay(result.record_path)], args.archive)
     if args.ray is not None:
         from izkit.fanout import compare_on_ray
 
         results = compare_on_ray(cfg, tasks, seeds, out, address=args.ray or None,
                                  cpus=1.0 if args.ray_cpus is None else args.ray_cpus,
-                                 gpus=0.0 if args.ray_gpus is None else args.ray_gpus)
-    elif args.ray_cpus is not None or args.ray_gpus is not None:
-        raise ValueError("--ray-cpus and --ray-gpus say what each pair asks of Ray: add --ray [ADDRESS]")
+                                 gpus=0.0 if args.ray_gpus is None else args.ray_gpus, on_finished=keep)
     else:
-        results = compare(cfg, tasks, seeds, out)
+        results = compare(cfg, tasks, seeds, out, on_finished=keep)
     objectives = sorted({o for r in results for m in r.methods.values() for o in m.test},
                         key=lambda o: o != results[0].objective)
     text = "\n\n".join(compare_table(results, o) for o in objectives)
@@ -318,6 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                    help="run each (task, seed) as a Ray task: on a local Ray without ADDRESS, or on the cluster at "
                         "ADDRESS ('auto' or ray://host:10001); needs `pip install ray`")
+    p.add_argument("--archive", default=None, metavar="DIR",
+                   help="archive each pair as soon as it is finished (as `izkit summary --archive` does), and first "
+                        "copy into --out the pairs DIR has that --out lacks, so a study goes on where it stopped")
     p.add_argument("--ray-cpus", type=float, default=None, help="CPUs each pair asks of Ray (default 1)")
     p.add_argument("--ray-gpus", type=float, default=None,
                    help="GPUs each pair asks of Ray (default 0; above 0 the models go on the GPU it gives)")

@@ -10,6 +10,7 @@ import dataclasses
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +24,16 @@ log = logging.getLogger(__name__)
 
 
 def compare(cfg: Config, tasks: list[str], seeds: list[int], out: str | os.PathLike,
-            progress: bool = True, poll_seconds: float = 10.0) -> list[RunResult]:
+            progress: bool = True, poll_seconds: float = 10.0,
+            on_finished: Callable[[RunResult], Any] | None = None) -> list[RunResult]:
     """Run every (task, seed) into ``out/<task>-seed<seed>/`` (finished ones are read back, interrupted ones resumed).
 
     Seed-major: every task once before any task twice, so a study stopped early still covers every task. A pair
     that another process is writing (a second ``izkit compare`` on the same folder, e.g. one per core with
     ``OMP_NUM_THREADS=1``) is skipped and read back once that process has finished it, polling every
     ``poll_seconds``: two such processes share out the pairs between them. :func:`izkit.fanout.compare_on_ray`
-    (``izkit compare --ray``) runs the same pairs as Ray tasks, on this machine or a cluster.
+    (``izkit compare --ray``) runs the same pairs as Ray tasks, on this machine or a cluster. ``on_finished`` is
+    called with each pair's result as soon as it is finished or read back (``izkit compare --archive`` archives it).
     """
     out = Path(out)
     pairs = [(task, seed) for seed in seeds for task in tasks]
@@ -42,12 +45,17 @@ def compare(cfg: Config, tasks: list[str], seeds: list[int], out: str | os.PathL
         except RecordBusy as err:
             log.warning("%s; coming back to it after the others", err)
             busy.append((task, seed))
+            continue
+        if on_finished is not None:
+            on_finished(results[task, seed])
     for task, seed in busy:  # another `izkit compare` on the same folder is running it: wait, then read it back
         while (task, seed) not in results:
             try:
                 results[task, seed] = run_pair(cfg, task, seed, out, progress)
             except RecordBusy:
                 time.sleep(poll_seconds)
+        if on_finished is not None:
+            on_finished(results[task, seed])
     return [results[p] for p in pairs]
 
 

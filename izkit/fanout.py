@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,8 @@ BUSY = "busy"  # what a worker returns for a pair that another process holds
 
 def compare_on_ray(cfg: Config, tasks: list[str], seeds: list[int], out: str | os.PathLike,
                    address: str | None = None, cpus: float = 1.0, gpus: float = 0.0, progress: bool = True,
-                   poll_seconds: float = 10.0, max_retries: int = 2) -> list[RunResult]:
+                   poll_seconds: float = 10.0, max_retries: int = 2,
+                   on_finished: Callable[[RunResult], Any] | None = None) -> list[RunResult]:
     """Every (task, seed) as a Ray task; returns the runs in :func:`izkit.compare.compare`'s order (seed-major).
 
     Args:
@@ -50,6 +52,7 @@ def compare_on_ray(cfg: Config, tasks: list[str], seeds: list[int], out: str | o
         progress: a progress bar over finished pairs.
         poll_seconds: how long to wait before trying again a pair that another process holds.
         max_retries: times Ray reruns a pair whose worker process died (it resumes from its record).
+        on_finished: called with each pair's result as soon as it is back on the driver, in the order they finish.
     """
     if cpus <= 0 or gpus < 0:
         raise ValueError(f"each pair needs cpus > 0 and gpus >= 0, got cpus={cpus}, gpus={gpus}")
@@ -87,6 +90,8 @@ def compare_on_ray(cfg: Config, tasks: list[str], seeds: list[int], out: str | o
                 continue
             _write_back(pair_folder(out, task, seed) / RECORD_NAME, back)
             results[task, seed] = run_pair(cfg, task, seed, out, progress=False)  # read back: no model is loaded
+            if on_finished is not None:
+                on_finished(results[task, seed])
         if bar is not None:
             bar.update(1)
     if bar is not None:

@@ -103,6 +103,22 @@ def archive(runs: list[Replay], dest: str | Path) -> list[Path]:
     return paths
 
 
+def restore(archived: str | Path, out: str | Path) -> list[Path]:
+    """Copy each archived record that ``out`` lacks into ``out/<run>/record.jsonl``, so that an ``izkit compare`` on
+    ``out`` reads those pairs back instead of running them again (a study carried on in a later sitting or on
+    another machine); records ``out`` already has, finished or not, are left as they are. Returns the copies made."""
+    copied = []
+    for rec in sorted(Path(archived).glob(f"*/{RECORD_NAME}")):
+        target = Path(out) / rec.parent.name / RECORD_NAME
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{RECORD_NAME}.{os.getpid()}.tmp")
+            tmp.write_bytes(rec.read_bytes())
+            os.replace(tmp, target)
+            copied.append(target)
+    return copied
+
+
 def bootstrap_ci(diffs: np.ndarray, level: float = 0.95, n_boot: int = 10_000, seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of ``diffs`` (n,), resampling pairs with replacement (seeded)."""
     diffs = np.asarray(diffs, dtype=float)

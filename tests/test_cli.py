@@ -137,3 +137,33 @@ def test_prepare_converts_every_embedded_model(monkeypatch, capsys, tmp_path):
     out = capsys.readouterr().out
     for name in models.EMBEDDED_MODELS:
         assert f"embedded model {name} ready in {tmp_path / (name + '-True')}" in out
+
+
+def test_compare_archives_each_pair_as_it_finishes_and_a_later_sitting_reads_them_back(tmp_path, monkeypatch, capsys):
+    from conftest import make_fake_pipeline
+    import izkit.study
+    from izkit.pipeline import Pipeline
+
+    monkeypatch.setattr(Pipeline, "from_config", classmethod(lambda cls, *a, **k: make_fake_pipeline()))
+    archived = []
+    real_archive = izkit.study.archive
+    monkeypatch.setattr(izkit.study, "archive", lambda runs, dest: archived.append(
+        [r.record.path.parent.name for r in runs]) or real_archive(runs, dest))
+    argv = lambda out: ["compare", "--tasks", "antonyms,sum", "--seeds", "0", "--quick", "--objective",  # noqa: E731
+                        "loglik", "--baselines", "uniform", "--no-cache", "--out", str(out),
+                        "--archive", str(tmp_path / "archive")]
+    assert main(argv(tmp_path / "first")) == 0
+    assert archived == [["antonyms-seed0"], ["sum-seed0"]]  # one pair at a time, as each one finished
+    table = (tmp_path / "first" / "table.md").read_text()
+    for name in ("antonyms-seed0", "sum-seed0"):
+        lines = (tmp_path / "archive" / name / "record.jsonl").read_text()
+        assert '"kind":"done"' in lines and '"predictions"' not in lines  # finished, without the answers' text
+
+    def no_models(cls, *a, **k):
+        raise AssertionError("a pair in the archive was run again")
+
+    monkeypatch.setattr(Pipeline, "from_config", classmethod(no_models))
+    capsys.readouterr()
+    assert main(argv(tmp_path / "second")) == 0  # another machine, the same archive: read back with no model
+    assert "2 archived runs copied" in capsys.readouterr().out
+    assert (tmp_path / "second" / "table.md").read_text() == table
