@@ -10,11 +10,14 @@ benchmarks build one with :meth:`Pipeline.from_config` (models loaded from the c
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from izkit.config import Config
 from izkit.tasks import Splits, load_task
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -59,6 +62,11 @@ class Pipeline:
         generator = SoftPromptGenerator(model, tokenizer, projection, chat=cfg.generator_prompt == "chat",
                                         layout=cfg.layout, remote=remote)
         if cfg.blackbox == "local":
+            if remote is not None and cfg.blackbox_model is None:
+                logger.warning("the generator is served at %s, but the black box is local and defaults to the "
+                               "generator's model, so the whole of %s is loaded here; pass --blackbox openai (or "
+                               "--blackbox-model) to keep it off this machine", cfg.generator_url,
+                               cfg.generator or "the default model")
             bb_model, bb_tok = ((model, tokenizer) if cfg.blackbox_model in (None, cfg.generator) and remote is None
                                 else load_causal_lm(cfg.blackbox_model or cfg.generator, device=cfg.device,
                                                     dtype=cfg.dtype))

@@ -69,7 +69,7 @@ def test_a_server_without_prompt_embeddings_is_named_with_the_flag_it_needs(embe
             decoder.complete([torch.zeros(3, model.config.hidden_size)], 4)
 
 
-def test_a_run_with_a_served_generator_records_the_local_runs_instructions(embedded, tmp_path):
+def test_a_run_with_a_served_generator_records_the_local_runs_instructions(embedded, tmp_path, caplog):
     from izkit.config import Config
     from izkit.loop import run
 
@@ -84,6 +84,7 @@ def test_a_run_with_a_served_generator_records_the_local_runs_instructions(embed
         lines = [json.loads(s) for s in (path / "record.jsonl").read_text().splitlines()]
         return lines[0], [(e["method"], e["instruction"], e["mean"]) for e in lines if e["kind"] == "eval"]
 
+    assert "the black box is local and defaults to the generator's model" in caplog.text  # the whole model, here
     header, served_evals = evals(tmp_path / "served")
     assert served_evals == evals(tmp_path / "local")[1] and len(served_evals) >= 4
     assert header["models"]["generator"]["served_at"] == srv.base_url
