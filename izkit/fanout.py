@@ -31,7 +31,7 @@ from typing import Any
 from izkit.compare import pair_folder, run_pair
 from izkit.config import Config
 from izkit.loop import RunResult
-from izkit.records import RECORD_NAME, RecordBusy
+from izkit.records import RECORD_NAME, RecordBusy, write_whole
 
 BUSY = "busy"  # what a worker returns for a pair that another process holds
 
@@ -109,8 +109,7 @@ def pair_on_worker(cfg: Config, task: str, seed: int, out: str, sent: bytes) -> 
     back), and the finished record returned; :data:`BUSY` where another process holds it."""
     path = pair_folder(Path(out), task, seed) / RECORD_NAME
     if sent and not path.exists():  # a node that does not share the driver's folder
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(sent)
+        write_whole(path, sent)
     try:
         run_pair(cfg, task, seed, Path(out), progress=False)
     except RecordBusy:
@@ -120,12 +119,8 @@ def pair_on_worker(cfg: Config, task: str, seed: int, out: str, sent: bytes) -> 
 
 def _write_back(path: Path, record: bytes) -> None:
     """The finished record where the driver's copy lacks or differs from it (written whole, then moved in place)."""
-    if path.exists() and path.read_bytes() == record:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(record)
-    os.replace(tmp, path)
+    if not path.exists() or path.read_bytes() != record:
+        write_whole(path, record)
 
 
 def _ray() -> Any:

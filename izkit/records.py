@@ -47,6 +47,15 @@ class RecordError(ValueError):
     """A record cannot be read or does not fit the run; the message names the file, line or field."""
 
 
+def write_whole(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` beside it first and rename it into place, so a reader (or an interrupted writer)
+    sees the old file or the new one, never part of one; the folder is made if needed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
 class RecordBusy(RecordError):
     """Another process is writing the run in this folder (it holds the folder's lock)."""
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from izkit.records import RECORD_NAME
+from izkit.records import RECORD_NAME, write_whole
 from izkit.replay import Replay, replay
 
 
@@ -94,11 +93,8 @@ def archive(runs: list[Replay], dest: str | Path) -> list[Path]:
         if not rep.record.done:
             raise ValueError(f"{rep.record.path}: the run is not finished; only finished runs are archived")
         target = Path(dest) / rep.record.path.parent.name / RECORD_NAME
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{RECORD_NAME}.{os.getpid()}.tmp")
-        tmp.write_text("".join(json.dumps(line, separators=(",", ":"), allow_nan=False) + "\n"
-                               for line in _slim(rep.record.lines)))
-        os.replace(tmp, target)
+        write_whole(target, "".join(json.dumps(line, separators=(",", ":"), allow_nan=False) + "\n"
+                                    for line in _slim(rep.record.lines)).encode())
         paths.append(target)
     return paths
 
@@ -111,10 +107,7 @@ def restore(archived: str | Path, out: str | Path) -> list[Path]:
     for rec in sorted(Path(archived).glob(f"*/{RECORD_NAME}")):
         target = Path(out) / rec.parent.name / RECORD_NAME
         if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{RECORD_NAME}.{os.getpid()}.tmp")
-            tmp.write_bytes(rec.read_bytes())
-            os.replace(tmp, target)
+            write_whole(target, rec.read_bytes())
             copied.append(target)
     return copied
 
