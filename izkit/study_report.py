@@ -278,8 +278,8 @@ def study_figure(runs: list[Replay], methods: list[str] | None = None):
 
 def answers_figure(by_budget: dict[int, list[Replay]], methods: list[str] | None = None):
     """Test score of the instruction each method kept against the black-box answers it spent: one study per budget
-    (``izkit compare --answers B``), mean over its runs with a band of +- one standard error; the hand-written
-    instruction, which spends no search, as a dashed line at its mean over every run."""
+    (``izkit compare --answers B``), mean over its runs with a bar of +- one standard error, methods side by side;
+    the hand-written instruction, which spends no search, as a dashed line at its mean over every run."""
     from matplotlib.figure import Figure
 
     runs = [r for rs in by_budget.values() for r in rs]
@@ -290,25 +290,26 @@ def answers_figure(by_budget: dict[int, list[Replay]], methods: list[str] | None
     budgets = sorted(by_budget)
     fig = Figure(figsize=(6.4, 4.2))
     ax = fig.subplots()
-    for m in methods:
+    dodge = 0.015 * max(budgets)  # methods side by side at each budget, so their error bars do not hide each other
+    for i, m in enumerate(methods):
         scores = [[v for v in (method_test_score(r, m, objective) for r in by_budget[b] if m in r.methods())
                    if math.isfinite(v)] for b in budgets]
-        x = [b for b, s in zip(budgets, scores) if s]
+        x = [b + (i - (len(methods) - 1) / 2) * dodge for b, s in zip(budgets, scores) if s]
         if not x:
             continue
         mean = np.array([np.mean(s) for s in scores if s])
         se = np.array([np.std(s, ddof=1) / np.sqrt(len(s)) if len(s) > 1 else 0.0 for s in scores if s])
-        line, = ax.plot(x, mean, marker="o", label=f"{METHOD_NAMES.get(m, m)} ({'/'.join(str(len(s)) for s in scores)}"
-                        " runs)")
-        ax.fill_between(x, mean - se, mean + se, alpha=0.15, color=line.get_color())
+        ax.errorbar(x, mean, yerr=se, marker="o", capsize=3,
+                    label=f"{METHOD_NAMES.get(m, m)} ({'/'.join(str(len(s)) for s in scores)} runs)")
     pairs = {(task_of(r), r.config["seed"]): r for r in runs if "reference" in r.methods()}  # the same at any budget
     ref = [v for v in (method_test_score(r, "reference", objective) for r in pairs.values()) if math.isfinite(v)]
     if ref:
         ax.axhline(float(np.mean(ref)), ls="--", color="0.4", label=f"{METHOD_NAMES['reference']} (mean)")
     ax.set_xticks(budgets)
+    ax.set_xlim(min(budgets) - (len(methods) + 1) * dodge, max(budgets) + (len(methods) + 1) * dodge)
     ax.set_xlabel("black-box answers spent on dev-side examples, per method")
     ax.set_ylabel(f"test {objective} of the kept instruction")
     ax.grid(alpha=0.3)
-    ax.legend(frameon=False, fontsize=8)
+    ax.legend(frameon=False, fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3)
     fig.tight_layout()
     return fig

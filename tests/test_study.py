@@ -282,9 +282,13 @@ def test_a_halving_study_reports_the_kept_instruction_the_paper_row_and_test_aga
     assert "InstructZero (paper)'s mean test accuracy is at least the hand-written instruction's on 0 of 1" in text
     assert "| InstructZero - InstructZero (paper) | 2 | +0.350 |" in text
     fig = answers_figure({b: finished_runs(tmp_path / str(b)) for b in (1000, 3000)})
-    lines = {ln.get_label().rsplit(" (", 1)[0]: ln for ln in fig.axes[0].lines}
-    np.testing.assert_allclose(lines["InstructZero"].get_xdata(), [1000, 3000])
+    ax = fig.axes[0]
+    lines = {c.get_label().rsplit(" (", 1)[0]: c.lines[0] for c in ax.containers}  # the methods: error bars
+    lines |= {ln.get_label().rsplit(" (", 1)[0]: ln for ln in ax.lines if not ln.get_label().startswith("_")}
+    x = np.asarray(lines["InstructZero"].get_xdata()) - [1000, 3000]  # side by side: the same small shift at both
+    assert x[0] == x[1] and 0 < abs(x[0]) < 200
+    assert len({float(ln.get_xdata()[0]) for name, ln in lines.items() if name != "Hand-written"}) == len(lines) - 1
     np.testing.assert_allclose(lines["InstructZero"].get_ydata(), [0.65, 0.85])
     np.testing.assert_allclose(lines["InstructZero (paper)"].get_ydata(), [0.4, 0.5])
     np.testing.assert_allclose(lines["Hand-written"].get_ydata(), [0.55, 0.55])  # once per (task, seed)
-    assert lines["InstructZero"].get_label() == "InstructZero (2/2 runs)"
+    assert [c.get_label() for c in ax.containers][0] == "InstructZero (2/2 runs)"
