@@ -9,8 +9,10 @@ pairs side by side rather than two two-thread processes fighting over its cores.
 Records travel with the tasks both ways, so a cluster need not share a file system: the driver sends a pair's record
 as it stands (nothing, a partial one or a finished one), the worker writes it into its own ``out`` where that lacks
 it and resumes it, and sends the record back when the pair is finished; the driver writes it where its own copy
-differs. Where the nodes do share ``out``, both copies are the same file and nothing is written twice. A worker that
-dies is retried by Ray (``max_retries``) and resumes from the record it had written; the folder's lock
+differs. Where the nodes do share ``out``, both copies are the same file and nothing is written twice. A pair that
+raises sends back its record as far as it got (:class:`Failed`), so what was done reaches the driver and the same
+command resumes it; a worker that dies is retried by Ray (``max_retries``) and resumes from the record it had
+written; the folder's lock
 (:func:`izkit.records.locked_run`) still keeps two writers off one record: a pair that another process is running is
 tried again once the others are done.
 
@@ -34,6 +36,14 @@ from izkit.loop import RunResult
 from izkit.records import RECORD_NAME, RecordBusy, write_whole
 
 BUSY = "busy"  # what a worker returns for a pair that another process holds
+
+
+@dataclasses.dataclass(frozen=True)
+class Failed:
+    """What a worker returns for a pair that raised: its record as far as it got (empty if none) and the error."""
+
+    record: bytes
+    error: str
 
 
 def compare_on_ray(cfg: Config, tasks: list[str], seeds: list[int], out: str | os.PathLike,
@@ -81,17 +91,20 @@ def compare_on_ray(cfg: Config, tasks: list[str], seeds: list[int], out: str | o
         task, seed = pending.pop(ref)
         try:
             back = ray.get(ref)
-        except Exception as err:  # noqa: BLE001 (a failed pair must not lose the others: reported at the end)
-            failed[task, seed] = err
-        else:
             if back == BUSY:  # another process is writing this record: wait, then try again
                 time.sleep(poll_seconds)
                 pending[submit(task, seed)] = (task, seed)
                 continue
+            if isinstance(back, Failed):  # what was done comes home before the error is reported
+                if back.record:
+                    _write_back(pair_folder(out, task, seed) / RECORD_NAME, back.record)
+                raise RuntimeError(back.error)
             _write_back(pair_folder(out, task, seed) / RECORD_NAME, back)
             results[task, seed] = run_pair(cfg, task, seed, out, progress=False)  # read back: no model is loaded
             if on_finished is not None:
                 on_finished(results[task, seed])
+        except Exception as err:  # noqa: BLE001 (a failed pair, or its archiving, must not lose the others)
+            failed[task, seed] = err
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -104,9 +117,10 @@ def compare_on_ray(cfg: Config, tasks: list[str], seeds: list[int], out: str | o
     return [results[p] for p in pairs]
 
 
-def pair_on_worker(cfg: Config, task: str, seed: int, out: str, sent: bytes) -> bytes | str:
+def pair_on_worker(cfg: Config, task: str, seed: int, out: str, sent: bytes) -> bytes | str | Failed:
     """On a Ray worker: the driver's record written where this node lacks it, the pair run (or resumed, or read
-    back), and the finished record returned; :data:`BUSY` where another process holds it."""
+    back), and the finished record returned; :data:`BUSY` where another process holds it; :class:`Failed`, with the
+    record as far as it got, where the pair raised."""
     path = pair_folder(Path(out), task, seed) / RECORD_NAME
     if sent and not path.exists():  # a node that does not share the driver's folder
         write_whole(path, sent)
@@ -114,6 +128,8 @@ def pair_on_worker(cfg: Config, task: str, seed: int, out: str, sent: bytes) -> 
         run_pair(cfg, task, seed, Path(out), progress=False)
     except RecordBusy:
         return BUSY
+    except Exception as err:  # noqa: BLE001 (sent back with the partial record; the driver reports it)
+        return Failed(path.read_bytes() if path.exists() else b"", f"{type(err).__name__}: {err}")
     return path.read_bytes()
 
 

@@ -382,7 +382,10 @@ def _table_from_safetensors(folder: Path, dtype: torch.dtype) -> torch.nn.Module
         skeleton = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(folder))
     module = skeleton.get_input_embeddings()
     name = next(n for n, p in skeleton.named_parameters() if p is module.weight)
-    with safe_open(str(folder / files.get(name, "model.safetensors")), framework="pt") as f:
+    shard = folder / (files.get(name, "") if index.is_file() else "model.safetensors")
+    if not shard.is_file():  # an index that names no file for the table (e.g. a prefixed checkpoint)
+        return None
+    with safe_open(str(shard), framework="pt") as f:
         if name not in f.keys():
             return None
         table = f.get_tensor(name)  # (V, D)

@@ -78,6 +78,7 @@ class Pipeline:
         ids = {"generator": dataclasses.asdict(model.izkit_info), "blackbox": blackbox.model_id}
         if remote is not None:
             ids["generator"]["served_at"] = cfg.generator_url
+            ids["generator"]["served_model"] = remote.model  # what the server says it decodes with
         return cls(generator, blackbox, splits.exemplars, metric, ids)
 
     @classmethod

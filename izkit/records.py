@@ -52,8 +52,14 @@ def write_whole(path: Path, data: bytes) -> None:
     sees the old file or the new one, never part of one; the folder is made if needed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())  # on disk before it replaces the old file, as append() makes each line durable
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # a write that failed (a full disk) leaves no piece beside the record
 
 
 class RecordBusy(RecordError):

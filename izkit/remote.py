@@ -10,7 +10,9 @@ The wire format (vLLM's): the request's ``prompt_embeds`` is a list of strings, 
 ``(positions, hidden size)`` saved by ``torch.save`` (:func:`encode_embeds`; :func:`decode_embeds` reads one back).
 Greedy requests (temperature 0) give the instructions the in-process generator writes, token for token, where the
 server runs the same weights in the same number format; sampled ones (APE-style) are drawn by the server with its own
-random numbers (a seed per request), so they are reproducible against one server, not equal to the local draws. The
+random numbers, one request per row with a seed of its own (a server gives every prompt of a request the request's
+seed, so APE's identical prompts would all come back as one draw), reproducible against one server, not equal to the
+local draws. The
 server stops a row at its EOS or at ``max_tokens``; the cleaner (:func:`izkit.cleaner.clean_instruction`) cuts the
 instruction out of the continuation exactly as it cuts a local one.
 """
@@ -65,28 +67,34 @@ class RemoteDecoder:
         if self._model is None:
             served = [m.id for m in self.client.models.list().data]
             if len(served) != 1:
-                raise ValueError(f"the generator server at {self.base_url} serves {served or 'no models'}; "
-                                 f"name the one to use")
+                raise ValueError(f"the generator server at {self.base_url} serves {served or 'no models'}; izkit "
+                                 f"sends its prompts to a server of one model (one `vllm serve` per model)")
             self._model = served[0]
         return self._model
 
     def complete(self, rows: Sequence[torch.Tensor], max_new_tokens: int, sampling: Sampling | None = None,
                  seed: int | None = None) -> list[str]:
         """One continuation per row of embeddings ((positions, hidden) each, no padding), greedy unless
-        ``sampling`` is given; in the rows' order."""
+        ``sampling`` is given; in the rows' order. Greedy rows go in one request; sampled rows one request each, row
+        ``i`` with the seed :func:`row_seed` of the pass's seed and ``i``."""
         if not rows:
             return []
+        if sampling is None:
+            return self._create(rows, max_new_tokens, {"temperature": 0.0})
+        base = sampling.seed if seed is None else seed
+        return [self._create([row], max_new_tokens, {"temperature": sampling.temperature, "top_p": sampling.top_p,
+                                                     "seed": row_seed(base, i)})[0] for i, row in enumerate(rows)]
+
+    def _create(self, rows: Sequence[torch.Tensor], max_new_tokens: int, draw: dict) -> list[str]:
+        """One Completions request for ``rows``: their continuations, in order."""
         from openai import BadRequestError
 
-        draw = ({"temperature": 0.0} if sampling is None else
-                {"temperature": sampling.temperature, "top_p": sampling.top_p,
-                 "seed": sampling.seed if seed is None else seed})
         try:
             reply = self.client.completions.create(model=self.model, prompt="", max_tokens=max_new_tokens, **draw,
                                                    extra_body={"prompt_embeds": [encode_embeds(r) for r in rows]})
         except BadRequestError as err:
-            raise RuntimeError(f"the generator server at {self.base_url} refused prompt embeddings ({err}); a vLLM "
-                               f"server takes them when started with `vllm serve MODEL --enable-prompt-embeds`"
+            raise RuntimeError(f"the generator server at {self.base_url} refused the request ({err}); if it does "
+                               f"not take prompt embeddings, start it with `vllm serve MODEL --enable-prompt-embeds`"
                                ) from err
         self.requests += 1
         choices = sorted(reply.choices, key=lambda c: c.index)[: len(rows)]  # the embeddings' completions come first
@@ -97,6 +105,13 @@ class RemoteDecoder:
 
     def __repr__(self) -> str:
         return f"RemoteDecoder({self.base_url!r}, model={self._model!r})"
+
+
+def row_seed(seed: int, row: int) -> int:
+    """The server's seed for row ``row`` of a sampled pass seeded ``seed``: distinct rows and passes (chunk k of a
+    call is seeded ``seed + k``) get distinct seeds while a pass has fewer than a million rows, within the 32-bit
+    range servers take."""
+    return (seed * 1_000_003 + row) % 2**31
 
 
 def unpadded_rows(embeds: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:

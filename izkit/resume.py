@@ -9,6 +9,7 @@ One home for the question, asked by ``izkit run --resume`` (:func:`config_to_res
 - a model left unnamed ("the default") is compared by the name the record holds for it, so a run made with another
   izkit version's default model is refused rather than continued with other models;
 - a loopback endpoint is compared without its port (a restarted local server is the same black box);
+- a served generator may move to another server, but a run does not switch between a served and an in-process one;
 - a run keeps the number format (dtype) its models were loaded in, whatever this machine's default is now.
 """
 
@@ -131,6 +132,12 @@ def check_resumable(path: Path, header: dict[str, Any], cfg: Config) -> Config:
     if cfg.generator is None and (header.get("config") or {}).get("generator") is None and name not in (None, now):
         raise RecordError(f"{path}: this run was made with the default model of its izkit version, {name!r}, and the "
                           f"default is now {now!r}; resume it with --generator {name}, or start a new run with --out")
+    was = recorded_config(header).get("generator_url")
+    if (was is None) != (cfg.generator_url is None):  # another server may take over; not in-process <-> served
+        how = f"served at {was}" if was else "run in this process"
+        raise RecordError(f"{path}: this run's generator was {how}; resume it the same way ("
+                          f"{'--generator-url URL' if was else 'without --generator-url'}), since the other way "
+                          f"decodes its remaining rounds with other numbers, or start a new run with --out")
     check_same_config(path, recorded_config(header), current_config(cfg, header))
     return with_recorded_dtype(cfg, header)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from izkit.records import RECORD_NAME, write_whole
+from izkit.records import RECORD_NAME, RecordBusy, RunRecord, locked_run, write_whole
 from izkit.replay import Replay, replay
 
 
@@ -100,15 +101,25 @@ def archive(runs: list[Replay], dest: str | Path) -> list[Path]:
 
 
 def restore(archived: str | Path, out: str | Path) -> list[Path]:
-    """Copy each archived record that ``out`` lacks into ``out/<run>/record.jsonl``, so that an ``izkit compare`` on
-    ``out`` reads those pairs back instead of running them again (a study carried on in a later sitting or on
-    another machine); records ``out`` already has, finished or not, are left as they are. Returns the copies made."""
+    """Copy each archived record into ``out/<run>/record.jsonl`` where ``out`` lacks it or holds only an unfinished
+    run of it, so that an ``izkit compare`` on ``out`` reads those pairs back instead of running them again (a study
+    carried on in a later sitting or on another machine). An unfinished live record the archive replaces is kept
+    beside it as ``record.unfinished-<n>.jsonl``; a finished live record is left as it is. Returns the copies made."""
     copied = []
     for rec in sorted(Path(archived).glob(f"*/{RECORD_NAME}")):
         target = Path(out) / rec.parent.name / RECORD_NAME
         if not target.exists():
             write_whole(target, rec.read_bytes())
             copied.append(target)
+        elif not RunRecord.read(target).done and RunRecord.read(rec).done:
+            try:
+                with locked_run(target.parent):  # not under a process that is still writing it
+                    n = 1 + sum(1 for _ in target.parent.glob("record.unfinished-*.jsonl"))
+                    os.replace(target, target.with_name(f"record.unfinished-{n}.jsonl"))  # set aside, not lost
+                    write_whole(target, rec.read_bytes())
+                    copied.append(target)
+            except RecordBusy:
+                continue
     return copied
 
 

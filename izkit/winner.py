@@ -66,9 +66,9 @@ def picks(runs: Sequence[Replay], methods: Sequence[str], objective: str | None 
         for r in runs:
             if m not in r.methods():
                 continue
-            t = method_test_score(r, m, objective or r.objective)
-            if math.isfinite(t):
-                dev.append(float(r.kept(m)["mean"]))
+            t, kept = method_test_score(r, m, objective or r.objective), r.kept(m)
+            if math.isfinite(t) and kept is not None and kept["mean"] is not None:  # a run whose evals all failed
+                dev.append(float(kept["mean"]))
                 test.append(t)
         out[m] = (np.array(dev), np.array(test))
     return out

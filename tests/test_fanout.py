@@ -59,6 +59,70 @@ def test_a_worker_that_holds_the_record_keeps_its_own(tmp_path, fake_models):
     assert path.read_bytes() == before
 
 
+def test_a_pair_that_raises_on_a_worker_sends_back_what_it_did(tmp_path, monkeypatch):
+    from izkit.fanout import Failed
+
+    monkeypatch.setattr(Pipeline, "from_config", classmethod(lambda cls, *a, **k: make_fake_pipeline(die_after=3)))
+    back = pair_on_worker(fake_cfg(), "antonyms", 0, str(tmp_path), b"")
+    assert isinstance(back, Failed) and back.error.startswith("Killed")
+    assert back.record and back.record == (tmp_path / "antonyms-seed0" / "record.jsonl").read_bytes()
+
+
+class InlineRay:
+    """Just enough of Ray for the driver's loop: each task runs when it is submitted, in this process."""
+
+    def __init__(self):
+        self.submitted = []
+
+    def is_initialized(self):
+        return True
+
+    def remote(self, **resources):
+        def wrap(fn):
+            ray = self
+
+            class Task:
+                def remote(self, *args):
+                    ray.submitted.append(args[1:3])
+                    return (len(ray.submitted), fn(*args))
+            return Task()
+        return wrap
+
+    def wait(self, refs, num_returns):
+        return [min(refs)], []
+
+    def get(self, ref):
+        return ref[1]
+
+
+def test_the_driver_keeps_going_past_a_failed_pair_and_keeps_its_partial_record(tmp_path, monkeypatch):
+    """A pair that raises on its worker, and one whose archiving fails on the driver, are reported at the end; the
+    other pairs finish, and the failed pair's partial record is on the driver's disk, where the same command resumes
+    it."""
+    import izkit.fanout as fanout
+
+    dying = {("antonyms", 1)}
+    monkeypatch.setattr(Pipeline, "from_config", classmethod(
+        lambda cls, cfg, *a, **k: make_fake_pipeline(die_after=3 if (cfg.task, cfg.seed) in dying else None)))
+    monkeypatch.setattr(fanout, "_ray", InlineRay)
+    worker = tmp_path / "worker"
+    monkeypatch.setattr(fanout, "pair_on_worker",  # a worker that does not share the driver's folder
+                        lambda cfg, task, seed, out, sent: pair_on_worker(cfg, task, seed, str(worker), sent))
+
+    def archive(result):
+        if result.config.task == "sum" and result.config.seed == 0:
+            raise OSError("archive folder is read-only")
+
+    with pytest.raises(RuntimeError, match=r"2 of 4 pairs failed on Ray \(sum seed 0, antonyms seed 1\).*"
+                                           r"archive folder is read-only"):
+        fanout.compare_on_ray(fake_cfg(), TASKS, SEEDS, tmp_path / "driver", progress=False, on_finished=archive)
+    driver = tmp_path / "driver"
+    partial = (driver / "antonyms-seed1" / "record.jsonl").read_bytes()
+    assert partial == (worker / "antonyms-seed1" / "record.jsonl").read_bytes() and b'"kind":"done"' not in partial
+    for task, seed in [("antonyms", 0), ("sum", 0), ("sum", 1)]:  # the others finished, and came home
+        assert b'"kind":"done"' in (driver / f"{task}-seed{seed}" / "record.jsonl").read_bytes()
+
+
 def test_the_ray_flags_need_ray(tmp_path, capsys):
     from izkit.cli import main
 

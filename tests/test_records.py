@@ -1,6 +1,7 @@
 """izkit.records: lines are appended and read back, a torn last line is dropped, a corrupt one is named."""
 
 import json
+import os
 
 import pytest
 
@@ -126,3 +127,22 @@ def test_a_file_system_without_locks_warns_and_runs_unlocked(tmp_path, monkeypat
         with records.locked_run(tmp_path):
             assert records._HELD[tmp_path.resolve()][0] == -1  # unlocked, and known to be
     assert tmp_path.resolve() not in records._HELD  # nothing to close
+
+
+def test_a_whole_write_that_fails_leaves_the_old_file_and_no_piece_beside_it(tmp_path, monkeypatch):
+    from izkit.records import write_whole
+
+    path = tmp_path / "archive" / "record.jsonl"
+    write_whole(path, b"old\n")
+    real_fsync = os.fsync
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        write_whole(path, b"new\n")
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert path.read_bytes() == b"old\n" and sorted(p.name for p in path.parent.iterdir()) == ["record.jsonl"]
+    write_whole(path, b"new\n")
+    assert path.read_bytes() == b"new\n" and len(list(path.parent.iterdir())) == 1

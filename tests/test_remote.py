@@ -45,6 +45,18 @@ def test_the_table_alone_embeds_as_the_whole_model_does(embedded):
     assert tokenizer.padding_side == "left" and table.izkit_info.name == "gemma-3-270m"
 
 
+def test_an_index_that_names_no_file_for_the_table_falls_back_instead_of_failing(tmp_path):
+    """A sharded checkpoint whose index lacks the table's name: the table is not read alone (None: the caller loads
+    the whole model), rather than a missing model.safetensors being opened."""
+    import shutil
+
+    from izkit.models import _table_from_safetensors, embedded_model_dir
+
+    shutil.copy(embedded_model_dir("gemma-3-270m") / "config.json", tmp_path / "config.json")
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"lm.x": "part-1.safetensors"}}))
+    assert _table_from_safetensors(tmp_path, torch.float32) is None
+
+
 def test_the_remote_generator_writes_the_instructions_of_the_local_one(embedded):
     model, tokenizer = embedded
     projection = RandomProjection.for_model(model, kind="uniform", seed=3)
@@ -59,6 +71,25 @@ def test_the_remote_generator_writes_the_instructions_of_the_local_one(embedded)
         assert decoder.model == "served-model" and decoder.requests == 2  # one request per pass
     n_text = len(tokenizer(remote.prompt_text(DEMOS), add_special_tokens=False)["input_ids"])
     assert srv.rows[:5] == [(1 + 5 + n_text, model.config.hidden_size)] * 5  # [BOS ; 5 soft tokens ; text], unpadded
+
+
+def test_sampled_rows_go_one_request_each_with_a_seed_of_their_own(embedded):
+    """A server seeds every prompt of a request alike, so APE-style's identical prompts sent together would come back
+    as one draw: sampled rows are sent one request each, seeded apart."""
+    from izkit.decoding import Sampling
+    from izkit.remote import row_seed
+
+    model, tokenizer = embedded
+    row = torch.randn(6, model.config.hidden_size, generator=torch.Generator().manual_seed(0)) * 0.02
+    with EmbedsServer(model, tokenizer) as srv:
+        decoder = RemoteDecoder(srv.base_url)
+        texts = decoder.complete([row] * 4, 12, Sampling(temperature=1.0, seed=7), seed=9)
+        assert decoder.requests == 4 and srv.seeds == [row_seed(9, i) for i in range(4)]
+        assert len(set(texts)) > 1  # the same prompt, four draws
+        assert decoder.complete([row] * 4, 12, Sampling(temperature=1.0, seed=7), seed=9) == texts  # reproducible
+        decoder.complete([row] * 2, 4)
+        assert decoder.requests == 9 and srv.seeds[-1] is None  # greedy: one request for every row, no seed
+    assert row_seed(9, 1) != row_seed(10, 0) and len({row_seed(s, i) for s in range(5) for i in range(50)}) == 250
 
 
 def test_a_server_without_prompt_embeddings_is_named_with_the_flag_it_needs(embedded):
@@ -88,4 +119,5 @@ def test_a_run_with_a_served_generator_records_the_local_runs_instructions(embed
     header, served_evals = evals(tmp_path / "served")
     assert served_evals == evals(tmp_path / "local")[1] and len(served_evals) >= 4
     assert header["models"]["generator"]["served_at"] == srv.base_url
+    assert header["models"]["generator"]["served_model"] == "served-model"  # what the server said it decodes with
     assert served.methods["instructzero"].best_instruction == local.methods["instructzero"].best_instruction

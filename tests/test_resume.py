@@ -39,6 +39,18 @@ def test_only_how_to_reach_the_models_may_change_on_resume(tmp_path):
         check_resumable(tmp_path, h, dataclasses.replace(cfg, n_dev=6))
 
 
+def test_a_served_generator_may_move_to_another_server_but_not_into_the_process(tmp_path):
+    served = Config.quick("antonyms", generator="gemma-3-270m", generator_url="http://gpu-a:8000/v1")
+    check_resumable(tmp_path, header(served), dataclasses.replace(served, generator_url="http://gpu-b:8000/v1"))
+    with pytest.raises(RecordError, match=r"generator was served at http://gpu-a:8000/v1; resume it the same way "
+                                          r"\(--generator-url URL\)"):
+        check_resumable(tmp_path, header(served), dataclasses.replace(served, generator_url=None))
+    local = dataclasses.replace(served, generator_url=None)
+    with pytest.raises(RecordError, match=r"generator was run in this process; resume it the same way \(without "
+                                          r"--generator-url\)"):
+        check_resumable(tmp_path, header(local), served)
+
+
 def test_an_unnamed_default_model_is_compared_by_the_name_the_record_holds(tmp_path, monkeypatch):
     import izkit.models
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import matplotlib
 
@@ -158,6 +159,35 @@ def test_archive_drops_the_answers_text_and_summarises_the_same(tmp_path):
     assert not list(kept.rglob("*.tmp"))
     with pytest.raises(ValueError, match="sum-seed1.*not finished"):
         archive([replay(live / "sum-seed1")], kept)
+
+
+def test_restore_fills_what_the_live_folder_lacks_and_replaces_only_an_unfinished_run(tmp_path):
+    """A later sitting whose folder holds a partial copy of a pair the archive has finished takes the finished one
+    (the partial set aside, not lost); a finished live run is never written over."""
+    fcntl = pytest.importorskip("fcntl")
+    from izkit.records import LOCK_NAME
+    from izkit.study import archive, restore
+
+    _study(tmp_path / "done")
+    kept = tmp_path / "kept"
+    archive(finished_runs(tmp_path / "done"), kept)
+    live = tmp_path / "live"
+    _study(live, done=False)  # sum-seed1 unfinished here
+    (live / "antonyms-seed1" / "record.jsonl").unlink()  # and antonyms-seed1 missing
+    finished_before = (live / "sum-seed0" / "record.jsonl").read_bytes()
+    partial = (live / "sum-seed1" / "record.jsonl").read_bytes()
+    fd = os.open(live / "sum-seed1" / LOCK_NAME, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # as another process still writing it holds the lock: left alone
+    try:
+        assert [p.parent.name for p in restore(kept, live)] == ["antonyms-seed1"]
+    finally:
+        os.close(fd)
+    assert (live / "sum-seed1" / "record.jsonl").read_bytes() == partial
+    assert [p.parent.name for p in restore(kept, live)] == ["sum-seed1"]
+    assert (live / "sum-seed1" / "record.jsonl").read_bytes() == (kept / "sum-seed1" / "record.jsonl").read_bytes()
+    assert (live / "sum-seed1" / "record.unfinished-1.jsonl").read_bytes() == partial
+    assert (live / "sum-seed0" / "record.jsonl").read_bytes() == finished_before  # finished: its own
+    assert restore(kept, live) == []
 
 
 def test_a_study_read_from_a_live_folder_and_its_archive_takes_each_run_once_the_first_folders_first(tmp_path):
