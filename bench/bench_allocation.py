@@ -9,8 +9,10 @@ answers, and judges each run's pick on induce examples that no allocation ever s
 - halving F: `--selection halving --halving-first F` (eta 3, last rung on dev plus 80 spare induce examples): as many
   candidates as the budget allows, each scored on the first F dev examples during the search (the GP is fitted on
   those), the best third promoted to three times more examples, the pick made on 100;
-- `+pre` (`--preimages`: the GP also learns from soft prompts that wrote an instruction already scored, PRESTO) and
-  `+mixed` (`--sampled 0.5`: half of each round sampled APE-style, a mixed pool), after any allocation's name.
+- `+pre` (`--preimages`: the GP also learns from soft prompts that wrote an instruction already scored, PRESTO),
+  `+mixed` (`--sampled 0.5`: half of each round sampled APE-style, a mixed pool), `+last` / `+random`
+  (`--halving-ties`: equal means at a promotion go to the later-scored, or in a seeded random order, not the first
+  scored), after any allocation's name.
 
 Held out: the spare induce examples after the 80 that halving's last rung uses (spare[80:], up to `--held-out`; tasks
 with 200 induce examples have 95). The hand-written instruction is scored on them too. The test split is never read.
@@ -46,20 +48,22 @@ from izkit.tasks import load_task  # noqa: E402
 
 TASKS = "larger_animal,sum,negation,diff,first_word_letter,active_to_passive"
 ALLOCATIONS = "paper,halving2,halving5"
-SUFFIXES = {"pre": {"preimages": True}, "mixed": {"sampled": 0.5}}
+SUFFIXES = {"pre": {"preimages": True}, "mixed": {"sampled": 0.5}, "last": {"halving_ties": "last"},
+            "random": {"halving_ties": "random"}}
 RUNS = OUT_DIR / "allocation"
 
 
 def allocation(name: str) -> dict:
     """The Config fields an allocation's name stands for: ``paper``, or ``halving<F>`` (eta 3, top 100), then any of
-    ``+pre`` (the GP learns from preimages, PRESTO) and ``+mixed`` (half of each round sampled APE-style)."""
+    ``+pre`` (the GP learns from preimages, PRESTO), ``+mixed`` (half of each round sampled APE-style), ``+last`` and
+    ``+random`` (halving's tie order)."""
     base, *suffixes = name.split("+")
     if base == "paper":
         fields = {"selection": "best"}
     elif base.startswith("halving") and base[7:].isdigit():
         fields = {"selection": "halving", "halving_first": int(base[7:])}
     else:
-        raise SystemExit(f"unknown allocation {name!r}: paper or halving<F>, with +pre / +mixed")
+        raise SystemExit(f"unknown allocation {name!r}: paper or halving<F>, with +pre / +mixed / +last / +random")
     for suffix in suffixes:
         if suffix not in SUFFIXES:
             raise SystemExit(f"unknown suffix {suffix!r} in {name!r}; choose from {', '.join(SUFFIXES)}")
@@ -100,7 +104,7 @@ def main() -> int:
     ap.add_argument("--tasks", default=TASKS)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--answers", type=int, default=1000, help="black-box answers each run spends on dev-side examples")
-    ap.add_argument("--allocations", default=ALLOCATIONS, help="paper, halving<F>, each with +pre / +mixed")
+    ap.add_argument("--allocations", default=ALLOCATIONS, help="paper, halving<F>, each with +pre / +mixed / +last / +random")
     ap.add_argument("--method", default="instructzero", help="the search to run (instructzero, matern, uniform, ape)")
     ap.add_argument("--held-out", type=int, default=95, help="spare induce examples after halving's 80 to judge on")
     args = ap.parse_args()

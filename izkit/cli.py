@@ -62,7 +62,7 @@ FLAG_FIELDS = {"seed": "seed", "objective": "objective", "generator": "generator
                "batch": "batch", "gp_inputs": "gp_inputs", "gp_noise": "gp_noise", "residual": "residual",
                "preimages": "preimages", "sampled": "sampled", "test_curve": "test_curve", "selection": "selection",
                "answers": "answers", "halving_first": "halving_first", "halving_eta": "halving_eta",
-               "halving_top": "halving_top"}
+               "halving_top": "halving_top", "halving_ties": "halving_ties"}
 
 
 def config_from_args(args: argparse.Namespace, task: str) -> Config:
@@ -237,6 +237,9 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
                    help=f"halving: the best 1/eta go on to eta times more examples (default {Config.halving_eta})")
     h.add_argument("--halving-top", type=int, default=None,
                    help=f"halving: examples the last rung is judged on (default {Config.halving_top})")
+    h.add_argument("--halving-ties", choices=CHOICES["halving_ties"], default=None,
+                   help="halving: which of equal means goes on at a promotion: the first scored (default), the last, "
+                        "or a seeded random order")
     g = p.add_argument_group("the BO surrogate and batch (exploration with eq. 9; defaults are the authors')")
     g.add_argument("--batch", choices=CHOICES["batch"], default=None,
                    help="ei: EI's top maximisers; authors: one local EI search from each of the top-q evaluated points")

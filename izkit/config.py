@@ -25,6 +25,7 @@ CHOICES: dict[str, tuple[Any, ...]] = {  # the settings with a fixed set of valu
     "projection": ("uniform", "normal"), "batch": ("ei", "authors"), "generator_prompt": ("plain", "chat"),
     "gp_inputs": ("raw", "unit"), "score_standardize": (None, "column", "global"), "gp_noise": ("fitted", "known"),
     "dtype": (None, *DTYPES), "objective": (None, *OBJECTIVES), "selection": ("best", "halving"),
+    "halving_ties": ("first", "last", "random"),
     "layout": LAYOUTS}
 
 
@@ -87,6 +88,8 @@ class Config:
     halving_first: int = 5  # halving: examples every candidate is scored on while the search runs (the first dev ones)
     halving_eta: float = 3.0  # halving: the best 1/eta of a rung go on to eta times more examples
     halving_top: int = 100  # halving: examples the last rung is judged on (dev, then the spare induce examples)
+    halving_ties: str = "first"  # halving: which of equal means goes on: the "first" scored, the "last" (a BO's
+    #                              later, EI-guided proposals) or in a seeded "random" order (izkit.seeds.ties_seed)
     preimages: bool = False  # BO: the GP also learns from soft prompts whose instruction is scored already (PRESTO)
     sampled: float = 0.0  # a soft-prompt search's share of each round sampled APE-style instead (a mixed pool)
 

@@ -190,6 +190,7 @@ class Run:
         ``search_examples`` dev examples; the best go on to the rest of dev, then the spare induce examples (never
         the test split). Every answer is a ``confirm`` line, so a resumed run asks only what is missing, in the same
         groups; the outcome is one ``selection`` line."""
+        from izkit.seeds import ties_seed
         from izkit.selection import halving_rungs, successive_halving
 
         line = self.record.find("selection", method=method)
@@ -212,7 +213,10 @@ class Run:
             bar.update(len(cands))
             return self._confirm(method, [texts[i] for i in cands], pool, start, stop)
 
-        out = successive_halving(score, rungs, known=known)
+        n = len(evals)
+        ties = {"first": None, "last": [-i for i in range(n)],
+                "random": np.random.default_rng(ties_seed(cfg.seed, method)).permutation(n)}[cfg.halving_ties]
+        out = successive_halving(score, rungs, known=known, ties=ties)
         bar.close()
         line = {"kind": "selection", "method": method, "instruction": texts[out.pick],
                 "mean": out.means[-1][out.pick], "rungs": [[r.examples, r.candidates] for r in rungs],

@@ -31,7 +31,7 @@ CONFIG_FIELDS = frozenset(f.name for f in dataclasses.fields(Config))
 # without them reads as if it had them at these values (the study in bench/study was made before multi-fidelity
 # selection and before the soft tokens could sit anywhere but right after BOS).
 ADDED_LATER: dict[str, Any] = {"selection": "best", "answers": None, "halving_first": 5, "halving_eta": 3.0,
-                               "halving_top": 100, "layout": "soft-first", "preimages": False,
+                               "halving_top": 100, "halving_ties": "first", "layout": "soft-first", "preimages": False,
                                "sampled": 0.0, "generator_url": None}
 
 

@@ -8,6 +8,7 @@ ask here, so a replayed GP is fitted with the very restarts that proposed the ro
     round_seed(seed, method, round, attempt)  = (seed + METHOD_OFFSET[method]) * ROUND_STRIDE
                                                 + round + ATTEMPT_STRIDE * attempt
     design_seed(seed, attempt)                = seed + DESIGN_STRIDE * attempt        (the Sobol design, round 0)
+    ties_seed(seed, method)                   = round_seed(seed, method, TIES_ROUND)  (halving's random tie order)
 
 The strides keep the streams of different rounds and passes apart for any run seed below 100 and round below 1000;
 the numbers are those the project's pinned records were made with, so old records replay as they ran.
@@ -18,6 +19,7 @@ from __future__ import annotations
 ROUND_STRIDE = 1000  # one run seed's rounds: seed * 1000 + round
 ATTEMPT_STRIDE = 100_000  # a round's further passes, far from every round of every run seed below 100
 DESIGN_STRIDE = 7  # the initial Sobol design's re-scrambles, one per pass
+TIES_ROUND = 999  # the stream that orders ties at halving's promotions: a round no run reaches
 METHOD_OFFSET = {"uniform": 7919}  # random search draws apart from BO's streams (a prime; BOs share theirs: paired)
 
 
@@ -29,3 +31,8 @@ def round_seed(seed: int, method: str, rnd: int, attempt: int = 0) -> int:
 def design_seed(seed: int, attempt: int = 0) -> int:
     """The scramble seed of the initial Sobol design (round 0), the same for both BO methods of a run (paired)."""
     return seed + DESIGN_STRIDE * attempt
+
+
+def ties_seed(seed: int, method: str) -> int:
+    """The seed of the random order that breaks ties at successive halving's promotions (``--halving-ties random``)."""
+    return round_seed(seed, method, TIES_ROUND)

@@ -68,9 +68,10 @@ def most_candidates(budget: int, first: int, eta: float, top: int) -> int:
     return lo
 
 
-def top_k(means: np.ndarray, k: int) -> list[int]:
-    """Indices of the ``k`` highest means, best first; equal means keep their order (the earlier-scored wins)."""
-    order = sorted(range(len(means)), key=lambda i: -means[i])  # sorted is stable: ties stay in scoring order
+def top_k(means: np.ndarray, k: int, rank: Sequence[float] | None = None) -> list[int]:
+    """Indices of the ``k`` highest means, best first; equal means go by ``rank`` (lower first), by default their
+    order (the earlier-scored wins)."""
+    order = sorted(range(len(means)), key=lambda i: (-means[i], 0 if rank is None else rank[i]))  # stable
     return order[:k]
 
 
@@ -89,19 +90,22 @@ class Halving:
     scores: dict[int, np.ndarray] = field(default_factory=dict)  # candidate -> its per-example scores, all rungs
 
 
-def successive_halving(score: Scorer, rungs: Sequence[Rung], known: dict[int, np.ndarray] | None = None) -> Halving:
+def successive_halving(score: Scorer, rungs: Sequence[Rung], known: dict[int, np.ndarray] | None = None,
+                       ties: Sequence[float] | None = None) -> Halving:
     """Run the rungs: score the members of each on the rung's new examples, promote the best, pick from the last.
 
     ``known`` holds per-example scores a candidate already has on the first examples (e.g. the search scored every
     candidate on the first e_0 examples as it went): they are reused, never asked for again. Candidates are
-    ``0 .. rungs[0].candidates - 1``.
+    ``0 .. rungs[0].candidates - 1``. ``ties[i]`` orders candidate i among equal means at every promotion and at
+    the pick (lower first); None: the earlier-scored first. On few examples whole rungs tie, so this order decides.
     """
     have = {i: np.asarray(s, dtype=float) for i, s in (known or {}).items()}
     members = list(range(rungs[0].candidates))
     out = Halving(pick=-1, members=[], means=[], answers=0, scores=have)
     for r, rung in enumerate(rungs):
         if r:
-            members = [members[j] for j in top_k(np.array([out.means[-1][i] for i in members]), rung.candidates)]
+            rank = None if ties is None else [ties[i] for i in members]
+            members = [members[j] for j in top_k(np.array([out.means[-1][i] for i in members]), rung.candidates, rank)]
         starts = {i: len(have.get(i, ())) for i in members}
         for start in sorted(set(starts.values())):
             if start >= rung.examples:
@@ -116,5 +120,6 @@ def successive_halving(score: Scorer, rungs: Sequence[Rung], known: dict[int, np
                 have[i] = np.concatenate([have.get(i, np.empty(0))[:start], new[row]])
         out.members.append(members)
         out.means.append({i: float(have[i][: rung.examples].mean()) for i in members})
-    out.pick = members[top_k(np.array([out.means[-1][i] for i in members]), 1)[0]]
+    rank = None if ties is None else [ties[i] for i in members]
+    out.pick = members[top_k(np.array([out.means[-1][i] for i in members]), 1, rank)[0]]
     return out

@@ -34,6 +34,27 @@ def test_top_k_breaks_ties_by_scoring_order():
     assert top_k(np.array([0.2, 0.2, 0.2]), 1) == [0]
 
 
+def test_ties_go_by_the_order_given():
+    means = np.array([0.5, 0.7, 0.7, 0.7, 0.1])
+    assert top_k(means, 2, rank=[0, 3, 2, 1, 4]) == [3, 2]  # equal means: lower rank first
+    assert top_k(means, 2, rank=[0, -1, -2, -3, -4]) == [3, 2]  # "last": the later-scored first
+    assert top_k(means, 3, rank=[9, 9, 9, 9, 0]) == [1, 2, 3]  # rank orders ties only, never a better mean
+
+
+def test_a_tied_first_rung_promotes_by_the_tie_order_and_the_pick_too():
+    """Every candidate scores 0 on the first 2 examples (as whole pools do on hard examples): which ones go on is the
+    tie order alone, and the pick among equals follows it too."""
+    table = np.zeros((9, 6))
+    table[[1, 7], 2:] = 1.0  # candidates 1 and 7 are the good ones, invisible on the first 2 examples
+    score = lambda c, a, b: table[c, a:b]  # noqa: E731
+    rungs = halving_rungs(9, 2, 3, 6)  # 9 on 2, 3 on 6
+    assert successive_halving(score, rungs).members[1] == [0, 1, 2]  # the earlier-scored
+    last = successive_halving(score, rungs, ties=[-i for i in range(9)])
+    assert last.members[1] == [8, 7, 6] and last.pick == 7
+    assert successive_halving(score, rungs, ties=[5, 0, 8, 7, 6, 4, 3, 1, 2]).members[1] == [1, 7, 8]
+    assert successive_halving(score, rungs, ties=[5, 0, 8, 7, 6, 4, 3, 1, 2]).pick == 1  # tie at the pick: rank 0
+
+
 def truth_scorer(p: np.ndarray, n_examples: int, seed: int = 0):
     """Candidates with true accuracies p; example j of candidate i is a fixed coin flip; records every ask."""
     rng = np.random.default_rng(seed)
@@ -171,6 +192,32 @@ def test_a_killed_halving_run_resumes_to_the_same_record(tmp_path, die_after):
     finished = make_fake_pipeline(generator=FineGenerator())
     Run(cfg, tmp_path / "k", resume=True, progress=False, pipeline=finished).execute()
     assert finished.blackbox.calls == 0  # a finished halving run is read back without asking anything
+
+
+@pytest.mark.parametrize("ties", ["last", "random"])
+def test_the_tie_order_reaches_halving_is_seeded_and_a_killed_run_resumes_to_the_same_record(tmp_path, ties,
+                                                                                           monkeypatch):
+    import izkit.selection
+    from conftest import Killed, make_fake_pipeline
+    from izkit.loop import Run
+    from izkit.records import comparable_lines
+
+    seen = []
+    real = izkit.selection.successive_halving
+    monkeypatch.setattr(izkit.selection, "successive_halving",
+                        lambda *a, **k: seen.append(list(k["ties"])) or real(*a, **k))
+    cfg = halving_cfg(halving_ties=ties)
+    Run(cfg, tmp_path / "ref", progress=False, pipeline=make_fake_pipeline()).execute()
+    n = len(seen[0])  # the instructions instructzero scored (the fake generator repeats some)
+    if ties == "last":
+        assert seen[0] == [-i for i in range(n)]
+    else:
+        assert sorted(seen[0]) == list(range(n)) and seen[0] != list(range(n)) and seen[0] != seen[1]  # per method
+    with pytest.raises(Killed):
+        Run(cfg, tmp_path / "k", progress=False, pipeline=make_fake_pipeline(die_after=47)).execute()
+    Run(cfg, tmp_path / "k", resume=True, progress=False, pipeline=make_fake_pipeline()).execute()
+    assert comparable_lines(tmp_path / "k" / "record.jsonl") == comparable_lines(tmp_path / "ref" / "record.jsonl")
+    assert len(seen) > 3 and all(order in seen[:3] for order in seen[3:])  # the same orders again, killed or resumed
 
 
 def test_halving_settings_are_checked_and_the_budget_is_in_answers():
