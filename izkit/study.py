@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from izkit.records import RECORD_NAME, RecordBusy, RunRecord, locked_run, write_whole
+from izkit.records import RECORD_NAME, RecordBusy, RecordError, RunRecord, locked_run, write_whole
 from izkit.replay import Replay, replay
 
 
@@ -111,7 +111,7 @@ def restore(archived: str | Path, out: str | Path) -> list[Path]:
         if not target.exists():
             write_whole(target, rec.read_bytes())
             copied.append(target)
-        elif not RunRecord.read(target).done and RunRecord.read(rec).done:
+        elif not _finished(target) and _finished(rec):
             try:
                 with locked_run(target.parent):  # not under a process that is still writing it
                     n = 1 + sum(1 for _ in target.parent.glob("record.unfinished-*.jsonl"))
@@ -121,6 +121,14 @@ def restore(archived: str | Path, out: str | Path) -> list[Path]:
             except RecordBusy:
                 continue
     return copied
+
+
+def _finished(path: Path) -> bool:
+    """Whether the record at ``path`` is a finished run (an unreadable one is not)."""
+    try:
+        return RunRecord.read(path).done
+    except RecordError:
+        return False
 
 
 def bootstrap_ci(diffs: np.ndarray, level: float = 0.95, n_boot: int = 10_000, seed: int = 0) -> tuple[float, float]:

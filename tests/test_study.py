@@ -188,6 +188,9 @@ def test_restore_fills_what_the_live_folder_lacks_and_replaces_only_an_unfinishe
     assert (live / "sum-seed1" / "record.unfinished-1.jsonl").read_bytes() == partial
     assert (live / "sum-seed0" / "record.jsonl").read_bytes() == finished_before  # finished: its own
     assert restore(kept, live) == []
+    (live / "sum-seed1" / "record.jsonl").write_text("not a record\n")  # unreadable: replaced as unfinished is
+    assert [p.parent.name for p in restore(kept, live)] == ["sum-seed1"]
+    assert (live / "sum-seed1" / "record.unfinished-2.jsonl").read_text() == "not a record\n"
 
 
 def test_a_study_read_from_a_live_folder_and_its_archive_takes_each_run_once_the_first_folders_first(tmp_path):
