@@ -10,8 +10,9 @@ HbBoPs, ICML 2025) spends few answers on every candidate and many on the few tha
     pick:    the best candidate of the last rung, by its mean over the first e_R examples
 
 Every candidate of a rung has seen the same examples (a paired comparison), each rung's examples extend the one
-below, and ties go to the candidate scored first (the loop's rule). The examples come from the induce split (dev, then
-the spare induce examples), never the test split: the caller decides which, this file sees only score matrices.
+below, and ties go to the candidate scored first (the loop's rule) unless another order is given (``--halving-ties``).
+The examples come from the induce split (dev, then the spare induce examples), never the test split: the caller
+decides which, this file sees only score matrices.
 """
 
 from __future__ import annotations
