@@ -11,7 +11,8 @@ allocation of a budget of black-box answers as a widget.
   successive halving (``izkit.selection``), on the same simulated answers (paired, seeded).
 - :func:`halving_explorer`: sliders for the examples at the first rung, the promotion factor eta, the examples at the
   last rung and the budget; the figure redraws with the pick's true accuracy and the winner's curse against answers.
-- :func:`answers_studies`: the finished runs of the answers study (``bench/study-answers/<budget>/``), by budget.
+- :func:`answers_studies`: the finished runs of the answers study (``bench/study-answers/<budget>/``), by budget;
+  :func:`first_rung`: whether halving's first promotion ranked its candidates or tied them (records only).
 
 No model is loaded; the test split is read only from records, for the picks the runs already made.
 """
@@ -82,6 +83,46 @@ def answers_studies(folder: str | Path = STUDY_ANSWERS) -> dict[int, list[Replay
         return {}
     found = {int(d.name): finished_runs(d) for d in sorted(folder.iterdir()) if d.is_dir() and d.name.isdigit()}
     return {b: runs for b, runs in sorted(found.items()) if runs}
+
+
+@dataclass
+class FirstRung:
+    """What successive halving's first promotion did in a study's runs, for one method."""
+
+    halvings: int  # runs with a first promotion
+    boundary_tied: int  # runs whose promotion boundary fell inside a block of equal means (the tie order decided)
+    all_tied: int  # runs whose candidates all had the same mean on the first rung's examples
+    pool_round0: float  # share of the candidates that came from round 0 (the initial design)
+    promoted_round0: float  # share of the promoted that came from round 0
+
+
+def first_rung(runs: Sequence[Replay], method: str) -> FirstRung:
+    """How successive halving's first promotion went for ``method`` (records only): whether the first rung's few
+    examples ranked the candidates or tied them, and how much of what went on came from round 0."""
+    halvings = tied = all_tied = 0
+    pool = [0, 0]  # [from round 0, all]
+    promoted = [0, 0]
+    for r in runs:
+        sel = r.record.find("selection", method=method)
+        if sel is None or len(sel["members"]) < 2:
+            continue
+        first, k = sel["rungs"][0][0], sel["rungs"][1][1]
+        rounds: dict[str, int] = {}
+        means: dict[str, float] = {}
+        for e in r.evals(method):
+            if e["mean"] is not None and e["instruction"] not in rounds:
+                rounds[e["instruction"]] = e["round"]
+                means[e["instruction"]] = float(np.mean(e["scores"][:first]))
+        m = np.array(list(means.values()))
+        cut = np.sort(m)[::-1][k - 1]
+        halvings += 1
+        tied += int((m == cut).sum() > k - (m > cut).sum())
+        all_tied += int(np.all(m == m[0]))
+        pool[0] += sum(v == 0 for v in rounds.values())
+        pool[1] += len(rounds)
+        promoted[0] += sum(rounds.get(t) == 0 for t in sel["members"][1])
+        promoted[1] += len(sel["members"][1])
+    return FirstRung(halvings, tied, all_tied, pool[0] / max(pool[1], 1), promoted[0] / max(promoted[1], 1))
 
 
 # ----------------------------------------------------------------------------------------------------------------------

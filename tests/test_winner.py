@@ -95,3 +95,29 @@ def test_the_halving_explorer_redraws_when_a_slider_moves():
     ex.widgets["first"].value, ex.widgets["top"].value = 20, 20
     assert np.array_equal(ex.state["halving"].truth, ex.state["paper"].truth)
     assert not ex.output.outputs  # no error met
+
+
+def test_first_rung_tells_a_tied_promotion_from_a_ranked_one(tmp_path):
+    from izkit.records import RunRecord
+
+    def run(name, first_scores):
+        rec = RunRecord.create(tmp_path / name / "record.jsonl", {"config": {"task": "sum", "seed": 0},
+                                                                  "objective": "accuracy"})
+        texts = [f"i{j}" for j in range(len(first_scores))]
+        for j, (t, sc) in enumerate(zip(texts, first_scores)):
+            rec.append({"kind": "eval", "method": "uniform", "round": 0 if j < 2 else 1, "index": j, "z": None,
+                        "instruction": t, "scores": sc, "mean": float(np.mean(sc))})
+        promoted = sorted(texts, key=lambda t: -np.mean(first_scores[texts.index(t)]))[:2]
+        rec.append({"kind": "selection", "method": "uniform", "instruction": promoted[0], "mean": 1.0,
+                    "rungs": [[2, len(texts)], [4, 2]], "members": [texts, promoted], "answers": 4})
+        rec.append({"kind": "done"})
+        return replay(tmp_path / name)
+
+    ranked = run("a", [[1, 1], [0, 0], [1, 0], [0, 0], [0, 0], [0, 0]])  # the two best stand apart
+    tied = run("b", [[0, 0]] * 6)  # everyone 0 on the first two examples: the tie order picks
+    half = run("c", [[1, 1], [0, 0], [0, 1], [1, 0], [0, 0], [0, 0]])  # one clear, then three tied for one place
+    assert winner.first_rung([ranked], "uniform") == winner.FirstRung(1, 0, 0, 2 / 6, 1 / 2)
+    got = winner.first_rung([ranked, tied, half], "uniform")
+    assert (got.halvings, got.boundary_tied, got.all_tied) == (3, 2, 1)
+    assert got.pool_round0 == pytest.approx(6 / 18) and got.promoted_round0 == pytest.approx(4 / 6)
+    assert winner.first_rung([ranked], "instructzero").halvings == 0  # no halving for that method
