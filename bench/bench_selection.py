@@ -54,21 +54,32 @@ def pools(study: Path) -> dict[str, np.ndarray]:
     return {rep.record.path.parent.name: candidate_pool(rep, SEARCHES) for rep in finished_runs(study)}
 
 
-def simulate(pool: np.ndarray, budget: int, alloc, rng: np.random.Generator) -> tuple[float, float, float]:
-    """(true p of the pick, best p drawn - that, estimate of the pick - its true p) for one repetition."""
+def size(budget: int, alloc) -> tuple[int, int]:
+    """(candidates, examples simulated per candidate) for an allocation of ``budget`` answers."""
     top = 20 if alloc is None else alloc[2]
-    n = budget // 20 if alloc is None else most_candidates(budget, *alloc)
-    p = rng.choice(pool, size=n, replace=n > len(pool))  # (n,)
-    flips = (rng.random((n, max(top, 20))) < p[:, None]).astype(float)  # (n, E)
+    return (budget // 20 if alloc is None else most_candidates(budget, *alloc)), max(top, 20)
+
+
+def outcome(flips: np.ndarray, p: np.ndarray, budget: int, alloc) -> tuple[float, float, float]:
+    """(true p of the pick, best p drawn - that, estimate of the pick - its true p): the paper's best on the first
+    20 examples, or successive halving, on the answers ``flips`` (n, E) of candidates with true accuracies ``p``."""
     if alloc is None:
         pick = top_k(flips[:, :20].mean(1), 1)[0]
         estimate = flips[pick, :20].mean()
     else:
-        rungs = halving_rungs(n, *alloc)
+        rungs = halving_rungs(len(p), *alloc)
         assert answers(rungs) <= budget
-        res = successive_halving(lambda c, a, b: flips[c, a:b], rungs)
+        res = successive_halving(lambda c, lo, hi: flips[c, lo:hi], rungs)
         pick, estimate = res.pick, res.means[-1][res.pick]
     return float(p[pick]), float(p.max() - p[pick]), float(estimate - p[pick])
+
+
+def simulate(pool: np.ndarray, budget: int, alloc, rng: np.random.Generator) -> tuple[float, float, float]:
+    """(true p of the pick, best p drawn - that, estimate of the pick - its true p) for one repetition."""
+    n, n_examples = size(budget, alloc)
+    p = rng.choice(pool, size=n, replace=n > len(pool))  # (n,)
+    flips = (rng.random((n, n_examples)) < p[:, None]).astype(float)  # (n, E)
+    return outcome(flips, p, budget, alloc)
 
 
 def score_matrices(study: Path) -> dict[str, np.ndarray]:
@@ -106,22 +117,13 @@ def fit_rasch(y: np.ndarray, prior_sd: float = 2.0) -> tuple[np.ndarray, np.ndar
 def simulate_paired(a: np.ndarray, b: np.ndarray, budget: int, alloc, rng: np.random.Generator
                     ) -> tuple[float, float, float]:
     """As :func:`simulate`, with the examples shared by every candidate: difficulties drawn from the fitted ``b``."""
-    top = 20 if alloc is None else alloc[2]
-    n = budget // 20 if alloc is None else most_candidates(budget, *alloc)
+    n, n_examples = size(budget, alloc)
     ability = rng.choice(a, size=n, replace=n > len(a))  # (n,)
-    diff = rng.choice(b, size=max(top, 20)) + rng.normal(0.0, 0.5, size=max(top, 20))  # (E,) one set for all
+    diff = rng.choice(b, size=n_examples) + rng.normal(0.0, 0.5, size=n_examples)  # (E,) one set for all
     flips = (rng.random((n, len(diff))) < 1.0 / (1.0 + np.exp(diff[None, :] - ability[:, None]))).astype(float)
     pop = rng.choice(b, size=4000) + rng.normal(0.0, 0.5, size=4000)  # the task's examples at large
     p = (1.0 / (1.0 + np.exp(pop[None, :] - ability[:, None]))).mean(1)  # (n,) expected accuracy: the truth
-    if alloc is None:
-        pick = top_k(flips[:, :20].mean(1), 1)[0]
-        estimate = flips[pick, :20].mean()
-    else:
-        rungs = halving_rungs(n, *alloc)
-        assert answers(rungs) <= budget
-        res = successive_halving(lambda c, lo, hi: flips[c, lo:hi], rungs)
-        pick, estimate = res.pick, res.means[-1][res.pick]
-    return float(p[pick]), float(p.max() - p[pick]), float(estimate - p[pick])
+    return outcome(flips, p, budget, alloc)
 
 
 def main() -> None:
@@ -150,7 +152,7 @@ def main() -> None:
                   "|---|---|---|---|---|"]
         rows = []
         for name, alloc in tqdm(ALLOCATIONS, desc=f"budget {budget}"):
-            n = budget // 20 if alloc is None else most_candidates(budget, *alloc)
+            n = size(budget, alloc)[0]
             if n < 2:
                 continue
             rng = np.random.default_rng(0)  # the same seed for every allocation
