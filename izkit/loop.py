@@ -214,8 +214,8 @@ class Run:
             return self._confirm(method, [texts[i] for i in cands], pool, start, stop)
 
         n = len(evals)
-        ties = {"first": None, "last": [-i for i in range(n)],
-                "random": np.random.default_rng(ties_seed(cfg.seed, method)).permutation(n)}[cfg.halving_ties]
+        ties = (None if cfg.halving_ties == "first" else [-i for i in range(n)] if cfg.halving_ties == "last"
+                else np.random.default_rng(ties_seed(cfg.seed, method)).permutation(n))  # only the order asked for
         out = successive_halving(score, rungs, known=known, ties=ties)
         bar.close()
         line = {"kind": "selection", "method": method, "instruction": texts[out.pick],
