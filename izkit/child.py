@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 WATCH_INTERVAL_S = 0.2  # how often the watcher checks that its parent is still there
 STOP_GRACE_S = 5.0  # SIGTERM -> SIGKILL delay, however a server is stopped (stop(), a signal, a dead parent)
+WATCHER_KILL_S = 1.0  # how long the watcher waits after its SIGKILL before it reaps the server
+STEP_IN_S = WATCHER_KILL_S + 2.0  # past the grace, what izkit gives the watcher before it kills the group itself
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
@@ -77,22 +79,27 @@ def signal_group(pgid: int, sig: int) -> None:
 
 
 def kill_group(proc: subprocess.Popen, grace: float) -> None:
-    """SIGTERM ``proc``'s process group, SIGKILL it after ``grace`` seconds, SIGKILL what outlived the leader; reap.
+    """SIGTERM ``proc``'s process group, SIGKILL it if its leader is still up after ``grace`` (+ ``STEP_IN_S``)
+    seconds, SIGKILL what outlived the leader, wait for the group to be empty; reap.
 
-    The leader is reaped only at the end: until then its pid, the group's id, cannot be given to another process. A
-    leader that is not this process's child (already reaped, or started by the process this one was forked from) is
-    left alone."""
+    The leader (the watcher) enforces the grace itself and reaps the server, so izkit steps in only past the watcher's
+    own deadline: a server killed over the watcher's head would be left to init to reap. The leader is reaped only at
+    the end: until then its pid, the group's id, cannot be given to another process. A leader that is not this
+    process's child (already reaped, or started by the process this one was forked from) is left alone."""
     state = leader_state(proc)
     if state == "reaped":
         return
     if state == "running":
         signal_group(proc.pid, signal.SIGTERM)
-        if not wait_leader(proc, grace):
+        if not wait_leader(proc, grace + STEP_IN_S):
             logger.warning("the model server (process group %d) ignored SIGTERM for %.0f s: killing it", proc.pid,
-                           grace)
+                           grace + STEP_IN_S)
             signal_group(proc.pid, signal.SIGKILL)
             wait_leader(proc, grace)
     signal_group(proc.pid, signal.SIGKILL)  # stragglers of the group (a wrapper's children)
+    deadline = time.monotonic() + WATCHER_KILL_S
+    while group_members(proc.pid) and time.monotonic() < deadline:  # a zombie left to init counts as gone
+        time.sleep(0.02)
     proc.poll()
 
 
@@ -154,7 +161,7 @@ def end_child_and_group(child: subprocess.Popen, grace: float) -> None:
             return [child.pid] if child.returncode is None else []
         return [p for p in members if p != me]
 
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 1.0)):
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, WATCHER_KILL_S)):
         for pid in others():
             try:
                 os.kill(pid, sig)
