@@ -12,7 +12,8 @@ allocation of a budget of black-box answers as a widget.
 - :func:`halving_explorer`: sliders for the examples at the first rung, the promotion factor eta, the examples at the
   last rung and the budget; the figure redraws with the pick's true accuracy and the winner's curse against answers.
 - :func:`answers_studies`: the finished runs of the answers study (``bench/study-answers/<budget>/``), by budget;
-  :func:`first_rung`: whether halving's first promotion ranked its candidates or tied them (records only).
+  :func:`first_rung`: whether halving's first promotion ranked its candidates or tied them, and how what the tie
+  order promoted did on the next rung (records only).
 
 No model is loaded; the test split is read only from records, for the picks the runs already made.
 """
@@ -94,14 +95,22 @@ class FirstRung:
     all_tied: int  # runs whose candidates all had the same mean on the first rung's examples
     pool_round0: float  # share of the candidates that came from round 0 (the initial design)
     promoted_round0: float  # share of the promoted that came from round 0
+    by_tie: float = math.nan  # share of the promoted that the tie order chose (their mean equals the boundary's)
+    next_by_tie: float = math.nan  # their mean on the second rung's new examples
+    next_above: float = math.nan  # the same for the promoted that stood above the boundary
+    order_gaps: tuple[float, ...] = ()  # per halving whose tie order chose from both: later rounds - round 0, on
+    # the second rung's new examples (does the order in which candidates were scored matter?)
 
 
 def first_rung(runs: Sequence[Replay], method: str) -> FirstRung:
     """How successive halving's first promotion went for ``method`` (records only): whether the first rung's few
-    examples ranked the candidates or tied them, and how much of what went on came from round 0."""
+    examples ranked the candidates or tied them, how much of what went on came from round 0, and how the candidates
+    the tie order promoted did on the second rung's new examples, against those promoted on their scores."""
     halvings = tied = all_tied = 0
     pool = [0, 0]  # [from round 0, all]
     promoted = [0, 0]
+    nxt: dict[str, list[float]] = {"tie": [], "above": []}
+    gaps = []
     for r in runs:
         sel = r.record.find("selection", method=method)
         if sel is None or len(sel["members"]) < 2:
@@ -115,14 +124,31 @@ def first_rung(runs: Sequence[Replay], method: str) -> FirstRung:
                 means[e["instruction"]] = float(np.mean(e["scores"][:first]))
         m = np.array(list(means.values()))
         cut = np.sort(m)[::-1][k - 1]
+        boundary_tied = (m == cut).sum() > k - (m > cut).sum()
         halvings += 1
-        tied += int((m == cut).sum() > k - (m > cut).sum())
+        tied += int(boundary_tied)
         all_tied += int(np.all(m == m[0]))
         pool[0] += sum(v == 0 for v in rounds.values())
         pool[1] += len(rounds)
         promoted[0] += sum(rounds.get(t) == 0 for t in sel["members"][1])
         promoted[1] += len(sel["members"][1])
-    return FirstRung(halvings, tied, all_tied, pool[0] / max(pool[1], 1), promoted[0] / max(promoted[1], 1))
+        second = {c["instruction"]: c["mean"] for c in r.record.of_kind("confirm", method=method)
+                  if c["start"] == first and c["mean"] is not None}  # the second rung's new examples
+        by_round: dict[bool, list[float]] = {False: [], True: []}  # tie-promoted, by "after round 0"
+        for t in sel["members"][1]:
+            if t not in second:
+                continue
+            if boundary_tied and means[t] == cut:
+                nxt["tie"].append(second[t])
+                by_round[rounds[t] > 0].append(second[t])
+            else:
+                nxt["above"].append(second[t])
+        if by_round[False] and by_round[True]:
+            gaps.append(float(np.mean(by_round[True]) - np.mean(by_round[False])))
+    mean = lambda xs: float(np.mean(xs)) if xs else math.nan  # noqa: E731
+    return FirstRung(halvings, tied, all_tied, pool[0] / max(pool[1], 1), promoted[0] / max(promoted[1], 1),
+                     len(nxt["tie"]) / max(len(nxt["tie"]) + len(nxt["above"]), 1), mean(nxt["tie"]),
+                     mean(nxt["above"]), tuple(gaps))
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 
 import matplotlib
@@ -100,24 +101,35 @@ def test_the_halving_explorer_redraws_when_a_slider_moves():
 def test_first_rung_tells_a_tied_promotion_from_a_ranked_one(tmp_path):
     from izkit.records import RunRecord
 
-    def run(name, first_scores):
+    def run(name, first_scores, second=None, promoted=None):
         rec = RunRecord.create(tmp_path / name / "record.jsonl", {"config": {"task": "sum", "seed": 0},
                                                                   "objective": "accuracy"})
         texts = [f"i{j}" for j in range(len(first_scores))]
         for j, (t, sc) in enumerate(zip(texts, first_scores)):
             rec.append({"kind": "eval", "method": "uniform", "round": 0 if j < 2 else 1, "index": j, "z": None,
                         "instruction": t, "scores": sc, "mean": float(np.mean(sc))})
-        promoted = sorted(texts, key=lambda t: -np.mean(first_scores[texts.index(t)]))[:2]
+        promoted = promoted or sorted(texts, key=lambda t: -np.mean(first_scores[texts.index(t)]))[:2]
+        for t, mean in (second or {}).items():  # the second rung's new examples (2 to 4)
+            rec.append({"kind": "confirm", "method": "uniform", "instruction": t, "start": 2, "stop": 4,
+                        "scores": [mean, mean], "mean": mean})
         rec.append({"kind": "selection", "method": "uniform", "instruction": promoted[0], "mean": 1.0,
-                    "rungs": [[2, len(texts)], [4, 2]], "members": [texts, promoted], "answers": 4})
+                    "rungs": [[2, len(texts)], [4, len(promoted)]], "members": [texts, promoted], "answers": 4})
         rec.append({"kind": "done"})
         return replay(tmp_path / name)
 
-    ranked = run("a", [[1, 1], [0, 0], [1, 0], [0, 0], [0, 0], [0, 0]])  # the two best stand apart
-    tied = run("b", [[0, 0]] * 6)  # everyone 0 on the first two examples: the tie order picks
+    ranked = run("a", [[1, 1], [0, 0], [1, 0], [0, 0], [0, 0], [0, 0]], {"i0": 1.0, "i2": 0.5})  # two stand apart
+    tied = run("b", [[0, 0]] * 6, {"i0": 0.0, "i1": 0.5})  # everyone 0 on the first two examples: the order picks
     half = run("c", [[1, 1], [0, 0], [0, 1], [1, 0], [0, 0], [0, 0]])  # one clear, then three tied for one place
-    assert winner.first_rung([ranked], "uniform") == winner.FirstRung(1, 0, 0, 2 / 6, 1 / 2)
+    one = winner.first_rung([ranked], "uniform")
+    assert (one.halvings, one.boundary_tied, one.all_tied) == (1, 0, 0)
+    assert one.pool_round0 == pytest.approx(2 / 6) and one.promoted_round0 == pytest.approx(1 / 2)
+    assert one.by_tie == 0.0 and one.next_above == pytest.approx(0.75) and math.isnan(one.next_by_tie)
     got = winner.first_rung([ranked, tied, half], "uniform")
     assert (got.halvings, got.boundary_tied, got.all_tied) == (3, 2, 1)
     assert got.pool_round0 == pytest.approx(6 / 18) and got.promoted_round0 == pytest.approx(4 / 6)
+    assert got.by_tie == pytest.approx(2 / 4)  # of the promoted with second-rung scores, tied's two went by tie
+    assert got.next_by_tie == pytest.approx(0.25) and got.next_above == pytest.approx(0.75)
+    assert got.order_gaps == ()  # tied's tie order chose from round 0 only: nothing to compare
+    mixed = run("d", [[0, 0]] * 6, {"i1": 0.0, "i2": 0.5, "i3": 1.0}, promoted=["i1", "i2", "i3"])
+    assert winner.first_rung([mixed], "uniform").order_gaps == pytest.approx((0.75,))  # rounds 1 (i2, i3) - 0 (i1)
     assert winner.first_rung([ranked], "instructzero").halvings == 0  # no halving for that method
