@@ -1,11 +1,12 @@
 """Child processes that never outlive their parent: a watcher between izkit and a server it starts.
 
 ``watched_command(cmd)`` wraps a command so that it runs under this file as a script (``python -P child.py --watch
-PARENT GRACE -- CMD...``). The watcher is the leader of a new process group and runs the command as its child in the
-same group; it ends the whole group (SIGTERM, then SIGKILL after a grace period) as soon as its parent is gone,
-however the parent died (SIGKILL included: a notebook kernel restart, a test runner, a process manager).
+PARENT GRACE [--remove FILE]... -- CMD...``). The watcher is the leader of a new process group and runs the command as
+its child in the same group; it ends the whole group (SIGTERM, then SIGKILL after a grace period) as soon as its
+parent is gone, however the parent died (SIGKILL included: a notebook kernel restart, a test runner, a process
+manager), and then removes the files that go with the server (its temporary log), which nobody is left to read.
 ``register(proc)`` also puts handlers in front of SIGTERM, SIGINT and SIGHUP whose default action is still to end the
-process: they stop every registered group first, then end the process as the signal would have.
+process: they stop every registered group first (and remove its files), then end the process as the signal would have.
 
 Only the standard library is imported here: the watcher runs with ``-P``, without izkit on its path.
 """
@@ -43,6 +44,7 @@ LIVE: dict[int, subprocess.Popen] = {}  # group id -> watcher, for every server 
 # inherits the dict, but kill_group leaves alone what is not its own child)
 HANDLED: set[int] = set()  # the signals whose handler this module installed
 GRACE: dict[int, float] = {}  # group id -> its SIGTERM -> SIGKILL grace
+FILES: dict[int, tuple[str, ...]] = {}  # group id -> the files removed once it is stopped (a temporary log)
 
 
 def leader_state(proc: subprocess.Popen) -> str:
@@ -105,9 +107,8 @@ def kill_group(proc: subprocess.Popen, grace: float) -> None:
 
 def stop_all_then_die(signum: int, frame: object) -> None:
     """Handler put in front of a stop signal whose default action ends the process: stop every server, then die."""
-    for pid, proc in list(LIVE.items()):
-        kill_group(proc, GRACE.get(pid, STOP_GRACE_S))
-    LIVE.clear()
+    for proc in list(LIVE.values()):
+        stop(proc)
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)  # end as the signal would have ended us
 
@@ -124,11 +125,24 @@ def install_stop_handlers() -> None:
             HANDLED.add(sig)
 
 
-def watched_command(cmd: list[str], grace: float | None = None) -> list[str]:
+def watched_command(cmd: list[str], grace: float | None = None, files: tuple[str, ...] = ()) -> list[str]:
     """``cmd`` run under the watcher: this file as a script (``-P``: its folder is not put on sys.path, so keep this
-    module's top-level imports to the standard library). ``grace``: SIGTERM -> SIGKILL (default STOP_GRACE_S)."""
+    module's top-level imports to the standard library). ``grace``: SIGTERM -> SIGKILL (default STOP_GRACE_S);
+    ``files``: removed by the watcher once it has ended the server because its parent is gone."""
     grace = STOP_GRACE_S if grace is None else grace
-    return [sys.executable, "-P", os.path.abspath(__file__), "--watch", str(os.getpid()), str(grace), "--", *cmd]
+    remove = [a for f in files for a in ("--remove", os.fspath(f))]
+    return [sys.executable, "-P", os.path.abspath(__file__), "--watch", str(os.getpid()), str(grace), *remove, "--",
+            *cmd]
+
+
+def remove_files(files: tuple[str, ...]) -> None:
+    for f in files:
+        try:
+            os.unlink(f)
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            logger.warning("could not remove %s: %s", f, err)
 
 
 def group_members(pgid: int) -> list[int] | None:
@@ -156,7 +170,8 @@ def end_child_and_group(child: subprocess.Popen, grace: float) -> None:
 
     def others() -> list[int]:
         child.poll()
-        members = group_members(os.getpgrp())
+        # no group of its own (started without a new session): the child only, never the caller's group
+        members = group_members(os.getpgrp()) if os.getpgrp() == me else None
         if members is None:  # no /proc: the child is all we know of
             return [child.pid] if child.returncode is None else []
         return [p for p in members if p != me]
@@ -173,8 +188,9 @@ def end_child_and_group(child: subprocess.Popen, grace: float) -> None:
     child.wait()
 
 
-def watch(parent: int, grace: float, cmd: list[str]) -> int:
-    """The watcher's main: run ``cmd``; end it and its group when ``parent`` is gone or a stop signal arrives.
+def watch(parent: int, grace: float, cmd: list[str], files: tuple[str, ...] = ()) -> int:
+    """The watcher's main: run ``cmd``; end it and its group when ``parent`` is gone or a stop signal arrives, and
+    remove ``files`` if the parent is gone.
 
     Exits the way the child exited (its code, or the same signal), so the parent sees the server's own status."""
     stop: list[int] = []
@@ -182,6 +198,7 @@ def watch(parent: int, grace: float, cmd: list[str]) -> int:
         signal.signal(sig, lambda signum, frame: stop.append(signum))
     if os.getppid() != parent:
         logger.warning("izkit watcher: the process that started the model server (pid %d) is already gone", parent)
+        remove_files(files)
         return 1
     me = os.getpid()
     libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
@@ -208,34 +225,43 @@ def watch(parent: int, grace: float, cmd: list[str]) -> int:
     if reason:
         logger.warning("izkit watcher: stopping the model server (pid %d): %s", child.pid, reason)
     end_child_and_group(child, grace)
+    if os.getppid() != parent:  # nobody is left to read the server's log
+        remove_files(files)
     if child.returncode < 0:  # died of a signal: die of the same one
-        signal.signal(-child.returncode, signal.SIG_DFL)
+        if -child.returncode not in (signal.SIGKILL, signal.SIGSTOP):  # those two have no handler to reset
+            signal.signal(-child.returncode, signal.SIG_DFL)
         os.kill(me, -child.returncode)
     return child.returncode
 
 
 def main(argv: list[str]) -> int:
-    """``child.py --watch PARENT GRACE -- CMD...`` (see :func:`watched_command`)."""
-    if len(argv) < 5 or argv[0] != "--watch" or argv[3] != "--":
-        print("usage: child.py --watch PARENT_PID GRACE_S -- COMMAND...", file=sys.stderr)
+    """``child.py --watch PARENT GRACE [--remove FILE]... -- CMD...`` (see :func:`watched_command`)."""
+    files, rest = [], argv[3:]
+    while len(rest) >= 2 and rest[0] == "--remove":
+        files.append(rest[1])
+        rest = rest[2:]
+    if len(argv) < 3 or argv[0] != "--watch" or len(rest) < 2 or rest[0] != "--":
+        print("usage: child.py --watch PARENT_PID GRACE_S [--remove FILE]... -- COMMAND...", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    return watch(int(argv[1]), float(argv[2]), argv[4:])
+    return watch(int(argv[1]), float(argv[2]), rest[1:], tuple(files))
 
 
 def stop(proc: subprocess.Popen, grace: float | None = None) -> None:
-    """Stop one watched group and forget it (``grace``: SIGTERM -> SIGKILL; default the one it was registered with,
-    else STOP_GRACE_S)."""
+    """Stop one watched group, remove its files and forget it (``grace``: SIGTERM -> SIGKILL; default the one it was
+    registered with, else STOP_GRACE_S)."""
     kill_group(proc, GRACE.get(proc.pid, STOP_GRACE_S) if grace is None else grace)
+    remove_files(FILES.pop(proc.pid, ()))
     LIVE.pop(proc.pid, None)
     GRACE.pop(proc.pid, None)
 
 
-def register(proc: subprocess.Popen, grace: float | None = None) -> None:
+def register(proc: subprocess.Popen, grace: float | None = None, files: tuple[str, ...] = ()) -> None:
     """Remember a watched group so a stop signal to this process ends it first (``grace``: SIGTERM -> SIGKILL,
-    default STOP_GRACE_S)."""
+    default STOP_GRACE_S; ``files``: removed once it is stopped, by :func:`stop` or that signal)."""
     LIVE[proc.pid] = proc
     GRACE[proc.pid] = STOP_GRACE_S if grace is None else grace
+    FILES[proc.pid] = tuple(os.fspath(f) for f in files)
     install_stop_handlers()
 
 

@@ -245,9 +245,10 @@ class LocalServer:
                 self.log_path = Path(self._log_arg)
             out = open(self.log_path, "ab")
         logger.info("starting transformers serve for %s on %s (log: %s)", served, self.base_url, self.log_path or "-")
+        own = (str(self.log_path),) if self._own_log else ()  # a temporary log goes with the server, however it ends
         try:
             self.proc = subprocess.Popen(
-                child.watched_command(self.command()),  # the watcher's grace: child.STOP_GRACE_S, as every stop's
+                child.watched_command(self.command(), files=own),  # the watcher's grace: child.STOP_GRACE_S
                 stdout=out,
                 stderr=subprocess.STDOUT if out is not None else None,
                 stdin=subprocess.DEVNULL,
@@ -257,7 +258,7 @@ class LocalServer:
         finally:
             if out is not None:
                 out.close()
-        child.register(self.proc)
+        child.register(self.proc, files=own)
         self._finalizer = weakref.finalize(self, child.stop, self.proc)
         try:
             self._wait_ready()

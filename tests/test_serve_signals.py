@@ -141,10 +141,12 @@ class Parent:
 
     def __init__(self, argv: list[str], log: Path, sigint_ignored: bool = False, **popen):
         self.log = log
+        self.tmp = log.with_suffix(".tmp")  # the parent's TMPDIR: where a server's temporary log goes
+        self.tmp.mkdir()
         self._f = open(log, "wb")
         sigint = _ignored_sigint if sigint_ignored else _default_sigint
         self.p = subprocess.Popen(argv, stdout=self._f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                  env=_env(), cwd=REPO, preexec_fn=sigint, **popen)
+                                  env={**_env(), "TMPDIR": str(self.tmp)}, cwd=REPO, preexec_fn=sigint, **popen)
         self.tree: set[int] = set()
 
     def text(self) -> str:
@@ -191,13 +193,16 @@ class Parent:
 
 
 def assert_all_gone(tree: set[int], port: int, parent: Parent, within: float = 0.0) -> None:
-    """No process of ``tree`` runs and the port is free, now or within ``within`` seconds."""
+    """No process of ``tree`` runs, the port is free and no temporary server log is left, now or within ``within``
+    seconds."""
     deadline = time.monotonic() + within
-    while alive(tree) or not port_free(port):
+    while alive(tree) or not port_free(port) or list(parent.tmp.glob("izkit-serve-*.log")):
         if time.monotonic() >= deadline:
             left = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
                     for pid in alive(tree) if Path(f"/proc/{pid}/cmdline").exists()}
-            pytest.fail(f"left behind: processes {left}, port {port} free: {port_free(port)}\n{parent.text()[-3000:]}")
+            logs = [p.name for p in parent.tmp.glob("izkit-serve-*.log")]
+            pytest.fail(f"left behind: processes {left}, port {port} free: {port_free(port)}, logs {logs}\n"
+                        f"{parent.text()[-3000:]}")
         time.sleep(0.1)
 
 
@@ -265,6 +270,20 @@ def test_a_server_that_ignores_sigterm_is_killed_after_the_grace_period(sig, par
     elapsed = time.monotonic() - started
     assert elapsed >= 1.0  # it was given its grace period first
     assert elapsed < 4.5  # and only that: the grace set in izkit.child, not the default 5 s
+
+
+@pytest.mark.parametrize(("script", "status"), [("exit 3", 3), ("kill -TERM $$", -signal.SIGTERM),
+                                                 ("kill -KILL $$", -signal.SIGKILL)])
+def test_the_watcher_exits_as_its_server_did_and_keeps_the_log_for_a_living_parent(script, status, tmp_path):
+    from izkit import child
+
+    log = tmp_path / "izkit-serve-x.log"
+    log.write_text("the server's last words\n")
+    cmd = child.watched_command(["/bin/sh", "-c", script], grace=1.0, files=(str(log),))
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, start_new_session=True)
+    assert done.returncode == status, done.stderr
+    assert "Traceback" not in done.stderr
+    assert log.read_text() == "the server's last words\n"  # its parent is alive: it may read why the server ended
 
 
 def test_a_server_started_from_a_thread_outlives_the_thread(tmp_path, model_folder):
