@@ -44,7 +44,8 @@ LIVE: dict[int, subprocess.Popen] = {}  # group id -> watcher, for every server 
 # inherits the dict, but kill_group leaves alone what is not its own child)
 HANDLED: set[int] = set()  # the signals whose handler this module installed
 GRACE: dict[int, float] = {}  # group id -> its SIGTERM -> SIGKILL grace
-FILES: dict[int, tuple[str, ...]] = {}  # group id -> the files removed once it is stopped (a temporary log)
+FILES: dict[int, tuple[int, tuple[str, ...]]] = {}  # group id -> (the pid that registered it, the files removed
+# once it is stopped: a temporary log); a forked child that inherits the dict leaves the files of its parent's servers
 
 
 def leader_state(proc: subprocess.Popen) -> str:
@@ -136,6 +137,7 @@ def watched_command(cmd: list[str], grace: float | None = None, files: tuple[str
 
 
 def remove_files(files: tuple[str, ...]) -> None:
+    """Remove each file that is still there; warn about one that cannot be removed."""
     for f in files:
         try:
             os.unlink(f)
@@ -251,7 +253,9 @@ def stop(proc: subprocess.Popen, grace: float | None = None) -> None:
     """Stop one watched group, remove its files and forget it (``grace``: SIGTERM -> SIGKILL; default the one it was
     registered with, else STOP_GRACE_S)."""
     kill_group(proc, GRACE.get(proc.pid, STOP_GRACE_S) if grace is None else grace)
-    remove_files(FILES.pop(proc.pid, ()))
+    owner, files = FILES.pop(proc.pid, (0, ()))
+    if owner == os.getpid():
+        remove_files(files)
     LIVE.pop(proc.pid, None)
     GRACE.pop(proc.pid, None)
 
@@ -261,7 +265,7 @@ def register(proc: subprocess.Popen, grace: float | None = None, files: tuple[st
     default STOP_GRACE_S; ``files``: removed once it is stopped, by :func:`stop` or that signal)."""
     LIVE[proc.pid] = proc
     GRACE[proc.pid] = STOP_GRACE_S if grace is None else grace
-    FILES[proc.pid] = tuple(os.fspath(f) for f in files)
+    FILES[proc.pid] = (os.getpid(), tuple(os.fspath(f) for f in files))
     install_stop_handlers()
 
 

@@ -286,6 +286,21 @@ def test_the_watcher_exits_as_its_server_did_and_keeps_the_log_for_a_living_pare
     assert log.read_text() == "the server's last words\n"  # its parent is alive: it may read why the server ended
 
 
+def test_stop_removes_a_servers_files_only_in_the_process_that_registered_them(tmp_path):
+    from izkit import child
+
+    log = tmp_path / "izkit-serve-x.log"
+    for mine in (False, True):
+        log.write_text("")
+        proc = subprocess.Popen(["sleep", "60"], start_new_session=True)
+        child.register(proc, grace=1.0, files=(str(log),))
+        if not mine:  # what a forked child of the registering process holds: its parent's server, its parent's log
+            child.FILES[proc.pid] = (os.getpid() + 1, child.FILES[proc.pid][1])
+        child.stop(proc)
+        assert proc.poll() is not None
+        assert log.exists() is not mine
+
+
 def test_a_server_started_from_a_thread_outlives_the_thread(tmp_path, model_folder):
     # a parent-death signal set from izkit would fire when the starting *thread* ends; the server must not
     from izkit.serve import LocalServer
