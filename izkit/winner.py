@@ -100,6 +100,7 @@ class FirstRung:
     next_above: float = math.nan  # the same for the promoted that stood above the boundary
     order_gaps: tuple[float, ...] = ()  # per halving whose tie order chose from both: later rounds - round 0, on
     # the second rung's new examples (does the order in which candidates were scored matter?)
+    picks_by_tie: int = 0  # runs whose kept instruction was one the tie order promoted
 
 
 def first_rung(runs: Sequence[Replay], method: str) -> FirstRung:
@@ -111,6 +112,7 @@ def first_rung(runs: Sequence[Replay], method: str) -> FirstRung:
     promoted = [0, 0]
     nxt: dict[str, list[float]] = {"tie": [], "above": []}
     gaps = []
+    picks = 0
     for r in runs:
         sel = r.record.find("selection", method=method)
         if sel is None or len(sel["members"]) < 2:
@@ -135,6 +137,9 @@ def first_rung(runs: Sequence[Replay], method: str) -> FirstRung:
         second = {c["instruction"]: c["mean"] for c in r.record.of_kind("confirm", method=method)
                   if c["start"] == first and c["mean"] is not None}  # the second rung's new examples
         by_round: dict[bool, list[float]] = {False: [], True: []}  # tie-promoted, by "after round 0"
+        kept = r.kept(method)
+        picks += int(boundary_tied and kept is not None and means.get(kept["instruction"]) == cut
+                     and kept["instruction"] in sel["members"][1])
         for t in sel["members"][1]:
             if t not in second:
                 continue
@@ -148,7 +153,7 @@ def first_rung(runs: Sequence[Replay], method: str) -> FirstRung:
     mean = lambda xs: float(np.mean(xs)) if xs else math.nan  # noqa: E731
     return FirstRung(halvings, tied, all_tied, pool[0] / max(pool[1], 1), promoted[0] / max(promoted[1], 1),
                      len(nxt["tie"]) / max(len(nxt["tie"]) + len(nxt["above"]), 1), mean(nxt["tie"]),
-                     mean(nxt["above"]), tuple(gaps))
+                     mean(nxt["above"]), tuple(gaps), picks)
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -130,6 +130,7 @@ def test_first_rung_tells_a_tied_promotion_from_a_ranked_one(tmp_path):
     assert got.by_tie == pytest.approx(2 / 4)  # of the promoted with second-rung scores, tied's two went by tie
     assert got.next_by_tie == pytest.approx(0.25) and got.next_above == pytest.approx(0.75)
     assert got.order_gaps == ()  # tied's tie order chose from round 0 only: nothing to compare
+    assert got.picks_by_tie == 1 and one.picks_by_tie == 0  # tied kept i0, which went on by the tie order
     mixed = run("d", [[0, 0]] * 6, {"i1": 0.0, "i2": 0.5, "i3": 1.0}, promoted=["i1", "i2", "i3"])
     assert winner.first_rung([mixed], "uniform").order_gaps == pytest.approx((0.75,))  # rounds 1 (i2, i3) - 0 (i1)
     assert winner.first_rung([ranked], "instructzero").halvings == 0  # no halving for that method
