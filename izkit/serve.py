@@ -195,7 +195,6 @@ class LocalServer:
         self.model_id: str = ""
         self.base_url: str = ""
         self._finalizer: weakref.finalize | None = None
-        self._own_log = False
 
     # -- lifecycle -----------------------------------------------------------------------------------------------------
 
@@ -240,12 +239,13 @@ class LocalServer:
             if self._log_arg is None:
                 fd, name = tempfile.mkstemp(prefix="izkit-serve-", suffix=".log")
                 os.close(fd)
-                self.log_path, self._own_log = Path(name), True
+                self.log_path = Path(name)
             else:
                 self.log_path = Path(self._log_arg)
             out = open(self.log_path, "ab")
         logger.info("starting transformers serve for %s on %s (log: %s)", served, self.base_url, self.log_path or "-")
-        own = (str(self.log_path),) if self._own_log else ()  # a temporary log goes with the server, however it ends
+        own = (str(self.log_path),) if self._log_arg is None else ()  # a temporary log goes with the server, however
+        # it ends (child.stop, or the watcher when izkit is gone)
         try:
             self.proc = subprocess.Popen(
                 child.watched_command(self.command(), files=own),  # the watcher's grace: child.STOP_GRACE_S
@@ -255,6 +255,9 @@ class LocalServer:
                 env=env,
                 start_new_session=True,  # a session and group of its own: stop() ends watcher, server and children
             )
+        except BaseException:
+            child.remove_files(own)  # no server to go with
+            raise
         finally:
             if out is not None:
                 out.close()
@@ -305,16 +308,14 @@ class LocalServer:
             raise ServerError(f"the warm-up request to {self.base_url} failed: {err}\n{self.log_tail()}") from err
 
     def stop(self) -> None:
-        """Stop the server's process group (SIGTERM, then SIGKILL after ``izkit.child.STOP_GRACE_S``)."""
+        """Stop the server's process group (SIGTERM, then SIGKILL after ``izkit.child.STOP_GRACE_S``) and remove its
+        temporary log (``izkit.child.stop``)."""
         if self.proc is not None:
             child.stop(self.proc)
             logger.info("model server on %s stopped", self.base_url)
         if self._finalizer is not None:
             self._finalizer.detach()
             self._finalizer = None
-        if self._own_log and self.log_path is not None:
-            self.log_path.unlink(missing_ok=True)
-            self._own_log = False
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
