@@ -137,9 +137,7 @@ def first_rung(runs: Sequence[Replay], method: str) -> FirstRung:
         second = {c["instruction"]: c["mean"] for c in r.record.of_kind("confirm", method=method)
                   if c["start"] == first and c["mean"] is not None}  # the second rung's new examples
         by_round: dict[bool, list[float]] = {False: [], True: []}  # tie-promoted, by "after round 0"
-        kept = r.kept(method)
-        picks += int(boundary_tied and kept is not None and means.get(kept["instruction"]) == cut
-                     and kept["instruction"] in sel["members"][1])
+        picks += int(boundary_tied and means.get(sel["instruction"]) == cut)  # the selection line names the pick
         for t in sel["members"][1]:
             if t not in second:
                 continue
@@ -152,7 +150,7 @@ def first_rung(runs: Sequence[Replay], method: str) -> FirstRung:
             gaps.append(float(np.mean(by_round[True]) - np.mean(by_round[False])))
     mean = lambda xs: float(np.mean(xs)) if xs else math.nan  # noqa: E731
     return FirstRung(halvings, tied, all_tied, pool[0] / max(pool[1], 1), promoted[0] / max(promoted[1], 1),
-                     len(nxt["tie"]) / max(len(nxt["tie"]) + len(nxt["above"]), 1), mean(nxt["tie"]),
+                     mean([1.0] * len(nxt["tie"]) + [0.0] * len(nxt["above"])), mean(nxt["tie"]),
                      mean(nxt["above"]), tuple(gaps), picks)
 
 
