@@ -179,6 +179,27 @@ def test_batched_loglik_equals_one_at_a_time_and_the_full_lm_head(local):
     assert batched.scores[1, 1] == pytest.approx(ref, abs=1e-4)
 
 
+def test_loglik_without_a_boolean_logits_to_keep_gives_the_same_scores(local, monkeypatch):
+    # transformers before the boolean mask (5.17 on a GPU machine raised IndexError): the last K positions instead
+    from izkit.blackbox import local as local_module
+
+    instructions, examples = [HELPFUL, NONSENSE], ANTONYMS[:5]  # answers of 1 and more tokens in one batch
+    masked = local.score(instructions, examples, objective="loglik")
+    monkeypatch.setattr(local_module, "bool_logits_to_keep", lambda: False)
+    box = LocalBlackBox(local.model, local.tokenizer, cache=None)
+    calls = []
+    forward = box.model.forward
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("logits_to_keep"))
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(box.model, "forward", spy)
+    last_k = box.score(instructions, examples, objective="loglik")
+    assert any(isinstance(k, int) and k > 1 for k in calls), calls  # the older path was taken
+    np.testing.assert_allclose(last_k.scores, masked.scores, atol=1e-4)
+
+
 def test_scoring_with_a_kv_cache_raises_no_deprecation_warning(local):
     # the prefix prefill, the loglik pass and the answer decoding each hand a KV cache to the model
     with warnings.catch_warnings(record=True) as caught:

@@ -8,11 +8,13 @@ Three things make a batch cheap:
   EOS, or at the first line break after some non-space text, since the answer is the first non-empty line;
 - "loglik": one forward pass over ``suffix + " " + answer`` with the LM head only at the positions that predict
   answer tokens (a boolean ``logits_to_keep``): with a vocabulary of 100k-260k entries, the full-sequence LM head
-  would cost more than the rest of the model.
+  would cost more than the rest of the model. transformers releases before the boolean mask (5.17 has none) get
+  the last K positions of every row instead, K the batch's longest answer + 1 (:func:`bool_logits_to_keep`).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -34,6 +36,15 @@ from izkit.cache import AnswerCache, resolve_cache
 from izkit.decoding import cache_kwargs, decode, keep_rows, left_pad, new_cache, position_ids, stop_tokens
 
 Parts = list[tuple[tuple[int, ...], list[int]]]  # per job: (shared prefix ids, suffix ids)
+
+
+@functools.cache
+def bool_logits_to_keep() -> bool:
+    """Whether this transformers takes a boolean (b, T) mask as ``logits_to_keep`` (the LM head only where it is
+    True, flattened to (n, V)); earlier 5.x releases index the sequence axis with it and raise an IndexError."""
+    from transformers import modeling_utils
+
+    return hasattr(modeling_utils, "slice_logits_to_keep")
 
 
 class LocalBlackBox(CachedBlackBox):
@@ -199,14 +210,18 @@ class LocalBlackBox(CachedBlackBox):
             keep[r, width - n_a - 1 : width - 1] = True  # position t predicts token t + 1; the answer ends the row
             targets.extend(golds[k])
         full_mask = torch.cat([past_mask, mask], dim=1)  # (b, P + T)
+        last = None if bool_logits_to_keep() else max(len(golds[k]) for k in batch) + 1  # rows end with their answer
         logits = self.model(
             input_ids=ids,
             attention_mask=full_mask,
             position_ids=position_ids(full_mask)[:, -width:],
             use_cache=True,
             **cache_kwargs(self.model, cache),
-            logits_to_keep=keep,
-        ).logits  # (n, V): the LM head only at the n kept positions, row by row
+            logits_to_keep=keep if last is None else last,
+        ).logits  # (n, V): the LM head only at the n kept positions, row by row; else (b, last, V)
+        if last is not None:
+            logits = logits[keep[:, -last:]]  # (n, V), in the mask's order
+            self.stats["logit_positions"] += len(batch) * last - len(targets)  # the extra rows of the LM head
         logp = torch.log_softmax(logits.reshape(-1, logits.shape[-1]).float(), dim=-1)  # (n, V)
         tgt = torch.tensor(targets, device=logp.device)  # (n,)
         token_logp = logp.gather(1, tgt[:, None])[:, 0].cpu()  # (n,)
