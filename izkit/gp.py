@@ -11,7 +11,8 @@ with a Gamma(3, 6) prior on every lengthscale (concentration 3, rate 6: the pape
 ``GammaPrior(3.0, 6.0)``, a density on the lengthscale itself, no log-Jacobian), switchable off. The objective
 ``theta -> (value, grad)`` has autograd gradients and goes to ``scipy.optimize.minimize(method="L-BFGS-B", jac=True,
 bounds=...)`` from several seeded starts; the best run wins. The first start is the kernel's initial guess and the others
-are uniform draws inside the bounds, drawn one at a time, so more restarts never give a lower fitted objective.
+are uniform draws inside the bounds, drawn one at a time, so more restarts never give a lower fitted objective. Past
+``GPConfig.max_fit_points`` points theta is fitted on a seeded random subset of them (each step is O(m^3)).
 
 y is standardised internally (mean, std with ddof=1, as BoTorch's ``Standardize``; std 1 for one point or constant
 y), so ``noise_`` and ``log_marginal_likelihood_`` are in standardised units; ``predict`` answers on the original scale.
@@ -48,7 +49,7 @@ from scipy.optimize import minimize
 from torch import Tensor
 
 from izkit.kernels import (DTYPE, InstructionCoupledKernel, Kernel, KernelParts, Matern52, NotPSDError,
-                           robust_cholesky)
+                           PrecomputedSimilarity, robust_cholesky)
 
 try:  # optional: installed with scipy's usual companions (scikit-learn, BoTorch); without it BLAS threads are left alone
     from threadpoolctl import threadpool_limits
@@ -101,6 +102,7 @@ class GPConfig:
     input_bounds: tuple[float, float] | Sequence | None = None  # (lo, hi) or (2, d): kernels see (z - lo) / (hi - lo)
     noise_var_y: float | Sequence[float] | Tensor | None = None  # known noise variance on y's scale, () or (m,); fixed
     fit_extra_noise: bool = False  # with noise_var_y: also fit a homoscedastic noise on top (noise_bounds)
+    max_fit_points: int | None = 512  # more points: theta from a seeded random subset this size; None = all
 
 
 def gamma_log_prior(log_ls: Tensor, concentration: float, rate: float) -> Tensor:
@@ -279,15 +281,32 @@ class GaussianProcess:
         n_restarts = cfg.n_restarts if n_restarts is None else n_restarts
         seed = cfg.seed if seed is None else seed
         kernel = copy.deepcopy(self.kernel)  # the fit's own kernel: the caller's is never changed
-        self.latent_gp_, self.converged_ = None, None
+        self.latent_gp_, self.converged_, sub = None, None, None
         with limit_threads(cfg.threads):
-            if isinstance(kernel, InstructionCoupledKernel) and kernel.latent == "plain_gp" and theta is None:
+            if theta is None and cfg.max_fit_points is not None and len(Z) > cfg.max_fit_points:
+                sub = self._fit_subset(Z, y, instr, n_restarts, seed)  # O(m^3) per step: a big m costs minutes
+                kernel, theta = copy.deepcopy(sub.kernel_), sub.theta_  # l pinned on the subset, if latent
+            elif isinstance(kernel, InstructionCoupledKernel) and kernel.latent == "plain_gp" and theta is None:
                 self._fit_latent(kernel, Z, y, n_restarts, seed)
             self._set_data(Z, y, instr, kernel)
             if theta is None:
                 theta = self._optimise(max(n_restarts, 1), seed)
             self._condition(torch.as_tensor(theta, dtype=DTYPE).detach())
+        if sub is not None:
+            self.latent_gp_, self.converged_ = sub.latent_gp_, sub.converged_
         return self
+
+    def _fit_subset(self, Z: Tensor, y: Tensor, instr: Tensor | None, n_restarts: int, seed: int) -> GaussianProcess:
+        """This GP fitted on ``max_fit_points`` seeded random rows: its theta serves all m points (subset of data)."""
+        gen = torch.Generator().manual_seed(seed)
+        rows = torch.randperm(len(Z), generator=gen)[: self.config.max_fit_points].sort()[0]  # (cap,) in given order
+        pairwise = isinstance(getattr(self.kernel, "similarity", None), PrecomputedSimilarity)  # instr is S (m, m)
+        instr, known = (None if v is None else torch.as_tensor(v) for v in (instr, self.config.noise_var_y))
+        instr = None if instr is None else instr[rows][:, rows] if pairwise else instr[rows]
+        known = known[rows] if known is not None and known.ndim else self.config.noise_var_y  # a number stays
+        config = replace(self.config, max_fit_points=None, noise_var_y=known)
+        return GaussianProcess(self.kernel, config=config).fit(torch.as_tensor(Z)[rows], torch.as_tensor(y)[rows],
+                                                               instr, n_restarts=n_restarts, seed=seed)
 
     def _fit_latent(self, kernel: InstructionCoupledKernel, Z: Tensor, y: Tensor, n_restarts: int, seed: int) -> None:
         """latent="plain_gp": l's lengthscales from the marginal likelihood of a plain Matern-5/2 GP on (Z, y)."""

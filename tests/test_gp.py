@@ -418,3 +418,37 @@ def test_fitted_likelihood_not_lower_than_gpytorch_adam_fit():
     with torch.no_grad():
         ref_lml = float(mll(model(Z), gp.ys_)) * len(y)
     assert gp.log_marginal_likelihood_ >= ref_lml - 1e-3 * abs(ref_lml)
+
+
+# ------------------------------------------------------------------------------------ many points: a subset's theta
+
+
+@pytest.mark.parametrize("kind", ["matern", "coupled_latent", "precomputed", "known_noise"])
+def test_past_max_fit_points_theta_comes_from_a_seeded_subset_and_the_posterior_uses_every_point(kind):
+    Z, y, F = make_data(m=40)
+    cap, config = 15, GPConfig(max_fit_points=15, n_restarts=2, seed=3)
+    instr = F
+    if kind == "matern":
+        kernel = Matern52(D)
+    elif kind == "coupled_latent":
+        kernel = InstructionCoupledKernel(D, ScoreMatern52(N), latent="plain_gp")
+    elif kind == "precomputed":
+        kernel, instr = InstructionCoupledKernel(D, PrecomputedSimilarity(), latent="prior"), F @ F.T / N + torch.eye(40)
+    else:
+        kernel, config = Matern52(D), dataclasses.replace(config, noise_var_y=mean_noise_variance(F))
+    given = (Z.clone(), y.clone(), instr.clone())
+    gp = GaussianProcess(kernel, config=config).fit(Z, y, instr)
+    rows = torch.randperm(40, generator=torch.Generator().manual_seed(3))[:cap].sort()[0]
+    sub_instr = instr[rows][:, rows] if kind == "precomputed" else instr[rows]
+    sub_config = dataclasses.replace(config, max_fit_points=None, noise_var_y=None if config.noise_var_y is None
+                                     else config.noise_var_y[rows])
+    sub = GaussianProcess(kernel, config=sub_config).fit(Z[rows], y[rows], sub_instr)
+    assert torch.equal(gp.theta_, sub.theta_)  # the hyperparameters of the subset
+    assert len(gp.y_train_) == 40 and torch.equal(gp.Z_train_, Z)  # the posterior conditions on all 40
+    assert torch.allclose(gp.predict(Z)[0], y, atol=0.15)  # and so passes near every point, not only the subset's
+    if kind == "coupled_latent":
+        assert len(gp.latent_gp_.y_train_) == cap  # l pinned by a plain GP on the same subset
+    assert all(torch.equal(a, b) for a, b in zip(given, (Z, y, instr)))  # nothing given was changed
+    full = GaussianProcess(kernel, config=dataclasses.replace(config, max_fit_points=40)).fit(Z, y, instr)
+    none = GaussianProcess(kernel, config=dataclasses.replace(config, max_fit_points=None)).fit(Z, y, instr)
+    assert torch.equal(full.theta_, none.theta_)  # at or under the cap, the fit is the one it always was
