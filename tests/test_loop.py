@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
+import math
+import os
+from pathlib import Path
 
 import matplotlib
 
@@ -297,6 +299,11 @@ def test_a_seeded_quick_run_gives_the_pinned_record(tmp_path):
     proposal lines began to keep their preimages (issue 24; without those keys the record hashes to the pin before,
     9ceb5578...). A change of
     the method itself changes it on purpose, and the commit that does so says why.
+
+    Compared line by line with ``tests/data/pinned_record.json`` (floats to a relative 1e-4), no longer by a sha256 of
+    the 6-digit text: on an AMD EPYC machine the same code moved the 6th digit of one EI maximiser's soft prompt (1e-6
+    relative; MKL's code paths, ``MKL_CBWR``, move it as much), which the hash could not tell from a change of the
+    method. ``IZKIT_REPIN=1`` rewrites the file (say why in the commit).
     """
     res = Run(fake_cfg(), tmp_path, progress=False, pipeline=make_fake_pipeline()).execute()
     lines = [json.loads(s) for s in (tmp_path / "record.jsonl").read_text().splitlines()]
@@ -312,11 +319,41 @@ def test_a_seeded_quick_run_gives_the_pinned_record(tmp_path):
     best = {m: (r.best_instruction, round(r.best_dev, 6)) for m, r in res.methods.items()}
     assert best == {"instructzero": ("instruction 2-2", -0.374635), "uniform": ("instruction 2-0", -0.14406),
                     "ape": ("ape 0-1", -0.358995), "manual": ("plain 0-0", -0.592966)}
-    body = json.dumps([_canonical(line) for line in lines[1:]], sort_keys=True)
-    assert hashlib.sha256(body.encode()).hexdigest() == PINNED_RECORD
+    body = [_canonical(line) for line in lines[1:]]
+    if os.environ.get("IZKIT_REPIN"):
+        PINNED_RECORD.write_text(json.dumps(body, sort_keys=True, indent=0) + "\n")
+    assert_same_record(body, json.loads(PINNED_RECORD.read_text()))
 
 
-PINNED_RECORD = "3ae29c993c99fb89c4823c03449af73f853aaa2c66cda31da6a641b90ba73960"
+PINNED_RECORD = Path(__file__).parent / "data" / "pinned_record.json"
+
+
+def assert_same_record(got, want, where: str = "line") -> None:
+    """``got`` is ``want``: the same keys, lengths, strings and integers, floats within a relative 1e-4 (each fault
+    names where it is: line index, then keys and list positions)."""
+    if isinstance(want, float):
+        assert isinstance(got, (int, float)) and math.isclose(got, want, rel_tol=1e-4, abs_tol=1e-12), \
+            f"{where}: {got!r}, pinned {want!r}"
+    elif isinstance(want, dict):
+        assert isinstance(got, dict) and sorted(got) == sorted(want), f"{where}: {sorted(got)}, pinned {sorted(want)}"
+        for k in want:
+            assert_same_record(got[k], want[k], f"{where}.{k}")
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), f"{where}: {len(got)} items, pinned {len(want)}"
+        for i, (g, w) in enumerate(zip(got, want)):
+            assert_same_record(g, w, f"{where}[{i}]")
+    else:
+        assert got == want, f"{where}: {got!r}, pinned {want!r}"
+
+
+def test_the_pinned_record_comparison_tells_a_digit_from_a_change():
+    text = PINNED_RECORD.read_text()
+    pinned = json.loads(text)
+    assert "0.399408" in text and "instruction 2-2" in text
+    assert_same_record(json.loads(text.replace("0.399408", "0.399407")), pinned)  # an optimiser's 6th digit
+    for changed in (text.replace("0.399408", "0.3995"), text.replace("instruction 2-2", "instruction 2-3")):
+        with pytest.raises(AssertionError):
+            assert_same_record(json.loads(changed), pinned)
 
 
 def test_exploration_settings_reach_the_gp_and_every_round_logs_its_diagnostics(tmp_path):
