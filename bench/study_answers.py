@@ -18,6 +18,12 @@ each (on two cores, two pairs at a time).
     python bench/study_answers.py --ray                  # the same, two one-CPU pairs at a time on Ray
     python bench/study_answers.py --tasks sum --seeds 0  # one pair at both budgets
     python bench/study_answers.py --report               # the summary of each budget from the archive alone
+    python bench/study_answers.py --save-unfinished      # before the machine goes back: keep the pairs in flight
+
+A pair at 3,000 answers takes hours and a sitting's machine is not kept, so `--save-unfinished` copies each live,
+unfinished pair's whole record, gzipped, into bench/study-answers/<budget>-unfinished/ (commit it); the next sitting
+puts it back into the live folder before `izkit compare` starts, which resumes the pair where it stopped (a resumed
+run ends as an uninterrupted one would). A pair archived as finished drops its unfinished copy.
 
 The new selection's settings were chosen on held-out spare induce examples, never test (bench/bench_allocation.py).
 """
@@ -25,6 +31,8 @@ The new selection's settings were chosen on held-out spare induce examples, neve
 from __future__ import annotations
 
 import argparse
+import gzip
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +70,52 @@ def report(budgets: list[str]) -> int:
     return 0
 
 
+def unfinished_copies(budget: str) -> dict[str, Path]:
+    """{pair: its gzipped unfinished record} kept for one budget."""
+    folder = ARCHIVE / f"{budget}-unfinished"
+    return {gz.name.removesuffix(".jsonl.gz"): gz for gz in sorted(folder.glob("*.jsonl.gz"))}
+
+
+def save_unfinished(budgets: list[str]) -> int:
+    """Gzip each live, unfinished pair's record into bench/study-answers/<budget>-unfinished/ (whole lines only:
+    a pair still running may be writing its last one); drop the copies of pairs archived since."""
+    sys.path.insert(0, str(ROOT))
+    from izkit.records import RECORD_NAME
+    from izkit.replay import replay
+
+    for b in budgets:
+        archived = {p.parent.name for p in (ARCHIVE / b).glob(f"*/{RECORD_NAME}")}
+        for pair, gz in unfinished_copies(b).items():
+            if pair in archived:
+                gz.unlink()
+                print(f"{gz}: removed, the pair is archived")
+        for rec in sorted((LIVE / b).glob(f"*/{RECORD_NAME}")):
+            if rec.parent.name in archived or replay(rec.parent).record.done:
+                continue
+            data = rec.read_bytes()
+            data = data[: data.rfind(b"\n") + 1]  # whole lines
+            dest = ARCHIVE / f"{b}-unfinished" / f"{rec.parent.name}.jsonl.gz"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_suffix(".tmp")
+            tmp.write_bytes(gzip.compress(data, mtime=0))
+            os.replace(tmp, dest)  # the old copy or the new one, never part of one
+            print(f"{dest}: {len(data.splitlines())} lines of {rec}")
+    return 0
+
+
+def restore_unfinished(budget: str) -> None:
+    """Put each kept unfinished record back into the live folder, unless the pair is archived or live already."""
+    from izkit.records import RECORD_NAME
+
+    for pair, gz in unfinished_copies(budget).items():
+        target = LIVE / budget / pair / RECORD_NAME
+        if (ARCHIVE / budget / pair / RECORD_NAME).exists() or target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(gzip.decompress(gz.read_bytes()))
+        print(f"{target}: resumed from {gz}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tasks", default=TASKS)
@@ -69,11 +123,16 @@ def main() -> int:
     ap.add_argument("--budgets", default=BUDGETS, help="answers per method, comma-separated")
     ap.add_argument("--report", action="store_true", help="only summarise what is archived")
     ap.add_argument("--ray", action="store_true", help="two one-CPU pairs at a time on a local Ray (izkit.fanout)")
+    ap.add_argument("--save-unfinished", action="store_true", help="keep the live, unfinished pairs' records in git")
     args = ap.parse_args()
     budgets = args.budgets.split(",")
     if args.report:
         return report(budgets)
+    if args.save_unfinished:
+        return save_unfinished(budgets)
+    sys.path.insert(0, str(ROOT))
     for b in budgets:
+        restore_unfinished(b)
         izkit("compare", "--tasks", args.tasks, "--seeds", args.seeds, *NEW, "--answers", b, "--baselines", BASELINES,
               "--out", str(LIVE / b), "--archive", str(ARCHIVE / b), *(["--ray"] if args.ray else []))
     return 0
