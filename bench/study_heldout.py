@@ -75,7 +75,9 @@ def report(budget: str, scores: dict[str, dict[str, float]]) -> list[str]:
     def held(rep, method: str, objective: str) -> float:
         return float(scores[rep.record.path.parent.name].get(method, math.nan))
 
-    methods = [m for m in runs[0].methods() if m != "instructzero"] if runs else []
+    if not runs:
+        return [f"### {budget} answers: no finished pair with enough held-out examples yet", ""]
+    methods = [m for m in runs[0].methods() if m != "instructzero"]
     tasks = sorted({task_of(r) for r in runs})
     n_held = sorted({scores[r.record.path.parent.name]["held_out"] for r in runs})
     lines = [f"### {budget} answers: {len(runs)} pairs ({', '.join(tasks)}), {n_held[0]}-{n_held[-1]} held-out induce "
@@ -86,7 +88,7 @@ def report(budget: str, scores: dict[str, dict[str, float]]) -> list[str]:
     lines += ["", "The same pairs on test (reported only):", ""]
     lines += PAIRED_HEADER + [paired_row(paired(runs, "instructzero", b, "accuracy", score=method_test_score))
                               for b in methods]
-    means = {m: sum(held(r, m, "") for r in runs) / len(runs) for m in ["instructzero", *methods]} if runs else {}
+    means = {m: sum(held(r, m, "") for r in runs) / len(runs) for m in ["instructzero", *methods]}
     lines += ["", "Mean held-out accuracy: " + ", ".join(f"{m} {v:.3f}" for m, v in means.items()), ""]
     return lines
 
