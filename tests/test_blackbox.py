@@ -154,6 +154,14 @@ def local(embedded):
     return LocalBlackBox(model, tokenizer, cache=None, max_new_tokens=8)
 
 
+def test_answers_from_another_device_kind_are_cached_apart(local, monkeypatch):
+    key = local.cache_key("accuracy", HELPFUL, "hot", None)
+    assert local.endpoint_id == "local-transformers"  # answers cached on a CPU keep their keys
+    monkeypatch.setattr(LocalBlackBox, "_device", property(lambda self: torch.device("cuda", 0)))
+    assert local.endpoint_id == "local-transformers|cuda"
+    assert local.cache_key("accuracy", HELPFUL, "hot", None) != key
+
+
 def test_loglik_prefers_a_helpful_instruction_on_antonyms(local):
     res = local.score([HELPFUL, NONSENSE], ANTONYMS, objective="loglik")
     assert res.objective == "loglik"

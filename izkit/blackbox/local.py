@@ -89,7 +89,6 @@ class LocalBlackBox(CachedBlackBox):
             self.model_id = f"{info.name}|{info.dtype}"
         else:
             self.model_id = f"{getattr(model.config, '_name_or_path', type(model).__name__)}|{model.dtype}"
-        self.endpoint_id = "local-transformers"
         self.stop = stop_tokens(tokenizer, one_line=True)
         self._pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.stats = {"tokens": 0, "logit_positions": 0}  # work done: tokens through the model, LM-head rows
@@ -103,6 +102,13 @@ class LocalBlackBox(CachedBlackBox):
     @property
     def _device(self) -> torch.device:
         return self.model.get_input_embeddings().weight.device
+
+    @property
+    def endpoint_id(self) -> str:  # type: ignore[override]
+        """"local-transformers" on a CPU (the key every answer cached before devices were told apart has), with the
+        device kind after it elsewhere: a GPU's arithmetic may answer differently, so its answers are cached apart."""
+        kind = self._device.type
+        return "local-transformers" if kind == "cpu" else f"local-transformers|{kind}"
 
     def _split(self, jobs: list[Job]) -> Parts:
         """Each job's prompt as token ids (shared prefix, suffix), exactly as the whole prompt tokenises.
