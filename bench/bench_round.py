@@ -1,0 +1,72 @@
+"""One recorded BO round, replayed: where its seconds go, with the machine as it is now.
+
+A study record's per-round ``seconds`` are the wall time of a process that shared the machine; this replays one
+round of one method from an archived record (the same GP refit, the same seeded EI passes, the same generator) and
+splits its time into the GP fit, the acquisition's optimisation and generation, beside what the record says. It
+checks that the replay wrote the instructions the record holds, so the figures are of the same work.
+
+    python bench/bench_round.py bench/study-answers/3000/antonyms-seed0/record.jsonl --round 12
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+import izkit.strategies as strategies
+from izkit.pipeline import Pipeline
+from izkit.replay import replay
+from izkit.strategies import Round, strategy_for
+from izkit.surrogate import proposal_preimages
+
+
+def timed(fn, bucket: dict[str, float], name: str):
+    """fn, adding the seconds of every call to bucket[name]."""
+    def wrapper(*args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            bucket[name] = bucket.get(name, 0.0) + time.perf_counter() - t
+    return wrapper
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("record", type=Path)
+    ap.add_argument("--round", type=int, default=12)
+    ap.add_argument("--method", default="instructzero")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    rep = replay(args.record)
+    header = json.loads(args.record.open().readline())
+    pipe, _ = Pipeline.from_record(header)
+    rec, m, rnd = rep.record, args.method, args.round
+    r = Round(m, rnd, 25, rep.settings.for_method(m), pipe.generator, pipe.exemplars,
+              [e for e in rec.evals(m) if e["round"] < rnd], None,
+              proposal_preimages(list(rec.of_kind("proposal", method=m)), rnd))
+    spent: dict[str, float] = {}
+    pipe.generator.generate = timed(pipe.generator.generate, spent, "generation")
+    strategies.optimize_acquisition = timed(strategies.optimize_acquisition, spent, "acquisition")
+    strategy = strategy_for(m)
+    strategy.fit = timed(strategy.fit, spent, "GP fit")
+    t = time.perf_counter()
+    prop = strategy.propose(r)
+    total = time.perf_counter() - t
+    line = rec.find("proposal", method=m, round=rnd)
+    print(f"| {args.record.parent.name} {m} round {rnd} | seconds | recorded |\n|---|---|---|")
+    print(f"| whole proposal ({prop.facts['drawn']} drawn, {prop.facts['attempts']} passes) | {total:.1f} | "
+          f"{line['seconds']:.1f} ({line['drawn']} drawn) |")
+    for name, s in spent.items():
+        print(f"| {name} | {s:.1f} | |")
+    print(f"same instructions as recorded: {prop.instructions == line['instructions']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
