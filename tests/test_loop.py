@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -351,7 +352,7 @@ def test_the_pinned_record_comparison_tells_a_digit_from_a_change():
     i = next(k for k, line in enumerate(pinned) if line["kind"] == "eval" and line["mean"])  # whatever was pinned
 
     def edited(**fields):
-        lines = json.loads(json.dumps(pinned))
+        lines = copy.deepcopy(pinned)
         lines[i].update(fields)
         return lines
 
