@@ -79,7 +79,7 @@ def config_from_args(args: argparse.Namespace, task: str) -> Config:
     cfg = Config.quick(task, **given) if args.quick else Config(task=task, **given)
     if args.budget is not None:
         cfg = cfg.with_budget(args.budget)
-    return cfg
+    return cfg.as_paper() if getattr(args, "paper", False) else cfg
 
 
 def resume_config(args: argparse.Namespace, out: Path) -> Config:
@@ -212,8 +212,8 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baselines", default=None,
                    help="comma-separated baselines to run beside InstructZero with the same budget: uniform, ape, "
                         "matern, manual (the generator's greedy instruction), reference (the task file's hand-written "
-                        "one), paper (with --selection halving: InstructZero with the paper's allocation of the same "
-                        f"answers), or none (default: {','.join(Config.baselines)}; the paper's comparison is "
+                        "one), paper (InstructZero with the paper's allocation of the same answers, beside halving), "
+                        f"or none (default: {','.join(Config.baselines)}; the paper's comparison is "
                         "uniform,ape,reference)")
     p.add_argument("--screen", type=int, default=None,
                    help="EI candidates generated per batch slot; the batch keeps the best with new instructions "
@@ -224,10 +224,14 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test-curve", action="store_true", default=None,
                    help="also score each round's incumbent on test, for a study's best-so-far test figure (reported "
                         "only: the search never sees it)")
-    h = p.add_argument_group("choosing the winner (izkit.selection; default: the paper's best on n_dev dev examples)")
+    h = p.add_argument_group("choosing the winner (izkit.selection; default: successive halving at the paper's "
+                             "spend of answers)")
+    h.add_argument("--paper", action="store_true",
+                   help="InstructZero as the paper runs it: the same answers spent on ANSWERS / n_dev instructions, "
+                        "the best on the n_dev dev examples kept, no preimages (--selection best --no-preimages)")
     h.add_argument("--selection", choices=CHOICES["selection"], default=None,
-                   help="best: the best mean on the dev examples (the paper); halving: successive halving over the "
-                        "search's candidates at a budget of answers, the last rung on dev plus spare induce examples")
+                   help="halving (default): successive halving over the search's candidates at a budget of answers, "
+                        "the last rung on dev plus spare induce examples; best: the best mean on the dev examples")
     h.add_argument("--answers", type=int, default=None,
                    help="black-box answers each search spends on dev-side examples (default: the paper's 150 x 20 = "
                         "3000); with best, ANSWERS / n_dev instructions; with halving, as many candidates as fit")
@@ -254,9 +258,9 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sampled", type=float, default=None, metavar="SHARE",
                    help="a mixed pool: this share of each round of InstructZero, Matern BO and Uniform is sampled "
                         "APE-style (no soft prompt) instead (default 0: the paper's pool)")
-    g.add_argument("--preimages", action="store_true", default=None,
+    g.add_argument("--preimages", action=argparse.BooleanOptionalAction, default=None,
                    help="the GP also learns from the soft prompts that wrote an instruction already scored, at no "
-                        "answer cost (PRESTO's preimage sharing)")
+                        f"answer cost (PRESTO's preimage sharing; default {'on' if Config.preimages else 'off'})")
     p.add_argument("--timeout", type=float, default=None,
                    help=f"seconds per request to an OpenAI-compatible black box (default {Config.request_timeout})")
     p.add_argument("--retries", type=int, default=None,

@@ -1,8 +1,12 @@
-"""One InstructZero run's settings: a plain dataclass whose defaults are the paper's (Chen et al., ICML 2024, sec. 4).
+"""One InstructZero run's settings: a plain dataclass with the paper's method and spend (Chen et al., ICML 2024, sec. 4).
 
-``Config(task="antonyms")`` is the paper's run: d = 10, N = 5 soft tokens, kappa = 5 exemplars, 20 dev examples,
-25 Sobol soft prompts and 5 rounds of 25 (150 black-box evaluations). :meth:`Config.quick` is small enough for tests
-and notebooks. A config is written into every run record's header and read back with :meth:`Config.from_dict`.
+``Config(task="antonyms")`` has the paper's search: d = 10, N = 5 soft tokens, kappa = 5 exemplars, 20 dev examples,
+25 Sobol soft prompts, then rounds of 25, and the paper's spend of black-box answers (150 instructions x 20 dev
+examples = 3,000). It spends them by successive halving (izkit.selection: 450 candidates on 2 examples each, the best
+promoted up to 100 induce examples), with the GP also fitted on preimages: the allocation the answers study measured
+best on held-out induce examples (bench/RESULTS.md). ``Config(...).as_paper()`` (``--paper``) is the paper's own
+allocation, the best of 150 on the 20 dev examples. :meth:`Config.quick` is small enough for tests and notebooks. A
+config is written into every run record's header and read back with :meth:`Config.from_dict`.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ CHOICES: dict[str, tuple[Any, ...]] = {  # the settings with a fixed set of valu
 
 @dataclass
 class Config:
-    """One InstructZero run. The defaults are the paper's; :meth:`quick` is small enough for tests and notebooks."""
+    """One InstructZero run. The search is the paper's, its answers spent by halving (:meth:`as_paper`: the paper's
+    allocation); :meth:`quick` is small enough for tests and notebooks."""
 
     task: str  # a task name in data/ (or root), or the path of its induce file
     seed: int = 0  # seeds the splits, the projection A, the Sobol design, the GP restarts and the baselines
@@ -81,16 +86,16 @@ class Config:
     #                      is short, and its proposal line says so
     test_curve: bool = False  # also score each round's incumbent on test (a study's best-so-far test figure); the
     #                           search never sees these scores
-    selection: str = "best"  # how a search keeps its instruction: "best" mean on the n_dev dev examples (the paper),
-    #                          or "halving": successive halving at a budget of answers (izkit.selection)
+    selection: str = "halving"  # how a search keeps its instruction: "halving", successive halving at a budget of
+    #                             answers (izkit.selection), or "best" mean on the n_dev dev examples (the paper)
     answers: int | None = None  # halving: black-box answers each method spends on dev-side examples (None: the
     #                             paper's spend, n_init + n_rounds * batch_size instructions x n_dev examples)
-    halving_first: int = 5  # halving: examples every candidate is scored on while the search runs (the first dev ones)
+    halving_first: int = 2  # halving: examples every candidate is scored on while the search runs (the first dev ones)
     halving_eta: float = 3.0  # halving: the best 1/eta of a rung go on to eta times more examples
     halving_top: int = 100  # halving: examples the last rung is judged on (dev, then the spare induce examples)
     halving_ties: str = "first"  # halving: which of equal means goes on: the "first" scored, the "last" (a BO's
     #                              later, EI-guided proposals) or in a seeded "random" order (izkit.seeds.ties_seed)
-    preimages: bool = False  # BO: the GP also learns from soft prompts whose instruction is scored already (PRESTO)
+    preimages: bool = True  # BO: the GP also learns from soft prompts whose instruction is scored already (PRESTO)
     sampled: float = 0.0  # a soft-prompt search's share of each round sampled APE-style instead (a mixed pool)
 
     @property
@@ -137,8 +142,10 @@ class Config:
 
     @classmethod
     def quick(cls, task: str, **overrides: Any) -> Config:
-        """A preset for tests, notebooks and a first look: 4 + 2 x 4 evaluations on 5 dev examples."""
-        base = dict(n_init=4, n_rounds=2, batch_size=4, n_dev=5, n_test=10, acq_restarts=8, acq_raw_samples=128)
+        """A preset for tests, notebooks and a first look: the answers of 4 + 2 x 4 instructions on 5 dev examples
+        (60), halving's last rung on 10 induce examples."""
+        base = dict(n_init=4, n_rounds=2, batch_size=4, n_dev=5, n_test=10, acq_restarts=8, acq_raw_samples=128,
+                    halving_top=10)
         return cls(task=task, **{**base, **overrides})
 
     def with_budget(self, budget: int) -> Config:
@@ -160,14 +167,16 @@ class Config:
         """InstructZero, then the baselines asked for, in the order they run."""
         return ["instructzero"] + [m for m in METHODS[1:] if m in self.baselines]
 
-    def for_method(self, method: str) -> Config:
-        """The settings ``method`` runs with: the run's own, but for ``paper``, InstructZero as the paper runs it at
-        the same answers (Algorithm 1: answer_budget / n_dev instructions, each on the n_dev dev examples, the best
-        kept; no mixed pool, no preimages), the row a run with ``--selection halving`` is compared against."""
-        if method != "paper" or self.selection == "best":
-            return self
+    def as_paper(self) -> Config:
+        """InstructZero as the paper runs it, at this config's answers (Algorithm 1: answer_budget / n_dev
+        instructions, each on the n_dev dev examples, the best kept; no mixed pool, no preimages): ``--paper``."""
         return dataclasses.replace(self, selection="best", answers=None, sampled=0.0, preimages=False).with_budget(
             self.answer_budget // self.n_dev)
+
+    def for_method(self, method: str) -> Config:
+        """The settings ``method`` runs with: the run's own, but for ``paper`` (with halving), ``as_paper()``: the
+        row a run with the default selection is compared against."""
+        return self.as_paper() if method == "paper" and self.selection != "best" else self
 
     def validate(self) -> None:
         """A ValueError naming the first setting that is out of range or inconsistent with the others."""
@@ -190,7 +199,7 @@ class Config:
                              f"{self.max_evals}), not both")
         if "paper" in self.baselines and self.selection == "best":
             raise ValueError("baseline 'paper' is InstructZero with the paper's allocation of answers, which is this "
-                             "run's own selection 'best'; use it with --selection halving")
+                             "run's own (--paper, --selection best): drop --paper or the baseline")
         if "paper" in self.baselines and self.answer_budget < self.n_dev:
             raise ValueError(f"baseline 'paper' needs at least n_dev = {self.n_dev} answers, got {self.answer_budget}")
         if not 0 <= self.sampled < 1:

@@ -25,7 +25,7 @@ from izkit.replay import Replay, replay
 
 TASK = "larger_animal"  # the course's task: which of two animals is larger
 COURSE_RUNS = ("notebook-01", "notebook-07")  # the runs a later notebook may ask for
-BASELINES_07 = ("matern", "uniform", "ape", "manual", "reference")  # notebook 7 runs every baseline
+BASELINES_07 = ("paper", "matern", "uniform", "ape", "manual", "reference")  # notebook 7 runs every baseline
 
 
 def fast_mode() -> bool:
@@ -34,8 +34,9 @@ def fast_mode() -> bool:
 
 
 def course_config(name: str = "notebook-01", fast: bool | None = None) -> Config:
-    """The config of a course run. notebook-01: ``Config.quick`` on the course's task (4 + 2 x 4 evaluations);
-    notebook-07: the paper's settings and every baseline on 50 distinct instructions per method. Fast mode: 3 + 1 x 3.
+    """The config of a course run. notebook-01: ``Config.quick`` on the course's task (the answers of 4 + 2 x 4
+    instructions on 5 dev examples); notebook-07: the default settings and every baseline, the paper's allocation
+    among them, at the answers of 50 instructions on 20 dev examples (1,000). Fast mode: the answers of 3 + 1 x 3.
     """
     fast = fast_mode() if fast is None else fast
     server = blackbox_from_env()

@@ -67,7 +67,11 @@ def test_run_flags_reach_the_config():
     cfg = config_from_args(args, args.task)
     assert (cfg.seed, cfg.objective, cfg.blackbox, cfg.blackbox_model) == (3, "accuracy", "openai", "gpt-x")
     assert cfg.base_url == "http://127.0.0.1:9/v1" and cfg.baselines == ("uniform", "ape")
-    assert cfg.budget == 60 and cfg.round_sizes == [25, 25, 10]
+    assert cfg.answer_budget == 60 * 20 and cfg.selection == "halving"  # --budget: the paper's spend for 60
+    parse = lambda *f: config_from_args(build_parser().parse_args(["run", "--task", "sum", *f]), "sum")  # noqa
+    paper = parse("--budget", "60", "--paper")
+    assert (paper.selection, paper.preimages, paper.budget, paper.round_sizes) == ("best", False, 60, [25, 25, 10])
+    assert parse("--no-preimages").preimages is False and parse("--answers", "900", "--paper").budget == 45
     assert (cfg.screen, cfg.request_timeout, cfg.max_retries) == (1, 5.0, 0)
     assert (cfg.generator_prompt, cfg.batch, cfg.gp_inputs, cfg.score_standardize, cfg.gp_noise, cfg.residual,
             cfg.max_draws, cfg.layout) == ("chat", "authors", "unit", "global", "known", True, 4, "before-cue")

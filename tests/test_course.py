@@ -39,10 +39,12 @@ def test_configs_are_the_notebooks_own():
     assert course_config("notebook-01", fast=False) == Config.quick("larger_animal")
     assert course_config("notebook-01", fast=True) == Config.quick("larger_animal", n_init=3, n_rounds=1, batch_size=3)
     full = course_config("notebook-07", fast=False)
-    assert full.budget == 50 and full.n_init == 25 and full.n_dev == 20 and full.task == "larger_animal"
-    assert full.baselines == ("matern", "uniform", "ape", "manual", "reference")
+    assert full.answer_budget == 50 * 20 and full.selection == "halving"  # the paper's spend for 50 instructions
+    assert full.n_init == 25 and full.n_dev == 20 and full.task == "larger_animal"
+    assert full.baselines == ("paper", "matern", "uniform", "ape", "manual", "reference")
+    full.validate()
     fast = course_config("notebook-07", fast=True)
-    assert fast.budget == 6 and fast.baselines == full.baselines
+    assert fast.answer_budget == 6 * 5 and fast.baselines == full.baselines
     with pytest.raises(ValueError, match="notebook-01, notebook-07"):
         course_config("notebook-05")
 
@@ -51,9 +53,9 @@ def test_environment_sets_the_defaults(monkeypatch, tmp_path):
     monkeypatch.setenv("IZKIT_RUNS", str(tmp_path))
     monkeypatch.setenv("IZKIT_FAST", "1")
     assert course_folder() == tmp_path / "notebook-01-fast"
-    assert course_config().budget == 6
+    assert course_config().answer_budget == 6 * 5
     monkeypatch.setenv("IZKIT_FAST", "0")
-    assert course_folder("notebook-07") == tmp_path / "notebook-07" and course_config().budget == 12
+    assert course_folder("notebook-07") == tmp_path / "notebook-07" and course_config().answer_budget == 12 * 5
     monkeypatch.setenv("IZKIT_BASE_URL", "http://127.0.0.1:9/v1")
     monkeypatch.setenv("IZKIT_BLACKBOX_MODEL", "served")
     cfg = course_config()  # a teacher's server reaches the shared runs too, as in notebook 1
@@ -64,7 +66,7 @@ def test_a_missing_run_is_made_once_then_read_back(tmp_path, calls):
     rep = course_run(runs=tmp_path, fast=True)
     assert isinstance(rep, Replay) and rep.record.done
     assert calls == [(course_config("notebook-01", fast=True), tmp_path / "notebook-01-fast", False)]
-    assert len(rep.evals("instructzero")) == 6
+    assert len(rep.evals("instructzero")) == course_config("notebook-01", fast=True).budget
     again = course_run(runs=tmp_path, fast=True)
     assert len(calls) == 1  # done: nothing is run again
     assert again.evals() == rep.evals()

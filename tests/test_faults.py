@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from pathlib import Path
 
 import pytest
 from fault_server import KINDS, WRONG, FaultServer
@@ -95,15 +96,25 @@ def dev_prompts(srv: FaultServer) -> list[str]:
     return [p for _, p in srv.answered if p.split("\n\nInput: ")[1].split("\n\nOutput:")[0] in dev]
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
+def clean_run(tmp: Path, **overrides) -> dict:
     """The quick run against a clean server: what every faulty run must reproduce."""
-    tmp = tmp_path_factory.mktemp("reference")
     with FaultServer(GOLD) as srv:
-        run = make_run(quick(srv.base_url), tmp / "run", tmp / "answers.sqlite")
+        run = make_run(quick(srv.base_url, **overrides), tmp / "run", tmp / "answers.sqlite")
         result = run.execute()
     assert not srv.faults and srv.answered
-    return {"outcome": outcome(result, run.record), "dev_posts": len(dev_prompts(srv))}
+    return {"outcome": outcome(result, run.record), "dev_posts": len(dev_prompts(srv)), "overrides": overrides}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    return clean_run(tmp_path_factory.mktemp("reference"))  # the default selection: halving
+
+
+@pytest.fixture(scope="module")
+def reference_best(tmp_path_factory):
+    """The paper's allocation, where every answer of the run is a dev answer of an eval line (halving's answers
+    after the search are confirm lines, each kept as it comes: tests/test_selection.py kills a run inside them)."""
+    return clean_run(tmp_path_factory.mktemp("reference-best"), selection="best")
 
 
 @pytest.fixture(scope="module")
@@ -191,12 +202,13 @@ def test_run_with_30_percent_faults_ends_like_a_clean_run(reference, tmp_path):
 # The server gone for good
 
 
-def test_server_gone_mid_run_loses_nothing_and_a_resume_completes_it(reference, tmp_path):
+def test_server_gone_mid_run_loses_nothing_and_a_resume_completes_it(reference_best, tmp_path):
+    reference = reference_best
     out, cache_path = tmp_path / "run", tmp_path / "answers.sqlite"
     cut = reference["dev_posts"] - 3  # it goes away while the last new instruction is being scored
     gone = FaultServer(GOLD, gone_after=cut)
     with gone:
-        cfg = quick(gone.base_url)
+        cfg = quick(gone.base_url, **reference["overrides"])
         run = make_run(cfg, out, cache_path)
         with pytest.raises(BlackBoxError) as info:
             run.execute()

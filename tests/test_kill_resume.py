@@ -1,11 +1,12 @@
-"""SIGKILL the real ``izkit run`` at five points and resume it each time: it must end where an uninterrupted run ends.
+"""SIGKILL the real ``izkit run`` at six points and resume it each time: it must end where an uninterrupted run ends.
 
 The killed run and an uninterrupted reference run (same seed, run alongside) each get an empty answer cache of their
 own ($IZKIT_CACHE, with the embedded model linked in), so the reference computes every answer itself and the killed run
 can only match it if resuming recomputes nothing differently. The kills are placed by watching the record grow (plus a
 seeded random delay), so they land in different phases: model load, round-0 generation, a BO round (GP fit,
-acquisition, scoring), the Uniform baseline's scoring (after which the last record line is also torn, as a kill in the
-middle of a write leaves it), and the scoring of the test split.
+acquisition, scoring), InstructZero's successive halving (the default selection: its confirm lines), the Uniform
+baseline's scoring (after each of these two the last record line is also torn, as a kill in the middle of a write
+leaves it), and the scoring of the test split.
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ from pathlib import Path
 
 import pytest
 
+from izkit.config import Config
+
 REPO = Path(__file__).resolve().parents[1]
 SEED = 20240607  # places the kills
-BUDGET = 12  # the quick preset: 4 + 2 x 4 evaluations per method
+QUICK = Config.quick("antonyms")  # the quick preset with the default selection: halving over 60 answers
+BUDGET = QUICK.budget  # candidates per method (15: rounds of 4, 4, 4, 3)
 METHODS = ("instructzero", "uniform")
 RUN = ["run", "--task", "antonyms", "--quick", "--baselines", "uniform", "--seed", "0", "--device", "cpu"]
 RESUME = ["run", "--task", "antonyms", "--resume"]  # what izkit prints after a failure: the config is the record's
@@ -139,7 +143,11 @@ def _outcome(lines: list[dict]) -> dict:
         top = max(es, key=lambda e: e["mean"])
         best[m] = (top["instruction"], top["mean"])
     tests = {(t["method"], t["objective"]): (t["instruction"], t["mean"]) for t in lines if t.get("kind") == "test"}
-    return {"evals": {k: (e["instruction"], e["mean"]) for k, e in evals.items()}, "best": best, "test": tests}
+    picks = {s["method"]: (s["instruction"], s["mean"], s["answers"]) for s in lines if s.get("kind") == "selection"}
+    confirms = {(c["method"], c["instruction"], c["start"], c["stop"]): c["scores"] for c in lines
+                if c.get("kind") == "confirm"}
+    return {"evals": {k: (e["instruction"], e["mean"]) for k, e in evals.items()}, "best": best, "test": tests,
+            "picks": picks, "confirms": confirms}
 
 
 def _same(a, b) -> bool:
@@ -153,7 +161,7 @@ def _same(a, b) -> bool:
     return a == b
 
 
-def test_sigkill_at_five_points_then_resume_ends_like_an_uninterrupted_run(tmp_path):
+def test_sigkill_at_six_points_then_resume_ends_like_an_uninterrupted_run(tmp_path):
     rng = random.Random(SEED)
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -173,7 +181,10 @@ def test_sigkill_at_five_points_then_resume_ends_like_an_uninterrupted_run(tmp_p
         plan = [  # (what, ready(kinds of record lines), delay after ready, tear the last line afterwards)
             ("after the header (round-0 generation)", lambda k: k["header"] >= 1, rng.uniform(0.0, 1.5), False),
             ("in a BO round", lambda k, n=rng.randint(5, 10): k["eval"] >= n, rng.uniform(0.0, 1.5), False),
-            ("in the Uniform baseline", lambda k, n=rng.randint(14, 22): k["eval"] >= n, rng.uniform(0.0, 0.5), True),
+            ("in InstructZero's halving", lambda k, n=rng.randint(1, 3): k["confirm"] >= n, rng.uniform(0.0, 0.3),
+             True),
+            ("in the Uniform baseline", lambda k, n=rng.randint(BUDGET + 2, BUDGET + 10): k["eval"] >= n,
+             rng.uniform(0.0, 0.5), True),
             ("in the test split", lambda k, n=rng.randint(1, 3): k["test"] >= n, rng.uniform(0.0, 0.3), False),
         ]
         landed = ["during model load" + ("" if loading else " (no 'Loading weights' seen)")
@@ -207,7 +218,10 @@ def test_sigkill_at_five_points_then_resume_ends_like_an_uninterrupted_run(tmp_p
     proposals = [(p["method"], p["round"]) for p in lines if p["kind"] == "proposal"]
     assert len(proposals) == len(set(proposals)), "a batch was proposed twice"
     fits = [(g["method"], g["round"]) for g in lines if g["kind"] == "gp"]
-    assert sorted(fits) == [("instructzero", 1), ("instructzero", 2)], "a GP fit is missing or recorded twice"
+    assert sorted(fits) == [("instructzero", r) for r in range(1, len(QUICK.round_sizes))], \
+        "a GP fit is missing or recorded twice"
+    picks = [s["method"] for s in lines if s["kind"] == "selection"]
+    assert sorted(picks) == sorted(METHODS), "a halving's pick is missing or recorded twice"
     tests = [(t["method"], t["objective"]) for t in lines if t["kind"] == "test"]
     assert len(tests) == len(set(tests)) == 2 * len(METHODS)  # loglik and accuracy, once each
 
@@ -222,6 +236,7 @@ def test_sigkill_at_five_points_then_resume_ends_like_an_uninterrupted_run(tmp_p
     assert not diff, f"resumed and uninterrupted runs differ: {diff}"
     assert _same(got["best"], want["best"]), (got["best"], want["best"])
     assert _same(got["test"], want["test"]), (got["test"], want["test"])
+    assert _same(got["picks"], want["picks"]) and _same(got["confirms"], want["confirms"]), "halving differs"
 
     hits = [sum(1 for e in ls if e["kind"] == "eval" and e["cache_hit"]) for ls in (lines, ref_lines)]
     print(f"\n{len(landed)} kills survived in {seconds:.0f} s; {len(lost)} evaluations lost; {hits[0] - hits[1]} "

@@ -28,7 +28,9 @@ TASK = "antonyms"
 
 
 def fake_cfg(**kw) -> Config:
-    kw = {"baselines": ("uniform", "ape", "manual"), "objective": "loglik", **kw}  # the fake scores are loglik-like
+    # the paper's allocation (best of the budget on n_dev), whose loop these tests count; halving: tests/test_selection
+    kw = {"baselines": ("uniform", "ape", "manual"), "objective": "loglik", "selection": "best", "preimages": False,
+          **kw}  # the fake scores are loglik-like
     return Config.quick(TASK, n_init=4, n_rounds=2, batch_size=3, n_dev=4, n_test=5, **kw)
 
 
@@ -177,18 +179,27 @@ def test_agreement_similarity_needs_accuracy(tmp_path):
 
 
 def test_budget_sets_rounds():
-    cfg = Config(TASK).with_budget(150)
+    best = Config(TASK, selection="best")
+    cfg = best.with_budget(150)
     assert (cfg.n_init, cfg.n_rounds, cfg.batch_size, cfg.budget) == (25, 5, 25, 150)
-    assert Config(TASK).with_budget(60).round_sizes == [25, 25, 10]
-    assert Config(TASK).with_budget(10).round_sizes == [10]
+    assert best.with_budget(60).round_sizes == [25, 25, 10]
+    assert best.with_budget(10).round_sizes == [10]
+    assert Config(TASK).with_budget(50).answer_budget == 1000  # with halving, --budget is the paper's spend
     with pytest.raises(ValueError, match="--budget must be at least 1"):
         Config(TASK).with_budget(0)
 
 
-def test_paper_defaults():
+def test_defaults_are_the_papers_search_and_spend_with_halvings_pick_and_the_paper_one_call_away():
     cfg = Config(TASK)
     assert (cfg.d, cfg.n_tokens, cfg.kappa, cfg.n_dev, cfg.n_test) == (10, 5, 5, 20, 100)
-    assert (cfg.n_init, cfg.n_rounds, cfg.batch_size, cfg.budget) == (25, 5, 25, 150)
+    assert (cfg.n_init, cfg.batch_size, cfg.answer_budget) == (25, 25, 3000)  # the paper's 150 x 20 answers
+    assert (cfg.selection, cfg.halving_first, cfg.halving_eta, cfg.halving_top, cfg.preimages) == (
+        "halving", 2, 3.0, 100, True)  # the study's new selection (bench/RESULTS.md)
+    assert cfg.budget == 450 and cfg.round_sizes == [25] * 18
+    paper = cfg.as_paper()
+    assert (paper.selection, paper.preimages, paper.sampled, paper.answer_budget) == ("best", False, 0.0, 3000)
+    assert (paper.n_init, paper.n_rounds, paper.batch_size, paper.budget) == (25, 5, 25, 150)
+    assert cfg.selection == "halving"  # as_paper copies, never edits
     assert cfg.resolved_objective() == "accuracy"  # the paper's objective, for a local black box too
     assert dataclasses.replace(cfg, blackbox="openai").resolved_objective() == "accuracy"
     assert cfg.baselines == ("manual", "reference") and cfg.generator is None
@@ -448,7 +459,8 @@ def test_instructions_are_scored_in_fixed_groups_and_a_partial_group_is_asked_ag
             self.asked.append(list(instructions))
             return super().score(instructions, examples, metric, objective)
 
-    cfg = Config.quick(TASK, baselines=(), n_init=11, n_rounds=0, n_dev=4, n_test=5)  # one round: groups of 8, 3
+    cfg = Config.quick(TASK, baselines=(), n_init=11, n_rounds=0, n_dev=4, n_test=5,
+                       selection="best")  # one round of the paper's allocation: groups of 8, 3
     bb = Recording()
     Run(cfg, tmp_path / "a", progress=False, pipeline=make_fake_pipeline(blackbox=bb)).execute()
     assert [len(a) for a in bb.asked[:2]] == [SCORE_GROUP, 11 - SCORE_GROUP]  # then the test split, one each

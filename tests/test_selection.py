@@ -226,16 +226,16 @@ def test_halving_settings_are_checked_and_the_budget_is_in_answers():
     with pytest.raises(ValueError, match="not both"):
         Config("antonyms", selection="halving", answers=900).with_budget(60).validate()
     halving60 = Config("antonyms", selection="halving").with_budget(60)  # --budget: the paper's spend for 60
-    assert halving60.answer_budget == 1200 and halving60.budget == most_candidates(1200, 5, 3.0, 100)
+    assert halving60.answer_budget == 1200 and halving60.budget == most_candidates(1200, 2, 3.0, 100)
     assert sum(halving60.round_sizes) == halving60.budget
-    best = Config("antonyms", answers=5000)  # a budget in answers with the paper's selection: 250 on 20 examples
+    best = Config("antonyms", answers=5000, selection="best")  # in answers with the paper's selection: 250 on 20
     assert best.budget == 250 and sum(best.round_sizes) == 250 and best.round_sizes[:2] == [25, 25]
     with pytest.raises(ValueError, match="halving_eta > 1"):
         Config("antonyms", selection="halving", halving_eta=1.0).validate()
-    paper, halving = Config("antonyms"), Config("antonyms", selection="halving")
+    paper, halving = Config("antonyms").as_paper(), Config("antonyms")
     assert paper.answer_budget == halving.answer_budget == 3000 and paper.budget == 150
-    assert halving.budget == most_candidates(3000, 5, 3.0, 100) and sum(halving.round_sizes) == halving.budget
-    assert halving.search_examples == 5 and paper.search_examples == 20
+    assert halving.budget == most_candidates(3000, 2, 3.0, 100) and sum(halving.round_sizes) == halving.budget
+    assert halving.search_examples == 2 and paper.search_examples == 20
 
 
 def test_the_papers_allocation_runs_beside_halving_at_the_same_answers(tmp_path):
@@ -270,5 +270,6 @@ def test_the_papers_allocation_runs_beside_halving_at_the_same_answers(tmp_path)
     assert 0 < sum(e["kind"] == "eval" and e["method"] == "paper" for e in killed) < 30
     Run(cfg, tmp_path / "k", resume=True, progress=False, pipeline=make_fake_pipeline(generator=FineGenerator())).execute()
     assert comparable_lines(tmp_path / "k" / "record.jsonl") == comparable_lines(tmp_path / "ref" / "record.jsonl")
-    with pytest.raises(ValueError, match="use it with --selection halving"):
-        Config("antonyms", baselines=("paper",)).validate()
+    Config("antonyms", baselines=("paper",)).validate()  # beside the default halving
+    with pytest.raises(ValueError, match="drop --paper or the baseline"):
+        Config("antonyms", baselines=("paper",)).as_paper().validate()

@@ -159,7 +159,7 @@ def test_preimage_sharing_adds_scored_copies_to_the_gp_and_the_replay_refits_the
     assert preimage_evals(evals, [([0.9], "a"), ([0.3], "b")]) == [
         {"instruction": "a", "z": [0.9], "mean": 0.5, "scores": [0.5], "preimage": True}]  # "b" has no score
     cfg = Config.quick("antonyms", baselines=(), objective="loglik", preimages=True, n_init=4, batch_size=4,
-                       n_rounds=2)
+                       n_rounds=2, selection="best")  # 12 evals of n_dev examples (halving: test_selection)
     Run(cfg, tmp_path, progress=False, pipeline=make_fake_pipeline()).execute()
     rep = replay(tmp_path)
     pre = [p.get("preimages", {"z": []}) for p in rep.record.of_kind("proposal", method="instructzero")]
