@@ -269,11 +269,12 @@ def test_compare_covers_every_task_before_any_twice(tmp_path, monkeypatch):
 
 
 def test_quick_run_on_the_embedded_model(tmp_path, embedded):
-    cfg = Config.quick(TASK, n_init=2, n_rounds=1, batch_size=2, n_dev=3, n_test=3, device="cpu")
+    cfg = Config.quick(TASK, n_init=2, n_rounds=1, batch_size=2, n_dev=3, n_test=3, device="cpu")  # 12 answers
     res = run(cfg, tmp_path, progress=False)
     assert res.objective == "accuracy"
     iz = res.methods["instructzero"]
-    assert iz.n_evals == 4 and iz.best_instruction
+    assert iz.n_evals == cfg.budget == 3 and iz.best_instruction  # halving, the default: 3 x 2 + 1 x 4 answers
+    assert iz.answers == 10 and iz.best_instruction == replay(tmp_path).kept()["instruction"]
     assert set(iz.test) == {"loglik", "accuracy"}  # a local black box reports both on test
     assert 0 <= iz.best_dev <= 1
     assert "manual" in res.methods and "reference" in res.methods
@@ -281,6 +282,7 @@ def test_quick_run_on_the_embedded_model(tmp_path, embedded):
     assert header["models"]["generator"]["name"] == "gemma-3-270m" and header["objective"] == "accuracy"
     text = res.summary()  # the methods by their display names, as every other table
     assert "InstructZero" in text and "Manual (generator)" in text and "Hand-written" in text
+    assert "kept: successive halving" in text
     assert "instructzero" not in text
     minutes = f"time: {res.work_seconds / 60:.1f} min of recorded work"
     assert text.splitlines()[-1].startswith(minutes) and res.work_seconds > 0  # the run says what it cost
