@@ -59,9 +59,9 @@ def allocation(name: str) -> dict:
     ``+random`` (halving's tie order)."""
     base, *suffixes = name.split("+")
     if base == "paper":
-        fields = {"selection": "best"}
+        fields = {"selection": "best", "preimages": False}
     elif base.startswith("halving") and base[7:].isdigit():
-        fields = {"selection": "halving", "halving_first": int(base[7:])}
+        fields = {"selection": "halving", "halving_first": int(base[7:]), "preimages": False}  # +pre turns them on
     else:
         raise SystemExit(f"unknown allocation {name!r}: paper or halving<F>, with +pre / +mixed / +last / +random")
     for suffix in suffixes:

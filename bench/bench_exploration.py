@@ -68,7 +68,7 @@ def one(variant: str, task_name: str, seed: int, budget: int, cache: Path) -> di
     fields = dict(VARIANTS[variant])
     method = "uniform" if variant == "uniform" else "instructzero"
     cfg = Config(task_name, seed=seed, baselines=fields.pop("baselines", ()), answer_cache=str(cache), device="cpu")
-    cfg = dataclasses.replace(cfg, **fields).with_budget(budget)
+    cfg = dataclasses.replace(cfg, **fields).as_paper().with_budget(budget)  # measured with the paper's allocation
     out = RUNS / variant / f"{task_name}-s{seed}"
     resume = (out / RECORD_NAME).exists() and (out / RECORD_NAME).stat().st_size > 0
     run = Run(cfg, out, resume=resume, progress=True)

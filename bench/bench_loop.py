@@ -1,7 +1,8 @@
-"""The whole InstructZero loop at the paper's budget on the embedded model: batched + cached vs one answer per call.
+"""The whole InstructZero loop at the paper's spend on the embedded model: batched + cached vs one answer per call.
 
     python bench/bench_loop.py --task antonyms              # both runs (the slow one takes a long time)
-    python bench/bench_loop.py --task antonyms --budget 50  # a smaller budget for a quicker look
+    python bench/bench_loop.py --task antonyms --budget 50  # a smaller spend (the answers of 50 instructions)
+    python bench/bench_loop.py --skip-slow --paper          # the paper's allocation instead of izkit's default halving
 
 Fast: instructions generated in batches, answers scored in batches, an answer cache (fresh for this run, so
 duplicate instructions are scored once). Slow: one instruction per generate call, one answer per call, no cache.
@@ -57,17 +58,20 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=150)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-slow", action="store_true", help="only the fast run")
+    ap.add_argument("--paper", action="store_true", help="the paper's allocation (Config.as_paper), not halving")
     args = ap.parse_args()
     cfg = Config(args.task, seed=args.seed, baselines=(), device="cpu").with_budget(args.budget)
+    cfg = cfg.as_paper() if args.paper else cfg
     with tempfile.TemporaryDirectory() as tmp:
         fast_s, fast = one_run(cfg, Path(tmp) / "fast", batched=True)
         rows = [("batched + cached", fast_s, fast)]
         if not args.skip_slow:
             slow_s, slow = one_run(cfg, Path(tmp) / "slow", batched=False)
             rows.append(("one answer per call, no cache", slow_s, slow))
-    lines = [f"InstructZero loop, task {args.task}, budget {cfg.budget} ({cfg.round_sizes}), {cfg.n_dev} dev, "
+    lines = [f"InstructZero loop, task {args.task}, {cfg.answer_budget} answers ({cfg.selection}), {cfg.budget} "
+             f"candidates ({cfg.round_sizes}), {cfg.search_examples} dev examples each while searching, "
              f"seed {args.seed}, objective {fast.objective}, torch {torch.__version__}, {torch.get_num_threads()} threads",
-             "", "| run | wall time (min) | best dev | best instruction |", "|---|---|---|---|"]
+             "", "| run | wall time (min) | kept on (mean) | kept instruction |", "|---|---|---|---|"]
     for name, s, r in rows:
         iz = r.methods["instructzero"]
         lines.append(f"| {name} | {s / 60:.2f} | {iz.best_dev:.3f} | {iz.best_instruction[:60]!r} |")
