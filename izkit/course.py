@@ -46,7 +46,7 @@ def course_config(name: str = "notebook-01", fast: bool | None = None) -> Config
     if name == "notebook-07":
         if fast:
             return Config.quick(TASK, **small, baselines=BASELINES_07, **server)
-        return Config(TASK, baselines=BASELINES_07, **server).with_budget(50)  # a third of the paper's 150
+        return Config(TASK, baselines=BASELINES_07, **server).with_budget(50)  # 1,000 answers: a third of the paper's
     raise ValueError(f"no course run is named {name!r}; choose from {', '.join(COURSE_RUNS)}")
 
 
