@@ -36,13 +36,16 @@ def _score(e: Mapping[str, Any]) -> float:
 
 
 def best_so_far(evals: Evals, objective: str = "", ax: plt.Axes | None = None) -> Figure:
-    """Best dev score so far against the number of black-box evaluations, one line per method."""
+    """Best search score so far against the black-box answers the search has spent, one line per method.
+
+    An evaluation costs one answer per example it was scored on (``len(e["scores"])``): 20 with the paper's allocation,
+    2 while a search with halving runs (whose later answers go to the promoted few, and are not on this axis)."""
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6.4, 4.0))
-    styles = {"instructzero": ("C3", "-", 2.6, 5), "paper": ("C3", ":", 1.8, 4), "matern": ("C1", "--", 1.8, 4),
+    styles = {"instructzero": ("C3", "-", 2.6, 5), "paper": ("C5", "-", 1.8, 4), "matern": ("C1", "--", 1.8, 4),
               "uniform": ("C0", "-", 1.6, 3), "ape": ("C2", "-.", 1.6, 3)}
     for method, rows in _by_method(evals).items():
         y = np.fmax.accumulate(np.array([_score(e) for e in rows]))  # (n,)
-        x = np.arange(1, len(y) + 1)  # (n,)
+        x = np.cumsum([len(e.get("scores") or ()) or 1 for e in rows])  # (n,) answers spent after each evaluation
         label = METHOD_NAMES.get(method, method)
         if len(y) == 1:
             ax.axhline(y[0], ls=":", lw=1.4, color="grey", label=label)
@@ -50,8 +53,8 @@ def best_so_far(evals: Evals, objective: str = "", ax: plt.Axes | None = None) -
             color, ls, lw, z = styles.get(method, (None, "-", 1.6, 3))
             ax.step(np.r_[x, x[-1] + 1], np.r_[y, y[-1]], where="post", color=color, ls=ls, lw=lw, zorder=z,
                     label=label)
-    ax.set_xlabel("black-box evaluations")
-    ax.set_ylabel(f"best dev score so far ({objective})" if objective else "best dev score so far")
+    ax.set_xlabel("black-box answers spent by the search")
+    ax.set_ylabel(f"best search score so far ({objective})" if objective else "best search score so far")
     ax.grid(alpha=0.3)
     ax.legend(frameon=False)
     fig.tight_layout()

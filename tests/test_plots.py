@@ -33,6 +33,16 @@ def test_best_so_far_is_monotone_per_method(evals):
     assert "loglik" in ax.get_ylabel()
 
 
+def test_best_so_far_spends_answers_on_its_x_axis():
+    """Twenty answers an evaluation with the paper's allocation, two while a halving search runs."""
+    rows = [{"method": "paper", "mean": 0.1 * i, "scores": [0.0] * 20} for i in range(3)]
+    rows += [{"method": "instructzero", "mean": 0.1 * i, "scores": [0.0, 1.0]} for i in range(3)]
+    ax = plots.best_so_far(rows).axes[0]
+    x = {ln.get_label(): ln.get_xdata() for ln in ax.get_lines()}
+    assert list(x["InstructZero (paper)"][:3]) == [20, 40, 60] and list(x["InstructZero"][:3]) == [2, 4, 6]
+    assert "answers" in ax.get_xlabel()
+
+
 def test_top_quantile_per_round(evals):
     fig = plots.top_quantile_per_round(evals, quantile=0.15)
     line = next(ln for ln in fig.axes[0].get_lines() if ln.get_label().startswith("mean of the top"))
