@@ -51,6 +51,7 @@ class MethodResult:
     test: dict[str, float] = field(default_factory=dict)  # objective -> mean on the test split
     n_distinct: int = 0  # distinct instructions among the evaluations: the budget every method spends
     answers: int = 0  # black-box answers spent on dev-side examples (search and selection): what an API bills
+    kept_on: int = 0  # induce examples behind best_dev: halving's last rung, or the examples its eval line scored
 
 
 @dataclass
@@ -67,7 +68,7 @@ class RunResult:
     def summary(self) -> str:
         """A plain-text table: method, dev score, test scores, best instruction."""
         objs = sorted({o for m in self.methods.values() for o in m.test}, key=lambda o: o != self.objective)
-        head = (f"{'method':<21} {'answers':>7} {'dev ' + self.objective:>13} "
+        head = (f"{'method':<21} {'answers':>7} {'kept on ' + self.objective + ' (examples)':>27} "
                 + " ".join(f"{'test ' + o:>13}" for o in objs))
         how = ("the best on dev" if self.config.selection == "best" else
                f"successive halving up to {self.config.halving_top} induce examples"
@@ -77,7 +78,8 @@ class RunResult:
         for m in self.methods.values():
             tests = " ".join(f"{m.test.get(o, float('nan')):>13.3f}" for o in objs)
             name = METHOD_NAMES.get(m.method, m.method)
-            lines.append(f"{name:<21} {m.answers:>7} {m.best_dev:>13.3f} {tests}  {m.best_instruction!r}")
+            kept = f"{m.best_dev:.3f} ({m.kept_on})"  # a single instruction is scored on the search's few examples
+            lines.append(f"{name:<21} {m.answers:>7} {kept:>27} {tests}  {m.best_instruction!r}")
         lines.append(f"time: {self.work_seconds / 60:.1f} min of recorded work (proposing, scoring, testing; every "
                      f"session of the run), {self.seconds / 60:.1f} min in this call")
         return "\n".join(lines)
@@ -310,8 +312,11 @@ class Run:
         evals = self.record.evals(method)
         best = self.record.kept(method)
         best_dev = math.nan if best["mean"] is None else float(best["mean"])
+        kept_on = (best["rungs"][-1][0] if best.get("kind") == "selection"
+                   else 0 if best.get("scores") is None else len(best["scores"]))
         result = MethodResult(method, best["instruction"], best_dev, len(evals),
-                              n_distinct=len({e["instruction"] for e in evals}), answers=self.record.answers(method))
+                              n_distinct=len({e["instruction"] for e in evals}), answers=self.record.answers(method),
+                              kept_on=kept_on)
         objectives = [self.objective] + (["accuracy" if self.objective == "loglik" else "loglik"]
                                          if self.cfg.blackbox == "local" else [])
         for obj in objectives:

@@ -53,6 +53,7 @@ def test_loop_with_fake_models_counts_and_methods(tmp_path):
     iz = [e for e in evals if e["kind"] == "eval" and e["method"] == "instructzero"]
     assert all(-1 <= v <= 1 for e in iz for v in e["z"])
     assert res.methods["instructzero"].best_dev == max(e["mean"] for e in iz)
+    assert {m: r.kept_on for m, r in res.methods.items()} == dict.fromkeys(res.methods, 4)  # the paper's: all n_dev
 
 
 def test_config_survives_a_json_round_trip():

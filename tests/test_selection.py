@@ -168,12 +168,16 @@ def test_a_halving_run_spends_its_answers_on_induce_examples_and_picks_on_the_la
         assert len(sel) == 1 and sel[0]["answers"] == answers(halving_rungs(n, 2, 2.0, 16)) - 2 * n  # beyond rung 0
         assert res.methods[method].answers == answers(halving_rungs(n, 2, 2.0, 16)) <= 120
         assert res.methods[method].best_instruction == sel[0]["instruction"] in sel[0]["members"][-1]
+        assert res.methods[method].kept_on == 16  # its mean is over the last rung's examples
         confirms = [c for c in lines if c["kind"] == "confirm" and c["method"] == method]
         assert {(c["start"], c["stop"]) for c in confirms} == {(2, 4), (4, 8), (8, 16)}
     dev_side = sum(len(e["scores"]) for e in lines if e["kind"] in ("eval", "confirm"))
     assert set(bb.inputs[:dev_side]) == set(induce[:16])  # search and halving: the first 16 induce examples only
     assert set(bb.inputs[dev_side:]) <= {e.input for e in splits.test}  # then the test split, for the picks alone
     assert res.methods["reference"].answers == 2  # a single instruction, on the search's examples
+    assert res.methods["reference"].kept_on == 2 and res.methods["instructzero"].kept_on == 16
+    text = res.summary()  # the table says on how many examples each kept mean is, so 2 is not read as 16
+    assert f"{res.methods['reference'].best_dev:.3f} (2)" in text and "kept on loglik (examples)" in text
 
 
 @pytest.mark.parametrize("die_after", [3, 40, 47, 60])
