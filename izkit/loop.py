@@ -66,7 +66,7 @@ class RunResult:
     work_seconds: float = 0.0  # the run's recorded work (proposals, evaluations, test scoring), over every session
 
     def summary(self) -> str:
-        """A plain-text table: method, dev score, test scores, best instruction."""
+        """A plain-text table: method, answers, the kept score and on how many examples, test scores, instruction."""
         objs = sorted({o for m in self.methods.values() for o in m.test}, key=lambda o: o != self.objective)
         head = (f"{'method':<21} {'answers':>7} {'kept on ' + self.objective + ' (examples)':>27} "
                 + " ".join(f"{'test ' + o:>13}" for o in objs))
