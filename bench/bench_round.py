@@ -5,7 +5,12 @@ round of one method from an archived record (the same GP refit, the same seeded 
 splits its time into the GP fit, the acquisition's optimisation and generation, beside what the record says. It
 checks that the replay wrote the instructions the record holds, so the figures are of the same work.
 
-    python bench/bench_round.py bench/study-answers/3000/antonyms-seed0/record.jsonl --round 12
+    python bench/bench_round.py bench/study-answers/3000/antonyms-seed0/record.jsonl --round 12 --two-calls
+
+Records made before 2026-12-06 were proposed with a prediction that built k(X, Z) and k(x, x) in two kernel calls;
+one call gives the same values but other last bits of the gradient, and multistart L-BFGS-B then ends at other
+maximisers (bench/bench_acquisition.py). ``--two-calls`` restores the two calls, so that such a record replays to
+the instructions it holds.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from pathlib import Path
 import torch
 
 import izkit.strategies as strategies
+from izkit.kernels import InstructionCoupledKernel
 from izkit.pipeline import Pipeline
 from izkit.replay import replay
 from izkit.strategies import Round, strategy_for
@@ -40,7 +46,10 @@ def main() -> int:
     ap.add_argument("--round", type=int, default=12)
     ap.add_argument("--method", default="instructzero")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--two-calls", action="store_true", help="the prediction of records made before 2026-12-06")
     args = ap.parse_args()
+    if args.two_calls:
+        InstructionCoupledKernel.cross_train_diag = lambda k, parts, X: (k.cross_train(parts, X), k.diag(parts, X))
     torch.set_num_threads(args.threads)
     rep = replay(args.record)
     rec, m, rnd = rep.record, args.method, args.round

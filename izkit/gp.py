@@ -359,10 +359,10 @@ class GaussianProcess:
         """Posterior mean (q,) and variance (q,) of f at X (q, d) on y's original scale; differentiable in X."""
         self._fitted()
         Xk = self._to_kernel(X)  # (q, d)
-        kx = self.kernel_.cross_train(self._parts, Xk)  # (q, m)
+        kx, kxx = self.kernel_.cross_train_diag(self._parts, Xk)  # (q, m), (q,)
         mean = kx @ self._alpha  # (q,) Alg 2.1 line 4: f* = k*^T alpha
         v = torch.linalg.solve_triangular(self._C, kx.T, upper=False)  # (m, q) line 5: v = L \ k*
-        var = (self.kernel_.diag(self._parts, Xk) - (v * v).sum(0)).clamp_min(0.0)  # (q,) line 6: V = k** - v^T v
+        var = (kxx - (v * v).sum(0)).clamp_min(0.0)  # (q,) line 6: V = k** - v^T v
         if observation_noise:
             var = var + self.noise_
         return self.y_mean_ + self.y_std_ * mean, self.y_std_**2 * var
