@@ -185,8 +185,8 @@ class SoftPromptGenerator:
             :data:`APE_TEMPLATE`, APE's, whatever this is.)
         demo_template: one exemplar, with ``{input}`` and ``{output}`` (``answers[0]`` is shown).
         max_new_tokens: longest instruction, in tokens.
-        batch_size: rows per decoding pass; larger requests are cut into chunks (a progress bar shows when there
-            are more than 3).
+        batch_size: rows per decoding pass (64 holds a BO round's first draw of 50 in one pass; bench/README.md);
+            larger requests are cut into chunks (a progress bar shows when there are more than 3).
         chat: wrap the filled template in the tokenizer's chat template as one user turn followed by the assistant
             turn, as the authors prompt a chat model.
         layout: "soft-first" (the paper's: the soft tokens right after BOS), "after-demos" (right after the demos,
@@ -206,7 +206,7 @@ class SoftPromptGenerator:
         template: str | None = None,
         demo_template: str = DEMO_TEMPLATE,
         max_new_tokens: int = 32,
-        batch_size: int = 32,
+        batch_size: int = 64,
         chat: bool = False,
         layout: str = "soft-first",
         remote: Any = None,

@@ -71,10 +71,8 @@ def robust_cholesky(A: Tensor, max_tries: int = 6, base_jitter: float = 1e-10, w
     """
     n = A.shape[-1]
     if not bool(torch.isfinite(A).all()):
-        raise NotPSDError(
-            f"the {what} matrix ({n}, {n}) has NaN/inf entries: check the inputs for NaN/inf and the hyperparameters "
-            "for overflow (tighten the bounds)"
-        )
+        raise NotPSDError(f"the {what} matrix ({n}, {n}) has NaN/inf entries: check the inputs for NaN/inf and the "
+                          "hyperparameters for overflow (tighten the bounds)")
     L, info = torch.linalg.cholesky_ex(A)  # (n, n), info 0 on success
     if int(info) == 0:
         return L
@@ -86,11 +84,10 @@ def robust_cholesky(A: Tensor, max_tries: int = 6, base_jitter: float = 1e-10, w
         if int(info) == 0:
             log.debug("cholesky of the %s matrix (%d, %d) needed jitter %.1e", what, n, n, float(jitter))
             return L
-    raise NotPSDError(
-        f"the {what} matrix ({n}, {n}) is not positive definite even with jitter {float(jitter):.1e} "
-        f"({max_tries} tries). To fix: check that the similarity S is symmetric positive semi-definite, remove or merge "
-        "duplicate points, raise the noise (or its lower bound), or pass a larger max_tries"
-    )
+    raise NotPSDError(f"the {what} matrix ({n}, {n}) is not positive definite even with jitter {float(jitter):.1e} "
+                      f"({max_tries} tries). To fix: check that the similarity S is symmetric positive semi-definite, "
+                      "remove or merge duplicate points, raise the noise (or its lower bound), or pass a larger "
+                      "max_tries")
 
 
 def _center(X1: Tensor, X2: Tensor) -> tuple[Tensor, Tensor]:
@@ -103,8 +100,7 @@ def matern52(X1: Tensor, X2: Tensor, lengthscale: Tensor) -> Tensor:
     """Unit-outputscale Matern-5/2, Rasmussen & Williams eq. 4.17 with nu = 5/2: (1 + sqrt5 r + 5/3 r^2) exp(-sqrt5 r).
 
     X1 (n1, d), X2 (n2, d), lengthscale (d,) or (1,); returns (n1, n2). Differentiable in all three (also at r = 0,
-    where the gradient is zero: the kernel is flat there as a function of r).
-    """
+    where the gradient is zero: the kernel is flat there as a function of r)."""
     A, B = _center(X1 / lengthscale, X2 / lengthscale)  # (n1, d), (n2, d) scaled inputs
     r2 = (A * A).sum(-1, keepdim=True) + (B * B).sum(-1) - 2.0 * A @ B.T  # (n1, n2) squared distances
     r = r2.clamp_min(1e-30).sqrt()  # (n1, n2)
@@ -181,8 +177,7 @@ class Matern52:
         return self.cross(parts, X, self.Z)
 
     def cross_train_diag(self, parts: dict[str, Tensor], X: Tensor) -> tuple[Tensor, Tensor]:
-        """``cross_train`` (n, m) and ``diag`` (n,) at X (n, d): what a prediction needs."""
-        return self.cross_train(parts, X), self.diag(parts, X)
+        return self.cross_train(parts, X), self.diag(parts, X)  # (n, m), (n,): what a prediction needs
 
     def __call__(self, theta: Tensor, X1: Tensor, X2: Tensor) -> Tensor:
         return self.cross(self.parts(theta), X1, X2)  # (n1, n2)
@@ -419,11 +414,7 @@ class InstructionCoupledKernel:
         return K
 
     def diag(self, parts: dict[str, Tensor], X: Tensor) -> Tensor:
-        W = self.weights(parts, X)  # (m, n)
-        k = parts["s"] * ((parts["S"] @ W) * W).sum(0)  # (n,) diag of s W^T S W
-        if self.residual:
-            k = k + parts["s_r"]  # l(x, x) = 1
-        return k
+        return self.cross_train_diag(parts, X)[1]  # (n,) k(x, x) = s w(x)^T S w(x) (+ s_r, as l(x, x) = 1)
 
     def gram_train(self, parts: dict[str, Tensor]) -> Tensor:
         """(m, m) covariance of the evaluated points: s * S exactly (in eq. 9 L^{-1} l(Z, Z) = I cancels), + s_r L.
@@ -438,14 +429,11 @@ class InstructionCoupledKernel:
 
     def cross_train(self, parts: dict[str, Tensor], X: Tensor) -> Tensor:
         """(n, m) k(X, Z) = s w(X)^T S (the right-hand L^{-1} L = I cancelled as in gram_train), + s_r l(X, Z)."""
-        K = parts["s"] * (parts["S"] @ self.weights(parts, X)).T  # (n, m)
-        if self.residual:
-            K = K + parts["s_r"] * matern52(X, self.Z, parts["ls"])
-        return K
+        return self.cross_train_diag(parts, X)[0]
 
     def cross_train_diag(self, parts: dict[str, Tensor], X: Tensor) -> tuple[Tensor, Tensor]:
-        """``cross_train`` (n, m) and ``diag`` (n,) at X (n, d) from one w(X) and one S w(X): the same values as the
-        two calls, at less than half their cost (the solves and the (m, m) product are the prediction's bulk)."""
+        """``cross_train`` (n, m) and ``diag`` (n,) at X (n, d) from one w(X) and one S w(X), what a prediction needs:
+        the solves and the (m, m) product are its bulk, so asking for both at once costs half of two calls."""
         W = self.weights(parts, X)  # (m, n)
         SW = parts["S"] @ W  # (m, n)
         K = parts["s"] * SW.T  # (n, m)
