@@ -18,6 +18,7 @@ Prints a markdown table and writes it to bench/out/bench_acquisition.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from pathlib import Path
 
@@ -28,12 +29,9 @@ from izkit.replay import replay
 from izkit.seeds import round_seed
 from izkit.strategies import soft_evals
 
+from _before import two_call_prediction
+
 DEFAULT = Path(__file__).parent / "study-answers" / "3000" / "antonyms-seed0" / "record.jsonl"
-
-
-def two_calls(kernel):
-    """The kernel's prediction pieces as before: ``cross_train`` and ``diag``, each solving for w(X) itself."""
-    return lambda parts, X: (kernel.cross_train(parts, X), kernel.diag(parts, X))
 
 
 def one_pass(gp, cfg, rnd: int, method: str, evaluated: torch.Tensor) -> tuple[float, torch.Tensor, torch.Tensor]:
@@ -67,15 +65,13 @@ def main() -> int:
         fit_s = time.perf_counter() - t
         evaluated = torch.tensor([e["z"] for e in soft_evals(rep.evals(args.method)) if e["round"] < rnd],
                                  dtype=torch.float64)  # (e, d)
-        kernel, one = gp.kernel_, gp.kernel_.cross_train_diag
         best: dict[str, tuple[float, torch.Tensor, torch.Tensor]] = {}
         for _ in range(args.repeats):
             for name in ("two", "one"):
-                kernel.cross_train_diag = two_calls(kernel) if name == "two" else one
-                s, Z, acq = one_pass(gp, cfg, rnd, args.method, evaluated)
+                with two_call_prediction() if name == "two" else contextlib.nullcontext():
+                    s, Z, acq = one_pass(gp, cfg, rnd, args.method, evaluated)
                 if name not in best or s < best[name][0]:
                     best[name] = (s, Z, acq)
-        kernel.cross_train_diag = one
         (s2, Z2, a2), (s1, Z1, a1) = best["two"], best["one"]
         common = int((torch.cdist(Z2, Z1).min(1).values < 1e-6).sum())
         row = (f"| {rnd} | {len(gp.y_train_)} | {fit_s:.1f} | {s2:.1f} | {s1:.1f} | {s2 / s1:.2f}x | "

@@ -16,17 +16,19 @@ the instructions it holds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from pathlib import Path
 
 import torch
 
 import izkit.strategies as strategies
-from izkit.kernels import InstructionCoupledKernel
 from izkit.pipeline import Pipeline
 from izkit.replay import replay
 from izkit.strategies import Round, strategy_for
 from izkit.surrogate import proposal_preimages
+
+from _before import two_call_prediction
 
 
 def timed(fn, bucket: dict[str, float], name: str):
@@ -48,8 +50,6 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--two-calls", action="store_true", help="the prediction of records made before 2026-12-06")
     args = ap.parse_args()
-    if args.two_calls:
-        InstructionCoupledKernel.cross_train_diag = lambda k, parts, X: (k.cross_train(parts, X), k.diag(parts, X))
     torch.set_num_threads(args.threads)
     rep = replay(args.record)
     rec, m, rnd = rep.record, args.method, args.round
@@ -64,7 +64,8 @@ def main() -> int:
     strategy = strategy_for(m)
     strategy.fit = timed(strategy.fit, spent, "GP fit")
     t = time.perf_counter()
-    prop = strategy.propose(r)
+    with two_call_prediction() if args.two_calls else contextlib.nullcontext():
+        prop = strategy.propose(r)
     total = time.perf_counter() - t
     line = rec.find("proposal", method=m, round=rnd)
     print(f"| {args.record.parent.name} {m} round {rnd} | seconds | recorded |\n|---|---|---|")
