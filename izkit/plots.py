@@ -22,6 +22,10 @@ from izkit.config import METHOD_NAMES
 
 Evals = Sequence[Mapping[str, Any]]  # eval lines of a record: method, round, z, instruction, mean, ...
 
+# one colour per method in every figure (a notebook's bar chart uses the same): matplotlib's cycle, InstructZero red
+METHOD_COLORS = {"instructzero": "C3", "paper": "C5", "matern": "C1", "uniform": "C0", "ape": "C2", "manual": "C4",
+                 "reference": "C7"}
+
 
 
 def _by_method(evals: Evals) -> dict[str, list[Mapping[str, Any]]]:
@@ -39,18 +43,21 @@ def best_so_far(evals: Evals, objective: str = "", ax: plt.Axes | None = None) -
     """Best search score so far against the black-box answers the search has spent, one line per method.
 
     An evaluation costs one answer per example it was scored on (``len(e["scores"])``): 20 with the paper's allocation,
-    2 while a search with halving runs (whose later answers go to the promoted few, and are not on this axis)."""
+    2 while a search with halving runs (whose later answers go to the promoted few, and are not on this axis). A
+    single instruction (hand-written, manual) is a dotted level drawn over the searches, its examples in the legend."""
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6.4, 4.0))
-    styles = {"instructzero": ("C3", "-", 2.6, 5), "paper": ("C5", "-", 1.8, 4), "matern": ("C1", "--", 1.8, 4),
-              "uniform": ("C0", "-", 1.6, 3), "ape": ("C2", "-.", 1.6, 3)}
+    styles = {"instructzero": ("-", 2.6, 5), "paper": ("-", 1.8, 4), "matern": ("--", 1.8, 4), "uniform": ("-", 1.6, 3),
+              "ape": ("-.", 1.6, 3)}
     for method, rows in _by_method(evals).items():
         y = np.fmax.accumulate(np.array([_score(e) for e in rows]))  # (n,)
         x = np.cumsum([len(e.get("scores") or ()) or 1 for e in rows])  # (n,) answers spent after each evaluation
-        label = METHOD_NAMES.get(method, method)
-        if len(y) == 1:
-            ax.axhline(y[0], ls=":", lw=1.4, color="grey", label=label)
+        label, color = METHOD_NAMES.get(method, method), METHOD_COLORS.get(method)
+        if len(y) == 1:  # above the searches' lines: under halving it often sits on one (0.5 on 2 examples)
+            n = len(rows[0].get("scores") or ())
+            ax.axhline(y[0], ls=":", lw=2.0, color=color or "grey", zorder=6,
+                       label=f"{label} (on {n} examples)" if n else label)
         else:
-            color, ls, lw, z = styles.get(method, (None, "-", 1.6, 3))
+            ls, lw, z = styles.get(method, ("-", 1.6, 3))
             ax.step(np.r_[x, x[-1] + 1], np.r_[y, y[-1]], where="post", color=color, ls=ls, lw=lw, zorder=z,
                     label=label)
     ax.set_xlabel("black-box answers spent by the search")

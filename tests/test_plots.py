@@ -43,6 +43,17 @@ def test_best_so_far_spends_answers_on_its_x_axis():
     assert "answers" in ax.get_xlabel()
 
 
+def test_best_so_far_draws_a_single_instruction_over_the_searches_with_its_examples():
+    """Under halving the hand-written row and InstructZero can both sit at 0.5 on 2 examples: the level stays seen."""
+    rows = [{"method": "instructzero", "mean": 0.5, "scores": [0.0, 1.0]} for _ in range(4)]
+    rows.append({"method": "reference", "mean": 0.5, "scores": [1.0, 0.0]})
+    ax = plots.best_so_far(rows).axes[0]
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    ref, iz = lines["Hand-written (on 2 examples)"], lines["InstructZero"]
+    assert ref.get_zorder() > iz.get_zorder() and ref.get_linestyle() == ":"
+    assert ref.get_color() == plots.METHOD_COLORS["reference"] and iz.get_color() == plots.METHOD_COLORS["instructzero"]
+
+
 def test_top_quantile_per_round(evals):
     fig = plots.top_quantile_per_round(evals, quantile=0.15)
     line = next(ln for ln in fig.axes[0].get_lines() if ln.get_label().startswith("mean of the top"))
