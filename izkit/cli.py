@@ -62,7 +62,7 @@ FLAG_FIELDS = {"seed": "seed", "objective": "objective", "generator": "generator
                "batch": "batch", "gp_inputs": "gp_inputs", "gp_noise": "gp_noise", "residual": "residual",
                "preimages": "preimages", "sampled": "sampled", "test_curve": "test_curve", "selection": "selection",
                "answers": "answers", "halving_first": "halving_first", "halving_eta": "halving_eta",
-               "halving_top": "halving_top", "halving_ties": "halving_ties"}
+               "halving_top": "halving_top", "halving_ties": "halving_ties", "halving_singles": "halving_singles"}
 
 
 def config_from_args(args: argparse.Namespace, task: str) -> Config:
@@ -244,6 +244,9 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     h.add_argument("--halving-ties", choices=CHOICES["halving_ties"], default=None,
                    help="halving: which of equal means goes on at a promotion: the first scored (default), the last, "
                         "or a seeded random order")
+    h.add_argument("--halving-singles", action=argparse.BooleanOptionalAction, default=None,
+                   help="halving: score the hand-written and manual rows on the last rung's examples too, so their "
+                        f"kept mean is on the searches' examples (default {'on' if Config.halving_singles else 'off'})")
     g = p.add_argument_group("the BO surrogate and batch (exploration with eq. 9; defaults are the authors')")
     g.add_argument("--batch", choices=CHOICES["batch"], default=None,
                    help="ei: EI's top maximisers; authors: one local EI search from each of the top-q evaluated points")

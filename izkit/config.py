@@ -95,6 +95,8 @@ class Config:
     halving_top: int = 100  # halving: examples the last rung is judged on (dev, then the spare induce examples)
     halving_ties: str = "first"  # halving: which of equal means goes on: the "first" scored, the "last" (a BO's
     #                              later, EI-guided proposals) or in a seeded "random" order (izkit.seeds.ties_seed)
+    halving_singles: bool = True  # halving: a single instruction (hand-written, manual) is also scored on the last
+    #                               rung's examples, so its kept mean is on the same examples as a search's pick
     preimages: bool = True  # BO: the GP also learns from soft prompts whose instruction is scored already (PRESTO)
     sampled: float = 0.0  # a soft-prompt search's share of each round sampled APE-style instead (a mixed pool)
 

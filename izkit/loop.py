@@ -78,7 +78,7 @@ class RunResult:
         for m in self.methods.values():
             tests = " ".join(f"{m.test.get(o, float('nan')):>13.3f}" for o in objs)
             name = METHOD_NAMES.get(m.method, m.method)
-            kept = f"{m.best_dev:.3f} ({m.kept_on})"  # a single instruction is scored on the search's few examples
+            kept = f"{m.best_dev:.3f} ({m.kept_on})"  # a single row: the last rung's examples (--halving-singles)
             lines.append(f"{name:<21} {m.answers:>7} {kept:>27} {tests}  {m.best_instruction!r}")
         lines.append(f"time: {self.work_seconds / 60:.1f} min of recorded work (proposing, scoring, testing; every "
                      f"session of the run), {self.seconds / 60:.1f} min in this call")
@@ -184,16 +184,17 @@ class Run:
             proposal = self._proposal(method, rnd, lambda r=rnd, n=size: strategy.propose(self._round(method, r, n)))
             self._score(method, rnd, proposal, bar)
         bar.close()
-        if strategy.kind == "search" and cfg.selection == "halving":
-            self._select(method)
+        if cfg.selection == "halving" and (strategy.kind == "search" or cfg.halving_singles):
+            self._select(method, single=strategy.kind == "single")
 
-    def _select(self, method: str) -> dict[str, Any] | None:
+    def _select(self, method: str, single: bool = False) -> dict[str, Any] | None:
         """Successive halving over the method's candidates (izkit.selection): the search scored each on the first
         ``search_examples`` dev examples; the best go on to the rest of dev, then the spare induce examples (never
         the test split). Every answer is a ``confirm`` line, so a resumed run asks only what is missing, in the same
-        groups; the outcome is one ``selection`` line."""
+        groups; the outcome is one ``selection`` line. A ``single`` instruction (``halving_singles``) goes straight
+        to the last rung's examples, so its kept mean is on the same examples as a search's pick."""
         from izkit.seeds import ties_seed
-        from izkit.selection import halving_rungs, successive_halving
+        from izkit.selection import Rung, halving_rungs, successive_halving
 
         line = self.record.find("selection", method=method)
         if line is not None:
@@ -206,7 +207,9 @@ class Run:
         if top < cfg.halving_top:
             logger.warning("%s: %d induce examples for halving's last rung, not %d", self.task.induce_path, top,
                            cfg.halving_top)
-        rungs = halving_rungs(len(evals), min(cfg.search_examples, top), cfg.halving_eta, top)
+        first = min(cfg.search_examples, top)
+        rungs = ([Rung(first, 1)] + [Rung(top, 1)] * (top > first) if single
+                 else halving_rungs(len(evals), first, cfg.halving_eta, top))
         texts = [e["instruction"] for e in evals]
         known = {i: np.asarray(e["scores"], dtype=float) for i, e in enumerate(evals)}
         bar = _bar(total=sum(r.candidates for r in rungs[1:]), desc=f"{method} halving", disable=not self.progress)

@@ -32,7 +32,7 @@ CONFIG_FIELDS = frozenset(f.name for f in dataclasses.fields(Config))
 # selection and before the soft tokens could sit anywhere but right after BOS).
 ADDED_LATER: dict[str, Any] = {"selection": "best", "answers": None, "halving_first": 5, "halving_eta": 3.0,
                                "halving_top": 100, "halving_ties": "first", "layout": "soft-first", "preimages": False,
-                               "sampled": 0.0, "generator_url": None}
+                               "sampled": 0.0, "generator_url": None, "halving_singles": False}
 
 
 def with_later_defaults(config: dict[str, Any]) -> dict[str, Any]:

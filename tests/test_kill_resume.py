@@ -75,7 +75,8 @@ class Proc:
         return code
 
     def tail(self) -> str:
-        self._f.flush()
+        if not self._f.closed:  # after kill() the log is closed, and everything is in it
+            self._f.flush()
         return self.log.read_text(errors="replace")[-3000:]
 
     def wait_for_output(self, marker: str, timeout: float) -> bool:

@@ -174,10 +174,28 @@ def test_a_halving_run_spends_its_answers_on_induce_examples_and_picks_on_the_la
     dev_side = sum(len(e["scores"]) for e in lines if e["kind"] in ("eval", "confirm"))
     assert set(bb.inputs[:dev_side]) == set(induce[:16])  # search and halving: the first 16 induce examples only
     assert set(bb.inputs[dev_side:]) <= {e.input for e in splits.test}  # then the test split, for the picks alone
-    assert res.methods["reference"].answers == 2  # a single instruction, on the search's examples
-    assert res.methods["reference"].kept_on == 2 and res.methods["instructzero"].kept_on == 16
-    text = res.summary()  # the table says on how many examples each kept mean is, so 2 is not read as 16
-    assert f"{res.methods['reference'].best_dev:.3f} (2)" in text and "kept on loglik (examples)" in text
+    ref = [s for s in lines if s["kind"] in ("selection", "confirm") and s["method"] == "reference"]
+    assert [(c["kind"], c.get("start"), c.get("stop")) for c in ref] == [("confirm", 2, 16), ("selection", None, None)]
+    assert ref[1]["rungs"] == [[2, 1], [16, 1]] and ref[1]["answers"] == 14  # straight to the last rung's examples
+    assert res.methods["reference"].answers == 16 and res.methods["reference"].kept_on == 16
+    assert res.methods["reference"].best_dev == pytest.approx(np.mean(ref[0]["scores"] + [
+        e for line in lines if line["kind"] == "eval" and line["method"] == "reference" for e in line["scores"]]))
+    text = res.summary()  # the table says on how many examples each kept mean is
+    assert f"{res.methods['reference'].best_dev:.3f} (16)" in text and "kept on loglik (examples)" in text
+
+
+def test_without_halving_singles_a_single_instruction_keeps_the_searchs_examples(tmp_path):
+    """--no-halving-singles (and every record made before the setting): the hand-written row on the first 2 only."""
+    from conftest import make_fake_pipeline
+    from izkit.loop import Run
+    from izkit.resume import settings_of
+
+    cfg = halving_cfg(baselines=("reference",), halving_singles=False)
+    res = Run(cfg, tmp_path, progress=False, pipeline=make_fake_pipeline(generator=FineGenerator())).execute()
+    assert res.methods["reference"].answers == 2 and res.methods["reference"].kept_on == 2
+    assert res.methods["instructzero"].kept_on == 16
+    assert f"{res.methods['reference'].best_dev:.3f} (2)" in res.summary()
+    assert settings_of({"config": {"task": "antonyms"}}).halving_singles is False  # an older record resumes as it ran
 
 
 @pytest.mark.parametrize("die_after", [3, 40, 47, 60])
@@ -212,7 +230,7 @@ def test_the_tie_order_reaches_halving_is_seeded_and_a_killed_run_resumes_to_the
                         lambda *a, **k: seen.append(list(k["ties"])) or real(*a, **k))
     cfg = halving_cfg(halving_ties=ties)
     Run(cfg, tmp_path / "ref", progress=False, pipeline=make_fake_pipeline()).execute()
-    n = len(seen[0])  # the instructions instructzero scored (the fake generator repeats some)
+    n, calls = len(seen[0]), len(seen)  # the instructions instructzero scored (the fake generator repeats some)
     if ties == "last":
         assert seen[0] == [-i for i in range(n)]
     else:
@@ -221,7 +239,8 @@ def test_the_tie_order_reaches_halving_is_seeded_and_a_killed_run_resumes_to_the
         Run(cfg, tmp_path / "k", progress=False, pipeline=make_fake_pipeline(die_after=47)).execute()
     Run(cfg, tmp_path / "k", resume=True, progress=False, pipeline=make_fake_pipeline()).execute()
     assert comparable_lines(tmp_path / "k" / "record.jsonl") == comparable_lines(tmp_path / "ref" / "record.jsonl")
-    assert len(seen) > 3 and all(order in seen[:3] for order in seen[3:])  # the same orders again, killed or resumed
+    assert calls == 4 and len(seen) > calls  # three searches and the hand-written row (halving_singles)
+    assert all(order in seen[:calls] for order in seen[calls:])  # the same orders again, killed or resumed
 
 
 def test_halving_settings_are_checked_and_the_budget_is_in_answers():
