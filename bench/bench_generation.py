@@ -7,9 +7,10 @@
    scaled to the embedding's spread). Bayesian optimisation can only search among instructions that differ.
 3. Layouts: seconds per candidate for 64 Sobol soft prompts in passes of 32 (a BO round draws 50: 25 slots, 2 each)
    and of 64, for each layout of izkit.generator.LAYOUTS, against the paper's layout as it was before greedy rows
-   stopped at a settled loop (the "before" row), each configuration timed ``--repeats`` times interleaved, the
-   fastest kept (the machine is shared). ``--profile`` adds torch.profiler's top operators for one pass of 64 in the
-   layout after the demos.
+   stopped at a settled loop (the "before" row), and the paper's layout with one new token (its prefill alone: the
+   part of a candidate's cost no decoding change removes), each configuration timed ``--repeats`` times
+   interleaved, the fastest kept (the machine is shared). ``--profile`` adds torch.profiler's top operators for one
+   pass of 64 in the layout after the demos.
 
     python bench/bench_generation.py            # full run (a few minutes on two cores)
     python bench/bench_generation.py --quick    # 25 soft prompts per task for part 2
@@ -74,31 +75,35 @@ def layouts_part(model, tok, demos, repeats: int, profile: bool, max_new_tokens:
     """Part 3: seconds per candidate for each layout and pass size, and the paper's layout before loops stopped."""
     proj = RandomProjection.for_model(model, kind="uniform", seed=0)
     z = sobol(64)  # (64, 10)
-    configs = [("soft-first", 32, False)] + [(layout, size, True) for layout in LAYOUTS for size in (32, 64)]
+    configs = ([("soft-first", 32, False, max_new_tokens)]
+               + [(layout, size, True, max_new_tokens) for layout in LAYOUTS for size in (32, 64)]
+               + [("soft-first", 64, True, 1)])  # the prefill alone (and one step): what no decoding trick removes
     best: dict[tuple, float] = {}
     outputs: dict[tuple, list[str]] = {}
     for _ in range(repeats):
-        for layout, size, loops in configs:
-            gen = SoftPromptGenerator(model, tok, proj, max_new_tokens=max_new_tokens, batch_size=size, layout=layout)
+        for layout, size, loops, steps in configs:
+            gen = SoftPromptGenerator(model, tok, proj, max_new_tokens=steps, batch_size=size, layout=layout)
             gen.generate(z[:2], demos)  # warm-up, and the demos' cache for the layouts that share it
             if not loops:  # the "before" row: only a sentence end, a line break or an echo ends a greedy row
                 generator_module.instruction_complete = lambda raw, lead, loops=False: instruction_complete(raw, lead)
             try:
                 t = time.perf_counter()
-                outputs[(layout, size, loops)] = gen.generate(z, demos, progress=False)
+                outputs[(layout, size, loops, steps)] = gen.generate(z, demos, progress=False)
                 dt = (time.perf_counter() - t) / len(z)
             finally:
                 generator_module.instruction_complete = instruction_complete
-            best[(layout, size, loops)] = min(best.get((layout, size, loops), float("inf")), dt)
-    before = best[("soft-first", 32, False)]
+            best[(layout, size, loops, steps)] = min(best.get((layout, size, loops, steps), float("inf")), dt)
+    before = best[configs[0]]
     rows = []
-    for layout, size, loops in configs:
-        out = outputs[(layout, size, loops)]
-        name = f"{layout}{'' if loops else ' (before: loops run on)'}"
-        rows.append([name, str(size), f"{best[(layout, size, loops)] * 1000:.0f}",
-                     f"{before / best[(layout, size, loops)]:.2f}x", str(len(set(out))),
-                     str(sum(v == "(no instruction generated)" for v in out))])
-    same = outputs[("soft-first", 32, False)] == outputs[("soft-first", 32, True)]
+    for key in configs:
+        layout, size, loops, steps = key
+        out = outputs[key]
+        name = (f"{layout}{'' if loops else ' (before: loops run on)'}"
+                + (f" (prefill only: {steps} token)" if steps < max_new_tokens else ""))
+        rows.append([name, str(size), f"{best[key] * 1000:.0f}", f"{before / best[key]:.2f}x",
+                     str(len(set(out))) if steps == max_new_tokens else "-",
+                     str(sum(v == "(no instruction generated)" for v in out)) if steps == max_new_tokens else "-"])
+    same = outputs[configs[0]] == outputs[("soft-first", 32, True, max_new_tokens)]
     text = table(["layout", "pass", "ms / candidate", "speed-up vs before", "distinct of 64", "placeholders"], rows)
     text += (f"\n\nStopping greedy rows at a settled loop left the paper's layout's 64 instructions "
              f"{'unchanged' if same else 'CHANGED'}. Fastest of {repeats} interleaved timings each.")
