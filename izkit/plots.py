@@ -27,7 +27,6 @@ METHOD_COLORS = {"instructzero": "C3", "paper": "C5", "matern": "C1", "uniform":
                  "reference": "C7"}
 
 
-
 def _by_method(evals: Evals) -> dict[str, list[Mapping[str, Any]]]:
     out: dict[str, list[Mapping[str, Any]]] = {}
     for e in evals:
