@@ -264,7 +264,6 @@ def test_robust_cholesky_clear_error_when_impossible():
         robust_cholesky(torch.full((2, 2), float("nan"), dtype=DTYPE))
 
 
-
 @pytest.mark.parametrize("residual", [False, True])
 def test_cross_train_diag_is_eq9_the_long_way(data, residual):
     """What GaussianProcess.predict uses, k(X, Z) and k(x, x) from one w(X): the same as eq. 9 through L, each kernel."""
