@@ -3,7 +3,8 @@
 Until then ``GaussianProcess.predict`` asked the coupled kernel (eq. 9) for k(X, Z) and k(x, x) in two calls, each
 solving for w(X) = L^{-1} l(Z, X) and multiplying by S itself; ``cross_train_diag`` now does both from one w(X). The
 values agree to rounding, but a gradient's last bits differ, and multistart L-BFGS-B then ends at other maximisers:
-a record proposed before the change replays to its own instructions only with these two calls.
+a record proposed before the change replays to its own instructions only with these two calls, and with the
+generator's passes of ``BATCH_SIZE`` rows (bfloat16 rounding depends on a pass's rows; 64 since the same day).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from contextlib import contextmanager
 from torch import Tensor
 
 from izkit.kernels import InstructionCoupledKernel, matern52
+
+BATCH_SIZE = 32  # the generator's rows per decoding pass before 2026-12-06
 
 
 def two_calls(k: InstructionCoupledKernel, parts: dict[str, Tensor], X: Tensor) -> tuple[Tensor, Tensor]:

@@ -5,12 +5,12 @@ round of one method from an archived record (the same GP refit, the same seeded 
 splits its time into the GP fit, the acquisition's optimisation and generation, beside what the record says. It
 checks that the replay wrote the instructions the record holds, so the figures are of the same work.
 
-    python bench/bench_round.py bench/study-answers/3000/antonyms-seed0/record.jsonl --round 12 --two-calls
+    python bench/bench_round.py bench/study-answers/3000/antonyms-seed0/record.jsonl --round 12 --before
 
-Records made before 2026-12-06 were proposed with a prediction that built k(X, Z) and k(x, x) in two kernel calls;
-one call gives the same values but other last bits of the gradient, and multistart L-BFGS-B then ends at other
-maximisers (bench/bench_acquisition.py). ``--two-calls`` restores the two calls, so that such a record replays to
-the instructions it holds.
+Records made before 2026-12-06 were proposed with a prediction that built k(X, Z) and k(x, x) in two kernel calls
+and generated in passes of 32 rows; one call gives the same values but other last bits of the gradient, and
+multistart L-BFGS-B then ends at other maximisers (bench/bench_acquisition.py), and a pass's rows change bfloat16's
+rounding. ``--before`` restores both (bench/_before.py), so that such a record replays to the instructions it holds.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from izkit.replay import replay
 from izkit.strategies import Round, strategy_for
 from izkit.surrogate import proposal_preimages
 
-from _before import two_call_prediction
+from _before import BATCH_SIZE, two_call_prediction
 
 
 def timed(fn, bucket: dict[str, float], name: str):
@@ -48,7 +48,8 @@ def main() -> int:
     ap.add_argument("--round", type=int, default=12)
     ap.add_argument("--method", default="instructzero")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--two-calls", action="store_true", help="the prediction of records made before 2026-12-06")
+    ap.add_argument("--before", action="store_true", help="records made before 2026-12-06: two-call prediction, "
+                    "passes of 32")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rep = replay(args.record)
@@ -64,7 +65,9 @@ def main() -> int:
     strategy = strategy_for(m)
     strategy.fit = timed(strategy.fit, spent, "GP fit")
     t = time.perf_counter()
-    with two_call_prediction() if args.two_calls else contextlib.nullcontext():
+    if args.before:
+        pipe.generator.batch_size = BATCH_SIZE
+    with two_call_prediction() if args.before else contextlib.nullcontext():
         prop = strategy.propose(r)
     total = time.perf_counter() - t
     line = rec.find("proposal", method=m, round=rnd)
