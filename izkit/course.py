@@ -22,6 +22,7 @@ from izkit.config import Config, blackbox_from_env
 from izkit.loop import run
 from izkit.records import RECORD_NAME, RecordError, RunRecord
 from izkit.replay import Replay, replay
+from izkit.study import archived_study
 
 TASK = "larger_animal"  # the course's task: which of two animals is larger
 COURSE_RUNS = ("notebook-01", "notebook-07")  # the runs a later notebook may ask for
@@ -63,6 +64,16 @@ def finished(folder: str | os.PathLike) -> bool:
         return path.exists() and RunRecord.read(path).done
     except RecordError:  # an empty record: the run was stopped before it wrote anything
         return False
+
+
+def archived_run(task: str = TASK, seed: int = 0) -> Replay:
+    """One (task, seed) run of the archived study (``izkit.study.archived_study``), read back with no model: every
+    method spent 150 distinct instructions, each scored on the 20 dev examples (the paper's allocation), so its
+    InstructZero rows carry 20-entry score vectors. Notebooks 5 and 6 study the course's task from it."""
+    folder = archived_study("study") / f"{task}-seed{seed}"
+    if not (folder / RECORD_NAME).exists():
+        raise FileNotFoundError(f"{folder}: no archived record for task {task!r}, seed {seed}")
+    return replay(folder)
 
 
 def course_run(name: str = "notebook-01", runs: str | os.PathLike | None = None, fast: bool | None = None,
