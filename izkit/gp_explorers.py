@@ -4,6 +4,10 @@
   marginal likelihood (Rasmussen & Williams eq. 2.30), so the fitted values can be seen to be its maximum.
 - :func:`ei_explorer`: incumbent ("best") and exploration (``xi``) sliders over expected improvement (paper eq. 10),
   with its maximiser marked.
+- :func:`eq9_explorer` (notebook 5): the instruction-coupled kernel (paper eq. 9) in one dimension. Sliders for the
+  latent Matern lengthscale of ``l``, the lengthscale of ``S`` on the score vectors (how alike two instructions must
+  score to count as similar) and the noise; the figure shows eq. 9's prior sd, its posterior mean and sd, ``S``, and
+  a plain Matern-5/2 GP on the same data for contrast.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from matplotlib.figure import Figure
 from izkit.acquisition import expected_improvement, log_expected_improvement
 from izkit.explorer import Explorer, log_slider, png, slider
 from izkit.gp import GaussianProcess, GPConfig
-from izkit.kernels import DTYPE, Matern52, matern52
+from izkit.kernels import DTYPE, InstructionCoupledKernel, Matern52, PrecomputedSimilarity, matern52
 
 HYPERPARAMETERS = ("lengthscale", "outputscale", "noise")  # the kernel explorer's sliders, in GPConfig's theta order
 
@@ -231,4 +235,162 @@ def ei_explorer(x: np.ndarray | None = None, y: np.ndarray | None = None, *, gri
     compute()
     draw()
     ui = W.VBox([W.HBox([W.VBox([w["best"], w["xi"]]), w["log"]]), w["readout"], image, output])
+    return Explorer(w, state, fig, image, output, ui, draw)
+
+
+# --------------------------------------------------------------------------------------------------- eq. 9 explorer
+
+EQ9_SLIDERS = ("latent_lengthscale", "similarity_lengthscale", "noise")  # the eq. 9 explorer's sliders, in order
+
+
+def toy_eq9() -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Six soft prompts on a line and the 0/1 score vectors (6, 10) of the instructions they wrote, with labels.
+
+    A and A' wrote the same instruction (equal score vectors) from far-apart soft prompts; B scores like A but for
+    one example; C is right on other examples; D is almost always wrong; E is the best.
+    """
+    z = np.array([-0.75, -0.4, 0.0, 0.35, 0.6, 0.85])  # (6,)
+    scores = np.array([[1, 1, 1, 1, 1, 1, 1, 0, 0, 0],  # A
+                       [1, 1, 1, 1, 1, 1, 0, 0, 0, 0],  # B: A but for one example
+                       [0, 0, 0, 0, 1, 1, 1, 1, 1, 0],  # C: right on other examples
+                       [1, 1, 1, 1, 1, 1, 1, 0, 0, 0],  # A': A's instruction again
+                       [0, 0, 0, 0, 0, 0, 0, 0, 0, 1],  # D
+                       [1, 1, 1, 1, 1, 1, 1, 1, 0, 0]],  # E
+                      dtype=float)  # (6, 10)
+    return z, scores, ["A", "B", "C", "A'", "D", "E"]
+
+
+def coupled_1d(z: np.ndarray, y: np.ndarray, S: torch.Tensor, latent_lengthscale: float, noise: float
+               ) -> GaussianProcess:
+    """Eq. 9 on 1-D soft prompts z (m,) with a given S (m, m), conditioned (no fit) at outputscale 1 (standardised y),
+    l's lengthscale and the noise variance (standardised units)."""
+    Z = torch.as_tensor(np.asarray(z, dtype=float)[:, None], dtype=DTYPE)  # (m, 1)
+    kernel = InstructionCoupledKernel(1, PrecomputedSimilarity(), latent="fixed", latent_lengthscale=latent_lengthscale)
+    theta = torch.tensor([np.log(latent_lengthscale), 0.0], dtype=DTYPE)  # (2,) log l-lengthscale, log s
+    gp = GaussianProcess(kernel, config=GPConfig(noise=noise, lengthscale_prior=None))
+    return gp.fit(Z, torch.as_tensor(y, dtype=DTYPE), S, theta=theta)
+
+
+def plain_1d(z: np.ndarray, y: np.ndarray, lengthscale: float, noise: float) -> GaussianProcess:
+    """A plain Matern-5/2 GP on the same data, same lengthscale, outputscale 1 and noise (standardised y), no fit."""
+    Z = torch.as_tensor(np.asarray(z, dtype=float)[:, None], dtype=DTYPE)  # (m, 1)
+    theta = torch.tensor([np.log(lengthscale), 0.0], dtype=DTYPE)  # (2,) log lengthscale, log s
+    gp = GaussianProcess(Matern52(1), config=GPConfig(noise=noise, lengthscale_prior=None))
+    return gp.fit(Z, torch.as_tensor(y, dtype=DTYPE), theta=theta)
+
+
+def eq9_explorer(z: np.ndarray | None = None, scores: np.ndarray | None = None, labels: list[str] | None = None, *,
+                 grid: int = 400, xlabel: str = "z (a 1-D soft prompt)") -> Explorer:
+    """The instruction-coupled kernel (paper eq. 9) in one dimension: ``k(z, z') = s l(z, Z) L^-1 S L^-1 l(Z, z')``.
+
+    z (m,): evaluated soft prompts; scores (m, n): their instructions' per-example scores (y = the row means);
+    default :func:`toy_eq9`. ``S = matern52(scores, scores, S-lengthscale)``, as the authors' code builds it; ``l`` is
+    a Matern-5/2 with the latent lengthscale. Sliders (they act on release): the latent lengthscale, the S
+    lengthscale (small: S is the identity but for equal score vectors; large: every instruction alike) and the noise
+    variance (a share of y's variance: y is standardised, outputscale s = 1). A checkbox adds a plain Matern-5/2 GP
+    with the same lengthscale and noise. ``state`` holds S, ``K`` (eq. 9 computed the long way on the data, over s:
+    equal to S up to jitter), the curves drawn, and the number of redraws.
+    """
+    if z is None or scores is None:
+        z, scores, labels = toy_eq9()
+    z, F = np.asarray(z, dtype=float), np.asarray(scores, dtype=float)  # (m,), (m, n)
+    if F.ndim != 2 or F.shape[0] != z.shape[0]:
+        raise ValueError(f"scores must be (m, n) with one row per soft prompt, got {F.shape} for {z.shape[0]} points")
+    labels = list(labels) if labels is not None else [str(i + 1) for i in range(len(z))]
+    y = F.mean(1)  # (m,) each instruction's mean score
+    Ft = torch.as_tensor(F, dtype=DTYPE)  # (m, n)
+    lo, hi = min(float(z.min()), -1.0), max(float(z.max()), 1.0)
+    t = np.linspace(lo - 0.5 * (hi - lo), hi + 0.5 * (hi - lo), grid)  # (grid,) wider than the box: where k fades
+    tt = torch.as_tensor(t[:, None], dtype=DTYPE)  # (grid, 1)
+    w: dict[str, W.Widget] = {
+        "latent_lengthscale": log_slider("l lengthscale (z)", 0.3, -1.5, 0.3),
+        "similarity_lengthscale": log_slider("S lengthscale (scores)", 1.0, -1.0, 1.5),
+        "noise": log_slider("noise / var(y)", 1e-3, -5.0, -0.3),
+        "plain": W.Checkbox(value=True, description="plain Matern GP for contrast", indent=False),
+        "readout": W.HTML(),
+    }
+    image, output = W.Image(format="png"), W.Output()
+    fig = Figure(figsize=(11.0, 5.6))
+    state: dict[str, Any] = {"n_redraws": 0}
+
+    def compute() -> None:
+        """S from the score vectors, eq. 9 conditioned on the data, and the curves on the grid."""
+        ls, ls_s, nz = (float(w[k].value) for k in EQ9_SLIDERS)
+        S = matern52(Ft, Ft, torch.tensor([ls_s], dtype=DTYPE))  # (m, m) the authors' S on score vectors
+        gp = coupled_1d(z, y, S, ls, nz)
+        plain = plain_1d(z, y, ls, nz)
+        Zt = gp.Z_train_  # (m, 1)
+        with torch.no_grad():
+            parts = gp._parts
+            K = gp.kernel_.cross(parts, Zt, Zt) / parts["s"]  # (m, m) eq. 9 through L^-1, over s
+            mean, var = gp.predict(tt)  # (grid,), (grid,)
+            prior = gp.prior_variance(tt)  # (grid,) s w(z)^T S w(z), y's scale
+            pm, pv = plain.predict(tt)  # (grid,), (grid,)
+            sd_data = gp.predict(Zt)[1].sqrt()  # (m,) posterior sd at the evaluated points
+        off = S[~torch.eye(len(S), dtype=torch.bool)]  # (m (m - 1),)
+        state.update(latent_lengthscale=ls, similarity_lengthscale=ls_s, noise=nz, S=S.numpy(), K=K.numpy(),
+                     K_err=float((K - S).abs().max()), mean=mean.numpy(), sd=var.sqrt().numpy(),
+                     prior_sd=prior.sqrt().numpy(), plain_mean=pm.numpy(), plain_sd=pv.sqrt().numpy(),
+                     sd_y=float(gp.y_std_), sd_data_max=float(sd_data.max()),
+                     S_offdiag_median=float(off.median()) if off.numel() else float("nan"))
+        w["readout"].value = (f"sd(y) = {state['sd_y']:.3f}; on the data: prior sd = sd(y) (k(z_i, z_i) = s S_ii), "
+                              f"posterior sd at most <b>{state['sd_data_max']:.3g}</b>; "
+                              f"max |K − S| = {state['K_err']:.1e}; median off-diagonal S = "
+                              f"<b>{state['S_offdiag_median']:.2f}</b>")
+
+    def draw() -> None:
+        fig.clear()
+        gs = fig.add_gridspec(2, 2, width_ratios=[2.6, 1], height_ratios=[1.5, 1])
+        ax, ax2, ax3 = fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[1, 0]), fig.add_subplot(gs[:, 1])
+        mean, sd = state["mean"], state["sd"]
+        ax.fill_between(t, mean - 2 * sd, mean + 2 * sd, color="C0", alpha=0.25, label="eq. 9 mean ± 2 sd")
+        ax.plot(t, mean, color="C0", lw=2.5, label="eq. 9 posterior mean")
+        if w["plain"].value:  # drawn on top: with little noise both means are the same interpolation (notebook 5)
+            pm, ps = state["plain_mean"], state["plain_sd"]
+            ax.plot(t, pm, color="C1", lw=1.3, ls="--", label="plain Matern mean")
+            ax.plot(t, pm + 2 * ps, color="C1", lw=0.8, ls=":")
+            ax.plot(t, pm - 2 * ps, color="C1", lw=0.8, ls=":", label="plain ± 2 sd")
+        ax.scatter(z, y, color="k", s=28, zorder=3, label="evaluated")
+        for zi, yi, name in zip(z, y, labels):
+            ax.annotate(name, (zi, yi), textcoords="offset points", xytext=(3, 6), fontsize=9)
+        ax.axvspan(-1, 1, color="0.93", zorder=0)
+        ax.set_ylabel("mean score y")
+        ax.set_title("posterior (grey: the box [-1, 1])", fontsize=10)
+        ax.legend(fontsize=7, loc="lower left", ncols=2)
+        ax2.plot(t, state["prior_sd"], color="C2", lw=2, label="eq. 9 prior sd  √k(z, z)")
+        ax2.plot(t, sd, color="C0", lw=2, label="eq. 9 posterior sd")
+        if w["plain"].value:
+            ax2.axhline(state["sd_y"], color="C1", lw=1.2, ls="--", label="plain prior sd")
+            ax2.plot(t, state["plain_sd"], color="C1", lw=1.2, ls=":", label="plain posterior sd")
+        for zi in z:
+            ax2.axvline(zi, color="0.75", lw=0.6, zorder=0)
+        ax2.axvspan(-1, 1, color="0.93", zorder=0)
+        ax2.set_xlabel(xlabel)
+        ax2.set_ylabel("sd")
+        ax2.legend(fontsize=7, loc="upper left", ncols=2)
+        ax2.set_title("prior and posterior sd (grey lines: the evaluated z)", fontsize=10)
+        im = ax3.imshow(state["S"], vmin=0, vmax=1, cmap="viridis")
+        ax3.set_xticks(range(len(labels)), labels, fontsize=8)
+        ax3.set_yticks(range(len(labels)), labels, fontsize=8)
+        for i in range(len(labels)):
+            for j in range(len(labels)):
+                v = state["S"][i, j]
+                ax3.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="k" if v > 0.6 else "w")
+        ax3.set_title(f"S on the score vectors\n(lengthscale {state['similarity_lengthscale']:.3g})", fontsize=10)
+        fig.colorbar(im, ax=ax3, fraction=0.046, pad=0.04)
+        fig.tight_layout()
+        image.value = png(fig)
+        state["n_redraws"] += 1
+
+    def on_change(_: dict[str, Any]) -> None:
+        with output:
+            compute()
+            draw()
+
+    for k in (*EQ9_SLIDERS, "plain"):
+        w[k].observe(on_change, names="value")
+    compute()
+    draw()
+    ui = W.VBox([W.HBox([W.VBox([w[k] for k in EQ9_SLIDERS]), w["plain"]]), w["readout"], image, output])
+    ui.add_class("izkit-eq9-explorer")
     return Explorer(w, state, fig, image, output, ui, draw)
