@@ -209,3 +209,124 @@ def repeated_soft_prompts(rep: Replay, method: str) -> int:
         repeats += key in seen
         seen.add(key)
     return repeats
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Pairs that nest in tasks: the seeds of one task share its examples, its hand-written instruction and how hard it is,
+# so their differences are not independent. The task is the unit of evidence: average its seeds first, or resample
+# tasks (then seeds within each task) in a bootstrap. Several tests at once: Holm's adjustment.
+
+
+@dataclass
+class ByTask:
+    """A against B with each task's seeds averaged first: one paired difference per task."""
+
+    a: str
+    b: str
+    groups: dict[str, np.ndarray]  # task -> (seeds,) A - B per (task, seed)
+    p_value: float  # Wilcoxon signed-rank, two-sided, over the per-task means; nan when fewer than two are non-zero
+    ci: tuple[float, float]  # two-stage bootstrap interval of the mean over tasks (tasks, then seeds within a task)
+    tol: float = 1e-12  # a per-task mean within tol of 0 is a tie
+
+    @property
+    def diffs(self) -> np.ndarray:
+        """(T,) the per-task mean differences, in the order of ``groups``."""
+        return np.array([g.mean() for g in self.groups.values()])
+
+    @property
+    def mean(self) -> float:
+        """The mean over tasks of the per-task mean difference (every task weighs the same)."""
+        return float(self.diffs.mean()) if self.groups else math.nan
+
+    @property
+    def n_pairs(self) -> int:
+        return sum(len(g) for g in self.groups.values())
+
+    @property
+    def wins(self) -> int:
+        return int((self.diffs > self.tol).sum())
+
+    @property
+    def ties(self) -> int:
+        return int((np.abs(self.diffs) <= self.tol).sum())
+
+    @property
+    def losses(self) -> int:
+        return int((self.diffs < -self.tol).sum())
+
+
+def task_groups(tasks: Sequence[str], values: Sequence[float]) -> dict[str, np.ndarray]:
+    """Values (n,) grouped by their task (n,): ``{task: (seeds,) values}``, tasks in sorted order; nan values dropped
+    (a pair where one method has no score), and a task left with none is dropped too."""
+    if len(tasks) != len(values):
+        raise ValueError(f"{len(tasks)} tasks for {len(values)} values")
+    out: dict[str, list[float]] = {}
+    for t, v in zip(tasks, values):
+        if math.isfinite(v):
+            out.setdefault(t, []).append(float(v))
+    return {t: np.array(out[t]) for t in sorted(out)}
+
+
+def nested_bootstrap_ci(groups: dict[str, np.ndarray], level: float = 0.95, n_boot: int = 10_000,
+                        seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean over tasks of each task's mean, resampling in two stages: the tasks
+    with replacement, then each drawn task's seeds with replacement (seeded). Resampling the (task, seed) pairs as if
+    they were independent would treat three seeds of one task as three tasks and give too narrow an interval."""
+    names = list(groups)
+    if not names:
+        return (math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    T = len(names)
+    drawn = rng.integers(0, T, size=(n_boot, T))  # (n_boot, T) which task fills each slot
+    stat = np.zeros(n_boot)  # (n_boot,) sum over slots of the drawn task's resampled seed mean
+    for slot in range(T):
+        for t, name in enumerate(names):
+            g = np.asarray(groups[name], dtype=float)  # (k,) this task's seeds
+            rows = np.flatnonzero(drawn[:, slot] == t)
+            if len(rows):
+                stat[rows] += g[rng.integers(0, len(g), size=(len(rows), len(g)))].mean(axis=1)
+    stat /= T
+    alpha = (1.0 - level) / 2.0
+    return float(np.quantile(stat, alpha)), float(np.quantile(stat, 1.0 - alpha))
+
+
+def by_task(groups: dict[str, np.ndarray], a: str = "A", b: str = "B", tol: float = 1e-12) -> ByTask:
+    """A - B per (task, seed), grouped by task, read as one difference per task: the Wilcoxon test over the per-task
+    means and the two-stage bootstrap interval (:func:`nested_bootstrap_ci`)."""
+    groups = {t: np.asarray(g, dtype=float) for t, g in groups.items() if len(g)}
+    means = np.array([g.mean() for g in groups.values()])  # (T,)
+    return ByTask(a, b, groups, wilcoxon_p(np.where(np.abs(means) <= tol, 0.0, means)), nested_bootstrap_ci(groups),
+                  tol)
+
+
+def paired_by_task(runs: list[Replay], a: str, b: str, objective: str, score=method_test_score) -> ByTask:
+    """:func:`paired` with the task as the unit: A - B on every run that has both, grouped by the run's task."""
+    tasks = [Path(r.config["task"]).stem for r in runs]
+    diffs = [score(r, a, objective) - score(r, b, objective) for r in runs]  # nan where either has no score
+    return by_task(task_groups(tasks, diffs), a, b)
+
+
+def holm(p_values: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjustment of m p-values (Holm, 1979): the i-th smallest is multiplied by (m - i + 1), and
+    the adjusted values are made non-decreasing in that order and capped at 1. Rejecting where the adjusted p is
+    below alpha keeps the chance of any false rejection among the m tests at most alpha. A nan (no test was possible)
+    stays nan and does not count in m."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    m = len(ok)
+    order = ok[np.argsort(p[ok], kind="stable")]  # indices of the finite p-values, smallest first
+    running = 0.0
+    for i, j in enumerate(order):
+        running = max(running, min(1.0, (m - i) * p[j]))
+        out[j] = running
+    return out
+
+
+def evidence(p: float, alpha: float = 0.05) -> str:
+    """A two-sided p-value in words, at level ``alpha``: "evidence of a difference" below it, "no evidence of a
+    difference" otherwise (which is not evidence that there is none: the data may be too few to tell), "no test"
+    for nan (every difference 0, or fewer than two)."""
+    if not math.isfinite(p):
+        return "no test"
+    return "evidence of a difference" if p < alpha else "no evidence of a difference"

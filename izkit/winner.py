@@ -21,6 +21,7 @@ No model is loaded; the test split is read only from records, for the picks the 
 from __future__ import annotations
 
 import html
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,11 +35,21 @@ from matplotlib.figure import Figure
 from izkit.explorer import SLIDER_LAYOUT, SLIDER_STYLE, Explorer, errors_to, png
 from izkit.replay import Replay
 from izkit.selection import Rung, answers, halving_rungs, most_candidates, successive_halving
-from izkit.study import finished_runs, method_test_score
+from izkit.study import archived_study, finished_runs, method_test_score, task_groups
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-STUDY = BENCH / "study"  # the archived study: 24 (task, seed) runs at 150 distinct instructions per method
-STUDY_ANSWERS = BENCH / "study-answers"  # the study at a budget of answers: one folder per budget (1000, 3000)
+
+def __getattr__(name: str) -> Path:
+    """``STUDY`` and ``STUDY_ANSWERS``: the archived studies' folders, looked up when read (PEP 562), so an izkit
+    installed without the records says how to point at them (``$IZKIT_STUDY``) instead of naming a missing path."""
+    if name in _ARCHIVED:
+        return archived_study(_ARCHIVED[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+# The archived studies are found at call time by izkit.study.archived_study ($IZKIT_STUDY, else the clone's bench/):
+# ``winner.STUDY`` (bench/study: 150 distinct instructions per method, the paper's allocation) and
+# ``winner.STUDY_ANSWERS`` (bench/study-answers: one folder per budget of answers) are looked up when read
+# (``__getattr__`` above).
+_ARCHIVED = {"STUDY": "study", "STUDY_ANSWERS": "study-answers"}
 SEARCHES = ("instructzero", "paper", "matern", "uniform", "ape")  # the methods that write many candidates
 DEV = 20  # the paper's dev examples: what its allocation scores every candidate on
 EXAMPLES = 100  # simulated answers per candidate: dev plus the 80 spare induce examples (halving's top at most)
@@ -49,8 +60,10 @@ BUDGETS = (250, 500, 1000, 1500, 2000, 3000, 4000, 5000)  # answers per method, 
 # Recorded runs
 
 
-def study_runs(folder: str | Path = STUDY) -> list[Replay]:
-    """The finished runs of a study folder; an error naming the folder when there is none."""
+def study_runs(folder: str | Path | None = None) -> list[Replay]:
+    """The finished runs of a study folder (default: the archived study, ``archived_study("study")``); an error naming
+    the folder when there is none."""
+    folder = archived_study("study") if folder is None else folder
     runs = finished_runs(folder)
     if not runs:
         raise FileNotFoundError(f"{folder}: no finished run (<task>-seed<k>/record.jsonl); the archived study ships "
@@ -76,14 +89,58 @@ def picks(runs: Sequence[Replay], methods: Sequence[str], objective: str | None 
     return out
 
 
-def answers_studies(folder: str | Path = STUDY_ANSWERS) -> dict[int, list[Replay]]:
-    """The answers study's finished runs by budget: ``folder/<budget>/<task>-seed<k>/record.jsonl``; budgets with no
-    finished run (and a missing folder) are left out, so an empty dict means no result yet."""
-    folder = Path(folder)
+def curse_by_task(runs: Sequence[Replay], methods: Sequence[str], objective: str | None = None
+                  ) -> dict[str, dict[str, np.ndarray]]:
+    """Per method, the dev - test gap of its pick per (task, seed), grouped by task: ``{method: {task: (seeds,)}}``
+    (the runs :func:`picks` keeps), so that an interval can resample tasks, then seeds (``nested_bootstrap_ci``)."""
+    out = {}
+    for m in methods:
+        tasks, gaps = [], []
+        for r in runs:
+            if m not in r.methods():
+                continue
+            t, kept = method_test_score(r, m, objective or r.objective), r.kept(m)
+            if math.isfinite(t) and kept is not None and kept["mean"] is not None:
+                tasks.append(Path(r.config["task"]).stem)
+                gaps.append(float(kept["mean"]) - t)
+        out[m] = task_groups(tasks, gaps)
+    return out
+
+
+def answers_studies(folder: str | Path | None = None) -> dict[int, list[Replay]]:
+    """The finished runs of the study at budgets of answers, by budget: ``folder/<budget>/<task>-seed<k>/record.jsonl``
+    (default: the archived one, ``archived_study("study-answers")``, an error saying how to point at it when it is not
+    found); budgets with no finished run (and a given folder that is missing) are left out."""
+    folder = archived_study("study-answers") if folder is None else Path(folder)
     if not folder.is_dir():
         return {}
     found = {int(d.name): finished_runs(d) for d in sorted(folder.iterdir()) if d.is_dir() and d.name.isdigit()}
     return {b: runs for b, runs in sorted(found.items()) if runs}
+
+
+def heldout_scores(budget: int, folder: str | Path | None = None) -> dict[str, dict[str, float]]:
+    """The study at ``budget`` answers, its picks judged on held-out induce examples (``bench/study_heldout.py``):
+    ``{"<task>-seed<k>": {method: accuracy, ..., "held_out": examples}}`` from ``folder/heldout-<budget>.json``
+    (default: the archived study at budgets of answers). A run with too few held-out examples carries only
+    ``held_out``. These examples come after the 100 that halving's last rung used: no method saw them."""
+    folder = archived_study("study-answers") if folder is None else Path(folder)
+    path = folder / f"heldout-{budget}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no held-out reading at {budget} answers (python bench/study_heldout.py "
+                                f"--budgets {budget} writes it)")
+    return json.loads(path.read_text())
+
+
+def run_task(name: str) -> str:
+    """The task of a run folder's name: ``"larger_animal-seed0"`` -> ``"larger_animal"``."""
+    return name.rsplit("-seed", 1)[0]
+
+
+def heldout_groups(scores: dict[str, dict[str, float]], a: str, b: str) -> dict[str, np.ndarray]:
+    """A - B on the held-out examples per (task, seed), grouped by task (:func:`izkit.study.task_groups`); runs
+    without both scores are left out."""
+    names = [k for k, v in scores.items() if a in v and b in v]
+    return task_groups([run_task(k) for k in names], [scores[k][a] - scores[k][b] for k in names])
 
 
 @dataclass
@@ -175,6 +232,108 @@ def curse_simulation(ns: Sequence[int], ms: Sequence[int], reps: int, lo: float 
             curse[i, j] = float((est[rows, pick] - p[rows, pick]).mean())
             truth[i, j] = float(p[rows, pick].mean())
     return curse, truth
+
+
+def curse_draw(n: int, m: int, lo: float = 0.3, hi: float = 0.7, seed: int = 0
+               ) -> tuple[np.ndarray, np.ndarray, int]:
+    """One repetition of :func:`curse_simulation`'s experiment, to look at: the n true accuracies (n,), their
+    estimates on m examples (n,) and the index of the pick (the first of the best estimates). Seeded per (n, m)."""
+    rng = np.random.default_rng([seed, n, m, 1])  # a stream of its own: not one of curse_simulation's repetitions
+    p = rng.uniform(lo, hi, size=n)  # (n,) true accuracies
+    est = rng.binomial(m, p) / m  # (n,) accuracy on m examples
+    return p, est, int(np.argmax(est))
+
+
+CURSE_NS = (1, 2, 3, 5, 10, 20, 30, 50, 100, 150, 200, 300, 500, 1000)  # candidates: the explorer's first slider
+CURSE_MS = (5, 10, 20, 50, 100, 200, 500)  # examples per candidate (20: the paper's dev set)
+
+
+def draw_curse(fig: Figure, n: int, m: int, ns: Sequence[int], curve: np.ndarray, truth: np.ndarray,
+               draw: tuple[np.ndarray, np.ndarray, int], lo: float, hi: float) -> None:
+    """Left: one draw, every candidate's estimate against its true accuracy, the pick marked with its gap to the
+    diagonal; right: the curse (mean of estimate - truth of the pick) against the number of candidates at m examples
+    each, and the pick's mean estimate and truth, with n marked."""
+    fig.clear()
+    ax, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.25]})
+    p, est, pick = draw
+    ax.scatter(p, est, s=12 if n > 100 else 24, alpha=0.5, color="C0", label=f"the {n} candidates")
+    ax.plot([lo, hi], [lo, hi], ls="--", color="0.5", lw=1, label="estimate = truth")
+    ax.plot([p[pick], p[pick]], [p[pick], est[pick]], color="C3", lw=2.5,
+            label=f"the pick: {est[pick]:.2f} measured, {p[pick]:.2f} true")
+    ax.scatter([p[pick]], [est[pick]], s=70, color="C3", zorder=3)
+    ax.set_xlim(lo - 0.02, hi + 0.02)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("true accuracy")
+    ax.set_ylabel(f"estimate on {m} examples")
+    ax.set_title("one draw: the best estimate is kept", fontsize=10)
+    ax.legend(fontsize=8, frameon=False, loc="upper left")
+    ax.grid(alpha=0.3)
+    i = list(ns).index(n)
+    ax2.plot(ns, curve, marker="o", ms=4, color="C3", label="curse: estimate − truth of the pick")
+    ax2.plot(ns, truth + curve, color="C1", lw=1, ls=":", label="the pick's estimate")
+    ax2.plot(ns, truth, color="C2", lw=1, ls=":", label="the pick's true accuracy")
+    ax2.scatter([n], [curve[i]], s=90, facecolor="none", edgecolor="k", zorder=3)
+    ax2.axhline(0, color="0.3", lw=0.8)
+    ax2.set_xscale("log")
+    ax2.set_ylim(min(-0.05, float(curve.min()) - 0.02), 1.0)
+    ax2.set_xlabel("candidates n (log scale)")
+    ax2.set_ylabel("mean over repetitions")
+    ax2.set_title(f"{m} examples each: the curse at {n} candidates is {curve[i]:+.3f}", fontsize=10)
+    ax2.legend(fontsize=8, frameon=False, loc="center left")
+    ax2.grid(alpha=0.3)
+    fig.tight_layout()
+
+
+def curse_explorer(n: int = 150, m: int = 20, *, reps: int = 2000, lo: float = 0.3, hi: float = 0.7,
+                   seed: int = 0) -> Explorer:
+    """Sliders for the number of candidates n and the examples m each is scored on; the figure redraws with one draw
+    (left) and, over ``reps`` repetitions of :func:`curse_simulation`, how far the kept candidate's estimate sits
+    above its true accuracy as n grows at this m (right). ``.state`` holds the numbers the readout states."""
+    w: dict[str, W.Widget] = {
+        "n": W.SelectionSlider(options=list(CURSE_NS), value=n, description="candidates n", continuous_update=False,
+                               layout=SLIDER_LAYOUT, style=SLIDER_STYLE),
+        "m": W.SelectionSlider(options=list(CURSE_MS), value=m, description="examples each m",
+                               continuous_update=False, layout=SLIDER_LAYOUT, style=SLIDER_STYLE),
+        "readout": W.HTML(),
+    }
+    image, output = W.Image(format="png"), W.Output()
+    fig = Figure(figsize=(11.0, 4.0))
+    curves: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # m -> curse (len(ns),), truth (len(ns),)
+    state: dict[str, Any] = {"n_redraws": 0, "reps": reps}
+
+    def compute() -> None:
+        n, m = int(w["n"].value), int(w["m"].value)
+        if m not in curves:
+            curse, truth = curse_simulation(CURSE_NS, [m], reps, lo, hi, seed)  # (len(ns), 1) each
+            curves[m] = (curse[:, 0], truth[:, 0])
+        curse, truth = curves[m]
+        i = CURSE_NS.index(n)
+        state.update(n=n, m=m, curve=curse, truth_curve=truth, curse=float(curse[i]), truth=float(truth[i]),
+                     estimate=float(truth[i] + curse[i]), draw=curse_draw(n, m, lo, hi, seed))
+        w["readout"].value = (
+            f"{n} candidate{'s' if n > 1 else ''}, true accuracies uniform in [{lo:g}, {hi:g}], each scored on {m} "
+            f"examples; the best estimate kept. Over {reps:,} repetitions the kept one measured "
+            f"<b>{state['estimate']:.3f}</b> on average, its true accuracy was <b>{state['truth']:.3f}</b>: its "
+            f"estimate sits <b>{state['curse']:+.3f}</b> above its truth (the winner's curse). "
+            f"Answers spent: {n * m:,}.")
+
+    def draw() -> None:
+        draw_curse(fig, state["n"], state["m"], CURSE_NS, state["curve"], state["truth_curve"], state["draw"], lo, hi)
+        image.value = png(fig)
+        state["n_redraws"] += 1
+
+    def on_change(_: dict[str, Any]) -> None:
+        with errors_to(output):
+            compute()
+            draw()
+
+    for k in ("n", "m"):
+        w[k].observe(on_change, names="value")
+    compute()
+    draw()
+    ui = W.VBox([w["n"], w["m"], w["readout"], image, output])
+    ui.add_class("izkit-curse-explorer")
+    return Explorer(w, state, fig, image, output, ui, draw)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -367,4 +526,5 @@ def halving_explorer(pool: np.ndarray, *, reps: int = 40, seed: int = 0, budgets
     compute()
     draw()
     ui = W.VBox([w["first"], w["eta"], w["top"], w["budget"], w["readout"], image, output])
+    ui.add_class("izkit-halving-explorer")  # how the browser test finds it
     return Explorer(w, state, fig, image, output, ui, draw)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 
@@ -9,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import ipywidgets as W  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
@@ -134,3 +136,171 @@ def test_first_rung_tells_a_tied_promotion_from_a_ranked_one(tmp_path):
     mixed = run("d", [[0, 0]] * 6, {"i1": 0.0, "i2": 0.5, "i3": 1.0}, promoted=["i1", "i2", "i3"])
     assert winner.first_rung([mixed], "uniform").order_gaps == pytest.approx((0.75,))  # rounds 1 (i2, i3) - 0 (i1)
     assert winner.first_rung([ranked], "instructzero").halvings == 0  # no halving for that method
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The winner's curse as an explorer
+
+
+def test_the_curse_explorer_starts_with_a_slider_and_redraws_when_one_moves():
+    ex = winner.curse_explorer(n=150, m=20, reps=200, seed=0)
+    first = ex.ui.children[0]
+    assert isinstance(first, (W.SelectionSlider, W.IntSlider, W.FloatSlider)) and first is ex.widgets["n"]
+    assert "izkit-curse-explorer" in ex.ui._dom_classes
+    assert not ex.widgets["n"].continuous_update and not ex.widgets["m"].continuous_update
+    assert bytes(ex.image.value).startswith(PNG) and ex.state["n_redraws"] == 1
+    curse, truth = winner.curse_simulation([150], [20], reps=200, seed=0)  # what the readout states is the simulation's
+    assert ex.state["curse"] == pytest.approx(curse[0, 0]) and ex.state["truth"] == pytest.approx(truth[0, 0])
+    assert f"{curse[0, 0]:+.3f}" in ex.widgets["readout"].value and "3,000" in ex.widgets["readout"].value
+    before, at150 = bytes(ex.image.value), ex.state["curse"]
+    ex.widgets["n"].value = 1000
+    assert ex.state["n_redraws"] == 2 and bytes(ex.image.value) != before
+    assert ex.state["curse"] > at150 + 0.02  # more candidates: the kept one's estimate sits further above its truth
+    ex.widgets["m"].value = 500
+    assert ex.state["curse"] < at150 / 2 and ex.state["n_redraws"] == 3  # more examples each: far less
+    ex.widgets["n"].value = 1
+    assert abs(ex.state["curse"]) < 0.03  # nothing chosen: no curse
+    p, est, pick = ex.state["draw"]
+    assert len(p) == len(est) == 1 and pick == 0
+    assert not ex.output.outputs  # no error met
+
+
+def test_one_draw_keeps_the_first_of_the_best_estimates_and_is_seeded():
+    p, est, pick = winner.curse_draw(50, 20, seed=3)
+    assert p.shape == est.shape == (50,) and np.all((p >= 0.3) & (p <= 0.7))
+    assert np.all(np.isclose(est * 20, np.round(est * 20)))  # a count of right answers out of 20
+    assert est[pick] == est.max() and pick == int(np.flatnonzero(est == est.max())[0])
+    again = winner.curse_draw(50, 20, seed=3)
+    assert np.array_equal(p, again[0]) and np.array_equal(est, again[1])
+
+
+def test_the_halving_explorer_carries_its_css_class():
+    ex = winner.halving_explorer(POOL, reps=2, budgets=(500,), budget=500)
+    assert "izkit-halving-explorer" in ex.ui._dom_classes and isinstance(ex.ui.children[0], W.IntSlider)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Where the archived studies are read from, and the held-out reading
+
+
+def test_the_study_is_looked_up_when_read_and_an_installed_izkit_says_how_to_point_at_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("IZKIT_STUDY", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="IZKIT_STUDY"):
+        winner.STUDY
+    with pytest.raises(FileNotFoundError, match="IZKIT_STUDY"):
+        winner.study_runs()
+    with pytest.raises(FileNotFoundError, match="IZKIT_STUDY"):
+        winner.answers_studies()
+    monkeypatch.delenv("IZKIT_STUDY")
+    clone = winner.STUDY
+    (tmp_path / "study").mkdir()
+    shutil.copytree(clone / "sum-seed1", tmp_path / "study" / "sum-seed1")
+    monkeypatch.setenv("IZKIT_STUDY", str(tmp_path))
+    assert winner.STUDY == tmp_path / "study"
+    assert [r.config["task"] for r in winner.study_runs()] == ["sum"]  # the default folder, read at call time
+    with pytest.raises(AttributeError):
+        winner.NOT_A_STUDY
+
+
+def test_heldout_groups_pair_methods_by_task_and_skip_runs_without_scores(tmp_path):
+    scores = {"sum-seed0": {"instructzero": 0.7, "paper": 0.5, "held_out": 95},
+              "sum-seed1": {"instructzero": 0.6, "paper": 0.6, "held_out": 95},
+              "antonyms-seed0": {"held_out": 13},  # too few held-out examples: no scores
+              "translation_en-fr-seed2": {"instructzero": 0.2, "paper": 0.3, "held_out": 53}}
+    (tmp_path / "heldout-1000.json").write_text(json.dumps(scores))
+    got = winner.heldout_groups(winner.heldout_scores(1000, tmp_path), "instructzero", "paper")
+    assert list(got) == ["sum", "translation_en-fr"]
+    assert got["sum"] == pytest.approx([0.2, 0.0]) and got["translation_en-fr"] == pytest.approx([-0.1])
+    with pytest.raises(FileNotFoundError, match="study_heldout"):
+        winner.heldout_scores(3000, tmp_path)
+    real = winner.heldout_scores(1000)
+    groups = winner.heldout_groups(real, "instructzero", "paper")
+    assert "antonyms" not in groups and sum(len(g) for g in groups.values()) == sum(
+        "paper" in v for v in real.values())
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Statistics over (task, seed) pairs that nest in tasks (izkit.study)
+
+
+def test_task_groups_group_by_task_and_drop_missing_scores():
+    from izkit.study import task_groups
+
+    got = task_groups(["b", "a", "b", "a", "c"], [1.0, 2.0, 3.0, float("nan"), float("nan")])
+    assert list(got) == ["a", "b"] and got["a"] == pytest.approx([2.0]) and got["b"] == pytest.approx([1.0, 3.0])
+    with pytest.raises(ValueError):
+        task_groups(["a"], [1.0, 2.0])
+
+
+def test_the_nested_bootstrap_is_wider_than_one_that_treats_seeds_as_tasks():
+    from izkit.study import bootstrap_ci, nested_bootstrap_ci
+
+    rng = np.random.default_rng(0)
+    task_effect = rng.normal(0.02, 0.05, size=10)  # (10,) what a task does to the difference
+    groups = {f"t{i}": e + rng.normal(0, 0.005, size=3) for i, e in enumerate(task_effect)}  # 3 seeds, alike
+    flat = np.concatenate(list(groups.values()))  # (30,) as if 30 independent pairs
+    lo, hi = nested_bootstrap_ci(groups)
+    flo, fhi = bootstrap_ci(flat)
+    assert hi - lo > 1.4 * (fhi - flo)  # about sqrt(3) wider: three alike seeds are one task's evidence, not three
+    assert lo < np.mean([g.mean() for g in groups.values()]) < hi
+    assert nested_bootstrap_ci(groups) == (lo, hi)  # seeded
+    one = nested_bootstrap_ci({"t": np.array([0.1, 0.2, 0.3])})  # one task: only its seeds vary
+    assert 0.1 <= one[0] < one[1] <= 0.3
+    assert all(math.isnan(x) for x in nested_bootstrap_ci({}))
+
+
+def test_by_task_tests_the_per_task_means():
+    from izkit.study import by_task, wilcoxon_p
+
+    groups = {f"t{i}": np.full(3, d) for i, d in enumerate([0.1, 0.2, 0.05, 0.3, -0.02, 0.0, 0.15, 0.08])}
+    got = by_task(groups, "x", "y")
+    assert got.diffs == pytest.approx([0.1, 0.2, 0.05, 0.3, -0.02, 0.0, 0.15, 0.08])
+    assert (got.wins, got.ties, got.losses, got.n_pairs) == (6, 1, 1, 24)
+    assert got.mean == pytest.approx(np.mean(got.diffs))
+    assert got.p_value == pytest.approx(wilcoxon_p(got.diffs))
+    assert got.p_value > wilcoxon_p(np.concatenate(list(groups.values()))) * 3  # 24 copies overstate the evidence
+    assert got.ci[0] < got.mean < got.ci[1]
+
+
+def test_paired_by_task_reads_the_archived_study_one_difference_per_task():
+    from izkit.study import method_test_score, paired, paired_by_task
+
+    runs = winner.study_runs()
+    pt = paired_by_task(runs, "instructzero", "uniform", "accuracy")
+    tasks = sorted({r.config["task"] for r in runs})
+    assert list(pt.groups) == tasks and pt.n_pairs == len(paired(runs, "instructzero", "uniform", "accuracy").diffs)
+    seeds = [x for x in runs if x.config["task"] == tasks[0]]  # one task's runs, one difference each
+    assert pt.groups[tasks[0]] == pytest.approx([method_test_score(x, "instructzero", "accuracy")
+                                                 - method_test_score(x, "uniform", "accuracy") for x in seeds])
+    assert pt.diffs[0] == pytest.approx(pt.groups[tasks[0]].mean()) and len(pt.diffs) == len(tasks)
+
+
+def test_holm_adjusts_step_down_and_leaves_untested_ones_out():
+    from izkit.study import holm
+
+    got = holm([0.01, 0.04, 0.03, 0.005, float("nan")])
+    # m = 4 tests: 0.005 x 4, 0.01 x 3, 0.03 x 2, 0.04 x 1, then made non-decreasing in that order
+    assert got[:4] == pytest.approx([0.03, 0.06, 0.06, 0.02]) and math.isnan(got[4])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
+    assert holm([0.2]) == pytest.approx([0.2]) and len(holm([])) == 0
+    p = np.random.default_rng(1).random(12)
+    adj = holm(p)
+    assert np.all(adj >= p) and np.all(np.diff(adj[np.argsort(p)]) >= 0)
+
+
+def test_evidence_reads_a_large_p_as_no_evidence_never_as_the_same():
+    from izkit.study import evidence
+
+    assert evidence(0.01) == "evidence of a difference"
+    assert evidence(0.41) == "no evidence of a difference" and evidence(0.05) == "no evidence of a difference"
+    assert evidence(0.03, alpha=0.01) == "no evidence of a difference" and evidence(float("nan")) == "no test"
+
+
+def test_curse_by_task_holds_the_same_gaps_as_picks_grouped_by_task():
+    runs = winner.study_runs()
+    got = winner.curse_by_task(runs, ["instructzero", "reference"])
+    dev, test = winner.picks(runs, ["instructzero"])["instructzero"]
+    flat = np.concatenate(list(got["instructzero"].values()))
+    assert len(flat) == len(dev) and flat.mean() == pytest.approx((dev - test).mean())
+    assert list(got["instructzero"]) == sorted({r.config["task"] for r in runs})
+    assert all(len(g) == 3 for g in got["reference"].values())  # three seeds of every task
