@@ -2,20 +2,23 @@
 allocation of a budget of black-box answers as a widget.
 
 - :func:`picks`: the dev score each method kept its instruction on, beside that instruction's test score, per run of a
-  study (records only: ``izkit.study.finished_runs``).
+  study (records only: ``izkit.study.finished_runs``); :func:`curse_by_task`: their gap grouped by task.
 - :func:`curse_simulation`: n candidates with known true accuracies, each scored on m coin-flip examples, the best
-  estimate kept: how far the pick's estimate sits above its truth, for every (n, m).
+  estimate kept: how far the pick's estimate sits above its truth, for every (n, m); :func:`curse_explorer`: the
+  same as a widget, sliders for n and m, one draw and the curse against n drawn.
 - :func:`candidate_pool` and :func:`simulate_allocation`: the instructions one archived (task, seed) run's searches
   wrote stand in as candidates (their 20-example dev scores as true accuracies, as ``bench/bench_selection.py`` does);
   a budget of answers is spent either the paper's way (budget / 20 candidates on 20 examples, best kept) or by
   successive halving (``izkit.selection``), on the same simulated answers (paired, seeded).
 - :func:`halving_explorer`: sliders for the examples at the first rung, the promotion factor eta, the examples at the
   last rung and the budget; the figure redraws with the pick's true accuracy and the winner's curse against answers.
-- :func:`answers_studies`: the finished runs of the answers study (``bench/study-answers/<budget>/``), by budget;
+- :func:`answers_studies`: the finished runs of the study at budgets of answers (``bench/study-answers/<budget>/``),
+  by budget; :func:`heldout_scores` and :func:`heldout_groups`: its picks judged on held-out induce examples;
   :func:`first_rung`: whether halving's first promotion ranked its candidates or tied them, and how what the tie
   order promoted did on the next rung (records only).
 
-No model is loaded; the test split is read only from records, for the picks the runs already made.
+No model is loaded; the test split is read only from records, for the picks the runs already made. The archived
+studies are found when first read, by ``izkit.study.archived_study`` (``$IZKIT_STUDY``, else the clone's bench/).
 """
 
 from __future__ import annotations
