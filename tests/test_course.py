@@ -1,18 +1,16 @@
-"""izkit.course: the course's shared runs are made with their notebook's config when missing, finished when
-interrupted, and read back as they are when done; the loop is the fake pipeline of conftest (no model)."""
+"""izkit.course: the course's two runs use the paper's allocation (every instruction on every dev example, the best on
+dev kept, the same number of distinct instructions for every method), live where the notebooks look for them, and the
+archived study's run reads back with no model. The loop is the fake pipeline of conftest (no model)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-import izkit.course as course
-from conftest import Killed, make_fake_pipeline
+from conftest import make_fake_pipeline
 from izkit.config import Config
-from izkit.course import course_config, course_folder, course_run, finished
+from izkit.course import BASELINES_07, archived_run, course_config, course_folder
 from izkit.loop import Run
-from izkit.replay import Replay, replay
+from izkit.replay import replay
 
 
 @pytest.fixture(autouse=True)
@@ -22,29 +20,31 @@ def no_server(monkeypatch):
     monkeypatch.delenv("IZKIT_BLACKBOX_MODEL", raising=False)
 
 
-@pytest.fixture
-def calls(monkeypatch):
-    """Replace izkit.course.run by the loop on fakes; every call's (config, folder, resume) is kept."""
-    seen = []
+def test_notebook_01_runs_the_papers_allocation():
+    full = course_config("notebook-01", fast=False)
+    assert full == Config.quick("larger_animal", n_dev=20).as_paper()
+    assert (full.selection, full.preimages, full.sampled) == ("best", False, 0.0)  # no halving, no preimages
+    assert full.n_dev == 20 and full.budget == 12 and full.answer_budget == 12 * 20  # 4 + 2 x 4 on all 20 dev
+    assert full.search_examples == full.n_dev  # every instruction is scored on every dev example
+    fast = course_config("notebook-01", fast=True)
+    assert fast == Config.quick("larger_animal", n_init=3, n_rounds=1, batch_size=3).as_paper()
+    assert fast.selection == "best" and not fast.preimages and fast.budget == 6 and fast.round_sizes == [3, 3]
+    for cfg in (full, fast):
+        cfg.validate()
 
-    def fake_run(cfg, out, resume=False, progress=True):
-        seen.append((cfg, Path(out), resume))
-        return Run(cfg, out, resume=resume, progress=False, pipeline=make_fake_pipeline()).execute()
 
-    monkeypatch.setattr(course, "run", fake_run)
-    return seen
-
-
-def test_configs_are_the_notebooks_own():
-    assert course_config("notebook-01", fast=False) == Config.quick("larger_animal")
-    assert course_config("notebook-01", fast=True) == Config.quick("larger_animal", n_init=3, n_rounds=1, batch_size=3)
+def test_notebook_07_runs_every_method_in_the_papers_allocation():
     full = course_config("notebook-07", fast=False)
-    assert full.answer_budget == 50 * 20 and full.selection == "halving"  # the paper's spend for 50 instructions
-    assert full.n_init == 25 and full.n_dev == 20 and full.task == "larger_animal"
-    assert full.baselines == ("paper", "matern", "uniform", "ape", "manual", "reference")
+    assert (full.selection, full.preimages) == ("best", False)
+    assert full.budget == 50 and full.answer_budget == 50 * 20 and full.round_sizes == [25, 25]
+    assert full.n_init == 25 and full.batch_size == 25 and full.n_dev == 20 and full.task == "larger_animal"
+    assert "paper" not in full.baselines  # InstructZero itself is the paper's method here: no separate row
+    assert full.baselines == BASELINES_07 == ("matern", "uniform", "ape", "manual", "reference")
+    assert all(full.for_method(m) == full for m in full.methods())  # one config, one budget for every method
     full.validate()
     fast = course_config("notebook-07", fast=True)
-    assert fast.answer_budget == 6 * 5 and fast.baselines == full.baselines
+    assert fast.selection == "best" and fast.budget == 6 and fast.baselines == full.baselines
+    fast.validate()
     with pytest.raises(ValueError, match="notebook-01, notebook-07"):
         course_config("notebook-05")
 
@@ -53,53 +53,35 @@ def test_environment_sets_the_defaults(monkeypatch, tmp_path):
     monkeypatch.setenv("IZKIT_RUNS", str(tmp_path))
     monkeypatch.setenv("IZKIT_FAST", "1")
     assert course_folder() == tmp_path / "notebook-01-fast"
-    assert course_config().answer_budget == 6 * 5
+    assert course_config().budget == 6 and course_config().answer_budget == 6 * 5
     monkeypatch.setenv("IZKIT_FAST", "0")
-    assert course_folder("notebook-07") == tmp_path / "notebook-07" and course_config().answer_budget == 12 * 5
+    assert course_folder("notebook-07") == tmp_path / "notebook-07" and course_config().answer_budget == 12 * 20
     monkeypatch.setenv("IZKIT_BASE_URL", "http://127.0.0.1:9/v1")
     monkeypatch.setenv("IZKIT_BLACKBOX_MODEL", "served")
-    cfg = course_config()  # a teacher's server reaches the shared runs too, as in notebook 1
+    cfg = course_config()  # a teacher's server reaches the course's runs too
     assert (cfg.blackbox, cfg.base_url, cfg.blackbox_model) == ("openai", "http://127.0.0.1:9/v1", "served")
+    assert cfg.selection == "best"
 
 
-def test_a_missing_run_is_made_once_then_read_back(tmp_path, calls):
-    rep = course_run(runs=tmp_path, fast=True)
-    assert isinstance(rep, Replay) and rep.record.done
-    assert calls == [(course_config("notebook-01", fast=True), tmp_path / "notebook-01-fast", False)]
-    assert len(rep.evals("instructzero")) == course_config("notebook-01", fast=True).budget
-    again = course_run(runs=tmp_path, fast=True)
-    assert len(calls) == 1  # done: nothing is run again
-    assert again.evals() == rep.evals()
+@pytest.mark.parametrize("name", ["notebook-01", "notebook-07"])
+def test_a_course_run_scores_every_instruction_on_every_dev_example(tmp_path, name):
+    cfg = course_config(name, fast=True)
+    Run(cfg, tmp_path, progress=False, pipeline=make_fake_pipeline()).execute()
+    rep = replay(tmp_path)
+    assert rep.record.find("selection", method="instructzero") is None  # no halving
+    for m in ("instructzero", "matern", "uniform") if name == "notebook-07" else ("instructzero",):
+        evals = rep.evals(m)
+        assert len({e["instruction"] for e in evals}) == cfg.budget  # the same distinct budget for every search
+        assert all(len(e["scores"]) == cfg.n_dev for e in evals)  # each on every dev example
+        assert rep.record.answers(m) == cfg.budget * cfg.n_dev
+        assert rep.kept(m) == rep.best(m)  # the dev best is kept
 
 
-def test_an_unfinished_run_is_finished(tmp_path, calls):
-    out = course_folder("notebook-01", tmp_path, fast=True)
-    with pytest.raises(Killed):
-        Run(course_config("notebook-01", fast=True), out, progress=False,
-            pipeline=make_fake_pipeline(die_after=3)).execute()
-    assert (out / "record.jsonl").exists() and not finished(out)
-    rep = course_run(runs=tmp_path, fast=True)
-    assert [c[2] for c in calls] == [True] and rep.record.done  # resumed, not started over
-    Run(course_config("notebook-01", fast=True), tmp_path / "ref", progress=False,
-        pipeline=make_fake_pipeline()).execute()  # the same run, never interrupted
-    assert [e["instruction"] for e in rep.evals()] == [e["instruction"] for e in replay(tmp_path / "ref").evals()]
-
-
-def test_an_empty_record_starts_afresh(tmp_path, calls):
-    out = course_folder("notebook-01", tmp_path, fast=True)
-    out.mkdir(parents=True)
-    (out / "record.jsonl").touch()  # killed before the header was written
-    assert not finished(out)
-    assert course_run(runs=tmp_path, fast=True).record.done and calls[0][2] is False
-
-
-def test_prefer_takes_a_finished_run_and_never_makes_one(tmp_path, calls):
-    rep = course_run("notebook-01", runs=tmp_path, fast=True, prefer="notebook-07")
-    assert [c[1].name for c in calls] == ["notebook-01-fast"]  # no notebook 7 run: notebook 1's is made
-    assert rep.methods() == ["instructzero", "manual", "reference"]
-    calls.clear()
-    Run(course_config("notebook-07", fast=True), course_folder("notebook-07", tmp_path, fast=True), progress=False,
-        pipeline=make_fake_pipeline()).execute()
-    rep = course_run("notebook-01", runs=tmp_path, fast=True, prefer="notebook-07")
-    assert calls == [] and "uniform" in rep.methods()  # notebook 7's run, with its baselines
-    assert rep.record.path.parent.name == "notebook-07-fast"
+def test_the_archived_run_reads_back_without_a_model():
+    rep = archived_run("larger_animal", 0)
+    evals = rep.evals("instructzero")
+    assert rep.record.done and rep.config["task"] == "larger_animal"
+    assert len({e["instruction"] for e in evals}) == 150  # the paper's budget
+    assert all(len(e["scores"]) == 20 and e["z"] is not None for e in evals)  # 20 dev examples, soft prompts kept
+    with pytest.raises(FileNotFoundError, match="no archived record"):
+        archived_run("larger_animal", 99)
