@@ -446,14 +446,19 @@ class LabPage:
         return height
 
     # -- widgets ------------------------------------------------------------------------------------------------------
-    def explorer_cell(self):
-        """The first cell whose output holds a slider and an image widget (an explorer)."""
+    def explorer_cell(self, css_class: str | None = None):
+        """Where an explorer's widgets are: the box with the CSS class ``css_class`` (``ui.add_class`` in izkit), or,
+        with none, the output area of the first cell that holds a slider and an image widget. None when not found."""
         from selenium.webdriver.common.by import By
 
-        for cell in self.driver.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell"):
+        panel = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+        if css_class is not None:
+            boxes = self.driver.find_elements(By.CSS_SELECTOR, f"{panel} .jp-OutputArea .{css_class}")
+            return boxes[0] if boxes else None
+        for cell in self.driver.find_elements(By.CSS_SELECTOR, f"{panel} .jp-CodeCell"):
             if (cell.find_elements(By.CSS_SELECTOR, ".jp-OutputArea .widget-slider")
                     and cell.find_elements(By.CSS_SELECTOR, ".jp-OutputArea .widget-image")):
-                return cell
+                return cell.find_element(By.CSS_SELECTOR, ".jp-OutputArea")
         return None
 
     def image_bytes(self, img) -> bytes:
@@ -469,17 +474,17 @@ class LabPage:
             raise RuntimeError(f"could not read the image: {data}")
         return base64.b64decode(data)
 
-    def drag_slider(self, cell, offset: int = 60, timeout: float = 120.0) -> dict:
-        """Drag the first slider of ``cell`` by ``offset`` pixels, as a student does with the mouse, and wait until
-        the kernel is idle again and the cell's image has been redrawn. Returns the readouts and images before and
-        after."""
+    def drag_slider(self, root, offset: int = 60, timeout: float = 120.0) -> dict:
+        """Drag the first slider under ``root`` (an explorer, from :meth:`explorer_cell`) by ``offset`` pixels, as a
+        student does with the mouse, and wait until the kernel is idle again and the explorer's image has been
+        redrawn. Returns the readouts and images before and after."""
         from selenium.webdriver.common.action_chains import ActionChains
         from selenium.webdriver.common.by import By
 
-        slider = cell.find_elements(By.CSS_SELECTOR, ".jp-OutputArea .widget-slider")[0]
+        slider = root.find_elements(By.CSS_SELECTOR, ".widget-slider")[0]
         handle = slider.find_element(By.CSS_SELECTOR, ".noUi-handle")
         readout = slider.find_element(By.CSS_SELECTOR, ".widget-readout")
-        img = cell.find_element(By.CSS_SELECTOR, ".jp-OutputArea .widget-image")
+        img = root.find_element(By.CSS_SELECTOR, ".widget-image")
         self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", slider)
         before = {"readout": readout.text, "src": img.get_attribute("src"), "png": self.image_bytes(img)}
         ActionChains(self.driver).click_and_hold(handle).pause(0.2).move_by_offset(offset, 0).pause(0.2) \
@@ -489,7 +494,7 @@ class LabPage:
             s = self.state()
             if not s or s["status"] != "idle":
                 return None
-            now = cell.find_element(By.CSS_SELECTOR, ".jp-OutputArea .widget-image")
+            now = root.find_element(By.CSS_SELECTOR, ".widget-image")
             src = now.get_attribute("src")
             return {"readout": readout.text, "src": src, "png": self.image_bytes(now)} if src != before["src"] \
                 else None
@@ -498,4 +503,34 @@ class LabPage:
             after = self.wait(redrawn, timeout, "the explorer's image to be redrawn", poll=1.0)
         except TimeoutError:
             after = {"readout": readout.text, "src": img.get_attribute("src"), "png": self.image_bytes(img)}
+        return {"before": before, "after": after}
+
+    def submit_text(self, root, text: str, timeout: float = 300.0) -> dict:
+        """Type ``text`` into the first text box under ``root`` (an explorer) and press Enter, as a student does, then
+        wait until the kernel is idle again and the explorer's image has been redrawn. Returns the images before and
+        after."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.common.keys import Keys
+
+        box = root.find_element(By.CSS_SELECTOR, ".widget-text input")
+        img = root.find_element(By.CSS_SELECTOR, ".widget-image")
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", box)
+        before = {"src": img.get_attribute("src"), "png": self.image_bytes(img)}
+        box.click()
+        box.send_keys(Keys.CONTROL, "a")
+        box.send_keys(Keys.BACKSPACE)
+        box.send_keys(text, Keys.ENTER)
+
+        def redrawn():
+            s = self.state()
+            if not s or s["status"] != "idle":
+                return None
+            now = root.find_element(By.CSS_SELECTOR, ".widget-image")
+            src = now.get_attribute("src")
+            return {"src": src, "png": self.image_bytes(now)} if src != before["src"] else None
+
+        try:
+            after = self.wait(redrawn, timeout, "the explorer's image to be redrawn", poll=1.0)
+        except TimeoutError:
+            after = {"src": img.get_attribute("src"), "png": self.image_bytes(img)}
         return {"before": before, "after": after}

@@ -7,10 +7,11 @@ the project's default model and number format (``IZKIT_MODEL`` and ``IZKIT_DTYPE
 Debian's Chromium, driven by Selenium through the system chromedriver, opens each notebook, clicks Run > Run All Cells,
 waits until the kernel is idle and no cell shows ``[*]``, saves it (File > Save Notebook) and fails on any traceback,
 any widget that did not render ("Error displaying widget", "Failed to load model class", a widget shown as plain text)
-or any error output in the saved file. In notebook 8 it drags the soft-prompt explorer's first slider, in notebook 9
-the halving explorer's (the examples at the first rung), and checks that the explorer's figure is redrawn. The first
-two tests check the checks on tiny generated notebooks (a slider from a front-end version JupyterLab does not have, a
-traceback; a clean page with a working slider), with no model.
+or any error output in the saved file. Then it does what a student does to each explorer (``EXPLORERS``): drags the
+first slider of the walk in z (notebook 2), eq. 9 in one dimension (5), the soft-prompt explorer (8), the winner's
+curse and the halving explorer (9), types an instruction into notebook 3's box, and checks that each figure is redrawn.
+The first two tests check the checks on tiny generated notebooks (a slider from a front-end version JupyterLab does
+not have, a traceback; a clean page with a working slider and a working text box), with no model.
 
 Outputs, in bench/out/browser/ (git-ignored): one full-height screenshot per notebook (``01_tour.png`` ...), the
 JupyterLab log and ``report.md`` (seconds per notebook, the slowest cells, every stderr output that was not an error).
@@ -36,7 +37,17 @@ from browser_util import Lab, LabPage, browser_missing, cell_seconds, descendant
 REPO = Path(__file__).resolve().parents[1]
 COURSE = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 OUT = REPO / "bench" / "out" / "browser"
-EXPLORERS = ("08_", "09_")  # notebooks whose first explorer's first slider is dragged: 8 soft prompts, 9 halving
+# What a student does to each notebook's explorers, and the figure must follow: (CSS class of the explorer's box, or
+# None for the first explorer of the notebook, and "slide" its first slider or "type" an instruction into its text box).
+EXPLORERS = {
+    "02_": [("izkit-walk-explorer", "slide")],         # the straight walk in z
+    "03_": [("izkit-instruction-box", "type")],        # an instruction typed in, its score drawn
+    "05_": [("izkit-eq9-explorer", "slide")],          # eq. 9 in one dimension
+    "08_": [(None, "slide")],                          # the soft-prompt explorer
+    "09_": [("izkit-curse-explorer", "slide"),         # the winner's curse
+            ("izkit-halving-explorer", "slide")],      # successive halving's allocation
+}
+TYPED = "Write the opposite of the word."  # what the browser types into notebook 3's instruction box
 NOTEBOOK_TIMEOUT = 1800  # seconds for one notebook's Run All; fast mode takes a few minutes at most on one thread
 
 _report: dict[str, dict] = {}
@@ -168,6 +179,28 @@ image = W.Image(value=png(freq.value), format="png")
 freq.observe(lambda change: setattr(image, "value", png(change["new"])), names="value")
 W.VBox([freq, image])'''
 
+# A text box that redraws its figure when Enter is pressed, in a box with a CSS class, as notebook 3's explorer does.
+TEXT_AND_IMAGE = '''\
+import io
+import ipywidgets as W
+import matplotlib.pyplot as plt
+
+def text_png(text):
+    fig, ax = plt.subplots(figsize=(4, 2))
+    ax.bar([0], [len(text)])
+    ax.set_title(text or "(empty)")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+text_box = W.Text(value="", continuous_update=False)
+text_image = W.Image(value=text_png(""), format="png")
+text_box.observe(lambda change: setattr(text_image, "value", text_png(change["new"])), names="value")
+ui = W.VBox([text_box, text_image])
+ui.add_class("tiny-text-explorer")
+ui'''
+
 
 def test_the_checks_catch_a_widget_that_cannot_render_and_a_traceback(lab, page):
     saved = tiny_notebook(lab.root / "broken_widget.ipynb", "print('hello')", "import ipywidgets as W\nW.IntSlider()",
@@ -184,9 +217,10 @@ def test_the_checks_catch_a_widget_that_cannot_render_and_a_traceback(lab, page)
     assert not [p for p in problems if p.startswith(("cell 0", "cell 1"))], problems  # a print, a working slider
 
 
-def test_the_checks_pass_a_clean_page_and_see_a_slider_redraw(lab, page):
+def test_the_checks_pass_a_clean_page_and_see_a_slider_and_a_text_box_redraw(lab, page):
     saved = tiny_notebook(lab.root / "clean_widget.ipynb", "print('hello')",
-                          "import warnings\nwarnings.warn('a warning is not an error')", SLIDER_AND_IMAGE)
+                          "import warnings\nwarnings.warn('a warning is not an error')", SLIDER_AND_IMAGE,
+                          TEXT_AND_IMAGE)
     try:
         problems, _ = run_in_browser(page, saved, 300)
         assert problems == []
@@ -196,6 +230,11 @@ def test_the_checks_pass_a_clean_page_and_see_a_slider_redraw(lab, page):
         moved = page.drag_slider(cell)
         assert moved["after"]["readout"] != moved["before"]["readout"], moved["after"]["readout"]
         assert moved["after"]["png"] != moved["before"]["png"], "the image was not redrawn after the slider moved"
+        assert page.explorer_cell("no-such-explorer") is None
+        box = page.explorer_cell("tiny-text-explorer")
+        assert box is not None, "the text box and its image did not render"
+        typed = page.submit_text(box, "typed by the browser")
+        assert typed["after"]["png"] != typed["before"]["png"], "the image was not redrawn after Enter"
         assert page.problems(saved) == []
     finally:
         lab.shutdown_kernels()
@@ -213,15 +252,17 @@ def test_course_notebook_runs_in_jupyterlab(path, lab, page):
                               "stderr": page.stderr_texts(), "answered": list(page.answered),
                               "console": page.console_errors()}
         page.answered.clear()
-        if path.name.startswith(EXPLORERS):  # a student drags the explorer's first slider: its figure follows
-            cell = page.explorer_cell()
-            assert cell is not None, f"{path.name} shows no explorer (a slider and its figure)"
-            moved = page.drag_slider(cell)
-            assert moved["after"]["readout"] != moved["before"]["readout"], "the slider did not move"
+        for css, action in next((v for k, v in EXPLORERS.items() if path.name.startswith(k)), []):
+            root = page.explorer_cell(css)
+            assert root is not None, f"{path.name} shows no explorer {css or '(a slider and its figure)'}"
+            if action == "type":
+                moved = page.submit_text(root, TYPED)
+            else:
+                moved = page.drag_slider(root)
+                assert moved["after"]["readout"] != moved["before"]["readout"], f"{css}: the slider did not move"
             assert moved["after"]["png"] != moved["before"]["png"], (
-                f"the explorer's figure did not change after its slider moved from {moved['before']['readout']} "
-                f"to {moved['after']['readout']}")
-            page.screenshot(OUT / f"{path.stem}-after-slider.png")
+                f"{path.name}: the figure of {css or 'the first explorer'} did not change after the student's {action}")
+            page.screenshot(OUT / f"{path.stem}-after-{css or 'explorer'}.png")
             problems += [p for p in page.problems() if p not in problems]
         assert not problems, f"{path.name} in JupyterLab:\n\n" + "\n\n".join(problems)
     except Exception:
