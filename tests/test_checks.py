@@ -8,9 +8,8 @@ import pytest
 import torch
 
 from izkit import checks
-from izkit.acquisition import expected_improvement, log_expected_improvement, optimize_acquisition
-from izkit.gp import GaussianProcess, GPConfig
-from izkit.kernels import Matern52, matern52
+from izkit.acquisition import expected_improvement, log_expected_improvement
+from izkit.kernels import matern52
 
 SQRT5 = math.sqrt(5.0)
 
@@ -38,11 +37,38 @@ def good_matern(X1, X2, ls):
     return (1 + SQRT5 * r + 5 / 3 * r**2) * torch.exp(-SQRT5 * r)
 
 
-def test_matern_reference_and_a_handwritten_solution_pass(capsys):
-    checks.check_matern52(matern52)
+def test_a_handwritten_matern_passes_every_part_and_hidden_seed(capsys):
     checks.check_matern52(good_matern)
+    for part in ("values", "gradients"):
+        for seed in (0, 1, 2):
+            checks.check_matern52(good_matern, part=part, seed=seed)
     out = capsys.readouterr().out
-    assert out.count("✓ matern52") == 2
+    assert out.count("✓ matern52") == 7
+
+
+def test_izkit_own_implementation_is_refused_by_every_check():
+    """Importing the answer key passes nothing: izkit's function itself, a wrapper around it, a module alias."""
+    import izkit.kernels as K
+    from izkit import selection
+
+    def wraps(X1, X2, ls):
+        return matern52(X1, X2, ls)
+
+    def via_alias(X1, X2, ls):
+        return K.matern52(X1, X2, ls)
+
+    def via_helper(X1, X2, ls):
+        return wraps(X1, X2, ls)
+
+    for fn in (matern52, wraps, via_alias, via_helper):
+        fails_with(checks.check_matern52, fn, "izkit's own implementation", "izkit.kernels")
+    fails_with(checks.check_ei, expected_improvement, "izkit's own implementation")
+    fails_with(checks.check_log_ei, log_expected_improvement, "izkit's own implementation")
+    fails_with(checks.check_halving_rungs, selection.halving_rungs, "izkit's own implementation")
+    fails_with(checks.check_most_candidates, selection.most_candidates, "izkit's own implementation")
+    fails_with(checks.check_promote, lambda members, means, k: [members[j] for j in selection.top_k(means, k)],
+               "izkit's own implementation", "izkit.selection")
+    fails_with(checks.check_successive_halving, izkit_halving, "izkit's own implementation")
 
 
 @pytest.mark.parametrize("fn, words", [
@@ -78,17 +104,20 @@ def test_a_crash_names_the_error_and_the_call():
 # ----------------------------------------------------------------------------------------------- coupled kernel
 
 
-def good_coupled(X1, X2, Z, S, ls):
-    C = torch.linalg.cholesky(matern52(Z, Z, ls))
-    W1 = torch.cholesky_solve(matern52(Z, X1, ls), C)
-    W2 = torch.cholesky_solve(matern52(Z, X2, ls), C)
+def good_coupled(X1, X2, Z, S, ls, jitter=0.0):
+    C = torch.linalg.cholesky(good_matern(Z, Z, ls) + jitter * torch.eye(len(Z), dtype=torch.float64))
+    W1 = torch.cholesky_solve(good_matern(Z, X1, ls), C)
+    W2 = torch.cholesky_solve(good_matern(Z, X2, ls), C)
     return W1.T @ S @ W2
 
 
-def test_coupled_solution_and_izkit_kernel_pass(capsys):
+def test_coupled_solution_with_and_without_the_authors_jitter_passes_and_izkit_kernel_is_refused(capsys):
     from izkit.kernels import InstructionCoupledKernel, PrecomputedSimilarity
 
-    checks.check_coupled_kernel(good_coupled)
+    for seed in (0, 1):
+        checks.check_coupled_kernel(good_coupled, seed=seed)
+        checks.check_coupled_kernel(lambda *a: good_coupled(*a, jitter=1e-4), seed=seed)  # the authors' code
+    fails_with(checks.check_coupled_kernel, lambda *a: good_coupled(*a, jitter=1e-1), "K(Z, Z)")
 
     def via_izkit(X1, X2, Z, S, ls):
         k = InstructionCoupledKernel(Z.shape[1], PrecomputedSimilarity(), latent="fixed", latent_lengthscale=ls)
@@ -96,14 +125,15 @@ def test_coupled_solution_and_izkit_kernel_pass(capsys):
         theta = torch.cat([ls.log(), torch.zeros(1, dtype=torch.float64)])  # outputscale 1
         return k(theta, X1, X2)
 
-    checks.check_coupled_kernel(via_izkit)
-    assert capsys.readouterr().out.count("✓ coupled_kernel") == 2
+    fails_with(checks.check_coupled_kernel, via_izkit, "izkit's own implementation")
+    assert capsys.readouterr().out.count("✓ coupled_kernel") == 4
 
 
 @pytest.mark.parametrize("fn, words", [
     (stub, ["not implemented"]),
-    (lambda X1, X2, Z, S, ls: matern52(X1, Z, ls) @ S @ matern52(Z, X2, ls), ["left out L^{-1}"]),
-    (lambda X1, X2, Z, S, ls: matern52(X1, Z, ls) @ S @ torch.linalg.solve(matern52(Z, Z, ls), matern52(Z, X2, ls)),
+    (lambda X1, X2, Z, S, ls: good_matern(X1, Z, ls) @ S @ good_matern(Z, X2, ls), ["left out L^{-1}"]),
+    (lambda X1, X2, Z, S, ls: good_matern(X1, Z, ls) @ S @ torch.linalg.solve(good_matern(Z, Z, ls),
+                                                                            good_matern(Z, X2, ls)),
      ["one side"]),
     (lambda X1, X2, Z, S, ls: good_coupled(X1, X2, Z, torch.eye(len(Z), dtype=torch.float64), ls),
      ["S is missing"]),
@@ -125,8 +155,8 @@ def good_ei(mean, var, best):
 
 
 def test_ei_solutions_pass(capsys):
-    checks.check_ei(expected_improvement)
     checks.check_ei(good_ei)
+    checks.check_ei(good_ei, seed=1)
     assert capsys.readouterr().out.count("✓ ei") == 2
 
 
@@ -150,9 +180,23 @@ def test_ei_without_a_variance_floor_is_caught():
     fails_with(checks.check_ei, no_floor, "var = 0", "clamp_min")
 
 
-def test_log_ei_reference_passes_and_naive_log_fails_in_the_tail(capsys):
-    checks.check_log_ei(log_expected_improvement)
-    assert "✓ log_ei" in capsys.readouterr().out
+def good_log_ei(mean, var, best):
+    sigma = var.clamp_min(1e-12).sqrt()
+    u = (mean - best) / sigma
+    c = 0.5 * math.log(2 * math.pi)
+    um = u.clamp_min(-1.0)
+    mid = torch.log(torch.exp(-0.5 * um**2 - c) + um * 0.5 * torch.erfc(-um / math.sqrt(2)))
+    ut = u.clamp(-1000.0, -1.0)
+    tail = -0.5 * ut**2 - c + torch.log1p(ut * math.sqrt(math.pi / 2) * torch.special.erfcx(-ut / math.sqrt(2)))
+    uf = u.clamp_max(-1000.0)
+    far = -0.5 * uf**2 - c - 2 * torch.log(-uf) + torch.log1p(-3 / uf**2)
+    return torch.where(u > -1, mid, torch.where(u >= -1000, tail, far)) + sigma.log()
+
+
+def test_log_ei_solution_passes_and_naive_log_fails_in_the_tail(capsys):
+    checks.check_log_ei(good_log_ei)
+    checks.check_log_ei(good_log_ei, seed=1)
+    assert capsys.readouterr().out.count("✓ log_ei") == 2
     fails_with(checks.check_log_ei, lambda m, v, b: torch.log(good_ei(m, v, b)), "-inf", "erfcx")
     fails_with(checks.check_log_ei, good_ei, "EI itself")
     fails_with(checks.check_log_ei, stub, "not implemented")
@@ -161,45 +205,108 @@ def test_log_ei_reference_passes_and_naive_log_fails_in_the_tail(capsys):
 # ----------------------------------------------------------------------------------------------------- BO step
 
 
-def good_bo_step(Z, y, evaluate, bounds, q=1, seed=0):
-    gp = GaussianProcess(Matern52(Z.shape[1]), config=GPConfig(seed=seed)).fit(Z, y)
-    Z_new, _ = optimize_acquisition(gp, bounds, q=q, n_starts=8, raw_samples=256, seed=seed, exclude=Z)
-    return Z_new, evaluate(Z_new)
+def good_posterior(X, Z, y, kernel, noise):
+    ybar = y.mean()
+    C = torch.linalg.cholesky(kernel(Z, Z) + noise * torch.eye(len(Z), dtype=torch.float64))
+    Kzx = kernel(Z, X)
+    mean = ybar + Kzx.T @ torch.cholesky_solve((y - ybar)[:, None], C)[:, 0]
+    V = torch.linalg.solve_triangular(C, Kzx, upper=False)
+    return mean, (kernel(X, X).diagonal() - V.pow(2).sum(0)).clamp_min(0.0)
 
 
-def test_bo_step_solution_passes(capsys):
+def good_bo_step(Z, F, evaluate, bounds, q=1, seed=0, lengthscale=None, s_lengthscale=None, noise=1e-3,
+                 sign=1.0, pick=None):
+    """The a4 solution on the helpers above (a student's own a1-a3); sign=-1 minimises EI; pick(order, X) chooses."""
+    y = F.mean(1)
+    S = good_matern(F, F, s_lengthscale)
+
+    def kernel(A, B):
+        return good_coupled(A, B, Z, S, lengthscale, jitter=1e-4)
+
+    lo, hi = bounds
+    X = lo + (hi - lo) * torch.quasirandom.SobolEngine(Z.shape[1], scramble=True, seed=seed).draw(
+        1024, dtype=torch.float64)
+    with torch.no_grad():
+        a = good_ei(*good_posterior(X, Z, y, kernel, noise), y.max())
+    order = torch.argsort(sign * a, descending=True)
+    idx = pick(order, X) if pick else [int(i) for i in order if torch.cdist(X[i][None], Z).min() > 1e-6][:q]
+    return X[idx], evaluate(X[idx])
+
+
+def test_gp_posterior_solution_passes_and_slips_get_named(capsys):
+    checks.check_gp_posterior(good_posterior)
+    checks.check_gp_posterior(good_posterior, seed=1)
+    assert capsys.readouterr().out.count("✓ gp_posterior") == 2
+    fails_with(checks.check_gp_posterior, stub, "not implemented")
+    fails_with(checks.check_gp_posterior, lambda X, Z, y, k, s: good_posterior(X, Z, y - y.mean(), k, s),
+               "prior mean back")
+    fails_with(checks.check_gp_posterior,
+               lambda X, Z, y, k, s: (k(Z, X).T @ torch.linalg.solve(k(Z, Z) + s * torch.eye(len(Z)), y),
+                                      good_posterior(X, Z, y, k, s)[1]), "zero prior mean")
+    fails_with(checks.check_gp_posterior, lambda X, Z, y, k, s: (good_posterior(X, Z, y, k, s)[0],
+                                                                 good_posterior(X, Z, y, k, s)[1] + s),
+               "added the noise to the variance")
+    fails_with(checks.check_gp_posterior, lambda X, Z, y, k, s: (good_posterior(X, Z, y, k, s)[0],
+                                                                 k(X, X).diagonal()), "prior's")
+
+
+def test_bo_step_solution_passes_and_izkit_is_refused(capsys):
+    from izkit.acquisition import optimize_acquisition
+    from izkit.gp import GaussianProcess, GPConfig
+    from izkit.kernels import Matern52
+
     checks.check_bo_step(good_bo_step)
-    assert "✓ bo_step" in capsys.readouterr().out
+    checks.check_bo_step(good_bo_step, seed=1)
+    assert capsys.readouterr().out.count("✓ bo_step") == 2
+
+    def with_izkit(Z, F, evaluate, bounds, q=1, seed=0, lengthscale=None, s_lengthscale=None, noise=1e-3):
+        gp = GaussianProcess(Matern52(Z.shape[1]), config=GPConfig(seed=seed)).fit(Z, F.mean(1))
+        Z_new, _ = optimize_acquisition(gp, bounds, q=q, n_starts=8, raw_samples=256, seed=seed, exclude=Z)
+        return Z_new, evaluate(Z_new)
+
+    fails_with(checks.check_bo_step, with_izkit, "izkit's own implementation")
 
 
 def test_bo_step_slips_get_named():
     fails_with(checks.check_bo_step, stub, "not implemented")
 
-    def random_points(Z, y, evaluate, bounds, q=1, seed=0):
+    def random_points(Z, F, evaluate, bounds, q=1, seed=0, *hp):
         X = torch.rand(q, Z.shape[1], generator=torch.Generator().manual_seed(5), dtype=torch.float64) * 2 - 1
         return X, evaluate(X)
 
-    def minimises(Z, y, evaluate, bounds, q=1, seed=0):
-        return good_bo_step(Z, -y, lambda X: -evaluate(X), bounds, q, seed)
+    def best_then_random(Z, F, evaluate, bounds, q=1, seed=0, *hp):  # only the first member is a good point
+        def pick(order, X):
+            return [int(order[0])] + [int(i) for i in order[-(q - 1):]] if q > 1 else [int(order[0])]
+        return good_bo_step(Z, F, evaluate, bounds, q, seed, *hp, pick=pick)
 
-    def no_evaluate(Z, y, evaluate, bounds, q=1, seed=0):
+    def minimises(Z, F, evaluate, bounds, q=1, seed=0, *hp):
+        return good_bo_step(Z, F, evaluate, bounds, q, seed, *hp, sign=-1.0)
+
+    def no_evaluate(Z, F, evaluate, bounds, q=1, seed=0, *hp):
         X = Z[:q] * 0.5
-        return X, torch.zeros(q, dtype=torch.float64)
+        return X, torch.zeros(q, F.shape[1], dtype=torch.float64)
 
-    def twice(Z, y, evaluate, bounds, q=1, seed=0):
-        X, v = good_bo_step(Z, y, evaluate, bounds, q, seed)
+    def twice(Z, F, evaluate, bounds, q=1, seed=0, *hp):
+        X, v = good_bo_step(Z, F, evaluate, bounds, q, seed, *hp)
         evaluate(X)
         return X, v
 
-    def repeats(Z, y, evaluate, bounds, q=1, seed=0):
-        X = Z[torch.argsort(y, descending=True)[:q]].clone()
+    def repeats(Z, F, evaluate, bounds, q=1, seed=0, *hp):
+        X = Z[torch.argsort(F.mean(1), descending=True)[:q]].clone()
+        return X, evaluate(X)
+
+    def same_twice(Z, F, evaluate, bounds, q=1, seed=0, *hp):
+        X, _ = good_bo_step(Z, F, lambda X: X, bounds, 1, seed, *hp)
+        X = X.repeat(q, 1)
         return X, evaluate(X)
 
     fails_with(checks.check_bo_step, random_points, "nine in ten random points")
-    fails_with(checks.check_bo_step, minimises, "scores of Z_new")
+    fails_with(checks.check_bo_step, best_then_random, "every member of the batch", "point 1")
+    fails_with(checks.check_bo_step, minimises, "minimise")
     fails_with(checks.check_bo_step, no_evaluate, "never called evaluate")
     fails_with(checks.check_bo_step, twice, "exactly the q new points")
     fails_with(checks.check_bo_step, repeats, "repeats an evaluated one")
+    fails_with(checks.check_bo_step, same_twice, "same point twice")
 
 
 # ------------------------------------------------------------------------------------------ BO vs random search
@@ -344,21 +451,25 @@ def izkit_halving(score, rungs):
     return out.pick, out.means[-1][out.pick]
 
 
-def test_successive_halving_solutions_and_izkit_pass(capsys):
-    from izkit import selection
+def test_successive_halving_solutions_pass_with_any_tie_rule(capsys):
+    import numpy as np
 
-    checks.check_halving_rungs(good_halving_rungs)
-    checks.check_halving_rungs(selection.halving_rungs)  # Rung objects are read as (examples, candidates)
-    checks.check_answers_spent(good_answers_spent)
-    checks.check_most_candidates(good_most_candidates)
-    checks.check_most_candidates(selection.most_candidates)
-    checks.check_promote(good_promote)
-    checks.check_promote(lambda members, means, k: [members[j] for j in selection.top_k(means, k)])
-    checks.check_successive_halving(halving_with())
-    checks.check_successive_halving(izkit_halving)
+    for seed in (0, 1):
+        checks.check_halving_rungs(good_halving_rungs, seed=seed)
+        checks.check_answers_spent(good_answers_spent, seed=seed)
+        checks.check_most_candidates(good_most_candidates, seed=seed)
+        checks.check_promote(good_promote, seed=seed)
+        checks.check_successive_halving(halving_with(), seed=seed)
+    # a tie rule is a convention, not correctness: the later of equal means, or the lower id, pass too
+    later = lambda m, v, k: [m[j] for j in np.argsort(v, kind="stable")[::-1][:k]]  # noqa: E731
+    by_id = lambda m, v, k: [i for _, i in sorted(zip(-v, m))][:k]  # noqa: E731
+    for promote in (later, by_id):
+        checks.check_promote(promote)
+        checks.check_successive_halving(halving_with(promote=promote))
+    checks.check_successive_halving(halving_with(final_tie_later=True))
     out = capsys.readouterr().out
-    for name, count in (("halving_rungs", 2), ("answers_spent", 1), ("most_candidates", 2), ("promote", 2),
-                        ("successive_halving", 2)):
+    for name, count in (("halving_rungs", 2), ("answers_spent", 2), ("most_candidates", 2), ("promote", 4),
+                        ("successive_halving", 5)):
         assert out.count(f"✓ {name}:") == count, out
 
 
@@ -440,13 +551,14 @@ def test_promote_slips_get_named():
         return [members[j] for j in order[:k]]
 
     fails_with(checks.check_promote, stub, "not implemented")
-    fails_with(checks.check_promote, lambda m, v, k: [m[j] for j in np.argsort(v)[::-1][:k]], "later one first",
-               "stable")
-    fails_with(checks.check_promote, lambda m, v, k: [i for _, i in sorted(zip(-v, m))][:k], "lower candidate id")
     fails_with(checks.check_promote, lambda m, v, k: sorted(range(len(m)), key=lambda j: -v[j])[:k],
                "positions", "members[j]")
     fails_with(checks.check_promote, lambda m, v, k: [m[j] for j in np.argsort(v, kind="stable")[:k]], "worst first")
-    fails_with(checks.check_promote, unstable, "ties are broken wrongly", "not stable")
+    checks.check_promote(unstable)  # equal means in any order pass
+    fails_with(checks.check_promote, lambda m, v, k: [m[j] for j in sorted(range(len(m)), key=lambda j: -v[j])[1:k + 1]],
+               "highest means")
+    fails_with(checks.check_promote, lambda m, v, k: sorted(good_promote(m, v, k), key=lambda i: v[m.index(i)]),
+               "not best first")
     fails_with(checks.check_promote, lambda m, v, k: good_promote(m, v, k + 1), "exactly k")
 
 
@@ -467,11 +579,8 @@ def test_successive_halving_slips_get_named():
     fails_with(checks.check_successive_halving, halving_with(start_at=lambda below: 0), "paid again", "overspends")
     fails_with(checks.check_successive_halving, halving_with(pick_from="first"), "first level", "LAST rung")
     fails_with(checks.check_successive_halving,
-               halving_with(promote=lambda m, v, k: [m[j] for j in np.argsort(v)[::-1][:k]]),
-               "promoted the later candidate", "scored first")
-    fails_with(checks.check_successive_halving, halving_with(promote=lambda m, v, k: sorted(good_promote(m, v, k))),
-               "tie", "sorting them by id")
-    fails_with(checks.check_successive_halving, halving_with(final_tie_later=True), "tie", "scored first")
+               halving_with(promote=lambda m, v, k: [m[j] for j in np.argsort(v, kind="stable")[:k]]),
+               "rung 1's members", "best")
     fails_with(checks.check_successive_halving, halving_with(judge_from=lambda below: below),
                "new examples only")
     fails_with(checks.check_successive_halving, lambda score, rungs: halving_with()(score, rungs)[0],
@@ -489,7 +598,7 @@ def test_successive_halving_estimate_and_a_bad_call_are_named():
             log.append((list(c), a, b, np.asarray(out)))
             return out
 
-        pick, _ = izkit_halving(spy, rungs)
+        pick, _ = halving_with()(spy, rungs)
         c, a, b, out = log[-1]
         return pick, float(out[c.index(pick)].mean())
 

@@ -28,7 +28,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 COURSE = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-SOLUTIONS = sorted((NOTEBOOKS / "assignments").glob("*.ipynb"))
+SOLUTIONS = sorted((NOTEBOOKS / "assignments" / "source").glob("*/*.ipynb"))
 TIMES_MD = REPO / "bench" / "out" / "notebook_times.md"
 CELL_TIMEOUT = int(os.environ.get("IZKIT_CELL_TIMEOUT", "900"))  # seconds per cell (fast mode: the set takes minutes)
 ALLOWED_NB_METADATA = {"kernelspec", "language_info"}

@@ -5,9 +5,13 @@ Two student functions, each checked on small made-up studies built to catch one 
 - ``best_test_score(evals)``: the test score of the instruction that is best on **dev** (ties: the first); a function
   that picks by test, or by the last of equal dev scores, is named;
 - ``bo_vs_random(bo, rs)``: per (task, seed) pair, the difference ``d_i = test_BO(i) - test_RS(i)``; its mean, the
-  wins / ties / losses and a two-sided paired p-value (Wilcoxon signed-rank or the sign test, zero differences
-  dropped); it must refuse pairs whose distinct budgets differ, and runs that do not pair up. An unpaired test
-  (Mann-Whitney, Welch's t) or pairs matched by position instead of by (task, seed) is named.
+  wins / ties / losses and a two-sided paired p-value. Any valid paired test passes (Wilcoxon signed-rank, exact or
+  normal approximation; the paired t-test; the sign test; a paired permutation or bootstrap test); the reference is
+  scipy's Wilcoxon signed-rank test with zero differences dropped. The p-value is judged on three made-up studies: BO
+  a little better on almost every pair (every paired test is below 0.1, unpaired ones about 0.7), BO worse on every
+  pair (a two-sided test is small, a one-sided "BO is better" test near 1) and no effect (every paired test above
+  0.3). It must refuse pairs whose distinct budgets differ, and runs that do not pair up. An unpaired test
+  (Mann-Whitney, Welch's t), a one-sided p or pairs matched by position instead of by (task, seed) is named.
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from izkit.checks.common import CheckFailed, call, success
+from izkit.checks.common import CheckFailed, call, refuse_izkit, success
+
+OWN = ("izkit.compare", "izkit.study", "izkit.study_report", "izkit.winner", "izkit.loop", "izkit.replay",
+       "izkit.records")
 
 
 def _sign_test_p(diffs: list[float]) -> float:
@@ -36,17 +43,30 @@ def _wilcoxon_p(diffs: list[float]) -> float:
     return float(wilcoxon(nz).pvalue) if len(nz) >= 1 else 1.0
 
 
+def _ttest_p(diffs: list[float]) -> float:
+    from scipy.stats import ttest_1samp
+
+    return float(ttest_1samp(diffs, 0.0).pvalue)
+
+
+PAIRED_MAX = 0.1  # every valid paired test (Wilcoxon exact or normal, paired t, sign, permutation, bootstrap) of the
+#                   first made-up study gives p below this; its unpaired tests give about 0.7
+NULL_MIN = 0.3  # ... and of the study with no effect, p above this
+
+
 def _unpaired_ps(a: list[float], b: list[float]) -> list[float]:
     from scipy.stats import mannwhitneyu, ttest_ind
 
     return [float(mannwhitneyu(a, b, alternative="two-sided").pvalue), float(ttest_ind(a, b, equal_var=False).pvalue)]
 
 
-def check_best_test_score(fn: Callable[[list[dict[str, Any]]], float]) -> None:
+def check_best_test_score(fn: Callable[[list[dict[str, Any]]], float], seed: int = 0) -> None:
     """Check ``fn(evals) -> float``: evals are dicts with ``instruction``, ``dev`` and ``test``; return the test score
-    of the instruction with the highest dev score (the first of equal ones, as izkit's loop)."""
+    of the instruction with the highest dev score (the first of equal ones, as izkit's loop). ``seed`` 1 and up put
+    a poor instruction first (the graders' hidden case)."""
     name, sig = "best_test_score", "best_test_score(evals)"
-    evals = [{"instruction": "repeat the word", "dev": 0.10, "test": 0.12},
+    refuse_izkit(fn, name, OWN)
+    evals = [{"instruction": "say it louder", "dev": 0.05, "test": 0.07}] * bool(seed) + [{"instruction": "repeat the word", "dev": 0.10, "test": 0.12},
              {"instruction": "give the opposite", "dev": 0.55, "test": 0.48},
              {"instruction": "write an antonym", "dev": 0.40, "test": 0.61},  # best on test: the slip's pick
              {"instruction": "say the reverse", "dev": 0.55, "test": 0.30}]  # ties the dev best, later
@@ -81,17 +101,21 @@ def _study(diffs: list[float], base: list[float], distinct: int = 50) -> tuple[l
     return bo, list(reversed(rs))  # pair by (task, seed), never by position
 
 
-def check_bo_vs_random(fn: Callable[[list[dict], list[dict]], dict[str, Any]]) -> None:
+def check_bo_vs_random(fn: Callable[[list[dict], list[dict]], dict[str, Any]], seed: int = 0) -> None:
     """Check ``fn(bo, rs) -> {"n", "mean_diff", "wins", "ties", "losses", "p_value"}``.
 
     ``bo`` and ``rs`` are lists of runs, dicts with ``task``, ``seed``, ``distinct`` (distinct instructions scored)
     and ``test`` (the test score of the run's dev-best instruction). Pairs are matched by (task, seed); a pair with
-    unequal ``distinct`` budgets, or a run with no partner, must raise ``ValueError``.
+    unequal ``distinct`` budgets, or a run with no partner, must raise ``ValueError``. ``seed`` 1 and up scale the
+    differences and shuffle the pairs (the graders' hidden cases).
     """
     name, sig = "bo_vs_random", "bo_vs_random(bo, rs)"
+    refuse_izkit(fn, name, OWN)
     # BO a little better on every pair, but the pairs differ a lot from each other: paired tests see it, unpaired don't
-    diffs = [0.05, 0.04, 0.06, 0.03, 0.05, 0.07, 0.04, 0.0, 0.05, -0.02]
+    scale = 1 + 0.2 * seed
+    diffs = [round(scale * x, 6) for x in (0.05, 0.04, 0.06, 0.03, 0.05, 0.07, 0.04, 0.0, 0.05, -0.02)]
     base = [0.10, 0.80, 0.45, 0.20, 0.65, 0.30, 0.90, 0.55, 0.15, 0.70]
+    base = base[seed % 10:] + base[:seed % 10]
     bo, rs = _study(diffs, base)
     out = call(fn, name, sig, [dict(r) for r in bo], [dict(r) for r in rs])
     if not isinstance(out, dict):
@@ -119,18 +143,40 @@ def check_bo_vs_random(fn: Callable[[list[dict], list[dict]], dict[str, Any]]) -
     p = float(out["p_value"])
     wil, sign = _wilcoxon_p(diffs), _sign_test_p(diffs)
     unpaired = _unpaired_ps([r["test"] for r in bo], [r["test"] for r in _study(diffs, base)[1]])
-    if any(math.isclose(p, u, rel_tol=1e-3) for u in unpaired) or p > 0.5:
-        raise CheckFailed(f"p_value = {p:.3g} is an unpaired test's (Mann-Whitney {unpaired[0]:.3g}, Welch's t "
-                          f"{unpaired[1]:.3g}): it compares the two piles of scores and ignores that each pair shares "
-                          f"its task and seed. Test the paired differences instead (Wilcoxon signed-rank: {wil:.3g}, "
-                          f"sign test: {sign:.3g}).")
-    if not (math.isclose(p, wil, rel_tol=1e-3) or math.isclose(p, sign, rel_tol=1e-3)
-            or math.isclose(p, wil / 2, rel_tol=1e-3) or math.isclose(p, sign / 2, rel_tol=1e-3)):
-        raise CheckFailed(f"p_value = {p:.3g}; expected the two-sided Wilcoxon signed-rank p ({wil:.3g}) or the sign "
-                          f"test's ({sign:.3g}) of the paired differences, zero differences dropped")
-    if math.isclose(p, wil / 2, rel_tol=1e-3) or math.isclose(p, sign / 2, rel_tol=1e-3):
-        raise CheckFailed(f"p_value = {p:.3g} is one-sided; report the two-sided p (did we know in advance that BO "
-                          "could only be better?)")
+    if not 0.0 <= p <= 1.0 or math.isnan(p):
+        raise CheckFailed(f"p_value = {p!r} is not a probability")
+    if p > PAIRED_MAX:
+        if any(math.isclose(p, u, rel_tol=1e-3) for u in unpaired) or p > 0.5:
+            raise CheckFailed(f"p_value = {p:.3g} looks like an unpaired test's (Mann-Whitney {unpaired[0]:.3g}, "
+                              f"Welch's t {unpaired[1]:.3g}): it compares the two piles of scores and ignores that "
+                              f"each pair shares its task and seed. Test the paired differences instead (the "
+                              f"reference, Wilcoxon signed-rank: {wil:.3g}; sign test: {sign:.3g}).")
+        raise CheckFailed(f"p_value = {p:.3g}, but every paired test of these differences (8 of 9 non-zero ones "
+                          f"positive) gives less than {PAIRED_MAX}: the reference, Wilcoxon signed-rank, {wil:.3g}; "
+                          f"the sign test {sign:.3g}. Test the differences d_i, not the scores.")
+    n += 1
+    # BO worse on every pair: a two-sided paired test is small; a one-sided "BO better" test is near 1
+    worse = [-0.06, -0.03, -0.05, -0.08, -0.02, -0.04, -0.05, -0.07]
+    bo4, rs4 = _study(worse, base[:8])
+    p4 = float(call(fn, name, sig, [dict(r) for r in bo4], [dict(r) for r in rs4])["p_value"])
+    if p4 > PAIRED_MAX:
+        one_sided = "It is one-sided (it only asks whether BO is better). " if p4 > 0.5 else ""
+        raise CheckFailed(f"when BO is worse on every one of 8 pairs your p_value is {p4:.3g}; a two-sided paired "
+                          f"test gives {_wilcoxon_p(worse):.3g} (Wilcoxon). {one_sided}Report the two-sided p: a "
+                          "difference in either direction counts.")
+    # no effect: differences of both signs; every valid paired test gives a large p
+    null = [0.05, -0.04, 0.02, -0.06, 0.03, -0.01, 0.04, -0.05, 0.0, -0.02]
+    bo5, rs5 = _study(null, base)
+    p5 = float(call(fn, name, sig, [dict(r) for r in bo5], [dict(r) for r in rs5])["p_value"])
+    seen = [b["test"] - r["test"] for b, r in zip(bo5, reversed(rs5))]  # the differences as the student sees them
+    halves = [f(x) / 2 for f in (_wilcoxon_p, _ttest_p, _sign_test_p) for x in (null, seen)]
+    if any(math.isclose(p5, h, rel_tol=1e-3) for h in halves):
+        raise CheckFailed(f"with differences of both signs your p_value is {p5:.3g}, half the two-sided one: "
+                          "report the two-sided p (we did not know in advance that BO could only be better).")
+    if p5 < NULL_MIN:
+        raise CheckFailed(f"with differences of both signs and no consistent direction your p_value is {p5:.3g}; "
+                          f"every paired test gives more than {NULL_MIN} (Wilcoxon {_wilcoxon_p(null):.3g}, paired t "
+                          f"{_ttest_p(null):.3g}). Is it a p-value of the differences d_i, two-sided?")
     n += 1
     bo2, rs2 = _study([0.1, 0.1, 0.1], [0.2, 0.3, 0.4])
     bo2[1]["distinct"] = 41  # BO scored fewer distinct instructions on one pair

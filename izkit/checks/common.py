@@ -115,3 +115,84 @@ def expect_finite_gradient(fn: Callable[..., Any], name: str, signature: str,
     if g is None:
         raise CheckFailed(f"`{name}`'s output does not depend on its input {where}")
     expect_finite(g, name, f"in its gradient {where}", hint)
+
+
+# ------------------------------------------------------------------------------------- izkit's own answer key
+
+
+def _izkit_module(obj: Any) -> str | None:
+    """The izkit module an object comes from (a module, function or class), or None."""
+    import types
+
+    name = obj.__name__ if isinstance(obj, types.ModuleType) else getattr(obj, "__module__", None)
+    if isinstance(name, str) and (name == "izkit" or name.startswith("izkit.")) and not name.startswith("izkit.checks"):
+        return name
+    return None
+
+
+def izkit_inside(fn: Any, modules: tuple[str, ...], _seen: set[int] | None = None) -> str | None:
+    """Where ``fn`` uses izkit's own implementation from one of ``modules`` (e.g. ``("izkit.kernels",)``): the
+    module or function it reaches, else None.
+
+    It looks at ``fn`` itself, then at every global name, closure cell and default its code (nested functions
+    included) refers to, and follows the student's own functions it calls, so a helper that wraps
+    ``izkit.kernels.matern52`` is found too. A heuristic (``eval`` or ``getattr`` tricks escape it), meant to stop the
+    honest shortcut of importing the answer, not a determined cheat.
+    """
+    import types
+
+    seen = set() if _seen is None else _seen
+    if id(fn) in seen:
+        return None
+    seen.add(id(fn))
+    here = _izkit_module(fn)
+    if here is not None:
+        return f"{here}.{getattr(fn, '__qualname__', '')}".rstrip(".") if any(
+            here == m or here.startswith(m + ".") for m in modules) else None
+    fn = getattr(fn, "__func__", fn)  # a bound method: its function
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return None
+    names: set[str] = set()
+    stack = [code]
+    while stack:
+        c = stack.pop()
+        names.update(c.co_names)
+        stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    for nm in names:  # an import inside the function: `from izkit.kernels import matern52` names the module
+        if (nm == "izkit" or nm.startswith("izkit.")) and not nm.startswith("izkit.checks") and any(
+                nm == m or nm.startswith(m + ".") or m.startswith(nm + ".") for m in modules):
+            return nm
+    g = getattr(fn, "__globals__", {})
+    reached = [g[n] for n in names if n in g]
+    reached += [cell.cell_contents for cell in (fn.__closure__ or ()) if _has_contents(cell)]
+    reached += list(fn.__defaults__ or ()) + list((fn.__kwdefaults__ or {}).values())
+    for obj in reached:
+        found = None
+        if isinstance(obj, types.ModuleType):
+            mod = _izkit_module(obj)
+            if mod is not None and any(mod == m or mod.startswith(m + ".") or m.startswith(mod + ".") for m in modules):
+                found = mod
+        elif callable(obj):
+            found = izkit_inside(obj, modules, seen)
+        if found:
+            return found
+    return None
+
+
+def _has_contents(cell: Any) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:  # an empty closure cell
+        return False
+    return True
+
+
+def refuse_izkit(fn: Any, name: str, modules: tuple[str, ...]) -> None:
+    """Fail when the student's ``fn`` is, or calls, izkit's own implementation from ``modules``: the check compares
+    with izkit, so izkit's function would pass without teaching anything."""
+    found = izkit_inside(fn, modules)
+    if found:
+        raise CheckFailed(f"`{name}` uses izkit's own implementation ({found}): that is the answer key this check "
+                          "compares with, so it proves nothing. Write it yourself with torch / numpy (and your own "
+                          "functions from the earlier assignments).")

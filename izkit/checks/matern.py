@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from izkit.checks.common import (CheckFailed, as_tensor, call, close, constant_factor, expect_finite,
-                                 expect_finite_gradient, expect_shape, seeded, success, worst)
+                                 expect_finite_gradient, expect_shape, refuse_izkit, seeded, success, worst)
 from izkit.kernels import DTYPE, matern52
 
 SQRT3, SQRT5 = math.sqrt(3.0), math.sqrt(5.0)
@@ -31,21 +31,38 @@ def _matern(X1: Tensor, X2: Tensor, ls: Tensor, nu: str = "5/2") -> Tensor:
     raise ValueError(nu)
 
 
-def check_matern52(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> None:
+def check_matern52(fn: Callable[[Tensor, Tensor, Tensor], Tensor], part: str = "all", seed: int = 0) -> None:
     """Check ``fn(X1 (n1, d), X2 (n2, d), lengthscale (d,) or (1,)) -> (n1, n2)``, the unit-outputscale Matern-5/2.
 
     Reference: :func:`izkit.kernels.matern52`, ``(1 + sqrt5 r + 5/3 r^2) exp(-sqrt5 r)`` with
     ``r = |(x - x') / lengthscale|`` (Rasmussen & Williams eq. 4.17). Raises ``AssertionError`` with a hint when wrong.
+    ``part``: "values" (shapes, k(x, x) = 1, symmetry, ARD values), "gradients" (a finite gradient at r = 0) or
+    "all"; ``seed`` draws other inputs (seed 0 is the visible test, other seeds the graders' hidden ones).
     """
     name, sig = "matern52", "matern52(X1, X2, lengthscale)"
-    g = seeded(0)
-    X1 = torch.rand(5, 3, generator=g, dtype=DTYPE) * 2 - 1  # (5, 3)
-    X2 = torch.rand(4, 3, generator=g, dtype=DTYPE) * 2 - 1  # (4, 3)
-    ls = torch.tensor([0.3, 0.8, 2.0], dtype=DTYPE)  # (3,) ARD
+    if part not in ("all", "values", "gradients"):
+        raise ValueError(f"part is 'all', 'values' or 'gradients', not {part!r}")
+    refuse_izkit(fn, name, ("izkit.kernels", "izkit.gp", "izkit.surrogate"))
+    g = seeded(seed)
+    d = 3 + seed % 3  # the hidden cases use other dimensions too
+    X1 = torch.rand(5, d, generator=g, dtype=DTYPE) * 2 - 1  # (5, d)
+    X2 = torch.rand(4, d, generator=g, dtype=DTYPE) * 2 - 1  # (4, d)
+    ls = torch.rand(d, generator=g, dtype=DTYPE) * 1.7 + 0.3  # (d,) ARD, one lengthscale per dimension
+    ls[:3] = torch.tensor([0.3, 0.8, 2.0], dtype=DTYPE)
     n = 0
+    if part == "gradients":
+        expect_finite_gradient(
+            fn, name, sig, lambda x: (x, x, ls), X1, "at r = 0 (matern52(X, X), differentiated in X)",
+            "The gradient of sqrt at 0 is infinite: take the square root of the squared distance clamped to a "
+            "tiny positive number (`r2.clamp_min(1e-30).sqrt()`). (torch.cdist is fine too.)")
+        expect_finite_gradient(
+            fn, name, sig, lambda s: (X1, X2, s), ls, "with respect to the lengthscales",
+            "Divide the inputs by the lengthscale with torch operations so gradients reach it.")
+        success(name, 2, "a finite gradient at r = 0 and with respect to the lengthscales")
+        return
 
     out = as_tensor(call(fn, name, sig, X1, X2, ls), name)
-    expect_shape(out, (5, 4), name, "X1 (5, 3), X2 (4, 3)")
+    expect_shape(out, (5, 4), name, f"X1 (5, {d}), X2 (4, {d})")
     n += 1
     expect_finite(out, name, "for ordinary inputs", "Look for a division by zero or a log/sqrt of a negative number.")
     n += 1
@@ -80,9 +97,9 @@ def check_matern52(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> None:
             (_matern(X1, X2, ls, "r2"), "The third term should be 5/3 * r**2 (r squared), not 5/3 * r."),
             (matern52(X1, X2, ls**2), "You divided by the lengthscale squared; divide each coordinate by the "
                                        "lengthscale itself (r = |(x - x') / l|)."),
-            (matern52(X1, X2, ls.mean().expand(3)), "You used one lengthscale for every dimension (ARD means one per "
+            (matern52(X1, X2, ls.mean().expand(d)), "You used one lengthscale for every dimension (ARD means one per "
                                                     "dimension: divide coordinate i by lengthscale[i])."),
-            (matern52(X1, X2, ls[:1].expand(3)), "Only the first lengthscale was used: divide coordinate i by "
+            (matern52(X1, X2, ls[:1].expand(d)), "Only the first lengthscale was used: divide coordinate i by "
                                                  "lengthscale[i] (broadcasting X / lengthscale does this)."),
             (matern52(X1, X2, 1 / ls), "You multiplied by the lengthscale; divide by it."),
         ]
@@ -103,8 +120,11 @@ def check_matern52(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> None:
                           "broadcasts for a (1,) lengthscale as well as a (d,) one.")
     n += 1
     one = as_tensor(call(fn, name, sig, X1[:1], X2[:1], ls), name)
-    expect_shape(one, (1, 1), name, "a single pair of points (1, 3), (1, 3)")
+    expect_shape(one, (1, 1), name, f"a single pair of points (1, {d}), (1, {d})")
     n += 1
+    if part == "values":
+        success(name, n, "shape, k(x, x) = 1, symmetry, ARD lengthscales, values")
+        return
 
     expect_finite_gradient(
         fn, name, sig, lambda x: (x, x, ls), X1, "at r = 0 (matern52(X, X), differentiated in X)",
