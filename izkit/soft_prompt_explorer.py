@@ -304,7 +304,8 @@ class SoftPromptExplorer:
         st, z = self.state, self.current_z()
         mean, sd = self.gps.predict(st["gp"], z[None])
         st.update(z=z, mean=float(mean[0]), sd=float(sd[0]), inside_box=bool((np.abs(z) <= 1.0).all()))
-        box = "" if st["inside_box"] else " " + WARN.format("(outside [-1, 1]^d: generation clips it to the box)")
+        outside = "(outside [-1, 1]^d, where the generator refuses z: Generate clips z into the box first)"
+        box = "" if st["inside_box"] else " " + WARN.format(outside)
         self.w["readout"].value = (f"<b>z</b> = [{', '.join(f'{v:+.2f}' for v in z)}]{box}<br>"
                                    f"<b>GP</b> ({st['gp']}): mean {st['mean']:.3f}, sd {st['sd']:.3f} "
                                    f"({self.objective})")
@@ -371,7 +372,8 @@ class SoftPromptExplorer:
         axes[0].set_ylabel(f"b ({self.directions} direction 2)")
         handles, labels = axes[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="lower left", ncols=3, fontsize=8, frameon=False)
-        fig.text(0.99, 0.015, "faded, beyond the dashed line: outside the box [-1, 1]^d (generation clips z to it)",
+        fig.text(0.99, 0.015, "faded, beyond the dashed line: outside the box [-1, 1]^d (the explorer clips z into it "
+                 "before generating)",
                  ha="right", fontsize=8, color="0.35")
 
     def draw_slice(self, name: str) -> None:
