@@ -615,12 +615,22 @@ def test_successive_halving_estimate_and_a_bad_call_are_named():
 def test_the_notebooks_import_paths_and_one_exception_type():
     """The assignments import each check from izkit.checks; every check fails with CheckFailed, an AssertionError."""
     from izkit.checks import (CheckFailed, check_answers_spent, check_best_test_score, check_bo_step,
-                              check_bo_vs_random, check_coupled_kernel, check_ei, check_halving_rungs, check_log_ei,
-                              check_matern52, check_most_candidates, check_promote, check_successive_halving)
+                              check_bo_vs_random, check_coupled_kernel, check_ei, check_gp_posterior,
+                              check_halving_rungs, check_log_ei, check_matern52, check_most_candidates, check_promote,
+                              check_score_similarity, check_successive_halving)
 
     assert issubclass(CheckFailed, AssertionError)
-    for check in (check_matern52, check_coupled_kernel, check_ei, check_log_ei, check_bo_step, check_best_test_score,
-                  check_bo_vs_random, check_halving_rungs, check_answers_spent, check_most_candidates, check_promote,
-                  check_successive_halving):
+    for check in (check_matern52, check_score_similarity, check_coupled_kernel, check_ei, check_log_ei,
+                  check_gp_posterior, check_bo_step, check_best_test_score, check_bo_vs_random, check_halving_rungs,
+                  check_answers_spent, check_most_candidates, check_promote, check_successive_halving):
         with pytest.raises(CheckFailed, match="not implemented yet"):
             check(stub)
+
+
+def test_score_similarity_passes_and_slips_get_named(capsys):
+    checks.check_score_similarity(lambda F, s: good_matern(F, F, s))
+    checks.check_score_similarity(lambda F, s: good_matern(F, F, s), seed=1)
+    assert capsys.readouterr().out.count("✓ score_similarity") == 2
+    fails_with(checks.check_score_similarity, lambda F, s: good_matern(F.T, F.T, s), "compares examples")
+    fails_with(checks.check_score_similarity, lambda F, s: good_matern(F, F, s**2), "squared")
+    fails_with(checks.check_score_similarity, lambda F, s: matern52(F, F, s), "izkit's own implementation")
