@@ -82,27 +82,17 @@ def config_from_args(args: argparse.Namespace, task: str) -> Config:
     return cfg.as_paper() if getattr(args, "paper", False) else cfg
 
 
-def resume_config(args: argparse.Namespace, out: Path) -> Config:
-    """The config recorded in ``out``: ``--resume`` needs only ``--task``; flags given as well must agree with it
-    (``izkit.resume.config_to_resume`` says which may change)."""
-    from izkit.resume import config_to_resume
-
-    return config_to_resume(out, args.task, config_from_args(args, args.task))
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
-    from izkit.loop import run
+    from izkit.loop import Run
     from izkit.replay import replay
 
-    if args.resume:
-        out = Path(args.resume)
-        cfg = resume_config(args, out)
-        print(f"resuming {out}; answer cache: {describe_cache(cfg.answer_cache)}", file=sys.stderr)
-    else:
-        cfg = config_from_args(args, args.task)
-        out = Path(args.out or f"runs/{Path(args.task).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
-    try:
-        result = run(cfg, out, resume=bool(args.resume))
+    out = Path(args.resume or args.out or f"runs/{Path(args.task).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+    try:  # --resume: the record gives the config, and the flags given must agree with it (izkit.resume.plan_run)
+        run = Run(config_from_args(args, args.task), out, resume=bool(args.resume), from_flags=bool(args.resume))
+        if args.resume:
+            print(f"resuming {out} ({run.plan.state} record); answer cache: {describe_cache(run.cfg.answer_cache)}",
+                  file=sys.stderr)
+        result = run.execute()
     except (Exception, KeyboardInterrupt) as err:
         _say_how_to_resume(out, args.task, err)
         raise
@@ -123,11 +113,13 @@ def describe_cache(spec: str | None) -> str:
 
 def _say_how_to_resume(out: Path, task: str, err: BaseException) -> None:
     """After a failed or interrupted run: how much the record keeps and the command that continues it."""
+    from izkit.resume import ACTIONS, record_state
+
     path = out / RECORD_NAME
-    if not path.exists() or isinstance(err, RecordError):
-        return
     try:
-        n = len(RunRecord.open(path).evals())
+        if isinstance(err, RecordError) or ACTIONS[record_state(out)] != "continue":
+            return  # nothing recorded yet (the same command starts it again), or nothing to continue
+        n = len(RunRecord.read(path).evals())
     except (RecordError, OSError):
         return
     print(f"the record {path} keeps the {n} evaluations finished so far; continue the run with\n"

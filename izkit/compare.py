@@ -18,7 +18,7 @@ import numpy as np
 
 from izkit.config import METHOD_NAMES, METHODS, Config
 from izkit.loop import RunResult, run
-from izkit.records import RECORD_NAME, RecordBusy
+from izkit.records import RecordBusy
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +66,9 @@ def pair_folder(out: Path, task: str, seed: int) -> Path:
 
 def run_pair(cfg: Config, task: str, seed: int, out: Path, progress: bool) -> RunResult:
     """One (task, seed) into :func:`pair_folder`: started, resumed, or read back when finished (then no model is
-    loaded)."""
-    sub = pair_folder(out, task, seed)
-    resume = (sub / RECORD_NAME).exists()
-    return run(dataclasses.replace(cfg, task=task, seed=seed), sub, resume=resume, progress=progress)
+    loaded), by the one rule of :func:`izkit.resume.plan_run` (a pair killed before its header starts anew)."""
+    return run(dataclasses.replace(cfg, task=task, seed=seed), pair_folder(out, task, seed), resume=True,
+               progress=progress)
 
 
 def compare_table(results: list[RunResult], objective: str) -> str:

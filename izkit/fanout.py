@@ -7,12 +7,12 @@ the models go on a GPU); Ray gives a task of ``cpus`` CPUs as many OpenMP thread
 pairs side by side rather than two two-thread processes fighting over its cores.
 
 Records travel with the tasks both ways, so a cluster need not share a file system: the driver sends a pair's record
-as it stands (nothing, a partial one or a finished one), the worker writes it into its own ``out`` where that lacks
-it and resumes it, and sends the record back when the pair is finished; the driver writes it where its own copy
-differs. Where the nodes do share ``out``, both copies are the same file and nothing is written twice. A pair that
-raises sends back its record as far as it got (:class:`Failed`), so what was done reaches the driver and the same
-command resumes it; a worker that dies is retried by Ray (``max_retries``) and resumes from the record it had
-written; the folder's lock
+as it stands (nothing, a partial one or a finished one), the worker writes it into its own ``out`` where that has
+nothing recorded, goes on by the rule of every run (:func:`izkit.resume.plan_run`), and sends the record back when
+the pair is finished; the driver writes it where its own copy differs. Where the nodes do share ``out``, both copies
+are the same file and nothing is written twice. A pair that raises sends back its record as far as it got
+(:class:`Failed`), so what was done reaches the driver and the same command resumes it; a worker that dies is retried
+by Ray (``max_retries``) and resumes from the record it had written; the folder's lock
 (:func:`izkit.records.locked_run`) still keeps two writers off one record: a pair that another process is running is
 tried again once the others are done.
 
@@ -33,7 +33,8 @@ from typing import Any
 from izkit.compare import pair_folder, run_pair
 from izkit.config import Config
 from izkit.loop import RunResult
-from izkit.records import RECORD_NAME, RecordBusy, write_whole
+from izkit.records import RECORD_NAME, RecordBusy, locked_run, write_whole
+from izkit.resume import ACTIONS, record_state
 
 BUSY = "busy"  # what a worker returns for a pair that another process holds
 
@@ -118,14 +119,16 @@ def compare_on_ray(cfg: Config, tasks: list[str], seeds: list[int], out: str | o
 
 
 def pair_on_worker(cfg: Config, task: str, seed: int, out: str, sent: bytes) -> bytes | str | Failed:
-    """On a Ray worker: the driver's record written where this node lacks it, the pair run (or resumed, or read
-    back), and the finished record returned; :data:`BUSY` where another process holds it; :class:`Failed`, with the
-    record as far as it got, where the pair raised."""
-    path = pair_folder(Path(out), task, seed) / RECORD_NAME
-    if sent and not path.exists():  # a node that does not share the driver's folder
-        write_whole(path, sent)
+    """On a Ray worker: the driver's record written where this node has nothing recorded, the pair run (or resumed,
+    or read back), and the finished record returned; :data:`BUSY` where another process holds it;
+    :class:`Failed`, with the record as far as it got, where the pair raised."""
+    folder = pair_folder(Path(out), task, seed)
+    path = folder / RECORD_NAME
     try:
-        run_pair(cfg, task, seed, Path(out), progress=False)
+        with locked_run(folder):  # no other process writes the record between the look and the run
+            if sent and ACTIONS[record_state(folder)] == "start":  # nothing recorded here: not the driver's folder
+                write_whole(path, sent)
+            run_pair(cfg, task, seed, Path(out), progress=False)
     except RecordBusy:
         return BUSY
     except Exception as err:  # noqa: BLE001 (sent back with the partial record; the driver reports it)

@@ -31,8 +31,8 @@ import numpy as np
 from izkit import __version__
 from izkit.config import METHOD_NAMES, Config
 from izkit.pipeline import Pipeline
-from izkit.records import RECORD_NAME, RecordError, RunRecord, locked_run
-from izkit.resume import check_resumable
+from izkit.records import RECORD_NAME, RunRecord, locked_run
+from izkit.resume import plan_run
 from izkit.strategies import Proposal, Round, Strategy, is_search, strategy_for
 from izkit.surrogate import proposal_preimages
 from izkit.tasks import load_task
@@ -88,30 +88,34 @@ class RunResult:
 class Run:
     """One run: all methods of a config on one task, recorded to ``out/record.jsonl``.
 
-    ``Run(cfg, out).execute()`` starts or resumes (``resume=True`` continues the record in ``out`` after checking that
-    it was made with the same config) and returns a :class:`RunResult`. ``pipeline`` may be given (tests pass fakes);
-    otherwise the models are loaded from the config on first use, so a finished run reads back with no model.
+    ``Run(cfg, out).execute()`` starts or resumes and returns a :class:`RunResult`. What it does with the record in
+    ``out`` is :func:`izkit.resume.plan_run`'s one rule, asked once here: with ``resume=True`` a recorded run is
+    continued (a finished one read back) after checking that it was made with the same config, and a folder with
+    nothing recorded (no record, an empty one, or one cut off inside its header) starts anew; ``from_flags``: ``cfg``
+    holds only what ``izkit run --resume``'s flags set, and the record gives the rest. ``pipeline`` may be given
+    (tests pass fakes); otherwise the models are loaded from the config on first use, so a finished run reads back
+    with no model.
     """
 
     def __init__(self, cfg: Config, out: str | os.PathLike, resume: bool = False, progress: bool = True,
-                 pipeline: Pipeline | None = None):
-        cfg.validate()
-        self.cfg = cfg
+                 pipeline: Pipeline | None = None, from_flags: bool = False):
+        cfg.validate()  # a bad setting fails before the folder is touched
         self.out = Path(out)
+        path = self.out / RECORD_NAME
+        check_writable(self.out)
+        with locked_run(self.out):  # before the record is read: opening it may cut a torn tail, which is a write
+            self.plan = plan_run(self.out, cfg, resume, from_flags)
+            if self.plan.action == "start":
+                path.unlink(missing_ok=True)  # an empty or headerless record holds nothing to keep
+                self.record = None  # created once the models are loaded, so the header names them
+            else:
+                self.record = RunRecord.open(path)  # a torn last line is cut off, and re-done
+        self.cfg = cfg = self.plan.config  # the one config, resolved by plan_run: trusted from here on
+        cfg.validate()  # (a resumed run's config is the record's)
         self.objective = cfg.resolved_objective()
         self.progress = progress
         self.task = load_task(cfg.task, root=cfg.root)
         self.splits = self.task.splits(cfg.kappa, cfg.n_dev, cfg.n_test, cfg.seed)
-        path = self.out / RECORD_NAME
-        check_writable(self.out)
-        with locked_run(self.out):  # before the record is read: opening it may cut a torn tail, which is a write
-            if resume:
-                self.record = RunRecord.open(path)
-                self.cfg = cfg = check_resumable(path, self.record.header, cfg)  # in the number format it began in
-            elif path.exists() and path.stat().st_size > 0:  # an empty record (killed before the header) starts anew
-                raise RecordError(f"{path}: a record already exists; resume it with --resume {self.out}")
-            else:
-                self.record = None  # created once the models are loaded, so the header names them
         self._pipeline = pipeline
 
     @property
@@ -364,7 +368,10 @@ class Run:
 
 
 def run(cfg: Config, out: str | os.PathLike, resume: bool = False, progress: bool = True) -> RunResult:
-    """Run InstructZero (and the config's baselines) on one task; the record and results go to ``out``."""
+    """Run InstructZero (and the config's baselines) on one task; the record and results go to ``out``.
+
+    ``resume=True`` continues whatever ``out`` holds by :func:`izkit.resume.plan_run`'s rule (a recorded run is
+    continued or read back; nothing recorded starts anew), as ``izkit compare`` and the course's notebooks ask."""
     return Run(cfg, out, resume=resume, progress=progress).execute()
 
 

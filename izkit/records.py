@@ -168,10 +168,14 @@ class RunRecord:
 
     @classmethod
     def create(cls, path: str | os.PathLike, header: dict[str, Any]) -> RunRecord:
+        """A new record holding ``header``; never written over an existing file (izkit.resume.plan_run says whether
+        a run starts, continues or reads back the record in its folder)."""
         path = Path(path)
-        if path.exists() and path.stat().st_size > 0:
-            raise RecordError(f"{path}: a record already exists; resume it with --resume {path.parent}")
         path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            open(path, "x").close()  # made here and now, or not at all: no header appended to another run's lines
+        except FileExistsError:
+            raise RecordError(f"{path}: a record already exists; resume it with --resume {path.parent}") from None
         rec = cls(path)
         rec.append({"kind": "header", **header})
         return rec

@@ -1,11 +1,20 @@
-"""Resuming a run: may this record be continued with this config, and with which settings exactly?
+"""Resuming a run: what a run folder's record holds, what a run does with it, and with which settings exactly.
 
-One home for the question, asked by ``izkit run --resume`` (:func:`config_to_resume`, from the flags), by
-:class:`izkit.loop.Run` (:func:`check_resumable`, before it appends a line) and by everything that reads a record back
-(:func:`settings_of`: the pipeline of a record, the replay's GP). The rules:
+One home for the question: :func:`plan_run` is asked by every run (``izkit.loop.Run``, so ``izkit run``, ``izkit
+compare``, its Ray fan-out and the course's notebooks alike) before anything is loaded, and :func:`settings_of` by
+everything that reads a record back (the pipeline of a record, the replay's GP). The one rule, by what the record holds
+(:func:`record_state`):
 
-- a record resumes only with the config it was made with, except the settings in :data:`RESUME_MAY_CHANGE` (how to
-  reach the models and where answers are cached, not what the run is);
+    absent, empty, headerless (nothing recorded)   start, with the config asked for (a partial header is removed);
+                                                   ``izkit run --resume`` has no config but the record's: an error
+    torn, unfinished (a header, no ``done`` line)  continue (a torn last line is cut off and re-done), if resuming
+    finished (a ``done`` line)                     read back (no model is loaded), if resuming
+    torn, unfinished or finished, not resuming     an error: the record would be overwritten
+
+A recorded run continues only with the config it was made with:
+
+- the settings in :data:`RESUME_MAY_CHANGE` may differ (how to reach the models and where answers are cached, not what
+  the run is);
 - a model left unnamed ("the default") is compared by the name the record holds for it, so a run made with another
   izkit version's default model is refused rather than continued with other models;
 - a loopback endpoint is compared without its port (a restarted local server is the same black box);
@@ -16,12 +25,13 @@ One home for the question, asked by ``izkit run --resume`` (:func:`config_to_res
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any
 
 from izkit import __version__
 from izkit.config import DTYPES, Config
-from izkit.records import RECORD_NAME, RecordError, RunRecord, jsonable
+from izkit.records import RECORD_NAME, RecordError, jsonable, read_lines
 
 # Settings a resumed run may change: how to reach the models and where answers are cached, not what the run is.
 RESUME_MAY_CHANGE = frozenset({"request_timeout", "max_retries", "device", "dtype", "answer_cache", "test_curve",
@@ -142,17 +152,13 @@ def check_resumable(path: Path, header: dict[str, Any], cfg: Config) -> Config:
     return with_recorded_dtype(cfg, header)
 
 
-def config_to_resume(out: Path, task: str, asked: Config) -> Config:
-    """The config recorded in ``out``, for ``izkit run --resume``: only the task must be named; the settings ``asked``
-    sets away from Config's defaults must agree with the record, except those that may change on resume.
+def with_flags(path: Path, header: dict[str, Any], asked: Config) -> Config:
+    """The config recorded in ``header``, for ``izkit run --resume``: only the task must be named; the settings
+    ``asked`` sets away from Config's defaults must agree with the record, except those that may change on resume.
 
     A default model may be named by the name the record holds for it (``--generator gemma-3-270m``), and a local
     server's ``--base-url`` may name another loopback port (the same black box, restarted).
     """
-    path = out / RECORD_NAME
-    if not path.exists():
-        raise RecordError(f"{out}: no run record ({RECORD_NAME}) to resume there; start a new run with --out {out}")
-    header = RunRecord.open(path).header
     recorded = header.get("config") or {}
     recorded = with_later_defaults(recorded) if recorded else recorded
     unknown, missing = set(recorded) - CONFIG_FIELDS, CONFIG_FIELDS - set(recorded) - RESUME_MAY_CHANGE
@@ -162,8 +168,8 @@ def config_to_resume(out: Path, task: str, asked: Config) -> Config:
         raise RecordError(f"{path}: its header's config (settings {extra}) was not written by this izkit version "
                           f"({__version__}); start a new run with --out")
     cfg = Config.from_dict(recorded)
-    if Path(task).stem != Path(cfg.task).stem:
-        raise RecordError(f"{path}: this record is a run of task {cfg.task!r}, not {task!r}")
+    if Path(asked.task).stem != Path(cfg.task).stem:
+        raise RecordError(f"{path}: this record is a run of task {cfg.task!r}, not {asked.task!r}")
     wanted, default = asked.to_dict(), Config(task=asked.task).to_dict()
     mine = Config.from_dict(recorded_config(header)).to_dict()  # default models named: --generator NAME may name it
     same_endpoint = recorded_config({"config": {**recorded, "base_url": wanted["base_url"]}})["base_url"]
@@ -181,3 +187,73 @@ def config_to_resume(out: Path, task: str, asked: Config) -> Config:
                               f"{key}={value!r}; resume with only --task and --resume, or start a new run with --out")
         cfg = dataclasses.replace(cfg, **{key: value})
     return cfg
+
+
+# What a run folder's record holds (record_state), and what a run does with it (plan_run): the one rule.
+ABSENT, EMPTY, HEADERLESS = "absent", "empty", "headerless"  # nothing recorded: no file, no bytes, no whole line
+TORN, UNFINISHED, FINISHED = "torn", "unfinished", "finished"  # a header; a cut last line; no done line; a done line
+ACTIONS = {ABSENT: "start", EMPTY: "start", HEADERLESS: "start", TORN: "continue", UNFINISHED: "continue",
+           FINISHED: "read back"}
+
+
+def record_state(folder: str | os.PathLike) -> str:
+    """What the record in a run folder holds: one of :data:`ACTIONS`' keys (a corrupt record raises
+    :class:`RecordError` naming the line). Reads only; nothing is cut or written."""
+    return _read(Path(folder) / RECORD_NAME)[0]
+
+
+def _read(path: Path) -> tuple[str, dict[str, Any] | None]:
+    """(the record's state, its header or None)."""
+    if not path.is_file():
+        return ABSENT, None
+    size = path.stat().st_size
+    if size == 0:
+        return EMPTY, None
+    lines, good = read_lines(path)
+    if not lines:  # a kill while the header was being written
+        return HEADERLESS, None
+    if any(line.get("kind") == "done" for line in lines):
+        return FINISHED, lines[0]
+    return (TORN if good < size else UNFINISHED), lines[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunPlan:
+    """What a run does with its folder: the record's state, the action the rule gives it, and the one config the run
+    goes on with (the caller's for a start; for a recorded run, the record's, checked against what was asked)."""
+
+    folder: Path
+    state: str  # absent, empty, headerless, torn, unfinished or finished (record_state)
+    config: Config
+
+    @property
+    def action(self) -> str:
+        """"start", "continue" or "read back" (:data:`ACTIONS`)."""
+        return ACTIONS[self.state]
+
+
+def plan_run(folder: str | os.PathLike, cfg: Config, resume: bool, from_flags: bool = False) -> RunPlan:
+    """The one rule for a run folder (the module docstring's table), asked once, before a run loads anything.
+
+    Args:
+        folder: the run folder; its record is ``folder / record.jsonl``.
+        cfg: the config asked for: the run's whole config, or with ``from_flags`` only what a command line's flags
+            set (the settings left at Config's defaults are not asked for, and come from the record).
+        resume: whether a recorded run here may be continued (or read back when finished); without it, a record with
+            anything in it is an error rather than overwritten.
+        from_flags: ``izkit run --resume``: the config is the record's, checked against the flags given
+            (:func:`with_flags`); with nothing recorded there is no config to resume, and that is an error.
+    """
+    folder = Path(folder)
+    path = folder / RECORD_NAME
+    state, header = _read(path)
+    if header is None:  # nothing recorded: starting is all resuming could do
+        if resume and from_flags:
+            raise RecordError(f"{folder}: no run recorded there ({state} {RECORD_NAME}) to take the settings from; "
+                              f"start the run with --out {folder} (nothing is lost)")
+        return RunPlan(folder, state, cfg)
+    if not resume:
+        raise RecordError(f"{path}: a record already exists; resume it with --resume {folder}")
+    if from_flags:
+        cfg = with_flags(path, header, cfg)
+    return RunPlan(folder, state, check_resumable(path, header, cfg))

@@ -292,7 +292,8 @@ def test_bad_model_or_device_flag_fails_before_a_record_is_written(flags, messag
 
 
 # --------------------------------------------------------------------------------------------------------- --resume
-# (test_loop covers resume_config: no record, another task, a flag that disagrees with the record)
+# (test_loop and test_resume cover `izkit run --resume`'s config: no record, another task, a flag that disagrees
+# with the record; test_layout what every entry point does with a record in each state)
 
 
 @pytest.fixture()
@@ -329,8 +330,8 @@ def _resume(record_text: str, capsys, tmp_path) -> tuple[int, str, str]:
 
 def test_resume_an_empty_record_says_what_to_do(capsys, tmp_path, no_model):
     code, err, after = _resume("", capsys, tmp_path)  # a kill between creating the file and writing the header
-    assert code == 2 and "run/record.jsonl: the record is empty" in err, err
-    assert f"start it again with --out {tmp_path / 'run'}" in err and after == ""
+    assert code == 2 and "run: no run recorded there (empty record.jsonl) to take the settings from" in err, err
+    assert f"start the run with --out {tmp_path / 'run'}" in err and after == ""
     from izkit.config import Config
     from izkit.loop import Run
 

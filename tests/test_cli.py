@@ -8,6 +8,16 @@ import pytest
 
 from izkit import __version__
 from izkit.cli import build_parser, main
+from izkit.config import Config
+
+
+
+def resumed(args, out) -> Config:
+    """The one config ``izkit run --resume OUT`` goes on with, for these parsed flags (izkit.resume.plan_run)."""
+    from izkit.cli import config_from_args
+    from izkit.resume import plan_run
+
+    return plan_run(out, config_from_args(args, args.task), resume=True, from_flags=True).config
 
 
 def test_version(capsys):
@@ -82,7 +92,7 @@ def test_run_flags_reach_the_config():
 
 def test_cache_flags_reach_the_config_and_may_change_on_resume(tmp_path, capsys):
     from izkit.cache import default_cache_path
-    from izkit.cli import config_from_args, resume_config
+    from izkit.cli import config_from_args
 
     def cfg(*flags):
         return config_from_args(build_parser().parse_args(["run", "--task", "sum", "--quick", *flags]), "sum")
@@ -100,9 +110,9 @@ def test_cache_flags_reach_the_config_and_may_change_on_resume(tmp_path, capsys)
     Run(cfg("--cache", str(tmp_path / "a.sqlite")), tmp_path / "run", progress=False,
         pipeline=make_fake_pipeline()).execute()
     args = lambda *f: build_parser().parse_args(["run", "--task", "sum", "--resume", str(tmp_path / "run"), *f])  # noqa
-    assert resume_config(args(), tmp_path / "run").answer_cache == str(tmp_path / "a.sqlite")  # the record's
-    assert resume_config(args("--no-cache"), tmp_path / "run").answer_cache is None  # may change on resume
-    assert resume_config(args("--cache", "b.sqlite"), tmp_path / "run").answer_cache == "b.sqlite"
+    assert resumed(args(), tmp_path / "run").answer_cache == str(tmp_path / "a.sqlite")  # the record's
+    assert resumed(args("--no-cache"), tmp_path / "run").answer_cache is None  # may change on resume
+    assert resumed(args("--cache", "b.sqlite"), tmp_path / "run").answer_cache == "b.sqlite"
     from izkit.cli import describe_cache
 
     assert describe_cache("default") == str(default_cache_path()) and describe_cache(None).startswith("none")

@@ -3,7 +3,9 @@
 - no file in izkit/ is over 450 lines;
 - no import cycle among izkit's modules, counting imports inside functions;
 - no module of izkit/, bench/ or the notebooks uses a private name (``_x``) of another izkit module;
-- the library never imports the command line.
+- the library never imports the command line;
+- every way to run (``izkit run``, ``izkit compare``, a Ray worker, the course's ``run``) resumes a record by the one
+  rule of ``izkit.resume.plan_run``, checked by running each on a record in each state.
 """
 
 from __future__ import annotations
@@ -122,13 +124,99 @@ def test_no_strategy_takes_the_whole_run():
         assert [ast.unparse(a.annotation) for a in params] == ["Round"], f"line {fn.lineno}: propose takes {params}"
 
 
-def test_resuming_is_answered_in_one_module():
-    """The resume rules live in izkit.resume alone, and nothing imports back into loop.py to resume."""
-    for name, path in _modules().items():
-        text = path.read_text()
-        for word in ("RESUME_MAY_CHANGE =", "def check_same_config", "def with_recorded_dtype", "def recorded_config",
-                     "def check_resumable"):
-            assert name == "izkit.resume" or word not in text, f"{name} defines {word!r}: that belongs to izkit.resume"
+# -- one rule for resuming, by behaviour: every entry point given a record in each state does what izkit.resume says --
+
+FLAGS = ["--quick", "--baselines", "uniform", "--objective", "loglik", "--selection", "best", "--no-preimages",
+         "--no-cache"]  # a small paper-allocation run the fake pipeline plays in a second or two
+STATES = ("absent", "empty", "headerless", "torn", "unfinished", "finished")
+ENTRY_POINTS = ("izkit run --out", "izkit run --resume", "izkit compare", "ray worker", "course")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """(config, bytes of the finished record) of the run every entry point is asked to make."""
+    from conftest import make_fake_pipeline
+    from izkit.cli import build_parser, config_from_args
+    from izkit.loop import Run
+
+    cfg = config_from_args(build_parser().parse_args(["run", "--task", "antonyms", *FLAGS]), "antonyms")
+    out = tmp_path_factory.mktemp("reference")
+    Run(cfg, out, progress=False, pipeline=make_fake_pipeline()).execute()
+    return cfg, (out / "record.jsonl").read_bytes()
+
+
+def _leave(folder: Path, state: str, record: bytes) -> None:
+    """The record a run killed in ``state`` leaves in ``folder``."""
+    lines = record.splitlines(keepends=True)
+    kept = b"".join(lines[: len(lines) // 2])  # a header and some rounds, as a kill half way leaves them
+    body = {"empty": b"", "headerless": lines[0][:40], "torn": kept + lines[len(lines) // 2][:25],
+            "unfinished": kept, "finished": record}
+    folder.mkdir(parents=True, exist_ok=True)
+    if state in body:
+        (folder / "record.jsonl").write_bytes(body[state])
+
+
+def _call(entry: str, cfg, root: Path) -> tuple[Path, int]:
+    """Run ``entry`` on the run folder it uses under ``root``: (that folder, 0 or the CLI's exit status)."""
+    from izkit.cli import main
+    from izkit.compare import pair_folder
+    from izkit.fanout import BUSY, Failed, pair_on_worker
+    from izkit.loop import run
+
+    pair = pair_folder(root, cfg.task, cfg.seed)
+    if entry == "izkit run --out":
+        return pair, main(["run", "--task", cfg.task, *FLAGS, "--out", str(pair)])
+    if entry == "izkit run --resume":
+        return pair, main(["run", "--task", cfg.task, "--resume", str(pair)])
+    if entry == "izkit compare":
+        return pair, main(["compare", "--tasks", cfg.task, "--seeds", str(cfg.seed), *FLAGS, "--out", str(root)])
+    if entry == "ray worker":  # what a Ray task runs, with the driver's copy of the record (a shared folder)
+        sent = (pair / "record.jsonl").read_bytes() if (pair / "record.jsonl").exists() else b""
+        back = pair_on_worker(cfg, cfg.task, cfg.seed, str(root), sent)
+        return pair, 2 if isinstance(back, Failed) or back == BUSY else 0
+    run(cfg, pair, resume=(pair / "record.jsonl").exists(), progress=False)  # as notebooks 01 and 07 run theirs
+    return pair, 0
+
+
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_every_entry_point_resumes_by_the_one_rule(entry, state, reference, tmp_path, monkeypatch, capsys):
+    """Nothing recorded (absent, empty, headerless): the run starts anew and ends as an uninterrupted run ends
+    (``izkit run --resume`` alone refuses: it has no settings but the record's). A torn or unfinished record is
+    continued to that same end; a finished one is read back untouched with no model loaded. A new ``izkit run --out``
+    never writes over a record that holds anything."""
+    from conftest import make_fake_pipeline
+    from izkit.pipeline import Pipeline
+    from izkit.records import comparable_lines
+    from izkit.resume import ACTIONS
+
+    cfg, record = reference
+    loaded = []
+    monkeypatch.setattr(Pipeline, "from_config",
+                        classmethod(lambda cls, *a, **k: loaded.append(1) or make_fake_pipeline()))
+    _leave(tmp_path / "antonyms-seed0", state, record)
+    before = (tmp_path / "antonyms-seed0" / "record.jsonl").read_bytes() if state != "absent" else None
+    action = ACTIONS[state]
+    refused = {"izkit run --out": action != "start",  # a new run never writes over a recorded one
+               "izkit run --resume": action == "start"}.get(entry, False)  # no record to take the settings from
+    folder, status = _call(entry, cfg, tmp_path)
+    path = folder / "record.jsonl"
+    if refused:
+        assert status == 2, capsys.readouterr()
+        assert (path.read_bytes() if path.exists() else None) == before  # left as it was
+        return
+    assert status == 0, capsys.readouterr()
+    reference_path = tmp_path / "reference.jsonl"
+    reference_path.write_bytes(record)
+    assert comparable_lines(path) == comparable_lines(reference_path)  # the end an uninterrupted run reaches
+    if action == "read back":
+        assert path.read_bytes() == record and not loaded  # untouched, no model
+    else:
+        assert loaded  # the models were needed: the run did work
+
+
+def test_runs_are_run_from_loop_py_only():
+    """Nothing imports back into loop.py to resume, and the resume rule does not import the loop."""
     assert "izkit.loop" not in _graph()["izkit.resume"]
     taken = {n for name, path in _modules().items()
              for target, names in _imports(ast.parse(path.read_text()), name, path.name == "__init__.py")

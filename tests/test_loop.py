@@ -27,6 +27,14 @@ from izkit.records import RecordError
 TASK = "antonyms"
 
 
+def resumed(args, out) -> Config:
+    """The one config ``izkit run --resume OUT`` goes on with, for these parsed flags (izkit.resume.plan_run)."""
+    from izkit.cli import config_from_args
+    from izkit.resume import plan_run
+
+    return plan_run(out, config_from_args(args, args.task), resume=True, from_flags=True).config
+
+
 def fake_cfg(**kw) -> Config:
     # the paper's allocation (best of the budget on n_dev), whose loop these tests count; halving: tests/test_selection
     kw = {"baselines": ("uniform", "ape", "manual"), "objective": "loglik", "selection": "best", "preimages": False,
@@ -240,7 +248,6 @@ def test_compare_table_format(tmp_path):
 
 def test_resume_takes_the_config_from_the_record(tmp_path):
     from izkit.cli import build_parser
-    from izkit.cli import resume_config
 
     cfg = fake_cfg(seed=3, baselines=("uniform",))
     Run(cfg, tmp_path, progress=False, pipeline=make_fake_pipeline()).execute()
@@ -248,15 +255,15 @@ def test_resume_takes_the_config_from_the_record(tmp_path):
     def args(*flags):
         return build_parser().parse_args(["run", "--task", TASK, "--resume", str(tmp_path), *flags])
 
-    assert resume_config(args(), tmp_path) == cfg  # nothing but --task: the record's config, quick preset and all
-    assert resume_config(args("--seed", "3", "--baselines", "uniform"), tmp_path) == cfg  # agreeing flags are fine
-    assert resume_config(args("--timeout", "5"), tmp_path).request_timeout == 5.0  # how to reach the endpoint
+    assert resumed(args(), tmp_path) == cfg  # nothing but --task: the record's config, quick preset and all
+    assert resumed(args("--seed", "3", "--baselines", "uniform"), tmp_path) == cfg  # agreeing flags are fine
+    assert resumed(args("--timeout", "5"), tmp_path).request_timeout == 5.0  # how to reach the endpoint
     with pytest.raises(RecordError, match="made with seed=3, but the flags ask for seed=4"):
-        resume_config(args("--seed", "4"), tmp_path)
+        resumed(args("--seed", "4"), tmp_path)
     with pytest.raises(RecordError, match="a run of task 'antonyms', not 'sum'"):
-        resume_config(build_parser().parse_args(["run", "--task", "sum", "--resume", str(tmp_path)]), tmp_path)
-    with pytest.raises(RecordError, match="no run record"):
-        resume_config(args(), tmp_path / "elsewhere")
+        resumed(build_parser().parse_args(["run", "--task", "sum", "--resume", str(tmp_path)]), tmp_path)
+    with pytest.raises(RecordError, match="no run recorded there"):
+        resumed(args(), tmp_path / "elsewhere")
 
 
 def test_compare_covers_every_task_before_any_twice(tmp_path, monkeypatch):
@@ -436,13 +443,13 @@ def test_a_record_of_another_default_model_refuses_to_resume(tmp_path, monkeypat
         Run(cfg, tmp_path, resume=True, progress=False, pipeline=make_fake_pipeline())
     Run(dataclasses.replace(cfg, generator="gemma-3-270m"), tmp_path, resume=True, progress=False,
         pipeline=make_fake_pipeline())  # named explicitly: resumes
-    from izkit.cli import build_parser, resume_config
+    from izkit.cli import build_parser
 
     args = build_parser().parse_args(["run", "--task", "antonyms", "--resume", str(tmp_path), "--generator",
                                       "gemma-3-270m"])
-    Run(resume_config(args, tmp_path), tmp_path, resume=True, progress=False, pipeline=make_fake_pipeline())
+    Run(resumed(args, tmp_path), tmp_path, resume=True, progress=False, pipeline=make_fake_pipeline())
     with pytest.raises(RecordError, match="generator='gemma-3-270m', but the flags ask for generator='other'"):
-        resume_config(build_parser().parse_args(["run", "--task", "antonyms", "--resume", str(tmp_path),
+        resumed(build_parser().parse_args(["run", "--task", "antonyms", "--resume", str(tmp_path),
                                                  "--generator", "other"]), tmp_path)
 
 
@@ -479,7 +486,7 @@ def test_instructions_are_scored_in_fixed_groups_and_a_partial_group_is_asked_ag
 
 
 def test_a_resume_may_name_a_restarted_loopback_server_on_another_port_but_not_another_host(tmp_path):
-    from izkit.cli import build_parser, resume_config
+    from izkit.cli import build_parser
 
     cfg = fake_cfg(baselines=(), blackbox="openai", blackbox_model="m", base_url="http://127.0.0.1:8001/v1",
                    objective="accuracy")
@@ -488,11 +495,11 @@ def test_a_resume_may_name_a_restarted_loopback_server_on_another_port_but_not_a
     def args(url):
         return build_parser().parse_args(["run", "--task", "antonyms", "--resume", str(tmp_path), "--base-url", url])
 
-    moved = resume_config(args("http://127.0.0.1:9002/v1"), tmp_path)
+    moved = resumed(args("http://127.0.0.1:9002/v1"), tmp_path)
     assert moved.base_url == "http://127.0.0.1:9002/v1"
     Run(moved, tmp_path, resume=True, progress=False, pipeline=make_fake_pipeline())  # the Run's own check agrees
     with pytest.raises(RecordError, match="base_url"):
-        resume_config(args("http://example.org/v1"), tmp_path)
+        resumed(args("http://example.org/v1"), tmp_path)
     with pytest.raises(RecordError, match="base_url"):
         Run(dataclasses.replace(cfg, base_url="http://example.org/v1"), tmp_path, resume=True, progress=False,
             pipeline=make_fake_pipeline())

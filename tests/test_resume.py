@@ -8,8 +8,14 @@ import pytest
 
 from izkit.config import Config
 from izkit.records import RecordError, RunRecord
-from izkit.resume import (RESUME_MAY_CHANGE, check_resumable, check_same_config, config_to_resume, recorded_config,
+from izkit.resume import (RESUME_MAY_CHANGE, check_resumable, check_same_config, plan_run, recorded_config,
                           settings_of, with_recorded_dtype)
+
+
+def resumed_with_flags(out, task: str, asked: Config) -> Config:
+    """The config ``izkit run --task TASK --resume OUT`` goes on with, for flags that make ``asked``."""
+    assert asked.task == task
+    return plan_run(out, asked, resume=True, from_flags=True).config
 
 
 def header(cfg: Config, generator: str | None = "gemma-3-270m", dtype: str = "float32") -> dict:
@@ -74,18 +80,19 @@ def test_a_record_is_read_back_in_its_number_format_and_without_later_settings()
     assert settings_of({"config": cfg.to_dict(), "models": {"generator": "fake"}}) == cfg  # fakes name no dtype
 
 
-def test_config_to_resume_takes_the_record_and_checks_only_what_was_asked(tmp_path):
+def test_run_resume_takes_the_record_and_checks_only_what_was_asked(tmp_path):
     cfg = Config.quick("antonyms", seed=3, baselines=("uniform",))
     record(tmp_path, cfg)
-    assert config_to_resume(tmp_path, "antonyms", Config(task="antonyms")) == cfg  # nothing asked: the record's
-    assert config_to_resume(tmp_path, "antonyms", Config(task="antonyms", seed=3)) == cfg  # agreeing: fine
-    assert config_to_resume(tmp_path, "antonyms", Config(task="antonyms", max_retries=9)).max_retries == 9
+    cfg = dataclasses.replace(cfg, dtype="float32")  # in the number format the record's models were loaded in
+    assert resumed_with_flags(tmp_path, "antonyms", Config(task="antonyms")) == cfg  # nothing asked: the record's
+    assert resumed_with_flags(tmp_path, "antonyms", Config(task="antonyms", seed=3)) == cfg  # agreeing: fine
+    assert resumed_with_flags(tmp_path, "antonyms", Config(task="antonyms", max_retries=9)).max_retries == 9
     with pytest.raises(RecordError, match="made with seed=3, but the flags ask for seed=4"):
-        config_to_resume(tmp_path, "antonyms", Config(task="antonyms", seed=4))
+        resumed_with_flags(tmp_path, "antonyms", Config(task="antonyms", seed=4))
     with pytest.raises(RecordError, match="a run of task 'antonyms', not 'sum'"):
-        config_to_resume(tmp_path, "sum", Config(task="sum"))
-    with pytest.raises(RecordError, match="no run record"):
-        config_to_resume(tmp_path / "elsewhere", "antonyms", Config(task="antonyms"))
+        resumed_with_flags(tmp_path, "sum", Config(task="sum"))
+    with pytest.raises(RecordError, match="no run recorded there"):
+        resumed_with_flags(tmp_path / "elsewhere", "antonyms", Config(task="antonyms"))
 
 
 def test_a_record_made_before_halving_existed_resumes_with_the_papers_selection(tmp_path):
@@ -98,7 +105,8 @@ def test_a_record_made_before_halving_existed_resumes_with_the_papers_selection(
     with pytest.raises(RecordError, match="made with selection='best', but the run asks for selection='halving'"):
         check_resumable(tmp_path, old, dataclasses.replace(cfg, selection="halving"))
     RunRecord.create(tmp_path / "record.jsonl", {k: v for k, v in old.items() if k != "kind"})
-    assert config_to_resume(tmp_path, "antonyms", Config(task="antonyms")) == cfg
+    back = resumed_with_flags(tmp_path, "antonyms", Config(task="antonyms"))
+    assert back == dataclasses.replace(cfg, dtype="float32")
 
 
 def test_settings_added_later_read_as_what_older_records_did_not_as_todays_defaults(tmp_path, monkeypatch):
@@ -113,3 +121,49 @@ def test_settings_added_later_read_as_what_older_records_did_not_as_todays_defau
     check_resumable(tmp_path, old, cfg)
     with pytest.raises(RecordError, match="made with layout='soft-first', but the run asks for layout='before-cue'"):
         check_resumable(tmp_path, old, dataclasses.replace(cfg, layout="before-cue"))
+
+
+def write_state(folder, state: str, cfg: Config) -> None:
+    """A record in ``folder`` as a run leaves it in ``state`` (a fake's header: no model named)."""
+    from izkit.resume import ABSENT, EMPTY, FINISHED, HEADERLESS, TORN, UNFINISHED
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "record.jsonl"
+    head = '{"kind":"header","config":' + __import__("json").dumps(cfg.to_dict()) + "}\n"
+    text = {ABSENT: None, EMPTY: "", HEADERLESS: head[:30], TORN: head + '{"kind":"eval","me',
+            UNFINISHED: head + '{"kind":"gp"}\n', FINISHED: head + '{"kind":"done"}\n'}[state]
+    if text is not None:
+        path.write_text(text)
+
+
+@pytest.mark.parametrize(("state", "action"), [("absent", "start"), ("empty", "start"), ("headerless", "start"),
+                                               ("torn", "continue"), ("unfinished", "continue"),
+                                               ("finished", "read back")])
+def test_the_one_rule_by_what_the_record_holds(tmp_path, state, action):
+    from izkit.resume import record_state
+
+    cfg = Config.quick("antonyms")
+    write_state(tmp_path, state, cfg)
+    before = (tmp_path / "record.jsonl").read_bytes() if state != "absent" else None
+    assert record_state(tmp_path) == state
+    plan = plan_run(tmp_path, cfg, resume=True)
+    assert (plan.state, plan.action, plan.config) == (state, action, cfg)
+    if action == "start":
+        assert plan_run(tmp_path, cfg, resume=False).action == "start"  # nothing recorded: nothing overwritten
+        if state != "absent":  # izkit run --resume has no config without a record
+            with pytest.raises(RecordError, match="no run recorded there"):
+                plan_run(tmp_path, Config(task="antonyms"), resume=True, from_flags=True)
+    else:
+        with pytest.raises(RecordError, match="already exists; resume it with --resume"):
+            plan_run(tmp_path, cfg, resume=False)
+        assert plan_run(tmp_path, Config(task="antonyms"), resume=True, from_flags=True).config == cfg
+        with pytest.raises(RecordError, match="made with seed=0, but the run asks for seed=1"):
+            plan_run(tmp_path, dataclasses.replace(cfg, seed=1), resume=True)
+    after = (tmp_path / "record.jsonl").read_bytes() if state != "absent" else None
+    assert after == before  # the plan only looks
+
+
+def test_a_corrupt_record_is_an_error_naming_the_line(tmp_path):
+    (tmp_path / "record.jsonl").write_text('{"kind":"header","config":{}}\nnot json\n{"kind":"done"}\n')
+    with pytest.raises(RecordError, match="line 2: corrupt record line"):
+        plan_run(tmp_path, Config.quick("antonyms"), resume=True)
