@@ -180,10 +180,10 @@ def optimize_acquisition(
     gp: GaussianProcess,
     bounds: Tensor,
     q: int = 1,
-    n_starts: int = 32,
-    raw_samples: int = 1024,
-    seed: int = 0,
     *,
+    n_starts: int,
+    raw_samples: int,
+    seed: int = 0,
     acquisition: str = "log_ei",
     best: float | Tensor | None = None,
     n_observed_starts: int = 5,
@@ -198,7 +198,7 @@ def optimize_acquisition(
 
     acquisition: "log_ei" (default: stable gradients far from the incumbent) or "ei". Starts: the best
     ``n_starts - n_observed_starts`` of ``raw_samples`` scrambled Sobol points (seeded) plus the ``n_observed_starts``
-    best evaluated points. strategy: "top_q" (one multi-start run, the top q distinct points, as the paper) or
+    best evaluated points (a run passes its config's ``acq_restarts`` and ``acq_raw_samples``: izkit.config). strategy: "top_q" (one multi-start run, the top q distinct points, as the paper) or
     "kriging_believer" (q sequential runs, the variance shrunk by the earlier picks, each pick distinct from them).
     Points count as distinct when they differ by more than ``distinct_tol`` of the box width in some coordinate;
     ``exclude`` (e, d), e.g. ``gp.Z_train_``, lists points the batch must also be distinct from: no returned point lies
@@ -246,7 +246,7 @@ def optimize_acquisition(
 def optimize_acquisition_from_incumbents(
     gp: GaussianProcess,
     bounds: Tensor,
-    q: int = 25,
+    q: int,
     seed: int = 0,
     *,
     sigma: float = 0.4,

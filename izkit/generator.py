@@ -39,7 +39,8 @@ import numpy as np
 import torch
 
 from izkit.cleaner import clean_instruction, instruction_complete, lead_of
-from izkit.config import LAYOUTS  # where the soft tokens sit: after BOS (paper eq. 2), after the demos, before the cue
+from izkit.config import CHOICES, LAYOUTS, Config  # a run's defaults; LAYOUTS: where the soft tokens sit (after BOS,
+#                                                     as paper eq. 2, after the demos, or before the cue)
 from izkit.decoding import (  # Sampling: part of this module's API
     PrefixCache,
     Sampling,
@@ -85,17 +86,17 @@ class RandomProjection:
 
     def __init__(
         self,
-        d: int = 10,
-        n_tokens: int = 5,
-        hidden_size: int = 640,
-        kind: str = "uniform",
+        d: int = Config.d,
+        n_tokens: int = Config.n_tokens,
+        hidden_size: int = 640,  # Gemma 3 270M's
+        kind: str = Config.projection,
         seed: int = 0,
         scale: float = 1.0,
     ) -> None:
         if d < 1 or n_tokens < 1 or hidden_size < 1:
             raise ValueError(f"d, n_tokens and hidden_size must be positive, got {d}, {n_tokens}, {hidden_size}")
-        if kind not in ("uniform", "normal"):
-            raise ValueError(f"kind must be 'uniform' or 'normal', got {kind!r}")
+        if kind not in CHOICES["projection"]:
+            raise ValueError(f"kind must be one of {', '.join(map(repr, CHOICES['projection']))}, got {kind!r}")
         if not (scale > 0 and math.isfinite(scale)):
             raise ValueError(f"scale must be a positive number, got {scale!r}")
         self.d, self.n_tokens, self.hidden_size = d, n_tokens, hidden_size
@@ -111,9 +112,9 @@ class RandomProjection:
     def for_model(
         cls,
         model: Any,
-        d: int = 10,
-        n_tokens: int = 5,
-        kind: str = "normal",
+        d: int = Config.d,
+        n_tokens: int = Config.n_tokens,
+        kind: str = Config.projection,
         seed: int = 0,
         n_sample: int = 4096,
     ) -> RandomProjection:

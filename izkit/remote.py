@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 import torch
 
+from izkit.config import Config
 from izkit.decoding import Sampling
 
 
@@ -49,11 +50,11 @@ class RemoteDecoder:
         base_url: the server, e.g. ``http://gpu-box:8000/v1``.
         model: the served model's name; None: the one model the server lists (the request must name it).
         api_key: the server's key, if it asks for one (vLLM: ``--api-key``).
-        timeout, max_retries: per request, as the OpenAI client takes them.
+        timeout, max_retries: per request, as the OpenAI client takes them (default: a run's, izkit.config).
     """
 
-    def __init__(self, base_url: str, model: str | None = None, api_key: str | None = None, timeout: float = 60.0,
-                 max_retries: int = 3):
+    def __init__(self, base_url: str, model: str | None = None, api_key: str | None = None,
+                 timeout: float = Config.request_timeout, max_retries: int = Config.max_retries):
         from openai import OpenAI
 
         self.base_url = base_url

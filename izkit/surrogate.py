@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from izkit.config import Config
 from izkit.gp import GaussianProcess, GPConfig, mean_noise_variance
 from izkit.kernels import InstructionCoupledKernel, Matern52, PredictionAgreement, ScoreMatern52
 from izkit.metrics import normalise
@@ -24,24 +25,24 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SurrogateOptions:
-    """How the round's GP is built; the defaults are the authors'. Why eq. 9 explores so little and what each option
-    changes: notebook 5 (section 6) and bench/RESULTS.md ("Exploration with eq. 9")."""
+    """How the round's GP is built; the defaults are a run's (izkit.config.Config: the authors'). Why eq. 9 explores so
+    little and what each option changes: notebook 5 (section 6) and bench/RESULTS.md ("Exploration with eq. 9")."""
 
-    inputs: str = "raw"  # "raw": z in [-1, 1]^d as it is; "unit": the kernels see (z + 1) / 2 in the unit cube
-    score_standardize: str | None = None  # S on score vectors standardised per "column" (example) or "global"ly
-    noise: str = "fitted"  # "fitted" (floor 1e-4); "known": each dev mean's variance, var(per-example) / n_dev
-    residual: bool = False  # add a stationary s_r l(z, z') beside eq. 9, s_r fitted
+    inputs: str = Config.gp_inputs  # "raw": z in [-1, 1]^d as it is; "unit": the kernels see (z + 1) / 2 in the cube
+    score_standardize: str | None = Config.score_standardize  # S on score vectors standardised per "column" or "global"
+    noise: str = Config.gp_noise  # "fitted" (floor 1e-4); "known": each dev mean's variance, var(per-example) / n_dev
+    residual: bool = Config.residual  # add a stationary s_r l(z, z') beside eq. 9, s_r fitted
 
     @classmethod
     def from_config(cls, cfg: Any) -> SurrogateOptions:
         """The options a Config (or a record header's config dict) names; absent ones keep their defaults."""
         get = cfg.get if isinstance(cfg, dict) else (lambda k, d: getattr(cfg, k, d))
-        return cls(get("gp_inputs", "raw"), get("score_standardize", None), get("gp_noise", "fitted"),
-                   bool(get("residual", False)))
+        return cls(get("gp_inputs", cls.inputs), get("score_standardize", cls.score_standardize),
+                   get("gp_noise", cls.noise), bool(get("residual", cls.residual)))
 
 
-def fit_gp(evals: list[dict[str, Any]], coupled: bool = True, similarity: str = "matern", seed: int = 0,
-           options: SurrogateOptions | None = None) -> GaussianProcess:
+def fit_gp(evals: list[dict[str, Any]], coupled: bool = True, similarity: str = Config.similarity,
+           seed: int = Config.seed, options: SurrogateOptions | None = None) -> GaussianProcess:
     """The GP of a BO round, from record lines: the instruction-coupled kernel (eq. 9) or a plain Matern-5/2.
 
     similarity "matern" puts a Matern-5/2 kernel on the per-example score vectors (the authors' code); "agreement"

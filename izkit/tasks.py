@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from izkit.config import Config
 from izkit.metrics import metric_for
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"  # the project's own tasks (see data/README.md)
@@ -70,8 +71,10 @@ class Task:
     execute_path: Path
     reference_instruction: str | None = None  # a hand-written instruction (metadata), scored beside the methods
 
-    def splits(self, kappa: int = 5, n_dev: int = 20, n_test: int = 100, seed: int = 0) -> Splits:
+    def splits(self, kappa: int = Config.kappa, n_dev: int = Config.n_dev, n_test: int = Config.n_test,
+               seed: int = Config.seed) -> Splits:
         """Draw ``kappa`` exemplars and ``n_dev`` dev examples from ``induce`` (disjoint, seeded); test is ``execute``.
+        The defaults are a run's (izkit.config.Config).
 
         The test set is the whole ``execute`` split when it has at most ``n_test`` examples, else a seeded sample.
         """

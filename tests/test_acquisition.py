@@ -190,8 +190,8 @@ def test_authors_batch_rule_one_new_candidate_per_incumbent():
 def test_bad_arguments():
     gp = fitted("matern")
     with pytest.raises(ValueError, match="lower < upper"):
-        optimize_acquisition(gp, BOUNDS.flip(0))
+        optimize_acquisition(gp, BOUNDS.flip(0), n_starts=8, raw_samples=64)
     with pytest.raises(ValueError, match="strategy"):
-        optimize_acquisition(gp, BOUNDS, strategy="thompson")
+        optimize_acquisition(gp, BOUNDS, n_starts=8, raw_samples=64, strategy="thompson")
     with pytest.raises(ValueError, match="lower < upper"):
-        optimize_acquisition_from_incumbents(gp, BOUNDS.flip(0))
+        optimize_acquisition_from_incumbents(gp, BOUNDS.flip(0), q=3)
