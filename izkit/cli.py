@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from izkit import __version__
-from izkit.config import CHOICES, Config
+from izkit.config import CHOICES, OBJECTIVES, PAIR_CPUS, PAIR_GPUS, Config
 from izkit.records import RECORD_NAME, RecordError, RunRecord
 
 
@@ -53,6 +53,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return main_serve(model=args.model, port=args.port, host=args.host)
 
 
+def named(setting: str) -> list[str]:
+    """The values a flag may name for a setting in CHOICES: None ("not given", Config's own default) is not one."""
+    return [c for c in CHOICES[setting] if c is not None]
+
+
 # flag (argparse dest) -> Config field, for the flags whose value goes to the config as it is
 FLAG_FIELDS = {"seed": "seed", "objective": "objective", "generator": "generator", "generator_url": "generator_url",
                "generator_prompt": "generator_prompt", "layout": "layout", "blackbox": "blackbox",
@@ -62,7 +67,8 @@ FLAG_FIELDS = {"seed": "seed", "objective": "objective", "generator": "generator
                "batch": "batch", "gp_inputs": "gp_inputs", "gp_noise": "gp_noise", "residual": "residual",
                "preimages": "preimages", "sampled": "sampled", "test_curve": "test_curve", "selection": "selection",
                "answers": "answers", "halving_first": "halving_first", "halving_eta": "halving_eta",
-               "halving_top": "halving_top", "halving_ties": "halving_ties", "halving_singles": "halving_singles"}
+               "halving_top": "halving_top", "halving_ties": "halving_ties", "halving_singles": "halving_singles",
+               "api": "api", "similarity": "similarity", "projection": "projection"}
 
 
 def config_from_args(args: argparse.Namespace, task: str) -> Config:
@@ -159,8 +165,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         from izkit.fanout import compare_on_ray
 
         results = compare_on_ray(cfg, tasks, seeds, out, address=args.ray or None,
-                                 cpus=1.0 if args.ray_cpus is None else args.ray_cpus,
-                                 gpus=0.0 if args.ray_gpus is None else args.ray_gpus, on_finished=keep)
+                                 on_finished=keep, **{k: v for k, v in (("cpus", args.ray_cpus),
+                                                                         ("gpus", args.ray_gpus)) if v is not None})
     else:
         results = compare(cfg, tasks, seeds, out, on_finished=keep)
     objectives = sorted({o for r in results for m in r.methods.values() for o in m.test},
@@ -174,10 +180,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of ``izkit run`` and ``izkit compare``; every default they name is read from Config."""
+    paper = Config.n_init + Config.n_rounds * Config.batch_size  # the paper's budget in instructions
     p.add_argument("--budget", type=int, default=None,
-                   help="the paper's budget in instructions (150 = 25 + 5 x 25): with --selection best, the distinct "
-                        "instructions each method scores on the n_dev dev examples; with halving, the same spend in "
-                        "answers (BUDGET x n_dev); or give --answers")
+                   help=f"the paper's budget in instructions ({paper} = {Config.n_init} + {Config.n_rounds} x "
+                        f"{Config.batch_size}): with --selection best, the distinct instructions each method scores on "
+                        "the n_dev dev examples; with halving, the same spend in answers (BUDGET x n_dev); or give "
+                        "--answers")
     p.add_argument("--quick", action="store_true", help="the quick preset: a tiny budget for a first look")
     p.add_argument("--generator", default=None, metavar="PATH_OR_ID",
                    help="the open model that writes instructions (default: the embedded Qwen2.5-Coder-0.5B-Instruct, or "
@@ -188,19 +197,24 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
                         "embedding table, which are all that is loaded here")
     p.add_argument("--generator-prompt", choices=CHOICES["generator_prompt"], default=None,
                    help="plain: the paper's completion prompt; chat: the generator's chat template, ending 'The "
-                        "instruction was to?' (the authors' framing for a chat model)")
+                        "instruction was to?' (the authors' framing for a chat model); default "
+                        f"{Config.generator_prompt}")
     p.add_argument("--layout", choices=CHOICES["layout"], default=None,
                    help="where the soft tokens sit in the generator's prompt: soft-first (the paper's, after BOS), "
                         "after-demos or before-cue (every candidate then shares the demos' prefill: faster, another "
                         f"search space; default {Config.layout})")
     p.add_argument("--blackbox", choices=CHOICES["blackbox"], default=None,
-                   help="local: a model in this process; openai: any OpenAI-compatible endpoint")
+                   help=f"local: a model in this process; openai: any OpenAI-compatible endpoint (default "
+                        f"{Config.blackbox})")
     p.add_argument("--blackbox-model", default=None,
                    help="local: a model folder or id (default: the generator's model); openai: the model name")
     p.add_argument("--base-url", default=None, help="the OpenAI-compatible endpoint (default: OpenAI itself)")
-    p.add_argument("--objective", choices=CHOICES["objective"][1:], default=None,
-                   help="what BO maximises (default: accuracy, as in the paper; loglik needs a local black box or an "
-                        "endpoint that echoes log-probabilities)")
+    p.add_argument("--api", choices=named("api"), default=None,
+                   help=f"the OpenAI-compatible black box's API: chat (/v1/chat/completions) or completions "
+                        f"(/v1/completions) (default {Config.api})")
+    p.add_argument("--objective", choices=named("objective"), default=None,
+                   help=f"what BO maximises (default: {OBJECTIVES[0]}, as in the paper; loglik needs a local black "
+                        "box or an endpoint that echoes log-probabilities)")
     p.add_argument("--baselines", default=None,
                    help="comma-separated baselines to run beside InstructZero with the same budget: uniform, ape, "
                         "matern, manual (the generator's greedy instruction), reference (the task file's hand-written "
@@ -216,17 +230,19 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test-curve", action="store_true", default=None,
                    help="also score each round's incumbent on test, for a study's best-so-far test figure (reported "
                         "only: the search never sees it)")
-    h = p.add_argument_group("choosing the winner (izkit.selection; default: successive halving at the paper's "
-                             "spend of answers)")
+    h = p.add_argument_group(f"choosing the winner (izkit.selection; default --selection {Config.selection} at the "
+                             "paper's spend of answers)")
     h.add_argument("--paper", action="store_true",
                    help="InstructZero as the paper runs it: the same answers spent on ANSWERS / n_dev instructions, "
                         "the best on the n_dev dev examples kept, no preimages (--selection best --no-preimages)")
     h.add_argument("--selection", choices=CHOICES["selection"], default=None,
-                   help="halving (default): successive halving over the search's candidates at a budget of answers, "
-                        "the last rung on dev plus spare induce examples; best: the best mean on the dev examples")
+                   help="halving: successive halving over the search's candidates at a budget of answers, the last "
+                        "rung on dev plus spare induce examples; best: the best mean on the dev examples (default "
+                        f"{Config.selection})")
     h.add_argument("--answers", type=int, default=None,
-                   help="black-box answers each search spends on dev-side examples (default: the paper's 150 x 20 = "
-                        "3000); with best, ANSWERS / n_dev instructions; with halving, as many candidates as fit")
+                   help=f"black-box answers each search spends on dev-side examples (default: the paper's {paper} x "
+                        f"{Config.n_dev} = {paper * Config.n_dev}); with best, ANSWERS / n_dev instructions; with "
+                        "halving, as many candidates as fit")
     h.add_argument("--halving-first", type=int, default=None,
                    help=f"halving: examples each candidate is scored on during the search (default {Config.halving_first})")
     h.add_argument("--halving-eta", type=float, default=None,
@@ -234,35 +250,46 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     h.add_argument("--halving-top", type=int, default=None,
                    help=f"halving: examples the last rung is judged on (default {Config.halving_top})")
     h.add_argument("--halving-ties", choices=CHOICES["halving_ties"], default=None,
-                   help="halving: which of equal means goes on at a promotion: the first scored (default), the last, "
-                        "or a seeded random order")
+                   help="halving: which of equal means goes on at a promotion: the first scored, the last, or a "
+                        f"seeded random order (default {Config.halving_ties})")
     h.add_argument("--halving-singles", action=argparse.BooleanOptionalAction, default=None,
                    help="halving: score the hand-written and manual rows on the last rung's examples too, so their "
                         f"kept mean is on the searches' examples (default {'on' if Config.halving_singles else 'off'})")
     g = p.add_argument_group("the BO surrogate and batch (exploration with eq. 9; defaults are the authors')")
     g.add_argument("--batch", choices=CHOICES["batch"], default=None,
-                   help="ei: EI's top maximisers; authors: one local EI search from each of the top-q evaluated points")
+                   help="ei: EI's top maximisers; authors: one local EI search from each of the top-q evaluated points "
+                        f"(default {Config.batch})")
     g.add_argument("--gp-inputs", choices=CHOICES["gp_inputs"], default=None,
-                   help="the GP sees z in [-1, 1]^d (raw) or scaled to the unit cube (unit)")
-    g.add_argument("--score-standardize", choices=["none", *CHOICES["score_standardize"][1:]], default=None,
-                   help="standardise the score vectors before S (per example column, or globally)")
+                   help=f"the GP sees z in [-1, 1]^d (raw) or scaled to the unit cube (unit; default "
+                        f"{Config.gp_inputs})")
+    g.add_argument("--similarity", choices=named("similarity"), default=None,
+                   help="S in eq. 9: matern, a Matern-5/2 kernel on the score vectors (the authors' code), or "
+                        "agreement, the expected agreement of the instructions' answers (eq. 8; accuracy only; "
+                        f"default {Config.similarity})")
+    g.add_argument("--score-standardize", choices=["none", *named("score_standardize")], default=None,
+                   help="standardise the score vectors before S (per example column, or globally; default "
+                        f"{Config.score_standardize or 'none'})")
     g.add_argument("--gp-noise", choices=CHOICES["gp_noise"], default=None,
-                   help="fitted noise, or each dev mean's known variance (per-example variance / n_dev)")
+                   help="fitted noise, or each dev mean's known variance (per-example variance / n_dev; default "
+                        f"{Config.gp_noise})")
     g.add_argument("--residual", action="store_true", default=None,
                    help="add a stationary Matern term beside eq. 9 (prior variance away from the data)")
     g.add_argument("--sampled", type=float, default=None, metavar="SHARE",
                    help="a mixed pool: this share of each round of InstructZero, Matern BO and Uniform is sampled "
-                        "APE-style (no soft prompt) instead (default 0: the paper's pool)")
+                        f"APE-style (no soft prompt) instead (default {Config.sampled:g}: the paper's pool)")
     g.add_argument("--preimages", action=argparse.BooleanOptionalAction, default=None,
                    help="the GP also learns from the soft prompts that wrote an instruction already scored, at no "
                         f"answer cost (PRESTO's preimage sharing; default {'on' if Config.preimages else 'off'})")
+    p.add_argument("--projection", choices=named("projection"), default=None,
+                   help="the entries of A, which maps z to the soft tokens: uniform in [-1, 1] (the paper) or normal, "
+                        f"scaled to the generator's embeddings (default {Config.projection})")
     p.add_argument("--timeout", type=float, default=None,
                    help=f"seconds per request to an OpenAI-compatible black box (default {Config.request_timeout})")
     p.add_argument("--retries", type=int, default=None,
                    help="retries of a failed black-box request (429, 5xx, timeout), after the SDK's own (default "
                         f"{Config.max_retries})")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--dtype", choices=CHOICES["dtype"][1:], default=None,
+    p.add_argument("--dtype", choices=named("dtype"), default=None,
                    help="the local models' number format (default: $IZKIT_DTYPE, else bfloat16 on a GPU or a CPU with "
                         "native bfloat16, float32 on other CPUs)")
     cache = p.add_mutually_exclusive_group()
@@ -335,9 +362,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--archive", default=None, metavar="DIR",
                    help="archive each pair as soon as it is finished (as `izkit summary --archive` does), and first "
                         "copy into --out the pairs DIR has that --out lacks, so a study goes on where it stopped")
-    p.add_argument("--ray-cpus", type=float, default=None, help="CPUs each pair asks of Ray (default 1)")
+    p.add_argument("--ray-cpus", type=float, default=None, help=f"CPUs each pair asks of Ray (default {PAIR_CPUS:g})")
     p.add_argument("--ray-gpus", type=float, default=None,
-                   help="GPUs each pair asks of Ray (default 0; above 0 the models go on the GPU it gives)")
+                   help=f"GPUs each pair asks of Ray (default {PAIR_GPUS:g}; above 0 the models go on the GPU it "
+                        "gives)")
     _add_run_flags(p)
     p.set_defaults(func=_cmd_compare)
 
@@ -347,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--archive", default=None, metavar="DIR",
                    help="also copy every finished run's record, without the answers' text, to DIR/<run>/ (small "
                         "enough to commit; copy it back into the study folder to resume the study elsewhere)")
-    p.add_argument("--objective", choices=CHOICES["objective"][1:], default=None,
+    p.add_argument("--objective", choices=named("objective"), default=None,
                    help="the test score to compare (default: the objective the runs optimised)")
     p.set_defaults(func=_cmd_summary)
     return parser

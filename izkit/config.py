@@ -31,6 +31,7 @@ CHOICES: dict[str, tuple[Any, ...]] = {  # the settings with a fixed set of valu
     "dtype": (None, *DTYPES), "objective": (None, *OBJECTIVES), "selection": ("best", "halving"),
     "halving_ties": ("first", "last", "random"),
     "layout": LAYOUTS}
+PAIR_CPUS, PAIR_GPUS = 1.0, 0.0  # what each (task, seed) of ``izkit compare --ray`` asks of Ray (izkit.fanout)
 
 
 @dataclass

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from izkit.compare import pair_folder, run_pair
-from izkit.config import Config
+from izkit.config import PAIR_CPUS, PAIR_GPUS, Config
 from izkit.loop import RunResult
 from izkit.records import RECORD_NAME, RecordBusy, locked_run, write_whole
 from izkit.resume import ACTIONS, record_state
@@ -48,8 +48,8 @@ class Failed:
 
 
 def compare_on_ray(cfg: Config, tasks: list[str], seeds: list[int], out: str | os.PathLike,
-                   address: str | None = None, cpus: float = 1.0, gpus: float = 0.0, progress: bool = True,
-                   poll_seconds: float = 10.0, max_retries: int = 2,
+                   address: str | None = None, cpus: float = PAIR_CPUS, gpus: float = PAIR_GPUS,
+                   progress: bool = True, poll_seconds: float = 10.0, max_retries: int = 2,
                    on_finished: Callable[[RunResult], Any] | None = None) -> list[RunResult]:
     """Every (task, seed) as a Ray task; returns the runs in :func:`izkit.compare.compare`'s order (seed-major).
 

@@ -90,6 +90,40 @@ def test_run_flags_reach_the_config():
     assert quick.budget < 20 and quick.baselines == ()
 
 
+def test_every_choice_of_the_config_has_a_flag_that_offers_it():
+    """Each setting in config.CHOICES is a flag of izkit run and izkit compare, offering its values (None, "not given",
+    is the flag left out, or "none" where a None value can be asked for), and reaching the config as given."""
+    import argparse
+
+    from izkit.cli import config_from_args
+    from izkit.config import CHOICES
+
+    for command in ("run", "compare"):
+        parser = build_parser()._subparsers._group_actions[0].choices[command]
+        offered = {a.dest: a.choices for a in parser._actions if isinstance(a, argparse._StoreAction) and a.choices}
+        for name, allowed in CHOICES.items():
+            named = [c for c in allowed if c is not None]
+            assert name in offered, f"izkit {command} has no flag for {name}"
+            assert [c for c in offered[name] if c != "none"] == named, (command, name, offered[name])
+    for name, allowed in CHOICES.items():
+        value = [c for c in allowed if c is not None][-1]
+        args = build_parser().parse_args(["run", "--task", "sum", f"--{name.replace('_', '-')}", str(value)])
+        assert getattr(config_from_args(args, "sum"), name) == value, name
+
+
+def test_the_help_texts_read_their_defaults_from_the_config(monkeypatch, capsys):
+    from izkit.config import Config
+
+    monkeypatch.setattr(Config, "n_init", 7)  # another paper: 7 + 5 x 25 instructions
+    monkeypatch.setattr(Config, "batch", "authors")
+    monkeypatch.setattr(Config, "sampled", 0.25)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(132 = 7 + 5 x 25)" in text and "132 x 20 = 2640" in text
+    assert "(default authors)" in text and "(default 0.25: the paper's pool)" in text
+
+
 def test_cache_flags_reach_the_config_and_may_change_on_resume(tmp_path, capsys):
     from izkit.cache import default_cache_path
     from izkit.cli import config_from_args
