@@ -191,7 +191,8 @@ def with_flags(path: Path, header: dict[str, Any], asked: Config) -> Config:
 
 # What a run folder's record holds (record_state), and what a run does with it (plan_run): the one rule.
 ABSENT, EMPTY, HEADERLESS = "absent", "empty", "headerless"  # nothing recorded: no file, no bytes, no whole line
-TORN, UNFINISHED, FINISHED = "torn", "unfinished", "finished"  # a header; a cut last line; no done line; a done line
+# A record with a header: torn (its last line cut off by a kill), unfinished (no done line) or finished.
+TORN, UNFINISHED, FINISHED = "torn", "unfinished", "finished"
 ACTIONS = {ABSENT: "start", EMPTY: "start", HEADERLESS: "start", TORN: "continue", UNFINISHED: "continue",
            FINISHED: "read back"}
 
@@ -228,7 +229,7 @@ class RunPlan:
 
     @property
     def action(self) -> str:
-        """"start", "continue" or "read back" (:data:`ACTIONS`)."""
+        """What the rule does with this record: "start", "continue" or "read back" (:data:`ACTIONS`)."""
         return ACTIONS[self.state]
 
 
