@@ -59,8 +59,9 @@ class Config:
     #                                   then only ``generator``'s tokenizer and embedding table are loaded here
     generator_prompt: str = "plain"  # "plain": the paper's completion prompt; "chat": in the model's chat template,
     #                                  ending 'The instruction was to?' (the authors' framing for a chat model)
-    layout: str = "soft-first"  # where the soft tokens sit: "soft-first" after BOS (paper eq. 2), "after-demos" or
-    #                             "before-cue" (the demos' KV cache is then shared by every candidate: izkit.generator)
+    layout: str = "soft-first"  # where the soft tokens sit: "soft-first" after BOS, before the demos (paper eq. 2;
+    #                             the authors' code puts BOS after them), "after-demos" or "before-cue" (the demos'
+    #                             KV cache is then shared by every candidate: izkit.generator)
     blackbox: str = "local"  # "local" (a model in this process) or "openai" (any OpenAI-compatible endpoint)
     blackbox_model: str | None = None  # local: a model path/id (None: the generator's); openai: the model name
     base_url: str | None = None  # the OpenAI-compatible endpoint (None: OpenAI itself)

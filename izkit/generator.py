@@ -10,13 +10,14 @@ joined by blank lines, followed by ``The instruction was to``. :class:`SoftPromp
 into instructions in one batched decoding pass (:func:`izkit.decoding.decode`), and the cleaner
 (:func:`izkit.cleaner.clean_instruction`) cuts each continuation down to one sentence.
 
-Where the soft tokens sit is the ``layout`` (:data:`LAYOUTS`). "soft-first" is the paper's, ``[BOS ; p ; demos ;
-cue]``: every candidate of a round starts differing at its second position, so each one pays a prefill of the whole
-prompt. "after-demos", ``[BOS ; demos ; p ; blank line ; cue]``, and "before-cue", ``[BOS ; demos ; blank line ; p ;
-cue]`` (the cue: ``The instruction was to``), change the search space but share the demos: their KV cache is
-computed once and serves every candidate, which then costs a prefill of about ten positions plus its decoding. Any
-batch whose rows begin with the same :data:`MIN_SHARED_PREFIX` or more positions (the APE-style samples, whose
-prompts are identical) shares them the same way; the paper's layout shares only BOS and is decoded as before.
+Where the soft tokens sit is the ``layout`` (:data:`LAYOUTS`). "soft-first", ``[BOS ; p ; demos ; cue]``, is izkit's
+reading of the paper's ``[p ; exemplars]`` (eq. 2; the authors' code puts BOS after the soft tokens): every
+candidate of a round starts differing at its second position, so each one pays a prefill of the whole prompt.
+"after-demos", ``[BOS ; demos ; p ; blank line ; cue]``, and "before-cue", ``[BOS ; demos ; blank line ; p ; cue]``
+(the cue: ``The instruction was to``), change the search space but share the demos: their KV cache is computed once
+and serves every candidate, which then costs a prefill of about ten positions plus its decoding. Any batch whose
+rows begin with the same :data:`MIN_SHARED_PREFIX` or more positions (the APE-style samples, whose
+prompts are identical) shares them the same way; "soft-first" shares only BOS and is decoded as before.
 
 Two details matter. The text is embedded by the model's embedding *module*, not its raw weight: Gemma scales by
 ``sqrt(D)`` inside the module, and soft tokens must live on the same scale. BOS stays first: decoder LMs use their
@@ -190,9 +191,9 @@ class SoftPromptGenerator:
             larger requests are cut into chunks (a progress bar shows when there are more than 3).
         chat: wrap the filled template in the tokenizer's chat template as one user turn followed by the assistant
             turn, as the authors prompt a chat model.
-        layout: "soft-first" (the paper's: the soft tokens right after BOS), "after-demos" (right after the demos,
-            before the blank line and the template's last words, the cue) or "before-cue" (right before the cue):
-            the last two let every candidate share the demos' KV cache.
+        layout: "soft-first" (the soft tokens right after BOS, before the demos as in paper eq. 2), "after-demos"
+            (after the demos, before the blank line and the template's last words, the cue) or "before-cue" (right
+            before the cue): the last two let every candidate share the demos' KV cache.
         remote: a :class:`izkit.remote.RemoteDecoder`: the prompts are embedded here and decoded on its server
             (``model`` then needs only ``get_input_embeddings()``: :func:`izkit.models.load_input_embeddings`).
 
