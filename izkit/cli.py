@@ -200,7 +200,8 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
                         "instruction was to?' (the authors' framing for a chat model); default "
                         f"{Config.generator_prompt}")
     p.add_argument("--layout", choices=CHOICES["layout"], default=None,
-                   help="where the soft tokens sit in the generator's prompt: soft-first (the paper's, after BOS), "
+                   help="where the soft tokens sit in the generator's prompt: soft-first (after BOS, before the demos: "
+                        "izkit's reading of paper eq. 2), "
                         "after-demos or before-cue (every candidate then shares the demos' prefill: faster, another "
                         f"search space; default {Config.layout})")
     p.add_argument("--blackbox", choices=CHOICES["blackbox"], default=None,
