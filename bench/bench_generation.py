@@ -6,8 +6,8 @@
    initial design) give on three tasks, for both projection kinds (uniform entries, as in the paper; normal entries
    scaled to the embedding's spread). Bayesian optimisation can only search among instructions that differ.
 3. Layouts: seconds per candidate for 64 Sobol soft prompts in passes of 32 (a BO round draws 50: 25 slots, 2 each)
-   and of 64, for each layout of izkit.generator.LAYOUTS, against the paper's layout as it was before greedy rows
-   stopped at a settled loop (the "before" row), and the paper's layout with one new token (its prefill alone: the
+   and of 64, for each layout of izkit.generator.LAYOUTS, against the soft-first layout as it was before greedy rows
+   stopped at a settled loop (the "before" row), and the soft-first layout with one new token (its prefill alone: the
    part of a candidate's cost no decoding change removes), each configuration timed ``--repeats`` times
    interleaved, the fastest kept (the machine is shared). ``--profile`` adds torch.profiler's top operators for one
    pass of 64 in the layout after the demos.
@@ -72,7 +72,7 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def layouts_part(model, tok, demos, repeats: int, profile: bool, max_new_tokens: int) -> str:
-    """Part 3: seconds per candidate for each layout and pass size, and the paper's layout before loops stopped."""
+    """Part 3: seconds per candidate for each layout and pass size, and the soft-first layout before loops stopped."""
     proj = RandomProjection.for_model(model, kind="uniform", seed=0)
     z = sobol(64)  # (64, 10)
     configs = ([("soft-first", 32, False, max_new_tokens)]
@@ -105,7 +105,7 @@ def layouts_part(model, tok, demos, repeats: int, profile: bool, max_new_tokens:
                      str(sum(v == "(no instruction generated)" for v in out)) if steps == max_new_tokens else "-"])
     same = outputs[configs[0]] == outputs[("soft-first", 32, True, max_new_tokens)]
     text = table(["layout", "pass", "ms / candidate", "speed-up vs before", "distinct of 64", "placeholders"], rows)
-    text += (f"\n\nStopping greedy rows at a settled loop left the paper's layout's 64 instructions "
+    text += (f"\n\nStopping greedy rows at a settled loop left the soft-first layout's 64 instructions "
              f"{'unchanged' if same else 'CHANGED'}. Fastest of {repeats} interleaved timings each.")
     if profile:
         from torch.profiler import ProfilerActivity
