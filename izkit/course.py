@@ -72,7 +72,7 @@ def course_folder(name: str = "notebook-01", runs: str | os.PathLike | None = No
 def archived_run(task: str = TASK, seed: int = 0) -> Replay:
     """One (task, seed) run of the archived study (``izkit.study.archived_study``), read back with no model: every
     method spent 150 distinct instructions, each scored on the 20 dev examples (the paper's allocation), so its
-    InstructZero rows carry 20-entry score vectors. Notebooks 5 and 6 study the course's task from it."""
+    InstructZero rows carry 20-entry score vectors. Notebooks 5, 6, 8 and 9 study the course's task from it."""
     folder = archived_study("study") / f"{task}-seed{seed}"
     if not (folder / RECORD_NAME).exists():
         raise FileNotFoundError(f"{folder}: no archived record for task {task!r}, seed {seed}")

@@ -2,7 +2,7 @@
 
 A JupyterLab server is started on 127.0.0.1 (a free port, a random token, ``--no-browser``) over a temporary folder
 holding copies of the course notebooks, with the course's environment: ``IZKIT_FAST=1``, one ``IZKIT_RUNS`` folder for
-the whole module (notebook 8 reuses notebook 7's run), one OpenMP thread unless the caller set ``OMP_NUM_THREADS``, and
+the whole module (no notebook reads another's run), one OpenMP thread unless the caller set ``OMP_NUM_THREADS``, and
 the project's default model and number format (``IZKIT_MODEL`` and ``IZKIT_DTYPE`` removed), as in test_notebooks.
 Debian's Chromium, driven by Selenium through the system chromedriver, opens each notebook, clicks Run > Run All Cells,
 waits until the kernel is idle and no cell shows ``[*]``, saves it (File > Save Notebook) and fails on any traceback,
@@ -16,8 +16,7 @@ not have, a traceback; a clean page with a working slider and a working text box
 Outputs, in bench/out/browser/ (git-ignored): one full-height screenshot per notebook (``01_tour.png`` ...), the
 JupyterLab log and ``report.md`` (seconds per notebook, the slowest cells, every stderr output that was not an error).
 
-Run it alone: ``.venv/bin/python -m pytest tests/test_browser.py`` (one notebook: ``-k 04_``; notebook 8 without
-notebook 7 makes its own small run first). Needs ``apt-get install chromium chromium-driver`` (``.ci/run`` installs
+Run it alone: ``.venv/bin/python -m pytest tests/test_browser.py`` (one notebook: ``-k 04_``). Needs ``apt-get install chromium chromium-driver`` (``.ci/run`` installs
 them); without them the tests are skipped, except under ``CI``, where a missing browser fails.
 ``IZKIT_SKIP_NOTEBOOKS=1`` skips them all, as it skips the notebook executions of test_notebooks.
 """

@@ -1,14 +1,14 @@
 """The course notebooks and the assignment solutions run top to bottom in a fresh kernel, in fast mode.
 
 Each notebook is executed with nbclient in its own folder, with ``IZKIT_FAST=1`` (smaller budgets, same code path),
-``IZKIT_RUNS`` pointing at one temporary folder for the session (notebook 8 reuses notebook 7's run, as it does for
-a student) and one BLAS/OpenMP thread unless the caller set ``OMP_NUM_THREADS`` (on a shared 2-core machine two
-threads made generation ten times slower than one). Per-notebook times go to ``bench/out/notebook_times.md``.
+``IZKIT_RUNS`` pointing at one temporary folder for the session (no notebook reads another's run; notebooks 5, 6, 8
+and 9 read the archived study) and one BLAS/OpenMP thread unless the caller set ``OMP_NUM_THREADS`` (on a shared
+2-core machine two threads made generation ten times slower than one). Per-notebook times go to ``bench/out/notebook_times.md``.
 Set ``IZKIT_NB_FIGS=/some/dir`` to save every PNG the notebooks display there, and ``IZKIT_SKIP_NOTEBOOKS=1`` to skip
 the executions (the cleanliness test still runs).
 
 Run one notebook by hand: ``python tests/test_notebooks.py notebooks/03_zero_shot_scoring.ipynb``. Full mode by hand,
-one notebook after another (notebook 7's one cell of seven searches outlasts the 15-minute cell limit, so raise it):
+one notebook after another (raise the 15-minute cell limit for notebook 7's searches and assignment 5's study):
 ``IZKIT_FAST=0 OMP_NUM_THREADS=2 IZKIT_CELL_TIMEOUT=7200 python tests/test_notebooks.py notebooks/0*.ipynb``.
 """
 
