@@ -31,10 +31,9 @@ lengthscales are**. Three consequences:
    is at most ``noise * |w(z)|^2``, and ``w(z) -> 0`` far from the data, so the prior and posterior variance vanish far
    from ``Z`` (unlike a stationary kernel, whose prior variance stays at the outputscale). With the score-vector ``S``
    the mean score y is a function of the score vector, so the fitted noise sits at its lower bound, and expected
-   improvement peaks beside the best evaluated points, where the kriging weights w(z) grow and the mean can overshoot
-   the incumbent (notebook 6, section 4, on an archived run): the BO loop passes its evaluated soft prompts as
-   ``optimize_acquisition(exclude=...)``, which keeps a batch off them; ``residual=True`` adds a stationary term
-   ``s_r l(z, z')`` that gives prior variance back away from ``Z``.
+   improvement peaks beside the best evaluated points, where the weights w(z) grow and the mean can overshoot (notebook
+   6, section 4): the BO loop passes its evaluated soft prompts as ``optimize_acquisition(exclude=...)``, which keeps a
+   batch off them; ``residual=True`` adds a stationary term ``s_r l(z, z')`` that gives prior variance back.
 3. ``l``'s outputscale cancels (``l -> c l`` gives ``L^{-1} -> L^{-1} / c``): eq. 9 has one outputscale, in front of S.
 
 Every kernel keeps its hyperparameters as one flat vector ``theta`` in log space with ``bounds()`` (p, 2), evaluated by
