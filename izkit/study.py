@@ -330,3 +330,20 @@ def evidence(p: float, alpha: float = 0.05) -> str:
     if not math.isfinite(p):
         return "no test"
     return "evidence of a difference" if p < alpha else "no evidence of a difference"
+
+
+def borderline(ci: tuple[float, float], p: float, alpha: float = 0.05) -> str:
+    """Where a difference's 95% interval and its test's p-value disagree, the words for it; "" where they agree.
+
+    The two read the same data differently (an interval that resamples a few tasks, a rank test over them), so near
+    the level one can exclude 0 while the other does not: "borderline: the interval excludes 0, the test does not
+    reach alpha", or the reverse. Such a result is read as borderline, not as whichever reading one likes. "" as
+    well where there is no test (p is nan)."""
+    if not math.isfinite(p) or not all(math.isfinite(x) for x in ci):
+        return ""
+    excludes = ci[0] > 0 or ci[1] < 0
+    if excludes and p >= alpha:
+        return f"borderline: the interval excludes 0, the test does not reach {alpha:g}"
+    if not excludes and p < alpha:
+        return f"borderline: the test is below {alpha:g}, the interval does not exclude 0"
+    return ""

@@ -296,6 +296,17 @@ def test_evidence_reads_a_large_p_as_no_evidence_never_as_the_same():
     assert evidence(0.03, alpha=0.01) == "no evidence of a difference" and evidence(float("nan")) == "no test"
 
 
+def test_borderline_names_an_interval_and_a_test_that_disagree():
+    from izkit.study import borderline
+
+    assert borderline((0.018, 0.152), 0.055) == "borderline: the interval excludes 0, the test does not reach 0.05"
+    assert borderline((-0.15, -0.01), 0.08).startswith("borderline: the interval excludes 0")  # either sign
+    assert borderline((-0.01, 0.12), 0.03) == "borderline: the test is below 0.05, the interval does not exclude 0"
+    assert borderline((0.02, 0.15), 0.01) == "" and borderline((-0.05, 0.1), 0.4) == ""  # they agree
+    assert borderline((0.02, 0.15), 0.055, alpha=0.1) == ""
+    assert borderline((0.0, 0.0), float("nan")) == ""  # no test
+
+
 def test_curse_by_task_holds_the_same_gaps_as_picks_grouped_by_task():
     runs = winner.study_runs()
     got = winner.curse_by_task(runs, ["instructzero", "reference"])
