@@ -40,7 +40,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._report import emit  # noqa: E402
 from izkit.study import finished_runs  # noqa: E402
-from izkit.winner import candidate_pool  # noqa: E402
+from izkit.allocation import candidate_pool  # noqa: E402
 from izkit.selection import answers, halving_rungs, most_candidates, successive_halving, top_k  # noqa: E402
 
 STUDY = Path(__file__).resolve().parent / "study"

@@ -8,8 +8,8 @@
   prior and posterior against the latent lengthscale, S's lengthscale and the noise (notebook 5).
 - :func:`walk_explorer`, :func:`instruction_box` (:mod:`izkit.text_explorers`): a straight walk in z and the
   instructions it writes (notebook 2); an instruction typed in and its scores on the dev examples (notebook 3).
-- :func:`curse_explorer`, :func:`halving_explorer` (:mod:`izkit.winner`): the winner's curse against candidates and
-  examples; successive halving's allocation of a budget of answers (notebook 9).
+- :func:`curse_explorer` (:mod:`izkit.curse`), :func:`halving_explorer` (:mod:`izkit.allocation`): the winner's curse
+  against candidates and examples; successive halving's allocation of a budget of answers (notebook 9).
 
 Each returns an :class:`izkit.explorer.Explorer`, drivable headless: set a slider's ``.value`` or ``.click()`` a button,
 then read ``.state``. Slow work (generation, scoring) runs only on a click.
@@ -19,7 +19,8 @@ from izkit.explorer import Explorer
 from izkit.gp_explorers import ei_explorer, eq9_explorer, kernel_explorer, toy_1d, toy_eq9
 from izkit.soft_prompt_explorer import ReplayModels, plane_directions, projected_scores, soft_prompt_explorer
 from izkit.text_explorers import instruction_box, walk_explorer
-from izkit.winner import curse_explorer, halving_explorer
+from izkit.allocation import halving_explorer
+from izkit.curse import curse_explorer
 
 __all__ = ["Explorer", "ReplayModels", "curse_explorer", "ei_explorer", "eq9_explorer", "halving_explorer",
            "instruction_box", "kernel_explorer", "plane_directions", "projected_scores", "soft_prompt_explorer",
