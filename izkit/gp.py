@@ -7,7 +7,7 @@ vector with bounds) maximise
 
     log p(y | Z, theta) + log prior(theta)            (Rasmussen & Williams eq. 2.30, Alg 2.1)
 
-with a Gamma(3, 6) prior on every lengthscale (concentration 3, rate 6: the paper's setting; as gpytorch's
+with a Gamma(3, 6) prior on every lengthscale (concentration 3, rate 6: the authors' code's setting; as gpytorch's
 ``GammaPrior(3.0, 6.0)``, a density on the lengthscale itself, no log-Jacobian), switchable off. The objective
 ``theta -> (value, grad)`` has autograd gradients and goes to ``scipy.optimize.minimize(method="L-BFGS-B", jac=True,
 bounds=...)`` from several seeded starts; the best run wins. The first start is the kernel's initial guess and the others

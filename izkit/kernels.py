@@ -24,7 +24,7 @@ lengthscales are**. Three consequences:
    lengthscales fixed while the rest is fitted. Our choice, because off the evaluated points the coupled GP's mean is
    ``l(z, Z) L^{-1} (S-smoothed training values)``, a kernel interpolation with ``l``, and a plain GP's evidence is the
    natural way to choose an interpolator's lengthscales: it learns which soft-prompt directions matter.
-   ``"prior"``: leave them to the Gamma lengthscale prior alone (they land on its mode, (a - 1) / b = 1/3 for the paper's
+   ``"prior"``: leave them to the Gamma lengthscale prior alone (they land on its mode, (a - 1) / b = 1/3 for the authors'
    Gamma(3, 6)); this is what the authors' gpytorch code effectively does. With the prior switched off they stay where
    they start. ``"fixed"``: use the lengthscales the caller gives.
 2. ``k`` has rank at most m: the latent values at the evaluated points carry everything. The posterior variance anywhere
