@@ -20,9 +20,10 @@ been observed at their posterior mean. (With the coupled kernel and little noise
 tiny everywhere, see ``izkit.kernels``, so the fantasies change little and the distinctness rule does most of the work.)
 Points passed as ``exclude`` (the evaluated soft prompts) are never returned.
 
-``optimize_acquisition_from_incumbents`` is the authors' batch rule: one local search from each of the q best evaluated
-points, one candidate each, so a batch spreads over q incumbents (their code runs CMA-ES, sigma0 = 0.8, from each; here
-a CMA-ES-like first generation around the incumbent picks the start of an L-BFGS-B run).
+``optimize_acquisition_from_incumbents`` is izkit's version of the batch rule the authors' code means: one local search
+from each of the q best evaluated points, one candidate each, so a batch spreads over q incumbents (their code runs
+CMA-ES, sigma0 = 0.8, but as written starts every run from the first evaluated point; here a CMA-ES-like first
+generation around each incumbent picks the start of an L-BFGS-B run).
 """
 
 from __future__ import annotations

@@ -39,7 +39,8 @@ class ReplayModels:
     """Generate and score instructions with the models a recorded run used, loaded on first use (not when built).
 
     :meth:`izkit.pipeline.Pipeline.from_record` rebuilds them from the record's header: the same projection A,
-    exemplars, black box, metric and dev split, so an instruction written here is the one the run would have written.
+    exemplars, black box, metric and dev split; an instruction written here is the one the run would have written if
+    the generator's decoding has not changed since the record was made (notebook 8 says how to check).
     """
 
     def __init__(self, replay: Replay) -> None:
