@@ -304,7 +304,7 @@ def eq9_explorer(z: np.ndarray | None = None, scores: np.ndarray | None = None, 
     tt = torch.as_tensor(t[:, None], dtype=DTYPE)  # (grid, 1)
     w: dict[str, W.Widget] = {
         "latent_lengthscale": log_slider("l lengthscale (z)", 0.3, -1.5, 0.3),
-        "similarity_lengthscale": log_slider("S lengthscale (scores)", 1.0, -1.0, 1.5),
+        "similarity_lengthscale": log_slider("S lengthscale", 1.0, -1.0, 1.5),
         "noise": log_slider("noise / var(y)", 1e-3, -5.0, -0.3),
         "plain": W.Checkbox(value=True, description="plain Matern GP for contrast", indent=False),
         "readout": W.HTML(),
