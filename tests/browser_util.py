@@ -490,19 +490,8 @@ class LabPage:
         ActionChains(self.driver).click_and_hold(handle).pause(0.2).move_by_offset(offset, 0).pause(0.2) \
             .release().perform()
 
-        def redrawn():
-            s = self.state()
-            if not s or s["status"] != "idle":
-                return None
-            now = root.find_element(By.CSS_SELECTOR, ".widget-image")
-            src = now.get_attribute("src")
-            return {"readout": readout.text, "src": src, "png": self.image_bytes(now)} if src != before["src"] \
-                else None
-
-        try:
-            after = self.wait(redrawn, timeout, "the explorer's image to be redrawn", poll=1.0)
-        except TimeoutError:
-            after = {"readout": readout.text, "src": img.get_attribute("src"), "png": self.image_bytes(img)}
+        after = self.image_after(root, before["src"], timeout)
+        after["readout"] = readout.text
         return {"before": before, "after": after}
 
     def submit_text(self, root, text: str, timeout: float = 300.0) -> dict:
@@ -521,16 +510,23 @@ class LabPage:
         box.send_keys(Keys.BACKSPACE)
         box.send_keys(text, Keys.ENTER)
 
+        return {"before": before, "after": self.image_after(root, before["src"], timeout)}
+
+    def image_after(self, root, src_before: str, timeout: float) -> dict:
+        """Wait until the kernel is idle and the explorer's image under ``root`` has a new source; its source and
+        bytes then (or, after ``timeout``, as they are, so the caller's comparison fails with what the page shows)."""
+        from selenium.webdriver.common.by import By
+
         def redrawn():
             s = self.state()
             if not s or s["status"] != "idle":
                 return None
             now = root.find_element(By.CSS_SELECTOR, ".widget-image")
             src = now.get_attribute("src")
-            return {"src": src, "png": self.image_bytes(now)} if src != before["src"] else None
+            return {"src": src, "png": self.image_bytes(now)} if src != src_before else None
 
         try:
-            after = self.wait(redrawn, timeout, "the explorer's image to be redrawn", poll=1.0)
+            return self.wait(redrawn, timeout, "the explorer's image to be redrawn", poll=1.0)
         except TimeoutError:
-            after = {"src": img.get_attribute("src"), "png": self.image_bytes(img)}
-        return {"before": before, "after": after}
+            img = root.find_element(By.CSS_SELECTOR, ".widget-image")
+            return {"src": img.get_attribute("src"), "png": self.image_bytes(img)}
