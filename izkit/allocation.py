@@ -1,9 +1,10 @@
 """Spending a budget of black-box answers, simulated (notebook 9): the paper's allocation against successive halving.
 
 - :func:`candidate_pool`: the instructions one archived (task, seed) run's searches wrote stand in as candidates,
-  their 20-example dev scores as true accuracies (as ``bench/bench_selection.py`` does).
+  their 20-example dev scores as true accuracies (as ``bench/studies/bench_selection.py`` does).
 - :func:`simulate_allocation`: a budget of answers spent either the paper's way (budget / 20 candidates on 20
-  examples, best kept) or by successive halving (``izkit.selection``), on the same simulated answers (paired, seeded).
+  examples, best kept) or by successive halving (``izkit.selection``), on the same simulated answers (paired, seeded);
+  :func:`allocation_pick` is the pick itself, for simulations that draw their answers another way.
 - :func:`halving_explorer`: sliders for the examples at the first rung, the promotion factor eta, the examples at the
   last rung and the budget; the figure redraws with the pick's true accuracy and the winner's curse against answers.
 
@@ -77,6 +78,17 @@ def rungs_text(rungs: Sequence[Rung]) -> str:
     return " → ".join(f"{r.candidates} × {r.examples}" for r in rungs)
 
 
+def allocation_pick(flips: np.ndarray, rungs: Sequence[Rung] | None) -> tuple[int, float]:
+    """The candidate an allocation keeps from the answers ``flips`` (k, E) of k candidates, and the mean it was kept
+    on: the paper's best mean over the first :data:`DEV` examples (``rungs`` None; ties to the first drawn), else
+    :func:`izkit.selection.successive_halving` on ``rungs``."""
+    if rungs is None:
+        means = flips[:, :DEV].mean(axis=1)  # (k,)
+        return int(np.argmax(means)), float(means.max())  # argmax: the first of the best
+    res = successive_halving(lambda c, a, z: flips[c, a:z], rungs)
+    return res.pick, float(res.means[-1][res.pick])
+
+
 def simulate_allocation(pool: np.ndarray, halving: tuple[int, float, int] | None, budgets: Sequence[int] = BUDGETS,
                         reps: int = 40, seed: int = 0) -> Allocation:
     """Spend each budget on candidates drawn from ``pool`` (their true accuracies), answers simulated as coin flips.
@@ -107,12 +119,7 @@ def simulate_allocation(pool: np.ndarray, halving: tuple[int, float, int] | None
         for b, k in enumerate(n):
             if k < 1:
                 continue
-            if halving is None:
-                means = flips[:k, :DEV].mean(axis=1)  # (k,)
-                pick, est = int(np.argmax(means)), float(means.max())  # argmax: the first of the best
-            else:
-                res = successive_halving(lambda c, a, z: flips[c, a:z], rungs[b])
-                pick, est = res.pick, res.means[-1][res.pick]
+            pick, est = allocation_pick(flips[:k], None if halving is None else rungs[b])
             truth[r, b], estimate[r, b], best[r, b] = p[pick], est, p[:k].max()
     return Allocation(halving, budgets, n, spent, truth, estimate, best, rungs)
 

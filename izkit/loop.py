@@ -155,7 +155,7 @@ class Run:
     def search(self, methods: list[str] | None = None) -> list[str]:
         """Every round of each method (default: the config's), with no test scoring; returns the methods run.
 
-        :meth:`execute` is this and then the test split. Dev-only studies (bench/bench_exploration.py) call it alone.
+        :meth:`execute` is this and then the test split. Dev-only studies (bench/studies/bench_exploration.py) call it.
         """
         asked = list(methods) if methods is not None else self.cfg.methods()
         unknown = [m for m in asked if m not in self.cfg.methods()]

@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 CACHE_ENV = "IZKIT_CACHE"  # overrides where converted models are kept
 MODEL_ENV = "IZKIT_MODEL"  # a user's own default model (an embedded model's short name), over DEFAULT_MODEL
 
-DEFAULT_MODEL = QWEN.name  # the project's default, chosen by bench/bench_models.py; switch it here, in one place
+DEFAULT_MODEL = QWEN.name  # the project's default, chosen by bench/studies/bench_models.py; switch it here, only here
 EMBEDDED_NAME = DEFAULT_MODEL  # the older name of DEFAULT_MODEL
 
 _loaded: dict[tuple[str, str, str], tuple[Any, Any]] = {}  # in-process memo: (source, device, dtype) -> (model, tok)
@@ -152,7 +152,8 @@ def cpu_has_bf16() -> bool:
 def default_dtype(device: str) -> torch.dtype:
     """``$IZKIT_DTYPE`` when set; else bfloat16 on a GPU (Gemma overflows in float16) and on a CPU that multiplies
     bfloat16 natively, float32 on other CPUs (bfloat16 there is emulated and slower). The choice on such a CPU was
-    measured against float32 for speed and for unchanged answers: bench/bench_precision.py, figures in bench/README.md.
+    measured against float32 for speed and for unchanged answers: bench/speed/bench_precision.py, figures in
+    bench/README.md.
     """
     value = os.environ.get(DTYPE_ENV, "").strip()
     if value:

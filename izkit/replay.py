@@ -19,7 +19,7 @@ import numpy as np
 from izkit.config import Config
 from izkit.records import RECORD_NAME, RunRecord
 from izkit.resume import settings_of
-from izkit.strategies import BayesOpt, strategy_for
+from izkit.strategies import BayesOpt, Round, strategy_for
 from izkit.surrogate import proposal_preimages
 
 
@@ -106,6 +106,16 @@ class Replay:
             fig.savefig(paths[-1], dpi=110)
             plt.close(fig)
         return paths
+
+    def round(self, method: str, rnd: int, generator: Any = None, exemplars: Any = None,
+              reference_instruction: str | None = None) -> Round:
+        """What ``method``'s strategy saw at round ``rnd`` of this run, as the loop gave it (``Run`` builds its
+        rounds the same way): the round's size and settings, its evaluations of earlier rounds and the preimages
+        drawn before; the generator and exemplars are the caller's (a pipeline rebuilt from the record, or none)."""
+        cfg = self.settings.for_method(method)
+        return Round(method, rnd, cfg.round_sizes[rnd], cfg, generator, exemplars,
+                     [e for e in self.evals(method) if e["round"] < rnd], reference_instruction,
+                     proposal_preimages(list(self.record.of_kind("proposal", method=method)), rnd))
 
 
 def replay(path: str | os.PathLike) -> Replay:

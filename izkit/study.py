@@ -45,23 +45,23 @@ class Paired:
         return float(self.diffs.mean()) if len(self.diffs) else math.nan
 
 
-STUDY_ENV = "IZKIT_STUDY"  # a folder that holds the archived studies (study/, study-answers/), if not the clone's bench/
-_REPO_BENCH = Path(__file__).resolve().parents[1] / "bench"  # present when izkit runs from a clone of the repository
+STUDY_ENV = "IZKIT_STUDY"  # a folder holding the archived studies (study/, study-answers/) instead of bench/data/
+_REPO_DATA = Path(__file__).resolve().parents[1] / "bench" / "data"  # the clone's bench/data/, when izkit runs from one
 
 
 def archived_study(name: str = "study") -> Path:
-    """The folder of an archived study that ships with the repository: ``bench/study`` (150 distinct instructions per
-    method, the paper's allocation) or ``bench/study-answers`` (at budgets of answers).
+    """The folder of an archived study that ships with the repository: ``bench/data/study`` (150 distinct
+    instructions per method, the paper's allocation) or ``bench/data/study-answers`` (at budgets of answers).
 
-    Looked for under ``$IZKIT_STUDY`` when it is set, else in the clone's ``bench/``; a FileNotFoundError says how to
-    point at it otherwise (izkit installed from a wheel carries no records).
+    Looked for under ``$IZKIT_STUDY`` when it is set, else in the clone's ``bench/data/``; a FileNotFoundError says
+    how to point at it otherwise (izkit installed from a wheel carries no records).
     """
-    base = Path(os.environ[STUDY_ENV]) if os.environ.get(STUDY_ENV) else _REPO_BENCH
+    base = Path(os.environ[STUDY_ENV]) if os.environ.get(STUDY_ENV) else _REPO_DATA
     folder = base / name
     if not folder.is_dir():
         where = f"${STUDY_ENV}={base}" if os.environ.get(STUDY_ENV) else f"{base} (izkit is not running from a clone)"
         raise FileNotFoundError(f"the archived study {name!r} is not in {where}: set {STUDY_ENV} to a folder that holds "
-                                f"{name}/ (the repository's bench/ folder has it)")
+                                f"{name}/ (the repository's bench/data/ folder has it)")
     return folder
 
 

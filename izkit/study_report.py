@@ -1,7 +1,7 @@
 """A study's report: the Markdown summary and the best-so-far figure of many (task, seed) runs.
 
     izkit summary runs/study          # summary.md and best_so_far.png; or summarise(Path("runs/study")) here
-    izkit summary runs/study bench/study --archive bench/study   # with an archive of earlier sittings, kept up to date
+    izkit summary runs/study bench/data/study --archive bench/data/study   # with the archive of earlier sittings, kept
 
 :func:`summarise` writes, section by section: each method's test score per task (mean +- sd over seeds), the distinct
 instructions each scored and the recorded work, every run's scores and best instructions, the learning curves'

@@ -3,16 +3,16 @@ successive halving did in real runs.
 
 - :func:`picks`: the dev score each method kept its instruction on, beside that instruction's test score, per run of a
   study (records only: ``izkit.study.finished_runs``); :func:`curse_by_task`: their gap grouped by task.
-- :func:`answers_studies`: the finished runs of the study at budgets of answers (``bench/study-answers/<budget>/``),
-  by budget; :func:`heldout_scores` and :func:`heldout_groups`: its picks judged on held-out induce examples;
-  :func:`first_rung`: whether halving's first promotion ranked its candidates or tied them, and how what the tie
-  order promoted did on the next rung.
+- :func:`answers_studies`: the finished runs of the study at budgets of answers
+  (``bench/data/study-answers/<budget>/``), by budget; :func:`heldout_scores` and :func:`heldout_groups`: its picks
+  judged on held-out induce examples; :func:`first_rung`: whether halving's first promotion ranked its candidates
+  or tied them, and how what the tie order promoted did on the next rung.
 
 The simulations live beside it: the curse in :mod:`izkit.curse`, halving's allocation of a budget of answers in
 :mod:`izkit.allocation`; their names are re-exported here, where notebook 9 first found them.
 
 No model is loaded; the test split is read only from records, for the picks the runs already made. The archived
-studies are found when first read, by ``izkit.study.archived_study`` (``$IZKIT_STUDY``, else the clone's bench/).
+studies are found when first read, by ``izkit.study.archived_study`` (``$IZKIT_STUDY``, else the clone's bench/data/).
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ def __getattr__(name: str) -> Path:
         return archived_study(_ARCHIVED[name])
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-# The archived studies are found at call time by izkit.study.archived_study ($IZKIT_STUDY, else the clone's bench/):
-# ``winner.STUDY`` (bench/study: 150 distinct instructions per method, the paper's allocation) and
-# ``winner.STUDY_ANSWERS`` (bench/study-answers: one folder per budget of answers) are looked up when read
+# The archived studies are found at call time by izkit.study.archived_study ($IZKIT_STUDY, else bench/data/):
+# ``winner.STUDY`` (bench/data/study: 150 distinct instructions per method, the paper's allocation) and
+# ``winner.STUDY_ANSWERS`` (bench/data/study-answers: one folder per budget of answers) are looked up when read
 # (``__getattr__`` above).
 _ARCHIVED = {"STUDY": "study", "STUDY_ANSWERS": "study-answers"}
 __all__ = [  # the records' analysis, and the simulations' names where notebook 9 first found them
@@ -63,7 +63,7 @@ def study_runs(folder: str | Path | None = None) -> list[Replay]:
     runs = finished_runs(folder)
     if not runs:
         raise FileNotFoundError(f"{folder}: no finished run (<task>-seed<k>/record.jsonl); the archived study ships "
-                                "with the repository in bench/study")
+                                "with the repository in bench/data/study")
     return runs
 
 
@@ -115,15 +115,16 @@ def answers_studies(folder: str | Path | None = None) -> dict[int, list[Replay]]
 
 
 def heldout_scores(budget: int, folder: str | Path | None = None) -> dict[str, dict[str, float]]:
-    """The study at ``budget`` answers, its picks judged on held-out induce examples (``bench/study_heldout.py``):
-    ``{"<task>-seed<k>": {method: accuracy, ..., "held_out": examples}}`` from ``folder/heldout-<budget>.json``
-    (default: the archived study at budgets of answers). A run with too few held-out examples carries only
-    ``held_out``. These examples come after the 100 that halving's last rung used: no method saw them."""
+    """The study at ``budget`` answers, its picks judged on held-out induce examples
+    (``bench/studies/study_heldout.py``): ``{"<task>-seed<k>": {method: accuracy, ..., "held_out": examples}}`` from
+    ``folder/heldout-<budget>.json`` (default: the archived study at budgets of answers). A run with too few held-out
+    examples carries only ``held_out``. These examples come after the 100 that halving's last rung used: no method saw
+    them."""
     folder = archived_study("study-answers") if folder is None else Path(folder)
     path = folder / f"heldout-{budget}.json"
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no held-out reading at {budget} answers (python bench/study_heldout.py "
-                                f"--budgets {budget} writes it)")
+        raise FileNotFoundError(f"{path}: no held-out reading at {budget} answers "
+                                f"(python -m bench.studies.study_heldout --budgets {budget} writes it)")
     return json.loads(path.read_text())
 
 

@@ -32,7 +32,7 @@ def project_default(monkeypatch):
 
 
 def test_the_projects_default_is_qwen():
-    """Qwen in both roles, chosen on dev data (bench/bench_models.py, bench/RESULTS.md)."""
+    """Qwen in both roles, chosen on dev data (bench/studies/bench_models.py, bench/RESULTS.md)."""
     assert DEFAULT_MODEL == QWEN.name
 
 

@@ -5,7 +5,7 @@ instructions x dev examples through ``/v1/completions`` with 1 request in flight
 ``/v1/chat/completions`` with 16, side by side in one run. Each row scores different instructions, so nothing is
 answered from a cache (the answer cache is off).
 
-    python bench/bench_openai.py [--quick]
+    python -m bench.speed.bench_openai [--quick]
 
 The machine is shared: busy-waiting OpenMP threads stall whenever a sibling thread is descheduled, so this script sets
 ``OMP_WAIT_POLICY=PASSIVE`` (unless already set) for itself and the server it starts.
@@ -27,7 +27,7 @@ import time  # noqa: E402
 from izkit.blackbox import OpenAIBlackBox  # noqa: E402
 from izkit.serve import LocalServer  # noqa: E402
 from izkit.tasks import Example  # noqa: E402
-from _report import emit  # noqa: E402
+from bench.common.report import emit  # noqa: E402
 
 DEV = [Example(x, (y,)) for x, y in [("hot", "cold"), ("big", "small"), ("up", "down"), ("fast", "slow"),
                                      ("happy", "sad"), ("good", "bad"), ("light", "dark"), ("open", "closed")]]

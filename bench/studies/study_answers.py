@@ -4,28 +4,29 @@ For each budget of answers (1000, then 3000), one `izkit compare` over every (ta
 once before any task twice):
 
     izkit compare --tasks T --seeds 0,1,2 --selection halving --halving-first 2 --preimages --answers B \\
-        --baselines paper,matern,uniform,ape,reference --out runs/study-answers/B --archive bench/study-answers/B
+        --baselines paper,matern,uniform,ape,reference --out runs/study-answers/B --archive bench/data/study-answers/B
 
 so each record holds six rows at B answers each: InstructZero with the new selection (successive halving from 2
 examples, the GP also learning from preimages), InstructZero with the paper's allocation (B / 20 instructions on the
 20 dev examples, best kept, no preimages), plain Matern BO, Uniform and APE-style with the same halving, and the
-hand-written instruction. `--archive` keeps each pair (without the answers' text) in bench/study-answers/B/ as soon
+hand-written instruction. `--archive` keeps each pair (without the answers' text) in bench/data/study-answers/B/ as soon
 as it is finished, so a study outlives the machine in git, and copies the archive back first, so a later sitting goes
 on where it stopped (finished pairs are read back, not rerun). `--ray` fans the pairs out on a local Ray, one CPU
 each (on two cores, two pairs at a time).
 
-    python bench/study_answers.py                        # the whole study, resumable
-    python bench/study_answers.py --ray                  # the same, two one-CPU pairs at a time on Ray
-    python bench/study_answers.py --tasks sum --seeds 0  # one pair at both budgets
-    python bench/study_answers.py --report               # the summary of each budget from the archive alone
-    python bench/study_answers.py --save-unfinished      # before the machine goes back: keep the pairs in flight
+    python -m bench.studies.study_answers                        # the whole study, resumable
+    python -m bench.studies.study_answers --ray                  # the same, two one-CPU pairs at a time on Ray
+    python -m bench.studies.study_answers --tasks sum --seeds 0  # one pair at both budgets
+    python -m bench.studies.study_answers --report               # the summary of each budget from the archive alone
+    python -m bench.studies.study_answers --save-unfinished      # before the machine goes back: keep pairs in flight
 
 A pair at 3,000 answers takes hours and a sitting's machine is not kept, so `--save-unfinished` copies each live,
-unfinished pair's whole record, gzipped, into bench/study-answers/<budget>-unfinished/ (commit it); the next sitting
-puts it back into the live folder before `izkit compare` starts, which resumes the pair where it stopped (a resumed
-run ends as an uninterrupted one would). A pair archived as finished drops its unfinished copy.
+unfinished pair's whole record, gzipped, into bench/data/study-answers/<budget>-unfinished/ (commit it); the next
+sitting puts it back into the live folder before `izkit compare` starts, which resumes the pair where it stopped (a
+resumed run ends as an uninterrupted one would). A pair archived as finished drops its unfinished copy.
 
-The new selection's settings were chosen on held-out spare induce examples, never test (bench/bench_allocation.py).
+The new selection's settings were chosen on held-out spare induce examples, never test
+(bench/studies/bench_allocation.py).
 """
 
 from __future__ import annotations
@@ -37,15 +38,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-ARCHIVE = ROOT / "bench" / "study-answers"
+from bench.common.paths import DATA, ROOT
+
+ARCHIVE = DATA / "study-answers"
 LIVE = ROOT / "runs" / "study-answers"
 TASKS = ("antonyms,larger_animal,sum,first_word_letter,negation,diff,synonyms,translation_en-fr,singular_to_plural,"
          "active_to_passive")
 BUDGETS = "1000,3000"
 BASELINES = "paper,matern,uniform,ape,reference"
 NEW = ("--selection", "halving", "--halving-first", "2", "--preimages")  # chosen on held-out spare induce examples
-#       (bench/bench_allocation.py, bench/RESULTS.md "Choosing the winner in real runs"): eta 3 and top 100 by default
+#       (bench/studies/bench_allocation.py, bench/RESULTS.md "Choosing the winner in real runs"): eta 3 and top 100
+#       by default
 
 
 def izkit(*args: str) -> None:
@@ -58,7 +61,6 @@ def izkit(*args: str) -> None:
 
 def report(budgets: list[str]) -> int:
     """Each budget's `izkit summary` from the archive, and the figure of test score against answers spent."""
-    sys.path.insert(0, str(ROOT))
     from izkit.study import finished_runs
     from izkit.study_report import answers_figure
 
@@ -77,9 +79,8 @@ def unfinished_copies(budget: str) -> dict[str, Path]:
 
 
 def save_unfinished(budgets: list[str]) -> int:
-    """Gzip each live, unfinished pair's record into bench/study-answers/<budget>-unfinished/ (whole lines only:
+    """Gzip each live, unfinished pair's record into bench/data/study-answers/<budget>-unfinished/ (whole lines only:
     a pair still running may be writing its last one); drop the copies of pairs archived since."""
-    sys.path.insert(0, str(ROOT))
     from izkit.records import RECORD_NAME
     from izkit.replay import replay
 
@@ -130,7 +131,6 @@ def main() -> int:
         return report(budgets)
     if args.save_unfinished:
         return save_unfinished(budgets)
-    sys.path.insert(0, str(ROOT))
     for b in budgets:
         restore_unfinished(b)
         izkit("compare", "--tasks", args.tasks, "--seeds", args.seeds, *NEW, "--answers", b, "--baselines", BASELINES,

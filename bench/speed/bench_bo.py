@@ -1,8 +1,8 @@
 """One Bayesian-optimisation step, izkit vs BoTorch, with the instruction-coupled kernel (paper eq. 9) on both sides.
 
-    python bench/bench_bo.py            # m = 25, 50, 100, 150, 200, 500
-    python bench/bench_bo.py --quick    # m = 25, 50 only
-    python bench/bench_bo.py --m 150 --repeats 1
+    python -m bench.speed.bench_bo            # m = 25, 50, 100, 150, 200, 500
+    python -m bench.speed.bench_bo --quick    # m = 25, 50 only
+    python -m bench.speed.bench_bo --m 150 --repeats 1
 
 BoTorch is the stack the paper used (SingleTaskGP + fit_gpytorch_mll + optimize_acqf with LogExpectedImprovement); it is
 an optional extra: ``pip install -e .[bench]``. Its side gets a small gpytorch kernel written here for eq. 9 (the
@@ -34,8 +34,9 @@ from izkit.acquisition import make_acquisition, optimize_acquisition
 from izkit.gp import GaussianProcess, limit_threads
 from izkit.kernels import DTYPE, InstructionCoupledKernel, ScoreMatern52
 
-from _report import emit
+from bench.common.report import emit
 
+MISSING = None  # the reference stack's first missing module, if any: said after --help, not before
 try:
     import gpytorch
     from botorch.acquisition import LogExpectedImprovement
@@ -48,8 +49,7 @@ try:
     from gpytorch.priors import GammaPrior
     from linear_operator.utils.cholesky import psd_safe_cholesky
 except ImportError as e:  # pragma: no cover - depends on the optional extra
-    sys.exit(f"bench_bo.py needs BoTorch, the reference stack (missing: {e.name}). "
-             "Install it with: pip install -e .[bench]")
+    MISSING = e.name
 
 D, N_EX, Q = 10, 20, 25  # soft-prompt dimension, examples per score vector, batch size (paper)
 RESTARTS, RAW = 32, 1024  # multi-start L-BFGS-B runs and Sobol raw samples, the same on both sides
@@ -207,6 +207,9 @@ def main() -> None:
     ap.add_argument("--no-as-shipped", action="store_true",
                     help="skip BoTorch with its default threads (slow on a busy machine; never run for m > 200)")
     args = ap.parse_args()
+    if MISSING:
+        sys.exit(f"bench_bo.py needs BoTorch, the reference stack (missing: {MISSING}). "
+                 "Install it with: pip install -e .[bench]")
     ms = args.m or ([25, 50] if args.quick else [25, 50, 100, 150, 200, 500])
     warnings.filterwarnings("ignore")  # BoTorch warns that [-1, 1]^D is not the unit cube; both sides see the same box
 

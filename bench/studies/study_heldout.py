@@ -7,11 +7,12 @@ method's kept instruction, and the hand-written one, on those held-out examples 
 task with fewer than ``--min-held``, antonyms with 13, is left out) and prints the paired tests of
 :mod:`izkit.study` on them, beside the same tests on test for the same pairs.
 
-    python bench/study_heldout.py                       # both budgets, from bench/study-answers/<budget>/
-    python bench/study_heldout.py --budgets 1000
+    python -m bench.studies.study_heldout                       # both budgets, from bench/data/study-answers/<budget>/
+    python -m bench.studies.study_heldout --budgets 1000
 
-The held-out scores are kept in bench/study-answers/heldout-<budget>.json (read back, not rescored, on a later call);
-Markdown goes to bench/out/study_heldout.md. Loads the default model once (a few minutes per budget on two cores).
+The held-out scores are kept in bench/data/study-answers/heldout-<budget>.json (read back, not rescored, on a later
+call); Markdown goes to bench/out/study_heldout.md. Loads the default model once (a few minutes per budget on two
+cores).
 """
 
 from __future__ import annotations
@@ -28,16 +29,16 @@ from pathlib import Path  # noqa: E402
 
 from tqdm import tqdm  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from bench._report import emit  # noqa: E402
 from izkit.pipeline import Pipeline  # noqa: E402
 from izkit.resume import settings_of  # noqa: E402
 from izkit.study import finished_runs, method_test_score, paired  # noqa: E402
 from izkit.study_report import PAIRED_HEADER, paired_row, task_of  # noqa: E402
 from izkit.tasks import load_task  # noqa: E402
 
-ARCHIVE = ROOT / "bench" / "study-answers"
+from bench.common.paths import DATA  # noqa: E402
+from bench.common.report import emit  # noqa: E402
+
+ARCHIVE = DATA / "study-answers"
 
 
 def held_out(header: dict, limit: int) -> tuple:

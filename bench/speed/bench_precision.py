@@ -12,8 +12,8 @@ Formats: ``float32`` (izkit's CPU default), ``bfloat16`` (``load_causal_lm(..., 
 CPU has AMX-BF16 and AVX512-BF16), ``int8`` (float32 with every ``nn.Linear`` replaced by
 ``torch.ao.quantization.quantize_dynamic``: int8 weights, activations quantised per batch).
 
-    python bench/bench_precision.py                  # about 10 minutes on two cores
-    python bench/bench_precision.py --threads 1      # one torch thread (beside other work)
+    python -m bench.speed.bench_precision                  # about 10 minutes on two cores
+    python -m bench.speed.bench_precision --threads 1      # one torch thread (beside other work)
 
 Prints a Markdown table and writes it to bench/out/precision.md.
 """
@@ -31,8 +31,7 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import emit  # noqa: E402
+from bench.common.report import emit  # noqa: E402
 
 from izkit.blackbox import LocalBlackBox  # noqa: E402
 from izkit.generator import RandomProjection, SoftPromptGenerator  # noqa: E402

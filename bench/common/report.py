@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-OUT_DIR = Path(__file__).resolve().parent / "out"
+from bench.common.paths import OUT_DIR
 
 
 def emit(text: str, name: str) -> Path:

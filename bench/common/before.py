@@ -1,4 +1,8 @@
-"""The GP prediction as it was before 2026-12-06, for benchmarks that time it or replay records made with it.
+"""The GP prediction as it was before 2026-12-06: old code, kept on purpose as the baseline that ``--before`` measures.
+
+Not a copy of izkit's current logic (that is ``InstructionCoupledKernel.cross_train_diag``): benchmarks time this old
+path beside the current one (bench/speed/bench_loop.py, bench/speed/bench_acquisition.py) or replay records made with
+it (bench/speed/bench_round.py).
 
 Until then ``GaussianProcess.predict`` asked the coupled kernel (eq. 9) for k(X, Z) and k(x, x) in two calls, each
 solving for w(X) = L^{-1} l(Z, X) and multiplying by S itself; ``cross_train_diag`` now does both from one w(X). The

@@ -1,9 +1,9 @@
 """The whole InstructZero loop at the paper's spend on the embedded model: batched + cached vs one answer per call.
 
-    python bench/bench_loop.py --task antonyms              # both runs (the slow one takes a long time)
-    python bench/bench_loop.py --task antonyms --budget 50  # a smaller spend (the answers of 50 instructions)
-    python bench/bench_loop.py --skip-slow --paper          # the paper's allocation instead of izkit's default halving
-    python bench/bench_loop.py --skip-slow --before         # beside the fast run: the same as it was before 2026-12-06
+    python -m bench.speed.bench_loop --task antonyms              # both runs (the slow one takes a long time)
+    python -m bench.speed.bench_loop --task antonyms --budget 50  # a smaller spend (the answers of 50 instructions)
+    python -m bench.speed.bench_loop --skip-slow --paper          # the paper's allocation, not izkit's default halving
+    python -m bench.speed.bench_loop --skip-slow --before         # beside the fast run: the same as before 2026-12-06
 
 Fast: instructions generated in batches, answers scored in batches, an answer cache (fresh for this run, so
 duplicate instructions are scored once). Slow: one instruction per generate call, one answer per call, no cache.
@@ -32,8 +32,8 @@ from izkit.config import Config
 from izkit.loop import Run
 from izkit.pipeline import Pipeline
 
-from _before import BATCH_SIZE, two_call_prediction
-from _report import emit
+from bench.common.before import BATCH_SIZE, two_call_prediction
+from bench.common.report import emit
 
 
 def one_run(cfg: Config, out: Path, batched: bool, before: bool = False) -> tuple[float, object]:

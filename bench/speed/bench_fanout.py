@@ -10,8 +10,8 @@ generator's footprint (issue 27).
    `izkit.models.load_input_embeddings` (the tokenizer and embedding table alone) against `load_causal_lm` (the whole
    model), each in a fresh process.
 
-    python bench/bench_fanout.py                      # sum,antonyms x seed 0: about 15 minutes on two cores
-    python bench/bench_fanout.py --tasks sum --seeds 0,1
+    python -m bench.speed.bench_fanout                      # sum,antonyms x seed 0: about 15 minutes on two cores
+    python -m bench.speed.bench_fanout --tasks sum --seeds 0,1
 
 Prints Markdown and writes it to bench/out/bench_fanout.md. Needs `pip install ray`.
 """
@@ -28,10 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench._report import emit  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
+from bench.common.paths import ROOT
+from bench.common.report import emit
 LOAD = """
 import resource, sys, time
 t = time.perf_counter()

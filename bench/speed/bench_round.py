@@ -5,12 +5,13 @@ round of one method from an archived record (the same GP refit, the same seeded 
 splits its time into the GP fit, the acquisition's optimisation and generation, beside what the record says. It
 checks that the replay wrote the instructions the record holds, so the figures are of the same work.
 
-    python bench/bench_round.py bench/study-answers/3000/antonyms-seed0/record.jsonl --round 12 --before
+    python -m bench.speed.bench_round bench/data/study-answers/3000/antonyms-seed0/record.jsonl --round 12 --before
 
 Records made before 2026-12-06 were proposed with a prediction that built k(X, Z) and k(x, x) in two kernel calls
 and generated in passes of 32 rows; one call gives the same values but other last bits of the gradient, and
-multistart L-BFGS-B then ends at other maximisers (bench/bench_acquisition.py), and a pass's rows change bfloat16's
-rounding. ``--before`` restores both (bench/_before.py), so that such a record replays to the instructions it holds.
+multistart L-BFGS-B then ends at other maximisers (bench/speed/bench_acquisition.py), and a pass's rows change
+bfloat16's rounding. ``--before`` restores both (bench/common/before.py, the old code path kept to be measured), so
+that such a record replays to the instructions it holds.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ import torch
 import izkit.strategies as strategies
 from izkit.pipeline import Pipeline
 from izkit.replay import replay
-from izkit.strategies import Round, strategy_for
-from izkit.surrogate import proposal_preimages
+from izkit.strategies import strategy_for
 
-from _before import BATCH_SIZE, two_call_prediction
+from bench.common.before import BATCH_SIZE, two_call_prediction
+from bench.common.report import emit
 
 
 def timed(fn, bucket: dict[str, float], name: str):
@@ -55,10 +56,7 @@ def main() -> int:
     rep = replay(args.record)
     rec, m, rnd = rep.record, args.method, args.round
     pipe, _ = Pipeline.from_record(rec.header)
-    cfg = rep.settings.for_method(m)
-    r = Round(m, rnd, cfg.round_sizes[rnd], cfg, pipe.generator, pipe.exemplars,
-              [e for e in rec.evals(m) if e["round"] < rnd], None,
-              proposal_preimages(list(rec.of_kind("proposal", method=m)), rnd))
+    r = rep.round(m, rnd, pipe.generator, pipe.exemplars)  # the round as the loop gave it to the strategy
     spent: dict[str, float] = {}
     pipe.generator.generate = timed(pipe.generator.generate, spent, "generation")
     strategies.optimize_acquisition = timed(strategies.optimize_acquisition, spent, "acquisition")
@@ -71,13 +69,12 @@ def main() -> int:
         prop = strategy.propose(r)
     total = time.perf_counter() - t
     line = rec.find("proposal", method=m, round=rnd)
-    print(f"| {args.record.parent.name} {m} round {rnd} | seconds | recorded |\n|---|---|---|")
-    print(f"| whole proposal ({prop.facts['drawn']} drawn, {prop.facts['attempts']} passes) | {total:.1f} | "
-          f"{line['seconds']:.1f} ({line['drawn']} drawn) |")
-    for name, s in spent.items():
-        print(f"| {name} | {s:.1f} | |")
+    lines = [f"| {args.record.parent.name} {m} round {rnd} | seconds | recorded |", "|---|---|---|",
+             f"| whole proposal ({prop.facts['drawn']} drawn, {prop.facts['attempts']} passes) | {total:.1f} | "
+             f"{line['seconds']:.1f} ({line['drawn']} drawn) |"]
+    lines += [f"| {name} | {s:.1f} | |" for name, s in spent.items()]
     same = prop.instructions == line["instructions"]
-    print(f"same instructions as recorded: {same}")
+    emit("\n".join(lines + ["", f"same instructions as recorded: {same}"]), "bench_round")
     return 0 if same else 1  # other instructions: the seconds are not of the recorded work
 
 

@@ -14,9 +14,9 @@ cache); Uniform at the same budget is the floor every BO variant should clear. P
 - from the BO rounds' gp lines: the median of S's off-diagonal 99th percentile and of the posterior sd at random z
   over y's sd (near 0: EI only exploits).
 
-    python bench/bench_exploration.py                          # the default grid (resumes: runs already made are read)
-    python bench/bench_exploration.py --tasks antonyms,sum --seeds 0 --budget 50
-    python bench/bench_exploration.py --variants base,unit     # a subset
+    python -m bench.studies.bench_exploration                # the default grid (resumes: runs already made are read)
+    python -m bench.studies.bench_exploration --tasks antonyms,sum --seeds 0 --budget 50
+    python -m bench.studies.bench_exploration --variants base,unit  # a subset
 
 Runs are kept under bench/out/exploration/ (git-ignored); prints a Markdown table and writes bench/out/exploration.md.
 """
@@ -34,8 +34,8 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import OUT_DIR, emit  # noqa: E402
+from bench.common.paths import OUT_DIR  # noqa: E402
+from bench.common.report import emit  # noqa: E402
 
 from izkit.config import Config  # noqa: E402
 from izkit.loop import Run  # noqa: E402

@@ -12,9 +12,9 @@ run's projection A), the instructions they write, and how good the best of them 
   re-scored on ``--confirm`` further spare examples; the best of those on the confirmation examples (picked and
   judged on examples the screening never saw). The hand-written instruction is scored on the same examples.
 
-    python bench/bench_layout.py                       # 6 tasks x 3 layouts, about 30 minutes on two cores
-    python bench/bench_layout.py --tasks antonyms,sum --n-z 25
-    python bench/bench_layout.py --projection normal --layouts after-demos,before-cue
+    python -m bench.studies.bench_layout                       # 6 tasks x 3 layouts, about 30 minutes on two cores
+    python -m bench.studies.bench_layout --tasks antonyms,sum --n-z 25
+    python -m bench.studies.bench_layout --projection normal --layouts after-demos,before-cue
 
 Prints Markdown and writes it to bench/out/bench_layout.md. Uses the default answer cache.
 """
@@ -36,7 +36,7 @@ from izkit.generator import LAYOUTS, RandomProjection, SoftPromptGenerator  # no
 from izkit.models import load_causal_lm  # noqa: E402
 from izkit.strategies import sobol_design  # noqa: E402
 from izkit.tasks import load_task  # noqa: E402
-from _report import emit  # noqa: E402
+from bench.common.report import emit  # noqa: E402
 
 TASKS = "antonyms,larger_animal,sum,first_word_letter,negation,diff"
 

@@ -13,8 +13,8 @@ the default embedded model as generator and as local black box):
 
 The test split is never touched. Each distinct instruction is scored once (the two templates' shared ones too).
 
-    OMP_NUM_THREADS=2 python bench/bench_ape_template.py              # 4 tasks (about 7 min on two cores)
-    python bench/bench_ape_template.py --tasks antonyms sum --n 10    # fewer
+    OMP_NUM_THREADS=2 python -m bench.studies.bench_ape_template              # 4 tasks (about 7 min on two cores)
+    python -m bench.studies.bench_ape_template --tasks antonyms sum --n 10    # fewer
 
 Prints a Markdown table and writes bench/out/ape_template.md.
 """
@@ -33,8 +33,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import emit  # noqa: E402
+from bench.common.report import emit  # noqa: E402
 
 from izkit.config import Config  # noqa: E402
 from izkit.generator import Sampling  # noqa: E402

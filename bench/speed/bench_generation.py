@@ -12,9 +12,9 @@
    interleaved, the fastest kept (the machine is shared). ``--profile`` adds torch.profiler's top operators for one
    pass of 64 in the layout after the demos.
 
-    python bench/bench_generation.py            # full run (a few minutes on two cores)
-    python bench/bench_generation.py --quick    # 25 soft prompts per task for part 2
-    python bench/bench_generation.py --layouts-only --profile
+    python -m bench.speed.bench_generation            # full run (a few minutes on two cores)
+    python -m bench.speed.bench_generation --quick    # 25 soft prompts per task for part 2
+    python -m bench.speed.bench_generation --layouts-only --profile
 
 The machine is shared: busy-waiting OpenMP threads stall whenever a sibling thread is descheduled (small ops ran
 5-20x slower in our runs), so this script sets ``OMP_WAIT_POLICY=PASSIVE`` unless it is already set.
@@ -41,7 +41,7 @@ from izkit.cleaner import instruction_complete  # noqa: E402
 from izkit.generator import LAYOUTS, RandomProjection, SoftPromptGenerator  # noqa: E402
 from izkit.models import load_causal_lm  # noqa: E402
 from izkit.tasks import Example  # noqa: E402
-from _report import emit  # noqa: E402
+from bench.common.report import emit  # noqa: E402
 
 TASKS = ("antonyms", "larger_animal", "sum")
 FALLBACK = {  # hand-written demos, used only where the task files are missing

@@ -13,10 +13,10 @@ write nonsense, so this checks the machinery and the speed, not the quality of i
 4. a whole ``izkit run`` on CUDA (InstructZero with halving and the uniform baseline at a small answer budget), then
    the same command with ``--resume``, which must find the run finished and change nothing.
 
-    python bench/bench_cuda.py --make-folder .gpu/qwen   # here: the default model's config and tokenizer, to carry
-    python bench/bench_cuda.py --folder .gpu/qwen        # on the GPU machine (about 3 minutes)
-    python bench/bench_cuda.py --folder .gpu/qwen --parts 1,4  # exactness and the whole run only
-    python bench/bench_cuda.py --folder .gpu/qwen --tiny --device cpu  # a smoke test of this script without a GPU
+    python -m bench.speed.bench_cuda --make-folder .gpu/qwen   # here: the default model's config and tokenizer
+    python -m bench.speed.bench_cuda --folder .gpu/qwen        # on the GPU machine (about 3 minutes)
+    python -m bench.speed.bench_cuda --folder .gpu/qwen --parts 1,4  # exactness and the whole run only
+    python -m bench.speed.bench_cuda --folder .gpu/qwen --tiny --device cpu  # a smoke test of this script without a GPU
 
 Prints markdown and writes it to bench/out/bench_cuda.md (or to ``--out``).
 """
@@ -38,14 +38,13 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 from izkit.blackbox.local import LocalBlackBox  # noqa: E402
 from izkit.generator import LAYOUTS, RandomProjection, SoftPromptGenerator  # noqa: E402
 from izkit.models import embedded_model_dir, load_causal_lm  # noqa: E402
 from izkit.strategies import sobol_design  # noqa: E402
 from izkit.tasks import load_task  # noqa: E402
+
+from bench.common.paths import OUT_DIR, ROOT  # noqa: E402
 
 CARRIED = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja")
 lines: list[str] = []
@@ -212,7 +211,7 @@ def main() -> int:
     ap.add_argument("--answers", type=int, default=400)
     ap.add_argument("--parts", default="1,2,3,4", help="which parts to run (default all)")
     ap.add_argument("--skip-cpu", action="store_true", help="part 3 on the device alone")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out", help="where bench_cuda.md goes")
+    ap.add_argument("--out", type=Path, default=OUT_DIR, help="where bench_cuda.md goes")
     ap.add_argument("--scratch", type=Path, default=None, help="where the random model, the cache and the run go "
                     "(default: a temporary folder, removed at the end)")
     args = ap.parse_args()

@@ -9,8 +9,8 @@ maximisers from ``acq_restarts`` L-BFGS-B starts, the evaluated soft prompts exc
 the two ways end at other maximisers, so the table also prints the best log-EI each found and how many of the
 returned points coincide.
 
-    python bench/bench_acquisition.py                     # antonyms seed 0 at 3,000 answers, rounds 4, 10, 17
-    python bench/bench_acquisition.py RECORD --rounds 12 --repeats 3
+    python -m bench.speed.bench_acquisition              # antonyms seed 0 at 3,000 answers, rounds 4, 10, 17
+    python -m bench.speed.bench_acquisition RECORD --rounds 12 --repeats 3
 
 Prints a markdown table and writes it to bench/out/bench_acquisition.md.
 """
@@ -24,36 +24,43 @@ from pathlib import Path
 
 import torch
 
-from izkit.acquisition import optimize_acquisition
 from izkit.replay import replay
-from izkit.seeds import round_seed
-from izkit.strategies import soft_evals
+from izkit.strategies import EIBatch, Round
+from izkit.study import archived_study
 
-from _before import two_call_prediction
+from bench.common.before import two_call_prediction
+from bench.common.report import emit
 
-DEFAULT = Path(__file__).parent / "study-answers" / "3000" / "antonyms-seed0" / "record.jsonl"
+DEFAULT = Path("3000") / "antonyms-seed0" / "record.jsonl"  # under the archived study at budgets of answers
 
 
-def one_pass(gp, cfg, rnd: int, method: str, evaluated: torch.Tensor) -> tuple[float, torch.Tensor, torch.Tensor]:
-    """Seconds, points (q, d) and log-EI (q,) of the round's first EI pass, as izkit.strategies.EIBatch runs it."""
-    bounds = torch.stack([-torch.ones(cfg.d), torch.ones(cfg.d)]).double()  # (2, d)
-    q = cfg.screen * cfg.round_sizes[rnd]
+class NoGeneration:
+    """A generator that writes nothing, so that a pass times the acquisition alone."""
+
+    @staticmethod
+    def generate(Z, exemplars) -> list[str]:
+        return [""] * len(Z)
+
+
+def one_pass(gp, r: Round) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """Seconds, points (q, d) and acquisition values (q,) of the round's first pass, izkit.strategies.EIBatch's own
+    (``screen x size`` candidates, the config's batch rule, the evaluated soft prompts excluded)."""
+    batch = EIBatch(gp, r)
     t = time.perf_counter()
-    Z, acq = optimize_acquisition(gp, bounds, q=q, n_starts=cfg.acq_restarts, raw_samples=cfg.acq_raw_samples,
-                                  exclude=evaluated, seed=round_seed(cfg.seed, method, rnd), distinct_tol=1e-3)
-    return time.perf_counter() - t, Z, acq
+    Z, _ = batch.draw(r.cfg.screen * r.size, 0, None)
+    return time.perf_counter() - t, Z, torch.tensor(batch.acq_values)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("record", type=Path, nargs="?", default=DEFAULT)
+    ap.add_argument("record", type=Path, nargs="?", help=f"default: the archived study-answers/{DEFAULT}")
     ap.add_argument("--rounds", default="4,10,17")
     ap.add_argument("--method", default="instructzero")
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(1)  # what the loop gives the GP and the acquisition (izkit.gp.limit_threads)
+    args.record = args.record or archived_study("study-answers") / DEFAULT
     rep = replay(args.record)
-    cfg = rep.settings.for_method(args.method)
     lines = [f"{args.record.parent.name}, {args.method}: the first acquisition pass of a round, one torch thread, "
              f"fastest of {args.repeats}", "",
              "| round | m (GP points) | GP refit s | two calls s | one call s | ratio | best log-EI two / one | "
@@ -63,13 +70,12 @@ def main() -> int:
         t = time.perf_counter()
         gp = rep.gp(args.method, upto_round=rnd - 1)
         fit_s = time.perf_counter() - t
-        evaluated = torch.tensor([e["z"] for e in soft_evals(rep.evals(args.method)) if e["round"] < rnd],
-                                 dtype=torch.float64)  # (e, d)
+        r = rep.round(args.method, rnd, NoGeneration())
         best: dict[str, tuple[float, torch.Tensor, torch.Tensor]] = {}
         for _ in range(args.repeats):
             for name in ("two", "one"):
                 with two_call_prediction() if name == "two" else contextlib.nullcontext():
-                    s, Z, acq = one_pass(gp, cfg, rnd, args.method, evaluated)
+                    s, Z, acq = one_pass(gp, r)
                 if name not in best or s < best[name][0]:
                     best[name] = (s, Z, acq)
         (s2, Z2, a2), (s1, Z1, a1) = best["two"], best["one"]
@@ -78,9 +84,7 @@ def main() -> int:
                f"{float(a2.max()):.3f} / {float(a1.max()):.3f} | {common} of {len(Z2)} |")
         lines.append(row)
         print(row, flush=True)
-    out = Path(__file__).parent / "out"
-    out.mkdir(exist_ok=True)
-    (out / "bench_acquisition.md").write_text("\n".join(lines) + "\n")
+    emit("\n".join(lines), "bench_acquisition")
     return 0
 
 

@@ -1,8 +1,8 @@
 """Ties on dev accuracy: does the gold answer's log-likelihood pick a better instruction than "the first one scored"?
 
 With 20 dev examples many instructions tie at the best dev accuracy (issue 14, point 3). For every run folder given
-(records of ``izkit run``/``compare`` or of bench/bench_exploration.py), for each method with two or more instructions
-tied at its best dev accuracy, on dev data only (never the test split):
+(records of ``izkit run``/``compare`` or of bench/studies/bench_exploration.py), for each method with two or more
+instructions tied at its best dev accuracy, on dev data only (never the test split):
 
 - the tied instructions' dev log-likelihood of the gold answers (the same 20 dev examples; one loglik pass, no
   generation);
@@ -10,8 +10,8 @@ tied at its best dev accuracy, on dev data only (never the test split):
 - the fresh-dev accuracy of the pick of each rule: the first scored (izkit's rule), the latest scored (the authors'),
   the highest dev loglik, and the mean over the tied set (a random pick).
 
-    python bench/bench_ties.py bench/out/exploration        # every record under the folder
-    python bench/bench_ties.py runs/study
+    python -m bench.studies.bench_ties bench/out/exploration        # every record under the folder
+    python -m bench.studies.bench_ties runs/study
 
 Prints a Markdown table and writes bench/out/ties.md.
 """
@@ -29,8 +29,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import emit  # noqa: E402
+from bench.common.report import emit  # noqa: E402
 
 from izkit.config import Config  # noqa: E402
 from izkit.pipeline import Pipeline  # noqa: E402

@@ -1,6 +1,6 @@
 """What an `izkit compare` folder says beyond its test table: per method, the dev side and where the time went.
 
-    python bench/study_summary.py runs/compare-YYYYmmdd-HHMMSS
+    python -m bench.studies.study_summary runs/compare-YYYYmmdd-HHMMSS
 
 First the test tables of `izkit compare` over the finished runs; then for every method, averaged over those runs: distinct instructions among its evaluations,
 the best dev score, the round in which that best was first found, the minutes spent (proposals: GP fit, acquisition
@@ -21,7 +21,7 @@ from izkit.loop import MethodResult, RunResult
 from izkit.replay import replay
 from izkit.records import RECORD_NAME
 
-from _report import emit
+from bench.common.report import emit
 
 
 def summarise(folder: Path) -> str:

@@ -17,7 +17,7 @@ Checks that both compares used the same models (the records' headers), then that
 proposals, GP fits, test scores; not wall times or cache hits) and the test table are identical, and reports the
 faults injected and the wall-time ratio faulty / clean. Exit code 1 if anything differs.
 
-    python bench/bench_soak.py [--rate 0.3] [--budget 8] [--upstream] [--model NAME]
+    python -m bench.studies.bench_soak [--rate 0.3] [--budget 8] [--upstream] [--model NAME]
 
 Prints a Markdown table and writes it to bench/out/bench_soak.md.
 """
@@ -38,14 +38,12 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))  # tests/fault_server.py
-
-from fault_server import FaultServer  # noqa: E402
-
-from _report import emit  # noqa: E402
 from izkit.records import comparable_lines  # noqa: E402
 from izkit.tasks import load_task  # noqa: E402
+from tests.fault_server import FaultServer  # noqa: E402  (the repository's tests/, read from its root)
+
+from bench.common.paths import ROOT as REPO  # noqa: E402
+from bench.common.report import emit  # noqa: E402
 
 
 

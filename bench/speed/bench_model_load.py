@@ -1,9 +1,9 @@
 """The embedded models side by side: one-time conversion from the packaged GGUF parts vs loading the cached safetensors,
 size on disk, and peak memory with each model loaded and with both.
 
-    python bench/bench_model_load.py                 # both models: 5 cached loads each, one conversion each
-    python bench/bench_model_load.py --no-convert    # cached loads and memory only
-    python bench/bench_model_load.py --models qwen2.5-coder-0.5b-instruct
+    python -m bench.speed.bench_model_load                 # both models: 5 cached loads each, one conversion each
+    python -m bench.speed.bench_model_load --no-convert    # cached loads and memory only
+    python -m bench.speed.bench_model_load --models qwen2.5-coder-0.5b-instruct
 
 Every measurement runs in a fresh child process (so the imports, the page cache aside, and the peak RSS are its own):
 a cached load is what a new process does, verify the cache's sha256 sums and then ``from_pretrained``; memory is read
@@ -29,7 +29,8 @@ import torch
 
 from izkit import conversion, models
 
-from _report import emit
+from bench.common.paths import ROOT
+from bench.common.report import emit
 
 
 def _rss_mb() -> float:
@@ -81,7 +82,8 @@ def child_memory(names: list[str]) -> dict:
 
 def run_child(*args: str) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
-    out = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, env=env)
+    out = subprocess.run([sys.executable, "-m", __spec__.name, "--child", *args], capture_output=True, text=True,
+                         env=env, cwd=ROOT)
     if out.returncode:
         sys.exit(f"child {args} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -1,8 +1,8 @@
 """How should a search spend its answers? The paper's allocation against successive halving, in real runs, judged on
 held-out induce examples (issue 24, point 5: the default is chosen here, on dev and spare data only).
 
-bench/bench_selection.py ranks allocations in a simulation (random candidates, coin flips). This bench runs the real
-search (InstructZero by default: the GP, EI and the generator) under each allocation at one budget of black-box
+bench/studies/bench_selection.py ranks allocations in a simulation (random candidates, coin flips). This bench runs
+the real search (InstructZero by default: the GP, EI and the generator) under each allocation at one budget of black-box
 answers, and judges each run's pick on induce examples that no allocation ever saw:
 
 - paper: budget / n_dev instructions, each scored on the 20 dev examples, the best kept (`--selection best`);
@@ -17,9 +17,9 @@ answers, and judges each run's pick on induce examples that no allocation ever s
 Held out: the spare induce examples after the 80 that halving's last rung uses (spare[80:], up to `--held-out`; tasks
 with 200 induce examples have 95). The hand-written instruction is scored on them too. The test split is never read.
 
-    python bench/bench_allocation.py                          # 6 tasks x 3 allocations at 1000 answers, ~50 min
-    python bench/bench_allocation.py --tasks sum,diff --allocations paper,halving2
-    python bench/bench_allocation.py --allocations halving5,halving5+pre,halving5+mixed
+    python -m bench.studies.bench_allocation                          # 6 tasks x 3 allocations at 1000 answers, ~50 min
+    python -m bench.studies.bench_allocation --tasks sum,diff --allocations paper,halving2
+    python -m bench.studies.bench_allocation --allocations halving5,halving5+pre,halving5+mixed
 
 Prints Markdown and writes it to bench/out/bench_allocation.md; the runs are kept in bench/out/allocation/ (resumed).
 """
@@ -37,8 +37,8 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench._report import OUT_DIR, emit  # noqa: E402
+from bench.common.paths import OUT_DIR  # noqa: E402
+from bench.common.report import emit  # noqa: E402
 from izkit.config import Config  # noqa: E402
 from izkit.loop import Run  # noqa: E402
 from izkit.pipeline import Pipeline  # noqa: E402
@@ -146,7 +146,8 @@ def main() -> int:
 
 
 def report(args: argparse.Namespace, names: list[str], rows: dict[str, list[dict]], ref_rows: list[dict]) -> int:
-    lines = [f"`python bench/bench_allocation.py --answers {args.answers} --method {args.method}` (seed {args.seed}): "
+    lines = [f"`python -m bench.studies.bench_allocation --answers {args.answers} --method {args.method}` "
+             f"(seed {args.seed}): "
              f"each allocation's pick judged on held-out spare induce examples", "",
              "| task | held out | " + " | ".join(names) + " | hand-written |", "|---|---|" + "---|" * (len(names) + 1)]
     for i, ref in enumerate(ref_rows):

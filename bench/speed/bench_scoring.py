@@ -14,7 +14,7 @@ these lengths, are left out; padding and finished rows are not counted; a prompt
 once). It is compared with this machine's matmul rate in the model's dtype, measured with a 2048 x 2048
 torch.matmul right before and right after each timed section; the highest counts (the machine is shared, so the rate moves).
 
-    python bench/bench_scoring.py [--quick]
+    python -m bench.speed.bench_scoring [--quick]
 
 The machine is shared: busy-waiting OpenMP threads stall whenever a sibling thread is descheduled (small ops ran
 5-20x slower in our runs), so this script sets ``OMP_WAIT_POLICY=PASSIVE`` unless it is already set.
@@ -39,7 +39,7 @@ from izkit.blackbox import LocalBlackBox  # noqa: E402
 from izkit.decoding import left_pad  # noqa: E402
 from izkit.models import load_causal_lm  # noqa: E402
 from izkit.tasks import Example  # noqa: E402
-from _report import emit  # noqa: E402
+from bench.common.report import emit  # noqa: E402
 
 INSTRUCTIONS = [
     "Write the antonym of the word.", "Give the opposite of the word.", "Write a word that means the opposite.",

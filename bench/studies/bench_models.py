@@ -24,10 +24,10 @@ never two models-heavy processes run at once): ``gemma`` (Gemma in both roles), 
 and chat prompts, one copy), ``mixed`` (both loaded: Qwen scores Gemma's instructions, Gemma scores Qwen's). Children
 write JSON to bench/out/models/; the parent writes the Markdown report.
 
-    python bench/bench_models.py                    # the measurement (about 35 min on two busy cores)
-    python bench/bench_models.py --cap 10           # score fewer distinct instructions per cell
-    python bench/bench_models.py --phase report     # rebuild bench/out/models.md from the JSON already written
-    python bench/bench_models.py --quick            # a smoke test: 8 soft prompts, 4 dev examples, 2 tasks
+    python -m bench.studies.bench_models                    # the measurement (about 35 min on two busy cores)
+    python -m bench.studies.bench_models --cap 10           # score fewer distinct instructions per cell
+    python -m bench.studies.bench_models --phase report     # rebuild bench/out/models.md from the JSON already written
+    python -m bench.studies.bench_models --quick            # a smoke test: 8 soft prompts, 4 dev examples, 2 tasks
 
 Prints Markdown tables and writes them to bench/out/models.md.
 """
@@ -49,8 +49,8 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import OUT_DIR, emit  # noqa: E402
+from bench.common.paths import OUT_DIR, ROOT  # noqa: E402
+from bench.common.report import emit  # noqa: E402
 
 GEMMA, QWEN = "gemma-3-270m", "qwen2.5-coder-0.5b-instruct"
 SHORT = {GEMMA: "Gemma 3 270M", QWEN: "Qwen2.5-Coder-0.5B-Instruct"}
@@ -275,7 +275,7 @@ def report(args: argparse.Namespace, walls: dict[str, float]) -> str:
     gens = {cfg: read_json(f"gen_{cfg}") for cfg in GEN_CONFIGS}
     phases = {p: read_json(f"phase_{p}") for p in PHASES}
     tasks = [t for t in args.tasks if all(g is None or t in g["tasks"] for g in gens.values())]
-    out: list[str] = ["# Which model pair and which generator prompt (bench/bench_models.py)", ""]
+    out: list[str] = ["# Which model pair and which generator prompt (bench/studies/bench_models.py)", ""]
     any_gen = next((g for g in gens.values() if g), None)
     n_z = any_gen["n_z"] if any_gen else args.n_z
     out.append(f"Tasks {', '.join(tasks)}; induce split only: kappa = {KAPPA} exemplars, {args.n_dev} dev examples, seed "
@@ -456,10 +456,11 @@ def main() -> int:
         from tqdm.auto import tqdm
 
         for phase in tqdm(list(PHASES), desc="phases", unit="process"):
-            cmd = [sys.executable, __file__, "--phase", phase, "--tasks", *args.tasks, "--n-z", str(args.n_z),
+            cmd = [sys.executable, "-m", __spec__.name, "--phase", phase, "--tasks", *args.tasks,
+                   "--n-z", str(args.n_z),
                    "--n-dev", str(args.n_dev), "--cap", str(args.cap)]
             t0 = time.perf_counter()
-            subprocess.run(cmd, check=True)
+            subprocess.run(cmd, check=True, cwd=ROOT)
             walls[phase] = time.perf_counter() - t0
             print(f"bench_models: {phase} done in {walls[phase] / 60:.1f} min, load {load()}", file=sys.stderr)
         write_json("walls", walls)

@@ -1,0 +1,1 @@
+"""Speed benchmarks: what a run costs in seconds, rates or memory (``python -m bench.speed.<script>``)."""
