@@ -3,6 +3,7 @@
 - no file in izkit/ is over 450 lines;
 - no import cycle among izkit's modules, counting imports inside functions;
 - no module of izkit/, bench/ or the notebooks uses a private name (``_x``) of another izkit module;
+- bench/ has no top-level script, and its README names every script with its command;
 - the library never imports the command line;
 - every way to run (``izkit run``, ``izkit compare``, a Ray worker, the course's ``run``) resumes a record by the one
   rule of ``izkit.resume.plan_run``, checked by running each on a record in each state.
@@ -96,7 +97,7 @@ def test_the_library_never_imports_the_command_line():
 def test_no_module_uses_a_private_name_of_another_izkit_module():
     bad = []
     for name, path in list(_modules().items()) + [(str(p.relative_to(ROOT)), p)
-                                                  for p in sorted((ROOT / "bench").glob("*.py"))]:
+                                                  for p in sorted((ROOT / "bench").rglob("*.py"))]:
         for target, names in _imports(ast.parse(path.read_text()), name, path.name == "__init__.py"):
             if target != name and not target.startswith(name + "."):
                 bad += [f"{name}: {target}.{n}" for n in names if n.startswith("_") and n != "__version__"]
@@ -109,6 +110,20 @@ def test_no_module_uses_a_private_name_of_another_izkit_module():
             if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
                 bad.append(f"{nb.name}: .{node.attr}")
     assert not bad, bad
+
+
+def test_bench_keeps_its_scripts_in_folders_and_its_readme_lists_every_one():
+    """bench/ has no top-level script (only the package's __init__), and bench/README.md names every script under
+    speed/ and studies/ with the command that runs it."""
+    bench = ROOT / "bench"
+    assert sorted(p.name for p in bench.glob("*.py")) == ["__init__.py"]
+    readme = (bench / "README.md").read_text()
+    scripts = [p for folder in ("speed", "studies") for p in sorted((bench / folder).glob("*.py"))
+               if p.name != "__init__.py"]
+    assert len(scripts) >= 20
+    missing = [str(p.relative_to(ROOT)) for p in scripts
+               if f"`{p.name}`" not in readme or f"python -m bench.{p.parent.name}.{p.stem}" not in readme]
+    assert not missing, f"not in bench/README.md (name and command): {missing}"
 
 
 def test_no_strategy_takes_the_whole_run():
