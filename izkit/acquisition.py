@@ -14,7 +14,7 @@ asymptotic series ``1 - |u| sqrt(pi/2) erfcx(|u| / sqrt2) = u^-2 (1 - 3 u^-2 + 1
 observed points, and optimises all starts at once: the starts are concatenated into one flat vector whose objective is
 the sum of their acquisition values (separable, so one batched torch call per scipy iteration gives every start's value
 and gradient). The top ``q`` distinct points among the optimised points, the starts and the raw samples are returned
-(the paper's batch of 25 is the top 25 by EI), so the result is never worse than the best raw sample. A second strategy,
+(the paper's batch of 25 is the top 25 by EI), so the result is never worse than the best raw sample. A second batch rule,
 ``"kriging_believer"``, picks the q points one at a time, each time shrinking the variance as if the previous picks had
 been observed at their posterior mean. (With the coupled kernel and little noise the posterior variance is already
 tiny everywhere, see ``izkit.kernels``, so the fantasies change little and the distinctness rule does most of the work.)
@@ -190,7 +190,7 @@ def optimize_acquisition(
     n_observed_starts: int = 5,
     maxiter: int = 200,
     distinct_tol: float = 1e-3,
-    strategy: str = "top_q",
+    rule: str = "top_q",
     exclude: Tensor | None = None,
     min_var: float = 1e-12,
     threads: int | None = 1,
@@ -199,8 +199,8 @@ def optimize_acquisition(
 
     acquisition: "log_ei" (default: stable gradients far from the incumbent) or "ei". Starts: the best
     ``n_starts - n_observed_starts`` of ``raw_samples`` scrambled Sobol points (seeded) plus the ``n_observed_starts``
-    best evaluated points (a run passes its config's ``acq_restarts`` and ``acq_raw_samples``: izkit.config). strategy: "top_q" (one multi-start run, the top q distinct points, as the paper) or
-    "kriging_believer" (q sequential runs, the variance shrunk by the earlier picks, each pick distinct from them).
+    best evaluated points (a run passes its config's ``acq_restarts`` and ``acq_raw_samples``: izkit.config). rule: the batch
+    rule, "top_q" (one multi-start run, the top q distinct points, as the paper) or "kriging_believer" (q sequential runs, the variance shrunk by the earlier picks, each pick distinct from them).
     Points count as distinct when they differ by more than ``distinct_tol`` of the box width in some coordinate;
     ``exclude`` (e, d), e.g. ``gp.Z_train_``, lists points the batch must also be distinct from: no returned point lies
     within ``distinct_tol`` of one (with 0, none equals one); fewer than q come back, with a warning, if the pool runs
@@ -209,8 +209,8 @@ def optimize_acquisition(
     """
     lo, hi = _box(bounds)  # (d,), (d,)
     d = lo.shape[0]
-    if strategy not in ("top_q", "kriging_believer"):
-        raise ValueError(f"strategy must be 'top_q' or 'kriging_believer', got {strategy!r}")
+    if rule not in ("top_q", "kriging_believer"):
+        raise ValueError(f"rule must be 'top_q' or 'kriging_believer', got {rule!r}")
     best_t = gp.y_best_ if best is None else torch.as_tensor(best, dtype=DTYPE)
     acq = make_acquisition(gp, acquisition, best_t, min_var)
     exclude = torch.zeros(0, d, dtype=DTYPE) if exclude is None else torch.as_tensor(exclude, dtype=DTYPE)  # (e, d)
@@ -230,7 +230,7 @@ def optimize_acquisition(
         return _top_distinct(pool, pool_vals, q_run, hi - lo, distinct_tol, taken)
 
     with limit_threads(threads):
-        if strategy == "top_q":
+        if rule == "top_q":
             X, _ = one_run(acq, q, exclude)  # (q, d)
         else:
             picks = torch.zeros(0, d, dtype=DTYPE)  # (f, d) the believer's picks so far

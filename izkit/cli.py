@@ -84,7 +84,10 @@ def config_from_args(args: argparse.Namespace, task: str) -> Config:
         given["answer_cache"] = None if args.no_cache else args.cache
     cfg = Config.quick(task, **given) if args.quick else Config(task=task, **given)
     if args.budget is not None:
-        cfg = cfg.with_budget(args.budget)
+        if args.answers is not None:
+            raise ValueError(f"give the budget in answers (--answers {args.answers}) or the paper's way in "
+                             f"instructions (--budget {args.budget}, that many x n_dev answers), not both")
+        cfg = cfg.with_instructions(args.budget)
     return cfg.as_paper() if getattr(args, "paper", False) else cfg
 
 
@@ -181,13 +184,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
     """The flags of ``izkit run`` and ``izkit compare``; every default they name is read from Config."""
-    paper = Config.n_init + Config.n_rounds * Config.batch_size  # the paper's budget in instructions
-    p.add_argument("--budget", type=int, default=None,
-                   help=f"the paper's budget in instructions ({paper} = {Config.n_init} + {Config.n_rounds} x "
-                        f"{Config.batch_size}): with --selection best, the distinct instructions each method scores on "
-                        "the n_dev dev examples; with halving, the same spend in answers (BUDGET x n_dev); or give "
-                        "--answers")
-    p.add_argument("--quick", action="store_true", help="the quick preset: a tiny budget for a first look")
+    paper = Config.n_init + Config.n_rounds * Config.batch_size  # the paper's budget, in instructions
+    p.add_argument("--budget", type=int, default=None, metavar="N",
+                   help=f"the paper's spelling of the answers: N instructions x n_dev dev examples (the paper's "
+                        f"{paper} = {Config.n_init} + {Config.n_rounds} x {Config.batch_size}, {paper * Config.n_dev} "
+                        "answers); "
+                        "or give --answers")
+    p.add_argument("--quick", action="store_true", help="the quick preset: few answers, for a first look")
     p.add_argument("--generator", default=None, metavar="PATH_OR_ID",
                    help="the open model that writes instructions (default: the embedded Qwen2.5-Coder-0.5B-Instruct, or "
                         "$IZKIT_MODEL)")

@@ -50,7 +50,6 @@ class Config:
     n_init: int = 25  # initial Sobol soft prompts (paper: 25)
     n_rounds: int = 5  # BO rounds after the initial design (paper: 5)
     batch_size: int = 25  # soft prompts per round, top-q by EI (paper: 25)
-    max_evals: int | None = None  # cap on evaluations per method (--budget); None: n_init + n_rounds * batch_size
     objective: str | None = None  # "accuracy" (the paper's, and the default) or "loglik" (local or echo endpoints)
     similarity: str = "matern"  # S in eq. 9: "matern" on score vectors (authors' code) or "agreement" (eq. 8)
     baselines: tuple[str, ...] = ("manual", "reference")  # any of "matern", "uniform", "ape", "manual", "reference"
@@ -90,8 +89,8 @@ class Config:
     #                           search never sees these scores
     selection: str = "halving"  # how a search keeps its instruction: "halving", successive halving at a budget of
     #                             answers (izkit.selection), or "best" mean on the n_dev dev examples (the paper)
-    answers: int | None = None  # halving: black-box answers each method spends on dev-side examples (None: the
-    #                             paper's spend, n_init + n_rounds * batch_size instructions x n_dev examples)
+    answers: int | None = None  # black-box answers each method spends on dev-side examples; None: the paper's spend,
+    #                             (n_init + n_rounds * batch_size) instructions x n_dev (3,000), set when made
     halving_first: int = 2  # halving: examples every candidate is scored on while the search runs (the first dev ones)
     halving_eta: float = 3.0  # halving: the best 1/eta of a rung go on to eta times more examples
     halving_top: int = 100  # halving: examples the last rung is judged on (dev, then the spare induce examples)
@@ -102,28 +101,19 @@ class Config:
     preimages: bool = True  # BO: the GP also learns from soft prompts whose instruction is scored already (PRESTO)
     sampled: float = 0.0  # a soft-prompt search's share of each round sampled APE-style instead (a mixed pool)
 
+    def __post_init__(self) -> None:
+        if self.answers is None:  # the paper's spend: 25 + 5 x 25 = 150 instructions, each on the 20 dev examples
+            self.answers = (self.n_init + self.n_rounds * self.batch_size) * self.n_dev
+
     @property
-    def budget(self) -> int:
-        """Distinct instructions each method scores: the initial design plus every round (paper: 25 + 5 x 25 = 150),
-        or ``answers // n_dev`` when the budget is given in answers; with halving, as many as its budget of answers
-        allows (``izkit.selection.most_candidates``)."""
-        full = self.n_init + self.n_rounds * self.batch_size
+    def candidates(self) -> int:
+        """Distinct instructions each search scores: ``answers // n_dev`` with the paper's allocation (3,000 / 20 =
+        150), or as many as successive halving fits in ``answers`` (``izkit.selection.most_candidates``)."""
         if self.selection == "halving":
             from izkit.selection import most_candidates
 
-            return most_candidates(self.answer_budget, self.halving_first, self.halving_eta, self.halving_top)
-        if self.answers is not None:
-            return self.answers // self.n_dev
-        return full if self.max_evals is None else min(full, self.max_evals)
-
-    @property
-    def answer_budget(self) -> int:
-        """Black-box answers each search spends on dev-side examples: ``answers``, else the paper's spend for the
-        budget in instructions (``--budget``), instructions x n_dev (paper: 150 x 20 = 3,000)."""
-        if self.answers is not None:
-            return self.answers
-        full = self.n_init + self.n_rounds * self.batch_size
-        return (full if self.max_evals is None else min(full, self.max_evals)) * self.n_dev
+            return most_candidates(self.answers, self.halving_first, self.halving_eta, self.halving_top)
+        return self.answers // self.n_dev
 
     @property
     def search_examples(self) -> int:
@@ -132,11 +122,10 @@ class Config:
 
     @property
     def round_sizes(self) -> list[int]:
-        """Evaluations in each round: the initial design, then full batches; the last one is cut to the budget
-        (with a budget in answers or halving, as many batches as the budget of candidates needs)."""
-        sizes, left = [], self.budget
-        n_rounds = (self.n_rounds if self.selection != "halving" and self.answers is None
-                    else math.ceil(max(0, left - self.n_init) / self.batch_size))
+        """Candidates in each round: the initial design, then batches of ``batch_size`` until :attr:`candidates`
+        (the last one cut to fit; the paper's 150 are 25 + 5 x 25)."""
+        sizes, left = [], self.candidates
+        n_rounds = math.ceil(max(0, left - self.n_init) / self.batch_size)
         for size in [self.n_init] + [self.batch_size] * n_rounds:
             if left <= 0:
                 break
@@ -152,13 +141,15 @@ class Config:
                     halving_top=10)
         return cls(task=task, **{**base, **overrides})
 
-    def with_budget(self, budget: int) -> Config:
-        """Keep the initial design and the batch size; add rounds until the budget is met (the last may be smaller)."""
-        if budget < 1:
-            raise ValueError(f"--budget must be at least 1, got {budget}")
-        n_init = min(self.n_init, budget)
-        n_rounds = math.ceil((budget - n_init) / self.batch_size)
-        return dataclasses.replace(self, n_init=n_init, n_rounds=n_rounds, max_evals=budget)
+    def with_instructions(self, n: int) -> Config:
+        """The answers of ``n`` instructions on the n_dev dev examples each: the paper's way of stating its budget
+        (``--budget n``; 150 is 3,000 answers). The batch size stays; the initial design is cut to ``n`` if larger and
+        ``n_rounds`` says how many rounds the paper's allocation takes (the last may be smaller)."""
+        if n < 1:
+            raise ValueError(f"--budget must be at least 1, got {n} (instructions)")
+        n_init = min(self.n_init, n)
+        n_rounds = math.ceil((n - n_init) / self.batch_size)
+        return dataclasses.replace(self, n_init=n_init, n_rounds=n_rounds, answers=n * self.n_dev)
 
     def resolved_objective(self) -> str:
         """The objective BO maximises: the one asked for, else accuracy (execution accuracy, as in the paper)."""
@@ -172,10 +163,10 @@ class Config:
         return ["instructzero"] + [m for m in METHODS[1:] if m in self.baselines]
 
     def as_paper(self) -> Config:
-        """InstructZero as the paper runs it, at this config's answers (Algorithm 1: answer_budget / n_dev
-        instructions, each on the n_dev dev examples, the best kept; no mixed pool, no preimages): ``--paper``."""
-        return dataclasses.replace(self, selection="best", answers=None, sampled=0.0, preimages=False).with_budget(
-            self.answer_budget // self.n_dev)
+        """InstructZero as the paper runs it, at this config's answers (Algorithm 1: answers / n_dev instructions,
+        each on the n_dev dev examples, the best kept; no mixed pool, no preimages): ``--paper``."""
+        return dataclasses.replace(self, selection="best", sampled=0.0, preimages=False).with_instructions(
+            self.answers // self.n_dev)
 
     def for_method(self, method: str) -> Config:
         """The settings ``method`` runs with: the run's own, but for ``paper`` (with halving), ``as_paper()``: the
@@ -198,17 +189,14 @@ class Config:
         if self.selection == "halving" and not (1 <= self.halving_first <= self.halving_top and self.halving_eta > 1):
             raise ValueError(f"halving needs 1 <= halving_first <= halving_top and halving_eta > 1, got "
                              f"{self.halving_first}, {self.halving_top}, {self.halving_eta}")
-        if self.answers is not None and self.max_evals is not None:
-            raise ValueError(f"give the budget in answers (--answers {self.answers}) or in instructions (--budget "
-                             f"{self.max_evals}), not both")
         if "paper" in self.baselines and self.selection == "best":
             raise ValueError("baseline 'paper' is InstructZero with the paper's allocation of answers, which is this "
                              "run's own (--paper, --selection best): drop --paper or the baseline")
-        if "paper" in self.baselines and self.answer_budget < self.n_dev:
-            raise ValueError(f"baseline 'paper' needs at least n_dev = {self.n_dev} answers, got {self.answer_budget}")
+        if "paper" in self.baselines and self.answers < self.n_dev:
+            raise ValueError(f"baseline 'paper' needs at least n_dev = {self.n_dev} answers, got {self.answers}")
         if not 0 <= self.sampled < 1:
             raise ValueError(f"--sampled is the share of each round sampled APE-style, in [0, 1), got {self.sampled}")
-        if self.answers is not None and self.answers < 1:
+        if self.answers < 1:
             raise ValueError(f"--answers must be at least 1, got {self.answers}")
         if not self.request_timeout > 0 or self.max_retries < 0:
             raise ValueError(f"--timeout must be > 0 and --retries >= 0, got {self.request_timeout} and "

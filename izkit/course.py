@@ -59,7 +59,7 @@ def course_config(name: str = "notebook-01", fast: bool | None = None) -> Config
     if name == "notebook-07":
         if fast:
             return Config.quick(TASK, **small, baselines=BASELINES_07, **server).as_paper()
-        return Config(TASK, baselines=BASELINES_07, **server).as_paper().with_budget(NOTEBOOK_07_INSTRUCTIONS)
+        return Config(TASK, baselines=BASELINES_07, **server).as_paper().with_instructions(NOTEBOOK_07_INSTRUCTIONS)
     raise ValueError(f"no course run is named {name!r}; choose from {', '.join(COURSE_RUNS)}")
 
 

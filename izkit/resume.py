@@ -38,17 +38,27 @@ RESUME_MAY_CHANGE = frozenset({"request_timeout", "max_retries", "device", "dtyp
                                "generator_url"})
 CONFIG_FIELDS = frozenset(f.name for f in dataclasses.fields(Config))
 # Settings added after records were archived -> what those records did (not necessarily today's default): a record
-# without them reads as if it had them at these values (the study in bench/study was made before multi-fidelity
+# without them reads as if it had them at these values (the study in bench/data/study was made before multi-fidelity
 # selection and before the soft tokens could sit anywhere but right after BOS).
 ADDED_LATER: dict[str, Any] = {"selection": "best", "answers": None, "halving_first": 5, "halving_eta": 3.0,
                                "halving_top": 100, "halving_ties": "first", "layout": "soft-first", "preimages": False,
                                "sampled": 0.0, "generator_url": None, "halving_singles": False}
 
 
+# Settings renamed since records were archived: ``max_evals`` (``--budget`` as a cap on instructions) became
+# ``answers`` (2026-12-07, issue 46: one name for the budget of black-box answers, always a number once made).
+RENAMED = {"max_evals": "answers"}
+
+
 def with_later_defaults(config: dict[str, Any]) -> dict[str, Any]:
-    """A recorded config dict with the settings in :data:`ADDED_LATER` it lacks, at what records made before them
-    did."""
-    return {**ADDED_LATER, **config}
+    """A recorded config dict in today's names: the settings in :data:`ADDED_LATER` it lacks at what records made
+    before them did, and a budget stated the old way (:data:`RENAMED`) as the answers it meant."""
+    out = {**ADDED_LATER, **config}
+    cap = out.pop("max_evals", None)  # instructions, each on n_dev examples
+    if out.get("answers") is None and all(k in out for k in ("n_init", "n_rounds", "batch_size", "n_dev")):
+        full = out["n_init"] + out["n_rounds"] * out["batch_size"]
+        out["answers"] = min(full, cap if cap is not None else full) * out["n_dev"]
+    return out
 
 
 def settings_of(header: dict[str, Any]) -> Config:

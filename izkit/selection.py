@@ -57,12 +57,12 @@ def answers(rungs: Sequence[Rung]) -> int:
     return spent
 
 
-def most_candidates(budget: int, first: int, eta: float, top: int) -> int:
-    """The most candidates whose successive halving fits in ``budget`` answers (0 when not even one fits)."""
-    lo, hi = 0, max(1, budget // first)  # answers grow with n; n * first <= budget bounds it
+def most_candidates(allowed: int, first: int, eta: float, top: int) -> int:
+    """The most candidates whose successive halving fits in ``allowed`` answers (0 when not even one fits)."""
+    lo, hi = 0, max(1, allowed // first)  # answers grow with n; n * first <= allowed bounds it
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if answers(halving_rungs(mid, first, eta, top)) <= budget:
+        if answers(halving_rungs(mid, first, eta, top)) <= allowed:
             lo = mid
         else:
             hi = mid - 1

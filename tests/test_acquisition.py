@@ -115,17 +115,17 @@ def test_optimiser_improves_on_its_starts():
     assert float(vals[0]) > float(_evaluate(acq, raw).max()) + 1e-6  # gradient steps went somewhere better
 
 
-@pytest.mark.parametrize("strategy", ["top_q", "kriging_believer"])
-def test_q_distinct_points(strategy):
+@pytest.mark.parametrize("rule", ["top_q", "kriging_believer"])
+def test_q_distinct_points(rule):
     gp = fitted("coupled")
     q, tol = 6, 1e-3
-    X, vals = optimize_acquisition(gp, BOUNDS, q=q, n_starts=8, raw_samples=128, seed=0, strategy=strategy,
+    X, vals = optimize_acquisition(gp, BOUNDS, q=q, n_starts=8, raw_samples=128, seed=0, rule=rule,
                                    distinct_tol=tol)
     assert X.shape == (q, D) and vals.shape == (q,) and bool(torch.isfinite(vals).all())
     assert bool(((X >= BOUNDS[0]) & (X <= BOUNDS[1])).all())
     gaps = ((X[:, None, :] - X[None, :, :]) / (BOUNDS[1] - BOUNDS[0])).abs().amax(-1)  # (q, q) box-normalised
     assert float(gaps[~torch.eye(q, dtype=torch.bool)].min()) > tol
-    if strategy == "top_q":
+    if rule == "top_q":
         assert bool((vals[1:] <= vals[:-1]).all())  # top q, best first
 
 
@@ -150,15 +150,15 @@ def test_exclude_keeps_the_batch_away_from_given_points():
     assert X.shape == (4, D) and float(box_gaps(X, gp.Z_train_).min()) > tol
 
 
-@pytest.mark.parametrize("strategy", ["top_q", "kriging_believer"])
-def test_exclude_never_returns_an_excluded_point(strategy):
+@pytest.mark.parametrize("rule", ["top_q", "kriging_believer"])
+def test_exclude_never_returns_an_excluded_point(rule):
     """The evaluated points and every raw Sobol sample excluded: only genuinely new points come back."""
     gp = fitted("coupled")
     raw = BOUNDS[0] + (BOUNDS[1] - BOUNDS[0]) * SobolEngine(D, scramble=True, seed=0).draw(128, dtype=DTYPE)
     for tol in (0.0, 1e-3):
         excl = torch.cat([gp.Z_train_, raw])  # (M + 128, D): the observed starts and the whole raw pool
         X, vals = optimize_acquisition(gp, BOUNDS, q=3, n_starts=8, raw_samples=128, seed=0, exclude=excl,
-                                       distinct_tol=tol, strategy=strategy)
+                                       distinct_tol=tol, rule=rule)
         assert len(X) >= 1 and bool(torch.isfinite(vals).all())
         assert float(box_gaps(X, excl).min()) > tol  # with tol 0: no returned point equals an excluded one
 
@@ -191,7 +191,7 @@ def test_bad_arguments():
     gp = fitted("matern")
     with pytest.raises(ValueError, match="lower < upper"):
         optimize_acquisition(gp, BOUNDS.flip(0), n_starts=8, raw_samples=64)
-    with pytest.raises(ValueError, match="strategy"):
-        optimize_acquisition(gp, BOUNDS, n_starts=8, raw_samples=64, strategy="thompson")
+    with pytest.raises(ValueError, match="rule"):
+        optimize_acquisition(gp, BOUNDS, n_starts=8, raw_samples=64, rule="thompson")
     with pytest.raises(ValueError, match="lower < upper"):
         optimize_acquisition_from_incumbents(gp, BOUNDS.flip(0), q=3)

@@ -370,10 +370,10 @@ def test_resume_in_python_with_another_config_names_every_field_that_differs(tmp
     (tmp_path / "record.jsonl").write_text(json.dumps(_header(["--task", "antonyms", "--baselines", "none"])) + "\n")
     quick = Config.quick("antonyms", baselines=())
     with pytest.raises(RecordError, match=(
-            r"record\.jsonl: this record was made with acq_raw_samples=1024, acq_restarts=64, batch_size=25, "
-            r"halving_top=100, n_dev=20, n_init=25, n_rounds=5, n_test=100, but the run asks for acq_raw_samples=128, "
-            r"acq_restarts=8, batch_size=4, halving_top=10, n_dev=5, n_init=4, n_rounds=2, n_test=10; resume with the "
-            r"same settings")):
+            r"record\.jsonl: this record was made with acq_raw_samples=1024, acq_restarts=64, answers=3000, "
+            r"batch_size=25, halving_top=100, n_dev=20, n_init=25, n_rounds=5, n_test=100, but the run asks for "
+            r"acq_raw_samples=128, acq_restarts=8, answers=60, batch_size=4, halving_top=10, n_dev=5, n_init=4, "
+            r"n_rounds=2, n_test=10; resume with the same settings")):
         Run(quick, tmp_path, resume=True, progress=False)
 
 

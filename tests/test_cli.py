@@ -77,17 +77,19 @@ def test_run_flags_reach_the_config():
     cfg = config_from_args(args, args.task)
     assert (cfg.seed, cfg.objective, cfg.blackbox, cfg.blackbox_model) == (3, "accuracy", "openai", "gpt-x")
     assert cfg.base_url == "http://127.0.0.1:9/v1" and cfg.baselines == ("uniform", "ape")
-    assert cfg.answer_budget == 60 * 20 and cfg.selection == "halving"  # --budget: the paper's spend for 60
+    assert cfg.answers == 60 * 20 and cfg.selection == "halving"  # --budget: the paper's spend for 60
     parse = lambda *f: config_from_args(build_parser().parse_args(["run", "--task", "sum", *f]), "sum")  # noqa
     paper = parse("--budget", "60", "--paper")
-    assert (paper.selection, paper.preimages, paper.budget, paper.round_sizes) == ("best", False, 60, [25, 25, 10])
-    assert parse("--no-preimages").preimages is False and parse("--answers", "900", "--paper").budget == 45
+    assert (paper.selection, paper.preimages, paper.candidates, paper.round_sizes) == ("best", False, 60, [25, 25, 10])
+    assert parse("--no-preimages").preimages is False and parse("--answers", "900", "--paper").candidates == 45
     assert (cfg.screen, cfg.request_timeout, cfg.max_retries) == (1, 5.0, 0)
     assert (cfg.generator_prompt, cfg.batch, cfg.gp_inputs, cfg.score_standardize, cfg.gp_noise, cfg.residual,
             cfg.max_draws, cfg.layout) == ("chat", "authors", "unit", "global", "known", True, 4, "before-cue")
     quick = config_from_args(build_parser().parse_args(["run", "--task", "sum", "--quick", "--baselines", "none"]),
                              "sum")
-    assert quick.budget < 20 and quick.baselines == ()
+    assert quick.candidates < 20 and quick.baselines == ()
+    with pytest.raises(ValueError, match="not both"):  # one budget, stated one way
+        parse("--budget", "60", "--answers", "900")
 
 
 def test_every_choice_of_the_config_has_a_flag_that_offers_it():
@@ -120,7 +122,7 @@ def test_the_help_texts_read_their_defaults_from_the_config(monkeypatch, capsys)
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "(132 = 7 + 5 x 25)" in text and "132 x 20 = 2640" in text
+    assert "132 = 7 + 5 x 25, 2640 answers" in text and "132 x 20 = 2640" in text
     assert "(default authors)" in text and "(default 0.25: the paper's pool)" in text
 
 

@@ -24,11 +24,11 @@ def test_notebook_01_runs_the_papers_allocation():
     full = course_config("notebook-01", fast=False)
     assert full == Config.quick("larger_animal", n_dev=20).as_paper()
     assert (full.selection, full.preimages, full.sampled) == ("best", False, 0.0)  # no halving, no preimages
-    assert full.n_dev == 20 and full.budget == 12 and full.answer_budget == 12 * 20  # 4 + 2 x 4 on all 20 dev
+    assert full.n_dev == 20 and full.candidates == 12 and full.answers == 12 * 20  # 4 + 2 x 4 on all 20 dev
     assert full.search_examples == full.n_dev  # every instruction is scored on every dev example
     fast = course_config("notebook-01", fast=True)
     assert fast == Config.quick("larger_animal", n_init=3, n_rounds=1, batch_size=3).as_paper()
-    assert fast.selection == "best" and not fast.preimages and fast.budget == 6 and fast.round_sizes == [3, 3]
+    assert fast.selection == "best" and not fast.preimages and fast.candidates == 6 and fast.round_sizes == [3, 3]
     for cfg in (full, fast):
         cfg.validate()
 
@@ -36,14 +36,14 @@ def test_notebook_01_runs_the_papers_allocation():
 def test_notebook_07_runs_every_method_in_the_papers_allocation():
     full = course_config("notebook-07", fast=False)
     assert (full.selection, full.preimages) == ("best", False)
-    assert full.budget == 50 and full.answer_budget == 50 * 20 and full.round_sizes == [25, 25]
+    assert full.candidates == 50 and full.answers == 50 * 20 and full.round_sizes == [25, 25]
     assert full.n_init == 25 and full.batch_size == 25 and full.n_dev == 20 and full.task == "larger_animal"
     assert "paper" not in full.baselines  # InstructZero itself is the paper's method here: no separate row
     assert full.baselines == BASELINES_07 == ("matern", "uniform", "ape", "manual", "reference")
     assert all(full.for_method(m) == full for m in full.methods())  # one config, one budget for every method
     full.validate()
     fast = course_config("notebook-07", fast=True)
-    assert fast.selection == "best" and fast.budget == 6 and fast.baselines == full.baselines
+    assert fast.selection == "best" and fast.candidates == 6 and fast.baselines == full.baselines
     fast.validate()
     with pytest.raises(ValueError, match="notebook-01, notebook-07"):
         course_config("notebook-05")
@@ -53,9 +53,9 @@ def test_environment_sets_the_defaults(monkeypatch, tmp_path):
     monkeypatch.setenv("IZKIT_RUNS", str(tmp_path))
     monkeypatch.setenv("IZKIT_FAST", "1")
     assert course_folder() == tmp_path / "notebook-01-fast"
-    assert course_config().budget == 6 and course_config().answer_budget == 6 * 5
+    assert course_config().candidates == 6 and course_config().answers == 6 * 5
     monkeypatch.setenv("IZKIT_FAST", "0")
-    assert course_folder("notebook-07") == tmp_path / "notebook-07" and course_config().answer_budget == 12 * 20
+    assert course_folder("notebook-07") == tmp_path / "notebook-07" and course_config().answers == 12 * 20
     monkeypatch.setenv("IZKIT_BASE_URL", "http://127.0.0.1:9/v1")
     monkeypatch.setenv("IZKIT_BLACKBOX_MODEL", "served")
     cfg = course_config()  # a teacher's server reaches the course's runs too
@@ -71,9 +71,9 @@ def test_a_course_run_scores_every_instruction_on_every_dev_example(tmp_path, na
     assert rep.record.find("selection", method="instructzero") is None  # no halving
     for m in ("instructzero", "matern", "uniform") if name == "notebook-07" else ("instructzero",):
         evals = rep.evals(m)
-        assert len({e["instruction"] for e in evals}) == cfg.budget  # the same distinct budget for every search
+        assert len({e["instruction"] for e in evals}) == cfg.candidates  # the same distinct budget for every search
         assert all(len(e["scores"]) == cfg.n_dev for e in evals)  # each on every dev example
-        assert rep.record.answers(m) == cfg.budget * cfg.n_dev
+        assert rep.record.answers(m) == cfg.candidates * cfg.n_dev
         assert rep.kept(m) == rep.best(m)  # the dev best is kept
 
 

@@ -28,7 +28,7 @@ from izkit.config import Config
 REPO = Path(__file__).resolve().parents[1]
 SEED = 20240607  # places the kills
 QUICK = Config.quick("antonyms")  # the quick preset with the default selection: halving over 60 answers
-BUDGET = QUICK.budget  # candidates per method (15: rounds of 4, 4, 4, 3)
+BUDGET = QUICK.candidates  # candidates per method (15: rounds of 4, 4, 4, 3)
 METHODS = ("instructzero", "uniform")
 RUN = ["run", "--task", "antonyms", "--quick", "--baselines", "uniform", "--seed", "0", "--device", "cpu"]
 RESUME = ["run", "--task", "antonyms", "--resume"]  # what izkit prints after a failure: the config is the record's

@@ -65,7 +65,7 @@ def test_loop_with_fake_models_counts_and_methods(tmp_path):
 
 
 def test_config_survives_a_json_round_trip():
-    cfg = Config(TASK, seed=3, baselines=("uniform", "ape"), screen=1).with_budget(60)
+    cfg = Config(TASK, seed=3, baselines=("uniform", "ape"), screen=1).with_instructions(60)
     back = Config.from_dict(json.loads(json.dumps(cfg.to_dict())))
     assert back == cfg and isinstance(back.baselines, tuple)
 
@@ -86,7 +86,7 @@ def test_every_method_scores_the_budget_in_distinct_instructions_and_no_soft_pro
     for method in ("instructzero", "matern", "uniform", "ape"):
         evals = [e for e in lines if e["kind"] == "eval" and e["method"] == method]
         texts = [e["instruction"] for e in evals]
-        assert len(texts) == len(set(texts)) == cfg.budget, method  # one budget: distinct instructions
+        assert len(texts) == len(set(texts)) == cfg.candidates, method  # one budget: distinct instructions
         if method != "ape":
             zs = [tuple(e["z"]) for e in evals]
             assert len(set(zs)) == len(zs), method  # no evaluated soft prompt proposed again
@@ -189,25 +189,25 @@ def test_agreement_similarity_needs_accuracy(tmp_path):
 
 def test_budget_sets_rounds():
     best = Config(TASK, selection="best")
-    cfg = best.with_budget(150)
-    assert (cfg.n_init, cfg.n_rounds, cfg.batch_size, cfg.budget) == (25, 5, 25, 150)
-    assert best.with_budget(60).round_sizes == [25, 25, 10]
-    assert best.with_budget(10).round_sizes == [10]
-    assert Config(TASK).with_budget(50).answer_budget == 1000  # with halving, --budget is the paper's spend
+    cfg = best.with_instructions(150)
+    assert (cfg.n_init, cfg.n_rounds, cfg.batch_size, cfg.candidates) == (25, 5, 25, 150)
+    assert best.with_instructions(60).round_sizes == [25, 25, 10]
+    assert best.with_instructions(10).round_sizes == [10]
+    assert Config(TASK).with_instructions(50).answers == 1000  # with halving, --budget is the paper's spend
     with pytest.raises(ValueError, match="--budget must be at least 1"):
-        Config(TASK).with_budget(0)
+        Config(TASK).with_instructions(0)
 
 
 def test_defaults_are_the_papers_search_and_spend_with_halvings_pick_and_the_paper_one_call_away():
     cfg = Config(TASK)
     assert (cfg.d, cfg.n_tokens, cfg.kappa, cfg.n_dev, cfg.n_test) == (10, 5, 5, 20, 100)
-    assert (cfg.n_init, cfg.batch_size, cfg.answer_budget) == (25, 25, 3000)  # the paper's 150 x 20 answers
+    assert (cfg.n_init, cfg.batch_size, cfg.answers) == (25, 25, 3000)  # the paper's 150 x 20 answers
     assert (cfg.selection, cfg.halving_first, cfg.halving_eta, cfg.halving_top, cfg.preimages) == (
         "halving", 2, 3.0, 100, True)  # the study's new selection (bench/RESULTS.md)
-    assert cfg.budget == 450 and cfg.round_sizes == [25] * 18
+    assert cfg.candidates == 450 and cfg.round_sizes == [25] * 18
     paper = cfg.as_paper()
-    assert (paper.selection, paper.preimages, paper.sampled, paper.answer_budget) == ("best", False, 0.0, 3000)
-    assert (paper.n_init, paper.n_rounds, paper.batch_size, paper.budget) == (25, 5, 25, 150)
+    assert (paper.selection, paper.preimages, paper.sampled, paper.answers) == ("best", False, 0.0, 3000)
+    assert (paper.n_init, paper.n_rounds, paper.batch_size, paper.candidates) == (25, 5, 25, 150)
     assert cfg.selection == "halving"  # as_paper copies, never edits
     assert cfg.resolved_objective() == "accuracy"  # the paper's objective, for a local black box too
     assert dataclasses.replace(cfg, blackbox="openai").resolved_objective() == "accuracy"
@@ -281,7 +281,7 @@ def test_quick_run_on_the_embedded_model(tmp_path, embedded):
     res = run(cfg, tmp_path, progress=False)
     assert res.objective == "accuracy"
     iz = res.methods["instructzero"]
-    assert iz.n_evals == cfg.budget == 3 and iz.best_instruction  # halving, the default: 3 x 2 + 1 x 4 answers
+    assert iz.n_evals == cfg.candidates == 3 and iz.best_instruction  # halving, the default: 3 x 2 + 1 x 4 answers
     assert iz.answers == 10 and iz.best_instruction == replay(tmp_path).kept()["instruction"]
     assert set(iz.test) == {"loglik", "accuracy"}  # a local black box reports both on test
     assert 0 <= iz.best_dev <= 1
@@ -390,7 +390,7 @@ def test_exploration_settings_reach_the_gp_and_every_round_logs_its_diagnostics(
     Run(cfg, tmp_path, progress=False, pipeline=make_fake_pipeline()).execute()
     lines = [json.loads(s) for s in (tmp_path / "record.jsonl").read_text().splitlines()]
     texts = [e["instruction"] for e in lines if e["kind"] == "eval"]
-    assert len(texts) == len(set(texts)) == cfg.budget
+    assert len(texts) == len(set(texts)) == cfg.candidates
     gps = [g for g in lines if g["kind"] == "gp"]
     assert len(gps) == cfg.n_rounds and all("sd_ratio_q50" in g["diagnostics"] for g in gps)
     assert all("residual_outputscale" in g["hyperparameters"] for g in gps)

@@ -167,3 +167,19 @@ def test_a_corrupt_record_is_an_error_naming_the_line(tmp_path):
     (tmp_path / "record.jsonl").write_text('{"kind":"header","config":{}}\nnot json\n{"kind":"done"}\n')
     with pytest.raises(RecordError, match="line 2: corrupt record line"):
         plan_run(tmp_path, Config.quick("antonyms"), resume=True)
+
+
+def test_a_budget_recorded_as_max_evals_reads_as_the_answers_it_meant(tmp_path):
+    """Records made before 2026-12-07 state ``--budget 6`` as ``max_evals`` (a cap on instructions) and ``answers``
+    as None: they read, resume and compare as today's ``answers`` = 6 x n_dev, with the same rounds."""
+    cfg = Config.quick("antonyms", generator="gemma-3-270m", selection="best").with_instructions(6)
+    old = header(cfg)
+    old["config"] = {**{k: v for k, v in old["config"].items() if k != "answers"}, "max_evals": 6, "answers": None}
+    back = settings_of(old)
+    assert (back.answers, back.candidates, back.round_sizes) == (30, 6, [4, 2]) == (cfg.answers, cfg.candidates,
+                                                                                   cfg.round_sizes)
+    check_resumable(tmp_path, old, cfg)
+    with pytest.raises(RecordError, match="made with answers=30, n_rounds=1, but the run asks for answers=60"):
+        check_resumable(tmp_path, old, Config.quick("antonyms", generator="gemma-3-270m", selection="best"))
+    del old["config"]["max_evals"]  # no cap: the paper's spend of the recorded design
+    assert settings_of(old).answers == (4 + 1 * 4) * 5  # n_init + n_rounds x batch_size as recorded

@@ -77,7 +77,7 @@ def test_a_run_that_fails_and_resumes_writes_and_logs_no_key(cache_dir, tmp_path
     with gone:
         cfg = Config.quick(task="antonyms", blackbox="openai", blackbox_model="fake", base_url=gone.base_url,
                            objective="accuracy", request_timeout=2.0, max_retries=1, baselines=(),
-                           device="cpu").with_budget(4)
+                           device="cpu").with_instructions(4)
         run = Run(cfg, out, progress=False)
         with pytest.raises(BlackBoxError) as info:
             run.execute()

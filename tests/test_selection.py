@@ -159,7 +159,7 @@ def test_a_halving_run_spends_its_answers_on_induce_examples_and_picks_on_the_la
     task = load_task("antonyms")
     splits = task.splits(cfg.kappa, cfg.n_dev, cfg.n_test, cfg.seed)
     induce = [e.input for e in splits.dev + task.spare_induce(cfg.kappa, cfg.n_dev, cfg.seed)]
-    n = cfg.budget
+    n = cfg.candidates
     assert n == most_candidates(120, 2, 2.0, 16)
     for method in ("instructzero", "uniform", "ape"):
         evals = [e for e in lines if e["kind"] == "eval" and e["method"] == method]
@@ -246,18 +246,16 @@ def test_the_tie_order_reaches_halving_is_seeded_and_a_killed_run_resumes_to_the
 def test_halving_settings_are_checked_and_the_budget_is_in_answers():
     from izkit.config import Config
 
-    with pytest.raises(ValueError, match="not both"):
-        Config("antonyms", selection="halving", answers=900).with_budget(60).validate()
-    halving60 = Config("antonyms", selection="halving").with_budget(60)  # --budget: the paper's spend for 60
-    assert halving60.answer_budget == 1200 and halving60.budget == most_candidates(1200, 2, 3.0, 100)
-    assert sum(halving60.round_sizes) == halving60.budget
+    halving60 = Config("antonyms", selection="halving").with_instructions(60)  # --budget: the paper's spend for 60
+    assert halving60.answers == 1200 and halving60.candidates == most_candidates(1200, 2, 3.0, 100)
+    assert sum(halving60.round_sizes) == halving60.candidates
     best = Config("antonyms", answers=5000, selection="best")  # in answers with the paper's selection: 250 on 20
-    assert best.budget == 250 and sum(best.round_sizes) == 250 and best.round_sizes[:2] == [25, 25]
+    assert best.candidates == 250 and sum(best.round_sizes) == 250 and best.round_sizes[:2] == [25, 25]
     with pytest.raises(ValueError, match="halving_eta > 1"):
         Config("antonyms", selection="halving", halving_eta=1.0).validate()
     paper, halving = Config("antonyms").as_paper(), Config("antonyms")
-    assert paper.answer_budget == halving.answer_budget == 3000 and paper.budget == 150
-    assert halving.budget == most_candidates(3000, 2, 3.0, 100) and sum(halving.round_sizes) == halving.budget
+    assert paper.answers == halving.answers == 3000 and paper.candidates == 150
+    assert halving.candidates == most_candidates(3000, 2, 3.0, 100) and sum(halving.round_sizes) == halving.candidates
     assert halving.search_examples == 2 and paper.search_examples == 20
 
 
@@ -271,7 +269,7 @@ def test_the_papers_allocation_runs_beside_halving_at_the_same_answers(tmp_path)
 
     cfg = halving_cfg(baselines=("paper", "uniform", "reference"))
     paper = cfg.for_method("paper")
-    assert paper.selection == "best" and paper.budget == 120 // 4 and paper.search_examples == 4
+    assert paper.selection == "best" and paper.candidates == 120 // 4 and paper.search_examples == 4
     assert cfg.for_method("uniform") is cfg and cfg.for_method("instructzero") is cfg
     new = dataclasses.replace(cfg, preimages=True, sampled=0.5).for_method("paper")
     assert not new.preimages and new.sampled == 0.0  # the paper's row is the paper's method, whatever the run adds

@@ -194,7 +194,7 @@ def test_a_mixed_pool_samples_its_share_of_each_round_and_the_gp_sees_only_soft_
     for method in ("instructzero", "uniform"):
         evals = [e for e in lines if e["kind"] == "eval" and e["method"] == method]
         texts = [e["instruction"] for e in evals]
-        assert len(texts) == len(set(texts)) == cfg.budget
+        assert len(texts) == len(set(texts)) == cfg.candidates
         for rnd, size in enumerate(cfg.round_sizes):
             got = [e for e in evals if e["round"] == rnd]
             assert sum(e["z"] is None for e in got) == math.floor(size * 0.5 + 0.5)  # 2 of 4, then 2 of 3
