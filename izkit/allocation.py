@@ -24,9 +24,9 @@ from matplotlib.figure import Figure
 
 from izkit.explorer import SLIDER_LAYOUT, SLIDER_STYLE, Explorer, errors_to, png
 from izkit.replay import Replay
+from izkit.methods import SEARCHES  # the methods that write many candidates
 from izkit.selection import Rung, answers, halving_rungs, most_candidates, successive_halving
 
-SEARCHES = ("instructzero", "paper", "matern", "uniform", "ape")  # the methods that write many candidates
 DEV = 20  # the paper's dev examples: what its allocation scores every candidate on
 EXAMPLES = 100  # simulated answers per candidate: dev plus the 80 spare induce examples (halving's top at most)
 BUDGETS = (250, 500, 1000, 1500, 2000, 3000, 4000, 5000)  # answers per method, the explorer's x axis

@@ -17,11 +17,12 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from izkit.methods import LABELS, METHOD, NAMES, PAPER
+from izkit.methods import method as method_row
+
 DTYPES = ("float32", "bfloat16")  # the local models' number formats (izkit.models.default_dtype picks one)
 
-METHODS = ("instructzero", "paper", "matern", "uniform", "ape", "manual", "reference")  # the order they run in
-METHOD_NAMES = {"instructzero": "InstructZero", "paper": "InstructZero (paper)", "matern": "BO (plain Matern)",
-                "uniform": "Uniform", "ape": "APE-style", "manual": "Manual (generator)", "reference": "Hand-written"}
+METHODS, METHOD_NAMES = NAMES, LABELS  # the methods' table is izkit.methods; these names stay for older imports
 LAYOUTS = ("soft-first", "after-demos", "before-cue")  # where the generator's soft tokens sit (izkit.generator)
 OBJECTIVES = ("accuracy", "loglik")  # what BO maximises on dev (accuracy: the paper's execution accuracy)
 CHOICES: dict[str, tuple[Any, ...]] = {  # the settings with a fixed set of values; the CLI offers the same ones
@@ -160,7 +161,7 @@ class Config:
 
     def methods(self) -> list[str]:
         """InstructZero, then the baselines asked for, in the order they run."""
-        return ["instructzero"] + [m for m in METHODS[1:] if m in self.baselines]
+        return [METHOD] + [m for m in NAMES[1:] if m in self.baselines]
 
     def as_paper(self) -> Config:
         """InstructZero as the paper runs it, at this config's answers (Algorithm 1: answers / n_dev instructions,
@@ -171,7 +172,7 @@ class Config:
     def for_method(self, method: str) -> Config:
         """The settings ``method`` runs with: the run's own, but for ``paper`` (with halving), ``as_paper()``: the
         row a run with the default selection is compared against."""
-        return self.as_paper() if method == "paper" and self.selection != "best" else self
+        return self.as_paper() if method_row(method).paper_allocation and self.selection != "best" else self
 
     def validate(self) -> None:
         """A ValueError naming the first setting that is out of range or inconsistent with the others."""
@@ -180,19 +181,19 @@ class Config:
                 raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {getattr(self, name)!r}")
         if self.blackbox == "openai" and not self.blackbox_model:
             raise ValueError("a black box 'openai' needs --blackbox-model (the model name the endpoint serves)")
-        bad = [b for b in self.baselines if b not in METHODS[1:]]
+        bad = [b for b in self.baselines if b not in NAMES[1:]]
         if bad:
-            raise ValueError(f"unknown baseline {bad[0]!r}; choose from {', '.join(METHODS[1:])}")
+            raise ValueError(f"unknown baseline {bad[0]!r}; choose from {', '.join(NAMES[1:])}")
         for name in ("d", "n_tokens", "kappa", "n_dev", "n_test", "n_init", "batch_size", "screen", "max_draws"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.selection == "halving" and not (1 <= self.halving_first <= self.halving_top and self.halving_eta > 1):
             raise ValueError(f"halving needs 1 <= halving_first <= halving_top and halving_eta > 1, got "
                              f"{self.halving_first}, {self.halving_top}, {self.halving_eta}")
-        if "paper" in self.baselines and self.selection == "best":
+        if PAPER in self.baselines and self.selection == "best":
             raise ValueError("baseline 'paper' is InstructZero with the paper's allocation of answers, which is this "
                              "run's own (--paper, --selection best): drop --paper or the baseline")
-        if "paper" in self.baselines and self.answers < self.n_dev:
+        if PAPER in self.baselines and self.answers < self.n_dev:
             raise ValueError(f"baseline 'paper' needs at least n_dev = {self.n_dev} answers, got {self.answers}")
         if not 0 <= self.sampled < 1:
             raise ValueError(f"--sampled is the share of each round sampled APE-style, in [0, 1), got {self.sampled}")

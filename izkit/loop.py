@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 
 from izkit import __version__
-from izkit.config import METHOD_NAMES, Config
+from izkit.config import Config
+from izkit.methods import PAPER, label
 from izkit.pipeline import Pipeline
 from izkit.records import RECORD_NAME, RunRecord, locked_run
 from izkit.resume import plan_run
@@ -72,12 +73,12 @@ class RunResult:
                 + " ".join(f"{'test ' + o:>13}" for o in objs))
         how = ("the best on dev" if self.config.selection == "best" else
                f"successive halving up to {self.config.halving_top} induce examples"
-               + (" (InstructZero (paper): the best on dev)" if "paper" in self.methods else ""))
+               + (f" ({label(PAPER)}: the best on dev)" if PAPER in self.methods else ""))
         lines = [f"task {self.config.task}, seed {self.config.seed}, optimised: {self.objective} on dev; kept: {how}; "
                  f"answers: black-box answers spent on dev-side examples", head]
         for m in self.methods.values():
             tests = " ".join(f"{m.test.get(o, float('nan')):>13.3f}" for o in objs)
-            name = METHOD_NAMES.get(m.method, m.method)
+            name = label(m.method)
             kept = f"{m.best_dev:.3f} ({m.kept_on})"  # a single row: the last rung's examples (--halving-singles)
             lines.append(f"{name:<21} {m.answers:>7} {kept:>27} {tests}  {m.best_instruction!r}")
         lines.append(f"time: {self.work_seconds / 60:.1f} min of recorded work (proposing, scoring, testing; every "

@@ -18,13 +18,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from izkit.config import METHOD_NAMES
+from izkit.methods import BY_NAME, COLORS, label
 
 Evals = Sequence[Mapping[str, Any]]  # eval lines of a record: method, round, z, instruction, mean, ...
 
-# one colour per method in every figure (a notebook's bar chart uses the same): matplotlib's cycle, InstructZero red
-METHOD_COLORS = {"instructzero": "C3", "paper": "C5", "matern": "C1", "uniform": "C0", "ape": "C2", "manual": "C4",
-                 "reference": "C7"}
+METHOD_COLORS = COLORS  # one colour per method in every figure (izkit.methods); the name older cells import
 
 
 def _by_method(evals: Evals) -> dict[str, list[Mapping[str, Any]]]:
@@ -45,20 +43,18 @@ def best_so_far(evals: Evals, objective: str = "", ax: plt.Axes | None = None) -
     2 while a search with halving runs (whose later answers go to the promoted few, and are not on this axis). A
     single instruction (hand-written, manual) is a dotted level drawn over the searches, its examples in the legend."""
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6.4, 4.0))
-    styles = {"instructzero": ("-", 2.6, 5), "paper": ("-", 1.8, 4), "matern": ("--", 1.8, 4), "uniform": ("-", 1.6, 3),
-              "ape": ("-.", 1.6, 3)}
     for method, rows in _by_method(evals).items():
         y = np.fmax.accumulate(np.array([_score(e) for e in rows]))  # (n,)
         x = np.cumsum([len(e.get("scores") or ()) or 1 for e in rows])  # (n,) answers spent after each evaluation
-        label, color = METHOD_NAMES.get(method, method), METHOD_COLORS.get(method)
+        name, color = label(method), COLORS.get(method)
         if len(y) == 1:  # above the searches' lines: under halving it often sits on one (0.5 on 2 examples)
             n = len(rows[0].get("scores") or ())
             ax.axhline(y[0], ls=":", lw=2.0, color=color or "grey", zorder=6,
-                       label=f"{label} (on {n} examples)" if n else label)
+                       label=f"{name} (on {n} examples)" if n else name)
         else:
-            ls, lw, z = styles.get(method, ("-", 1.6, 3))
+            ls, lw, z = BY_NAME[method].line if method in BY_NAME else ("-", 1.6, 3)
             ax.step(np.r_[x, x[-1] + 1], np.r_[y, y[-1]], where="post", color=color, ls=ls, lw=lw, zorder=z,
-                    label=label)
+                    label=name)
     ax.set_xlabel("black-box answers spent by the search")
     ax.set_ylabel(f"best search score so far ({objective})" if objective else "best search score so far")
     ax.grid(alpha=0.3)
@@ -85,7 +81,7 @@ def top_quantile_per_round(evals: Evals, method: str = "instructzero", quantile:
     ax.set_xticks(rounds, [("init" if r == 0 else str(r)) for r in rounds])
     ax.set_xlabel("round (init = Sobol points)")
     ax.set_ylabel(f"dev score ({objective})" if objective else "dev score")
-    ax.set_title(f"{METHOD_NAMES.get(method, method)}: scores per round")
+    ax.set_title(f"{label(method)}: scores per round")
     ax.grid(alpha=0.3)
     ax.legend(frameon=False)
     fig.tight_layout()
@@ -136,7 +132,7 @@ def soft_prompt_map(evals: Evals, method: str = "instructzero", objective: str =
                     ha="right" if left else "left", fontsize=9)
     ax.set_xlabel(f"PC 1 ({var[0]:.0%} of variance)")
     ax.set_ylabel(f"PC 2 ({var[1]:.0%} of variance)")
-    ax.set_title(f"{METHOD_NAMES.get(method, method)}: soft prompts (star: best of each round)")
+    ax.set_title(f"{label(method)}: soft prompts (star: best of each round)")
     fig.tight_layout()
     return fig
 

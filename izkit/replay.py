@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from izkit.config import Config
+from izkit.methods import METHOD
 from izkit.records import RECORD_NAME, RunRecord
 from izkit.resume import settings_of
 from izkit.strategies import BayesOpt, Round, strategy_for
@@ -86,9 +87,9 @@ class Replay:
         figs = {"best_so_far": plots.best_so_far(evals, obj),
                 "rounds": plots.top_quantile_per_round(evals, objective=obj),
                 "soft_prompts": plots.soft_prompt_map(evals, objective=obj)}
-        if len(self.evals("instructzero")) >= 2:
+        if len(self.evals(METHOD)) >= 2:
             L, S, K = self.kernel_matrices()
-            order = np.argsort([-(e["mean"] if e["mean"] is not None else -np.inf) for e in self.evals("instructzero")])
+            order = np.argsort([-(e["mean"] if e["mean"] is not None else -np.inf) for e in self.evals(METHOD)])
             figs["kernels"] = plots.kernel_heatmaps(L, S, K, order=order)
         return figs
 

@@ -16,11 +16,13 @@ the numbers are those the project's pinned records were made with, so old record
 
 from __future__ import annotations
 
+from izkit.methods import TABLE
+
 ROUND_STRIDE = 1000  # one run seed's rounds: seed * 1000 + round
 ATTEMPT_STRIDE = 100_000  # a round's further passes, far from every round of every run seed below 100
 DESIGN_STRIDE = 7  # the initial Sobol design's re-scrambles, one per pass
 TIES_ROUND = 999  # the stream that orders ties at halving's promotions: a round no run reaches
-METHOD_OFFSET = {"uniform": 7919}  # random search draws apart from BO's streams (a prime; BOs share theirs: paired)
+METHOD_OFFSET = {m.name: m.seed_offset for m in TABLE}  # izkit.methods: Uniform's draws apart from BO's (paired)
 
 
 def round_seed(seed: int, method: str, rnd: int, attempt: int = 0) -> int:

@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from izkit.explorer import Explorer, busy, errors_to, png, slider
 from izkit.gp import GaussianProcess
 from izkit.kernels import DTYPE
+from izkit.methods import BY_NAME
 from izkit.pipeline import Pipeline
 from izkit.replay import Replay, replay
 from izkit.surrogate import fit_gp
@@ -135,7 +136,7 @@ class GPChoice:
     @classmethod
     def for_run(cls, rep: Replay, method: str, evals: list[Mapping[str, Any]], seed: int) -> GPChoice:
         """The run's own GP (eq. 9 for InstructZero) and, beside InstructZero's, a plain Matern-5/2 on the same data."""
-        if method not in ("instructzero", "paper"):
+        if not (method in BY_NAME and BY_NAME[method].is_method):  # InstructZero (either allocation): eq. 9's GP
             return cls({"plain Matern-5/2": lambda: rep.gp(method)})
         return cls({"coupled (eq. 9)": lambda: rep.gp(method),
                     "plain Matern-5/2": lambda: fit_gp(list(evals), coupled=False, seed=seed)})

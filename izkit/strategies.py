@@ -31,6 +31,7 @@ from izkit.acquisition import optimize_acquisition, optimize_acquisition_from_in
 from izkit.config import Config
 from izkit.generator import Sampling
 from izkit.gp import GaussianProcess, diagnostics
+from izkit.methods import method as method_row
 from izkit.seeds import design_seed, round_seed
 from izkit.surrogate import SurrogateOptions, fit_gp, preimage_evals
 
@@ -304,25 +305,17 @@ class Reference:
         return Proposal(None, [r.reference_instruction])
 
 
-STRATEGIES: dict[str, Callable[[], Strategy]] = {
-    "instructzero": lambda: BayesOpt("instructzero", coupled=True),
-    "paper": lambda: BayesOpt("paper", coupled=True),  # InstructZero, with the paper's allocation (Config.for_method)
-    "matern": lambda: BayesOpt("matern", coupled=False),
-    "uniform": Uniform, "ape": APE, "manual": Manual, "reference": Reference,
-}
-
-
 def strategy_for(method: str, cfg: Config | None = None) -> Strategy:
-    """The strategy object of a method name in ``izkit.config.METHODS``; given the run's settings, a soft-prompt
-    search with ``cfg.sampled > 0`` draws from a mixed pool (:class:`Mixed`)."""
-    if method not in STRATEGIES:
-        raise ValueError(f"unknown method {method!r}; choose from {', '.join(STRATEGIES)}")
-    strategy = STRATEGIES[method]()
-    if cfg is not None and cfg.sampled > 0 and isinstance(strategy, (BayesOpt, Uniform)):
+    """The strategy object of a method in the methods' table (``izkit.methods``, which says how to make it); given the
+    run's settings, a soft-prompt search with ``cfg.sampled > 0`` draws from a mixed pool (:class:`Mixed`)."""
+    row = method_row(method)  # a ValueError names the methods there are
+    made = globals()[row.strategy]
+    strategy = made(row.name, row.coupled) if row.coupled is not None else made()
+    if cfg is not None and cfg.sampled > 0 and row.soft_prompts and row.is_search:
         return Mixed(strategy)
     return strategy
 
 
 def is_search(method: str) -> bool:
-    """Whether a method spends the budget over rounds (a search), not one fixed instruction (Manual, Reference)."""
-    return strategy_for(method).kind == "search"
+    """Whether a method spends its answers over rounds (a search), not one fixed instruction (Manual, Reference)."""
+    return method_row(method).is_search

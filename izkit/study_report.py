@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from izkit.compare import mean_sd
-from izkit.config import METHOD_NAMES, METHODS
+from izkit.methods import HUMAN, METHOD, NAMES, RANDOM, TABLE, label
 from izkit.records import RECORD_NAME
 from izkit.replay import Replay
 from izkit.strategies import is_search
@@ -100,7 +100,7 @@ def curve_table(runs: list[Replay], methods: list[str]) -> list[str]:
         if not len(cv.dev) or not len(cv.test):
             continue
         counts, dev, test = cv.at_rounds()
-        rows[METHOD_NAMES.get(m, m)] = [f"{d:.3f} / {t:.3f}" for d, t in zip(dev, test)]
+        rows[label(m)] = [f"{d:.3f} / {t:.3f}" for d, t in zip(dev, test)]
     if not rows:
         return []
     return (["Best dev so far / test of the incumbent, mean over runs, after n distinct instructions", "",
@@ -120,11 +120,11 @@ def summarise(folders: str | Path | Sequence[str | Path], objective: str | None 
     if not runs:
         raise ValueError(f"{folder}: no finished run (no */{RECORD_NAME} with a done line)")
     objective = objective or runs[0].objective
-    methods = [m for m in METHODS if any(m in r.methods() for r in runs)]
+    methods = [m for m in NAMES if any(m in r.methods() for r in runs)]
     lines = [f"{len(runs)} finished runs in {folder}; test {objective} of the instruction each method kept "
              f"(mean +- sd over seeds)", ""]
     lines += task_table(runs, methods, objective) + budget_lines(runs, methods)
-    if "reference" in methods:
+    if HUMAN in methods:
         lines += reference_line(runs, objective)
     lines += run_table(runs, methods, objective)
     lines += curve_table(runs, [m for m in methods if is_search(m)])
@@ -138,7 +138,7 @@ def task_of(rep: Replay) -> str:
 
 def task_table(runs: list[Replay], methods: list[str], objective: str) -> list[str]:
     """Per task: each method's test score, mean +- sd over the task's runs."""
-    lines = ["| task | " + " | ".join(METHOD_NAMES.get(m, m) for m in methods) + " | seeds |",
+    lines = ["| task | " + " | ".join(label(m) for m in methods) + " | seeds |",
              "|---|" + "---|" * (len(methods) + 1)]
     for task in dict.fromkeys(task_of(r) for r in runs):
         rs = [r for r in runs if task_of(r) == task]
@@ -151,12 +151,12 @@ def task_table(runs: list[Replay], methods: list[str], objective: str) -> list[s
 def budget_lines(runs: list[Replay], methods: list[str]) -> list[str]:
     """The distinct instructions each method scored, soft prompts scored twice, the black-box answers spent on
     dev-side examples, and the recorded work."""
-    names = [METHOD_NAMES.get(m, m) for m in methods]
-    distinct = ", ".join(f"{METHOD_NAMES.get(m, m)} {np.mean(c):.1f} ({min(c)}-{max(c)})"
+    names = [label(m) for m in methods]
+    distinct = ", ".join(f"{label(m)} {np.mean(c):.1f} ({min(c)}-{max(c)})"
                          for m in methods for c in [[distinct_evaluations(r, m) for r in runs if m in r.methods()]])
-    twice = ", ".join(f"{METHOD_NAMES.get(m, m)} {sum(repeated_soft_prompts(r, m) for r in runs)}"
+    twice = ", ".join(f"{label(m)} {sum(repeated_soft_prompts(r, m) for r in runs)}"
                       for m in methods if is_search(m))
-    spent = ", ".join(f"{METHOD_NAMES.get(m, m)} {np.mean([r.record.answers(m) for r in runs if m in r.methods()]):.0f}"
+    spent = ", ".join(f"{label(m)} {np.mean([r.record.answers(m) for r in runs if m in r.methods()]):.0f}"
                       for m in methods)
     per_run = [(r.record.work_seconds() / 60, [r.record.work_seconds(m) / 60 for m in methods]) for r in runs]
     total = [w for w, _ in per_run]
@@ -172,11 +172,11 @@ def reference_line(runs: list[Replay], objective: str) -> list[str]:
     hand-written instruction's."""
     tasks = [[r for r in runs if task_of(r) == task] for task in dict.fromkeys(task_of(r) for r in runs)]
     lines = []
-    for method in [m for m in ("instructzero", "paper") if any(m in r.methods() for r in runs)]:
+    for method in [m.name for m in TABLE if m.is_method and any(m.name in r.methods() for r in runs)]:
         per_task = [(np.nanmean([method_test_score(r, method, objective) for r in rs]),
-                     np.nanmean([method_test_score(r, "reference", objective) for r in rs])) for rs in tasks]
+                     np.nanmean([method_test_score(r, HUMAN, objective) for r in rs])) for rs in tasks]
         at_least = sum(a >= b - 1e-9 for a, b in per_task)  # means of equal scores can differ in the last bit
-        lines += [f"{METHOD_NAMES[method]}'s mean test {objective} is at least the hand-written instruction's on "
+        lines += [f"{label(method)}'s mean test {objective} is at least the hand-written instruction's on "
                   f"{at_least} of {len(per_task)} tasks.", ""]
     return lines
 
@@ -185,11 +185,11 @@ def run_table(runs: list[Replay], methods: list[str], objective: str) -> list[st
     """Per (task, seed): each method's test score and InstructZero's difference from Uniform."""
     lines = ["Per (task, seed): test " + objective + " of the instruction each method kept, and InstructZero's "
              "paired difference from Uniform", "",
-             "| task | seed | " + " | ".join(METHOD_NAMES.get(m, m) for m in methods) + " | IZ - Uniform |",
+             "| task | seed | " + " | ".join(label(m) for m in methods) + " | IZ - Uniform |",
              "|---|---|" + "---|" * (len(methods) + 1)]
     for r in runs:
         scores = {m: method_test_score(r, m, objective) for m in methods}
-        diff = scores.get("instructzero", math.nan) - scores.get("uniform", math.nan)
+        diff = scores.get(METHOD, math.nan) - scores.get(RANDOM, math.nan)
         lines.append(f"| {task_of(r)} | {r.config['seed']} | "
                      + " | ".join(f"{scores[m]:.3f}" for m in methods) + f" | {diff:+.3f} |")
     return lines + [""]
@@ -197,9 +197,9 @@ def run_table(runs: list[Replay], methods: list[str], objective: str) -> list[st
 
 def best_instructions(runs: list[Replay], methods: list[str]) -> list[str]:
     """The instruction InstructZero (both allocations, where run) and Uniform kept in every run, as table cells."""
-    shown = [m for m in ("instructzero", "paper", "uniform") if m in methods]
+    shown = [m.name for m in TABLE if (m.is_method or m.random) and m.name in methods]
     lines = ["The instruction each run kept (cut at 90 characters)", "",
-             "| task | seed | " + " | ".join(METHOD_NAMES[m] for m in shown) + " |", "|---|---|" + "---|" * len(shown)]
+             "| task | seed | " + " | ".join(label(m) for m in shown) + " |", "|---|---|" + "---|" * len(shown)]
     for r in runs:
         lines.append(f"| {task_of(r)} | {r.config['seed']} | "
                      + " | ".join(table_cell(r.kept(m)["instruction"]) if r.evals(m) else "-" for m in shown) + " |")
@@ -208,21 +208,21 @@ def best_instructions(runs: list[Replay], methods: list[str]) -> list[str]:
 
 def paired_tables(runs: list[Replay], methods: list[str], objective: str) -> list[str]:
     """InstructZero against every other method on test; then against each search on the dev score it optimised."""
-    lines = PAIRED_HEADER + [paired_row(paired(runs, "instructzero", b, objective))
-                             for b in methods if b != "instructzero"]
-    searched = [m for m in methods if m != "instructzero" and is_search(m)]
+    lines = PAIRED_HEADER + [paired_row(paired(runs, METHOD, b, objective))
+                             for b in methods if b != METHOD]
+    searched = [m for m in methods if m != METHOD and is_search(m)]
     if searched:
         lines += ["", f"The same on the {objective} each search kept its instruction on (the best on "
                   f"{runs[0].config.get('n_dev', '?')}-example dev sets, or halving's mean on its last rung; biased "
                   "upwards by the winner's curse)", ""]
-        lines += PAIRED_HEADER + [paired_row(paired(runs, "instructzero", b, objective, score=method_kept_score))
+        lines += PAIRED_HEADER + [paired_row(paired(runs, METHOD, b, objective, score=method_kept_score))
                                   for b in searched]
     return lines
 
 
 def paired_row(pr: Paired) -> str:
     """One row of a paired table: A - B, n, mean, bootstrap interval, wins / ties / losses, Wilcoxon p."""
-    return (f"| {METHOD_NAMES.get(pr.a, pr.a)} - {METHOD_NAMES.get(pr.b, pr.b)} | {len(pr.diffs)} | {pr.mean:+.3f} | "
+    return (f"| {label(pr.a)} - {label(pr.b)} | {len(pr.diffs)} | {pr.mean:+.3f} | "
             f"[{pr.ci[0]:+.3f}, {pr.ci[1]:+.3f}] | {pr.wins} / {pr.ties} / {pr.losses} | {pr.p_value:.3g} |")
 
 
@@ -250,23 +250,23 @@ def study_figure(runs: list[Replay], methods: list[str] | None = None):
     The hand-written instruction, where scored, is a dashed line on the test panel."""
     from matplotlib.figure import Figure
 
-    methods = methods or [m for m in METHODS if is_search(m) and any(m in r.methods() for r in runs)]
+    methods = methods or [m for m in NAMES if is_search(m) and any(m in r.methods() for r in runs)]
     curves = {m: method_curves(runs, m) for m in methods}
     has_curve = any(len(cv.test_n) for cv in curves.values())
     fig = Figure(figsize=(11.0 if has_curve else 6.4, 4.0))
     axes = fig.subplots(1, 2 if has_curve else 1, squeeze=False)[0]
     for m, cv in curves.items():
-        name = METHOD_NAMES.get(m, m)
+        name = label(m)
         if len(cv.dev):
             _band(axes[0], np.arange(1, cv.dev.shape[1] + 1), cv.dev, f"{name} ({len(cv.dev)} runs)")
         if has_curve and len(cv.test):
             _band(axes[1], cv.test_n, cv.test, f"{name} ({len(cv.test)} runs)")
     axes[0].set_ylabel(f"best dev {runs[0].objective} so far")
     if has_curve:
-        ref = [method_test_score(r, "reference", runs[0].objective) for r in runs if "reference" in r.methods()]
+        ref = [method_test_score(r, HUMAN, runs[0].objective) for r in runs if HUMAN in r.methods()]
         ref = [v for v in ref if math.isfinite(v)]
         if ref:
-            axes[1].axhline(float(np.mean(ref)), ls="--", color="0.4", label=f"{METHOD_NAMES['reference']} (mean)")
+            axes[1].axhline(float(np.mean(ref)), ls="--", color="0.4", label=f"{label(HUMAN)} (mean)")
         axes[1].set_ylabel(f"test {runs[0].objective} of the incumbent")
     for ax in axes:
         ax.set_xlabel("distinct instructions scored")
@@ -286,7 +286,7 @@ def answers_figure(by_budget: dict[int, list[Replay]], methods: list[str] | None
     if not runs:
         raise ValueError("no finished run at any budget")
     objective = runs[0].objective
-    methods = methods or [m for m in METHODS if is_search(m) and any(m in r.methods() for r in runs)]
+    methods = methods or [m for m in NAMES if is_search(m) and any(m in r.methods() for r in runs)]
     budgets = sorted(by_budget)
     fig = Figure(figsize=(6.4, 4.2))
     ax = fig.subplots()
@@ -300,11 +300,11 @@ def answers_figure(by_budget: dict[int, list[Replay]], methods: list[str] | None
         mean = np.array([np.mean(s) for s in scores if s])
         se = np.array([np.std(s, ddof=1) / np.sqrt(len(s)) if len(s) > 1 else 0.0 for s in scores if s])
         ax.errorbar(x, mean, yerr=se, marker="o", capsize=3,
-                    label=f"{METHOD_NAMES.get(m, m)} ({'/'.join(str(len(s)) for s in scores)} runs)")
-    pairs = {(task_of(r), r.config["seed"]): r for r in runs if "reference" in r.methods()}  # the same at any budget
-    ref = [v for v in (method_test_score(r, "reference", objective) for r in pairs.values()) if math.isfinite(v)]
+                    label=f"{label(m)} ({'/'.join(str(len(s)) for s in scores)} runs)")
+    pairs = {(task_of(r), r.config["seed"]): r for r in runs if HUMAN in r.methods()}  # the same at any budget
+    ref = [v for v in (method_test_score(r, HUMAN, objective) for r in pairs.values()) if math.isfinite(v)]
     if ref:
-        ax.axhline(float(np.mean(ref)), ls="--", color="0.4", label=f"{METHOD_NAMES['reference']} (mean)")
+        ax.axhline(float(np.mean(ref)), ls="--", color="0.4", label=f"{label(HUMAN)} (mean)")
     ax.set_xticks(budgets)
     ax.set_xlim(min(budgets) - (len(methods) + 1) * dodge, max(budgets) + (len(methods) + 1) * dodge)
     ax.set_xlabel("black-box answers spent on dev-side examples, per method")

@@ -4,6 +4,7 @@
 - no import cycle among izkit's modules, counting imports inside functions;
 - no module of izkit/, bench/ or the notebooks uses a private name (``_x``) of another izkit module;
 - bench/ has no top-level script, and its README names every script with its command;
+- no module compares method names: it asks izkit.methods, the one table of methods;
 - the library never imports the command line;
 - every way to run (``izkit run``, ``izkit compare``, a Ray worker, the course's ``run``) resumes a record by the one
   rule of ``izkit.resume.plan_run``, checked by running each on a record in each state.
@@ -85,6 +86,35 @@ def test_no_import_cycle_inside_izkit():
     for m in sorted(graph):
         if m not in state:
             visit(m, [m])
+
+
+def _method_name_comparisons(tree: ast.AST, names: set[str], allowed: set[str]) -> list[str]:
+    """``x == "uniform"``, ``m in ("instructzero", "paper")``, ``"reference" in methods``: a literal method name
+    (one that is not also a value of another setting, in ``allowed``) on either side of a comparison."""
+    def literals(node: ast.AST) -> list[str]:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return [node.value]
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            return [v for e in node.elts for v in literals(e)]
+        return []
+
+    return [f"line {node.lineno}: {v!r}" for node in ast.walk(tree) if isinstance(node, ast.Compare)
+            for side in [node.left, *node.comparators] for v in literals(side) if v in names and v not in allowed]
+
+
+def test_no_module_compares_method_names_it_asks_the_methods_table():
+    """A method's facts live in izkit.methods; code asks a row (``method(m).is_search``, ``.coupled``) or the table's
+    named rows (``HUMAN``, ``RANDOM``) instead of comparing names, so a new method is one new row."""
+    from izkit.config import CHOICES
+    from izkit.methods import NAMES
+
+    allowed = {v for values in CHOICES.values() for v in values if isinstance(v, str)}  # "uniform": a projection too
+    found = {name: _method_name_comparisons(ast.parse(path.read_text()), set(NAMES), allowed)
+             for name, path in _modules().items() if name != "izkit.methods"}
+    assert {k: v for k, v in found.items() if v} == {}
+    planted = ast.parse('if method in ("instructzero", "paper") or "reference" in methods: pass')
+    assert _method_name_comparisons(planted, set(NAMES), allowed) == ["line 1: 'instructzero'", "line 1: 'paper'",
+                                                                      "line 1: 'reference'"]
 
 
 def test_the_library_never_imports_the_command_line():

@@ -41,12 +41,14 @@ def scored(prop, method="instructzero", rnd=0) -> list[dict]:
             for i, v in enumerate(prop.instructions)]
 
 
-def test_every_method_says_its_kind_so_nobody_special_cases_names():
+def test_every_method_is_made_from_its_row_of_the_table():
     kinds = {m: strategy_for(m).kind for m in METHODS}
     assert kinds == {"instructzero": "search", "paper": "search", "matern": "search", "uniform": "search",
                      "ape": "search", "manual": "single", "reference": "single"}
     assert [m for m in METHODS if is_search(m)] == ["instructzero", "paper", "matern", "uniform", "ape"]
     assert [m for m in METHODS if strategy_for(m).needs_reference] == ["reference"]
+    assert [(m, strategy_for(m).coupled) for m in METHODS if isinstance(strategy_for(m), BayesOpt)] == [
+        ("instructzero", True), ("paper", True), ("matern", False)]
     with pytest.raises(ValueError, match="unknown method 'random'; choose from instructzero"):
         strategy_for("random")
 

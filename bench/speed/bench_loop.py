@@ -82,7 +82,7 @@ def main() -> None:
         if not args.skip_slow:
             slow_s, slow = one_run(cfg, Path(tmp) / "slow", batched=False)
             rows.append(("one answer per call, no cache", slow_s, slow))
-    lines = [f"InstructZero loop, task {args.task}, {cfg.answer_budget} answers ({cfg.selection}), {cfg.budget} "
+    lines = [f"InstructZero loop, task {args.task}, {cfg.answers} answers ({cfg.selection}), {cfg.candidates} "
              f"candidates ({cfg.round_sizes}), {cfg.search_examples} dev examples each while searching, "
              f"seed {args.seed}, objective {fast.objective}, torch {torch.__version__}, {torch.get_num_threads()} threads",
              "", "| run | wall time (min) | candidates generated | proposing (s) | s / candidate proposed | "

@@ -39,6 +39,7 @@ import numpy as np  # noqa: E402
 from bench.common.paths import OUT_DIR  # noqa: E402
 from bench.common.report import emit  # noqa: E402
 from izkit.config import Config  # noqa: E402
+from izkit.methods import METHOD  # noqa: E402
 from izkit.loop import Run  # noqa: E402
 from izkit.pipeline import Pipeline  # noqa: E402
 from izkit.records import RECORD_NAME, RunRecord  # noqa: E402
@@ -73,10 +74,10 @@ def allocation(name: str) -> dict:
 def settings(name: str, task: str, seed: int, answers: int, method: str, cache: Path) -> Config:
     """The run's config for one allocation at ``answers`` black-box answers."""
     fields = allocation(name)
-    cfg = Config(task, seed=seed, baselines=() if method == "instructzero" else (method,), answer_cache=str(cache),
+    cfg = Config(task, seed=seed, baselines=() if method == METHOD else (method,), answer_cache=str(cache),
                  device="cpu")
     if fields["selection"] == "best":
-        return dataclasses.replace(cfg, **fields).with_budget(answers // cfg.n_dev)
+        return dataclasses.replace(cfg, **fields).with_instructions(answers // cfg.n_dev)
     return dataclasses.replace(cfg, answers=answers, **fields)
 
 

@@ -37,6 +37,7 @@ from bench.common.paths import OUT_DIR  # noqa: E402
 from bench.common.report import emit  # noqa: E402
 
 from izkit.config import Config  # noqa: E402
+from izkit.methods import METHOD, RANDOM  # noqa: E402
 from izkit.loop import Run  # noqa: E402
 from izkit.records import RECORD_NAME, RunRecord  # noqa: E402
 from izkit.tasks import load_task  # noqa: E402
@@ -65,9 +66,9 @@ def fresh_dev(task, cfg: Config) -> tuple:
 def one(variant: str, task_name: str, seed: int, budget: int, cache: Path) -> dict:
     """One variant on one (task, seed): run (or resume) its search, score its best on fresh dev, read its facts."""
     fields = dict(VARIANTS[variant])
-    method = "uniform" if variant == "uniform" else "instructzero"
+    method = RANDOM if variant == "uniform" else METHOD
     cfg = Config(task_name, seed=seed, baselines=fields.pop("baselines", ()), answer_cache=str(cache), device="cpu")
-    cfg = dataclasses.replace(cfg, **fields).as_paper().with_budget(budget)  # measured with the paper's allocation
+    cfg = dataclasses.replace(cfg, **fields).as_paper().with_instructions(budget)  # measured with the paper's allocation
     out = RUNS / variant / f"{task_name}-s{seed}"
     resume = (out / RECORD_NAME).exists() and (out / RECORD_NAME).stat().st_size > 0
     run = Run(cfg, out, resume=resume, progress=True)

@@ -17,6 +17,7 @@ import numpy as np
 
 from izkit.compare import compare_table
 from izkit.config import METHOD_NAMES, METHODS, Config
+from izkit.methods import METHOD
 from izkit.loop import MethodResult, RunResult
 from izkit.replay import replay
 from izkit.records import RECORD_NAME
@@ -51,11 +52,11 @@ def summarise(folder: Path) -> str:
             best_round.append(top["round"])
             prop_s.append(sum(p.get("seconds", 0.0) for p in rep.record.of_kind("proposal", method=m)))
             eval_s.append(sum(e.get("seconds", 0.0) for e in evals))
-            for o in test_objs if m != "instructzero" else ():
-                a, b = rep.test_scores("instructzero").get(o), rep.test_scores(m).get(o)
+            for o in test_objs if m != METHOD else ():
+                a, b = rep.test_scores(METHOD).get(o), rep.test_scores(m).get(o)
                 if a is not None and b is not None:
                     cmp[o][0 if a > b else 1 if a == b else 2] += 1
-        wins = " | ".join("-" if m == "instructzero" else " / ".join(map(str, cmp[o])) for o in test_objs)
+        wins = " | ".join("-" if m == METHOD else " / ".join(map(str, cmp[o])) for o in test_objs)
         lines.append(f"| {METHOD_NAMES.get(m, m)} | {np.mean(distinct):.1f} | {np.mean(best):.3f} | "
                      f"{np.mean(best_round):.1f} | {np.mean(prop_s) / 60:.2f} | {np.mean(eval_s) / 60:.2f} | {wins} |")
     if unfinished:
