@@ -22,6 +22,7 @@ from pathlib import Path
 
 from izkit import __version__
 from izkit.config import CHOICES, OBJECTIVES, PAIR_CPUS, PAIR_GPUS, Config
+from izkit.loopback import HOST
 from izkit.records import RECORD_NAME, RecordError, RunRecord
 
 
@@ -342,8 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve a local model with an OpenAI-compatible API (transformers serve)")
     p.add_argument("--model", default=None, help="a local model folder (default: the embedded model)")
     p.add_argument("--port", type=int, default=None, help="the port (default: a free one)")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="the address to bind (default: 127.0.0.1, loopback only; any other address is reachable "
+    p.add_argument("--host", default=HOST,
+                   help=f"the address to bind (default: {HOST}, loopback only; any other address is reachable "
                         "from the network, with no authentication)")
     p.set_defaults(func=_cmd_serve)
 

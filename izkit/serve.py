@@ -35,7 +35,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,12 +48,10 @@ from typing import Any
 
 from izkit import child
 from izkit.child import STOP_SIGNALS
+from izkit.loopback import HOST, LOOPBACK, free_port
 
 logger = logging.getLogger(__name__)
 
-# This machine's loopback names: a server bound there cannot be reached from other machines, and an endpoint there
-# is a server on this machine (izkit.blackbox.openai_compat leaves its port out of the cache key).
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 PLAIN_CHAT_TEMPLATE = "{{ bos_token }}{% for message in messages %}{{ message['content'] }}{% endfor %}"
 SHADOW_VERSION = 1  # bump when the shadow folder's layout changes
 CB_NUM_BLOCKS = 64  # continuous batching's KV cache: 64 x 256 tokens, a bounded few hundred MB (see LocalServer)
@@ -63,14 +60,6 @@ CB_MAX_BATCH_TOKENS = 1024  # tokens per continuous-batching step: 8 prompts of 
 
 class ServerError(RuntimeError):
     """The server did not start or died; the message holds the tail of its log."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free on ``host`` a moment ago."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def _has_chat_template(folder: Path) -> bool:
@@ -173,7 +162,7 @@ class LocalServer:
         self,
         model: str | os.PathLike | None = None,
         port: int | None = None,
-        host: str = "127.0.0.1",
+        host: str = HOST,
         continuous_batching: bool = True,
         device: str | None = None,
         startup_timeout: float = 180.0,
@@ -222,8 +211,8 @@ class LocalServer:
         if self.host not in LOOPBACK:
             logger.warning(
                 "binding the model server to %s: it is reachable from other machines and has no authentication; use "
-                "host='127.0.0.1' unless you mean it",
-                self.host,
+                "host=%r unless you mean it",
+                self.host, HOST,
             )
         env = {**os.environ, **self.extra_env}
         env.setdefault("HF_HUB_OFFLINE", "1")  # a local folder needs no hub
@@ -353,7 +342,7 @@ class _StopSignal(BaseException):
 def main_serve(
     model: str | os.PathLike | None = None,
     port: int | None = None,
-    host: str = "127.0.0.1",
+    host: str = HOST,
     continuous_batching: bool = True,
     device: str | None = None,
 ) -> int:

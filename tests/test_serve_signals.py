@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from izkit.serve import free_port
+from izkit.loopback import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 FAULT_SERVER = Path(__file__).with_name("fault_server.py")
