@@ -201,11 +201,6 @@ def _vocabulary_classes(tokenizer: Any) -> dict[str, list[int]]:
     return classes
 
 
-def newline_token_ids(tokenizer: Any) -> list[int]:
-    """Ids of every vocabulary token that holds a line break ("\\n" or "\\r"), cached per tokenizer."""
-    return _vocabulary_classes(tokenizer)["newline"]
-
-
 def stop_tokens(tokenizer: Any, one_line: bool = False) -> StopTokens:
     """EOS ends a row; with ``one_line``, so does the first line break that follows some non-space text."""
 

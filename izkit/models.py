@@ -33,7 +33,7 @@ from izkit.embedded import (EMBEDDED, EMBEDDED_MODELS, GEMMA, QWEN, EmbeddedMode
                             locate_part, lookup)
 
 __all__ = [  # this module's own names, then those re-exported from izkit.embedded
-    "CACHE_ENV", "DEFAULT_MODEL", "DTYPE_ENV", "DTYPES", "EMBEDDED_NAME", "MODEL_ENV", "ModelInfo", "cache_dir",
+    "CACHE_ENV", "DEFAULT_MODEL", "DTYPE_ENV", "DTYPES", "MODEL_ENV", "ModelInfo", "cache_dir",
     "check_device", "cpu_has_bf16",
     "clear_loaded", "default_device", "default_dtype", "default_model", "embedded_model", "embedded_model_dir",
     "load_causal_lm", "load_input_embeddings", "InputEmbeddings", "prepare_all",
@@ -47,7 +47,6 @@ CACHE_ENV = "IZKIT_CACHE"  # overrides where converted models are kept
 MODEL_ENV = "IZKIT_MODEL"  # a user's own default model (an embedded model's short name), over DEFAULT_MODEL
 
 DEFAULT_MODEL = QWEN.name  # the project's default, chosen by bench/studies/bench_models.py; switch it here, only here
-EMBEDDED_NAME = DEFAULT_MODEL  # the older name of DEFAULT_MODEL
 
 _loaded: dict[tuple[str, str, str], tuple[Any, Any]] = {}  # in-process memo: (source, device, dtype) -> (model, tok)
 _lock = threading.Lock()

@@ -17,7 +17,6 @@ from izkit.decoding import (
     cache_kwargs,
     decode,
     left_pad,
-    newline_token_ids,
     position_ids,
     stop_tokens,
 )
@@ -152,7 +151,7 @@ def test_token_classes_agree_with_decoding_each_token(embedded):
     assert stop.now.nonzero().flatten().tolist() == [tok.eos_token_id]
     drawn = torch.randperm(len(tok), generator=torch.Generator().manual_seed(0))[:3000].tolist()
     typed = tok.encode(" \n \n\n\t hot.\n", add_special_tokens=False)
-    sample = sorted(set(newline_token_ids(tok)) | set(drawn) | set(typed))
+    sample = sorted(set(stop.newline.nonzero().flatten().tolist()) | set(drawn) | set(typed))
     special = set(tok.all_special_ids)
     for i in sample:
         text = tok.decode([i])
@@ -166,11 +165,10 @@ def test_token_classes_agree_with_decoding_each_token(embedded):
 
 def test_newline_tokens_cover_single_and_multiple_newlines(embedded):
     _, tok = embedded
-    ids = newline_token_ids(tok)
+    newline = stop_tokens(tok, one_line=True).newline  # (V,)
     for text in ["\n", "\n\n", "\n\n\n"]:
-        assert tok.encode(text, add_special_tokens=False)[0] in ids
-    assert tok.encode(" cold", add_special_tokens=False)[0] not in ids
-    assert newline_token_ids(tok) is ids  # cached
+        assert newline[tok.encode(text, add_special_tokens=False)[0]]
+    assert not newline[tok.encode(" cold", add_special_tokens=False)[0]]
 
 
 # ----------------------------------------------------------------------------------------------------------------------

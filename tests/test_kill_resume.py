@@ -50,10 +50,10 @@ def _env(cache: Path) -> dict[str, str]:
 
 def _fresh_cache(path: Path) -> Path:
     """An empty izkit cache folder that shares the converted embedded model (a link, not a 40 s conversion)."""
-    from izkit.models import EMBEDDED_NAME, embedded_model_dir
+    from izkit.models import DEFAULT_MODEL, embedded_model_dir
 
     path.mkdir()
-    (path / EMBEDDED_NAME).symlink_to(embedded_model_dir(), target_is_directory=True)
+    (path / DEFAULT_MODEL).symlink_to(embedded_model_dir(), target_is_directory=True)
     return path
 
 
