@@ -21,7 +21,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -241,21 +241,30 @@ class Run:
                                                                           stop=stop)}
         if all(t in have for t in texts):
             return np.array([have[t] for t in texts], dtype=float)  # read back: no model is loaded
-        size = max(1, int(getattr(self.pipeline.blackbox, "instructions_per_call", 1)))
-        for g in range(0, len(texts), size):
-            group = texts[g: g + size]
-            if all(t in have for t in group):
-                continue
-            t0 = time.perf_counter()
-            res = self.pipeline.blackbox.score(group, pool[start:stop], metric=self.pipeline.metric,
-                                               objective=self.objective)
-            for row, text in enumerate(group):
-                if text not in have:
-                    have[text] = np.asarray(res.scores[row], dtype=float).tolist()
-                    self.record.append({"kind": "confirm", "method": method, "instruction": text, "start": start,
-                                        "stop": stop, "scores": have[text], "mean": float(res.means[row]),
-                                        "seconds": (time.perf_counter() - t0) / len(group)})
+        for i, row, res, seconds in self._grouped(texts, lambda i: texts[i] in have, pool[start:stop]):
+            have[texts[i]] = np.asarray(res.scores[row], dtype=float).tolist()
+            self.record.append({"kind": "confirm", "method": method, "instruction": texts[i], "start": start,
+                                "stop": stop, "scores": have[texts[i]], "mean": float(res.means[row]),
+                                "seconds": seconds})
         return np.array([have[t] for t in texts], dtype=float)
+
+    def _grouped(self, texts: list[str], done: Callable[[int], bool], examples: Any) -> Iterator[tuple[Any, ...]]:
+        """Score ``texts`` on ``examples`` in fixed groups (by index) of the black box's ``instructions_per_call`` (1
+        if it names none), skipping a group whose rows are all ``done``; yields (index, row in its group, the group's
+        result, seconds a row) for each row not done yet. A group with any row missing is scored whole again, so a
+        resumed run asks exactly the batches an uninterrupted run asked, and gets the same answers."""
+        size = max(1, int(getattr(self.pipeline.blackbox, "instructions_per_call", 1)))
+        for start in range(0, len(texts), size):
+            group = list(range(start, min(start + size, len(texts))))
+            if all(done(i) for i in group):
+                continue
+            t = time.perf_counter()
+            res = self.pipeline.blackbox.score([texts[i] for i in group], examples, metric=self.pipeline.metric,
+                                               objective=self.objective)
+            seconds = (time.perf_counter() - t) / len(group)
+            for row, i in enumerate(group):
+                if not done(i):
+                    yield i, row, res, seconds
 
     def _round(self, method: str, rnd: int, size: int) -> Round:
         """What a strategy sees of this run for one round (the models are loaded here, when first needed)."""
@@ -279,36 +288,24 @@ class Run:
     def _score(self, method: str, rnd: int, proposal: dict[str, Any], bar: Any) -> None:
         """Score the proposal's instructions that the record does not hold yet; one eval line each (step 3).
 
-        Instructions go to the black box in fixed groups (by index) of its ``instructions_per_call`` (1 if it names
-        none): the local black box batches a group's dev answers together. A group with any line missing is scored
-        whole again, so a resumed run asks exactly the batches an uninterrupted run asked, and gets the same answers.
+        Instructions go to the black box in the fixed groups of :meth:`_grouped` (the local black box batches a
+        group's dev answers together), so a resumed run asks the same batches and gets the same answers.
         """
         texts = proposal["instructions"]
         done = {e["index"] for e in self.record.evals(method) if e["round"] == rnd}
         bar.update(len(done))
         if all(i in done for i in range(len(texts))):
             return  # all read back: no model is loaded (a finished pair of a study is read back in a moment)
-        size = max(1, int(getattr(self.pipeline.blackbox, "instructions_per_call", 1)))
         dev = self.splits.dev[: self.cfg.for_method(method).search_examples]
-        for start in range(0, len(texts), size):
-            group = list(range(start, min(start + size, len(texts))))
-            if all(i in done for i in group):
-                continue
-            t = time.perf_counter()
-            res = self.pipeline.blackbox.score([texts[i] for i in group], dev, metric=self.pipeline.metric,
-                                               objective=self.objective)
-            seconds = (time.perf_counter() - t) / len(group)
-            for row, i in enumerate(group):
-                if i in done:
-                    continue
-                z = proposal["z"][i] if proposal["z"] is not None else None
-                self.record.append({
-                    "kind": "eval", "method": method, "round": rnd, "index": i, "z": z, "instruction": texts[i],
-                    "objective": res.objective, "scores": np.asarray(res.scores[row], dtype=float),
-                    "predictions": list(res.predictions[row]), "mean": float(res.means[row]), "seconds": seconds,
-                    "cache_hit": bool(res.usage.cache_hits and res.usage.requests == 0),
-                })
-                bar.update(1)
+        for i, row, res, seconds in self._grouped(texts, done.__contains__, dev):
+            z = proposal["z"][i] if proposal["z"] is not None else None
+            self.record.append({
+                "kind": "eval", "method": method, "round": rnd, "index": i, "z": z, "instruction": texts[i],
+                "objective": res.objective, "scores": np.asarray(res.scores[row], dtype=float),
+                "predictions": list(res.predictions[row]), "mean": float(res.means[row]), "seconds": seconds,
+                "cache_hit": bool(res.usage.cache_hits and res.usage.requests == 0),
+            })
+            bar.update(1)
 
     def _test(self, method: str) -> MethodResult:
         """The instruction the method kept (:meth:`izkit.records.RunRecord.kept`: halving's pick, or the best on
