@@ -53,16 +53,22 @@ def archived_study(name: str = "study") -> Path:
     """The folder of an archived study that ships with the repository: ``bench/data/study`` (150 distinct
     instructions per method, the paper's allocation) or ``bench/data/study-answers`` (at budgets of answers).
 
-    Looked for under ``$IZKIT_STUDY`` when it is set, else in the clone's ``bench/data/``; a FileNotFoundError says
-    how to point at it otherwise (izkit installed from a wheel carries no records).
+    Looked for under ``$IZKIT_STUDY`` when it is set; else in the clone izkit runs from, then in the ``bench/data/``
+    of the working folder or a folder above it (a notebook in a clone's notebooks/, with izkit installed from a
+    wheel, which carries no records). A FileNotFoundError names where it looked and how to point at it.
     """
-    base = Path(os.environ[STUDY_ENV]) if os.environ.get(STUDY_ENV) else _REPO_DATA
-    folder = base / name
-    if not folder.is_dir():
-        where = f"${STUDY_ENV}={base}" if os.environ.get(STUDY_ENV) else f"{base} (izkit is not running from a clone)"
-        raise FileNotFoundError(f"the archived study {name!r} is not in {where}: set {STUDY_ENV} to a folder that holds "
-                                f"{name}/ (the repository's bench/data/ folder has it)")
-    return folder
+    if os.environ.get(STUDY_ENV):
+        bases = [Path(os.environ[STUDY_ENV])]
+    else:
+        here = Path.cwd().resolve()
+        bases = list(dict.fromkeys([_REPO_DATA, *(p / "bench" / "data" for p in [here, *here.parents])]))
+    for base in bases:
+        if (base / name).is_dir():
+            return base / name
+    where = (f"${STUDY_ENV}={bases[0]}" if os.environ.get(STUDY_ENV) else
+             f"izkit's clone ({_REPO_DATA}) or a bench/data/ in {Path.cwd()} or above")
+    raise FileNotFoundError(f"the archived study {name!r} is not in {where}: set {STUDY_ENV} to a folder that holds "
+                            f"{name}/ (the repository's bench/data/ folder has it)")
 
 
 def study_folders(folders: str | Path | Sequence[str | Path]) -> list[Path]:

@@ -325,3 +325,23 @@ def test_a_halving_study_reports_the_kept_instruction_the_paper_row_and_test_aga
     np.testing.assert_allclose(lines["InstructZero (paper)"].get_ydata(), [0.4, 0.5])
     np.testing.assert_allclose(lines["Hand-written"].get_ydata(), [0.55, 0.55])  # once per (task, seed)
     assert [c.get_label() for c in ax.containers][0] == "InstructZero (2/2 runs)"
+
+
+def test_the_archived_study_is_found_from_a_clones_notebooks_when_izkit_is_installed_elsewhere(tmp_path, monkeypatch):
+    """izkit installed from a wheel (not a clone) finds bench/data/ above the working folder, as notebook 9 runs from
+    a clone's notebooks/; anywhere else, an error says how to point at it; $IZKIT_STUDY wins."""
+    import izkit.study as study
+
+    monkeypatch.delenv(study.STUDY_ENV, raising=False)
+    monkeypatch.setattr(study, "_REPO_DATA", tmp_path / "site-packages" / "bench" / "data")  # not a clone
+    (tmp_path / "clone" / "bench" / "data" / "study").mkdir(parents=True)
+    (tmp_path / "clone" / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "clone" / "notebooks")
+    assert study.archived_study("study") == tmp_path / "clone" / "bench" / "data" / "study"
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="set IZKIT_STUDY to a folder that holds study/"):
+        study.archived_study("study")
+    monkeypatch.setenv(study.STUDY_ENV, str(tmp_path / "clone" / "bench" / "data"))
+    assert study.archived_study("study") == tmp_path / "clone" / "bench" / "data" / "study"
+    with pytest.raises(FileNotFoundError, match=r"\$IZKIT_STUDY="):
+        study.archived_study("study-answers")
