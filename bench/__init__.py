@@ -6,5 +6,5 @@ them all).
 - ``bench.speed``: what a run costs (seconds, rates, memory);
 - ``bench.studies``: what a run finds or whether it holds (accuracies, instructions, paired statistics, faults);
 - ``bench.common``: what both share (where things go, the Markdown report, the old code path ``--before`` measures);
-- ``bench/data/``: the archived study records, no code (``izkit.study.archived_study`` finds them).
+- ``bench/data/``: the archived study records, no code (``izkit.studies.study.archived_study`` finds them).
 """

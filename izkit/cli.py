@@ -8,7 +8,7 @@
     izkit serve                      # an OpenAI-compatible server for a local model, on 127.0.0.1
 
 The only module that parses arguments: it turns flags into an :class:`izkit.config.Config`, calls the library
-(``izkit.loop``, ``izkit.compare``) and prints what came back.
+(``izkit.loop``, ``izkit.studies.compare``) and prints what came back.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from izkit import __version__
 from izkit.config import CHOICES, OBJECTIVES, PAIR_CPUS, PAIR_GPUS, Config
-from izkit.loopback import HOST
+from izkit.serving.loopback import HOST
 from izkit.records import RECORD_NAME, RecordError, RunRecord
 
 
@@ -49,7 +49,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from izkit.serve import main_serve
+    from izkit.serving.serve import main_serve
 
     return main_serve(model=args.model, port=args.port, host=args.host)
 
@@ -137,7 +137,7 @@ def _say_how_to_resume(out: Path, task: str, err: BaseException) -> None:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from izkit.compare import compare, compare_figure, compare_table
+    from izkit.studies.compare import compare, compare_figure, compare_table
     from izkit.tasks import load_task
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
@@ -157,7 +157,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if args.archive:
         from izkit.loop import RunResult
         from izkit.replay import replay
-        from izkit.study import archive, restore
+        from izkit.studies.study import archive, restore
 
         back = restore(args.archive, out)  # pairs archived in an earlier sitting are read back, not rerun
         if back:
@@ -166,7 +166,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         def keep(result: RunResult) -> None:
             archive([replay(result.record_path)], args.archive)
     if args.ray is not None:
-        from izkit.fanout import compare_on_ray
+        from izkit.studies.fanout import compare_on_ray
 
         results = compare_on_ray(cfg, tasks, seeds, out, address=args.ray or None,
                                  on_finished=keep, **{k: v for k, v in (("cpus", args.ray_cpus),
@@ -308,8 +308,8 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
-    from izkit.study import archive, finished_runs
-    from izkit.study_report import study_figure, summarise
+    from izkit.studies.study import archive, finished_runs
+    from izkit.studies.study_report import study_figure, summarise
 
     text = summarise(args.folders, args.objective)
     first = Path(args.folders[0])

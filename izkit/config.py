@@ -32,7 +32,7 @@ CHOICES: dict[str, tuple[Any, ...]] = {  # the settings with a fixed set of valu
     "dtype": (None, *DTYPES), "objective": (None, *OBJECTIVES), "selection": ("best", "halving"),
     "halving_ties": ("first", "last", "random"),
     "layout": LAYOUTS}
-PAIR_CPUS, PAIR_GPUS = 1.0, 0.0  # what each (task, seed) of ``izkit compare --ray`` asks of Ray (izkit.fanout)
+PAIR_CPUS, PAIR_GPUS = 1.0, 0.0  # what each (task, seed) of ``izkit compare --ray`` asks of Ray (izkit.studies.fanout)
 
 
 @dataclass
@@ -55,7 +55,7 @@ class Config:
     similarity: str = "matern"  # S in eq. 9: "matern" on score vectors (authors' code) or "agreement" (eq. 8)
     baselines: tuple[str, ...] = ("manual", "reference")  # any of "matern", "uniform", "ape", "manual", "reference"
     generator: str | None = None  # the open model that writes instructions; None: the embedded default
-    generator_url: str | None = None  # a server that decodes the generator's prompt embeddings (vLLM, izkit.remote);
+    generator_url: str | None = None  # a server that decodes the generator's prompt embeddings (vLLM, izkit.serving.remote);
     #                                   then only ``generator``'s tokenizer and embedding table are loaded here
     generator_prompt: str = "plain"  # "plain": the paper's completion prompt; "chat": in the model's chat template,
     #                                  ending 'The instruction was to?' (the authors' framing for a chat model)

@@ -50,7 +50,7 @@ from izkit.decoding import (  # Sampling: part of this module's API
     shared_prefix_length,
     stop_tokens,
 )
-from izkit.remote import unpadded_rows
+from izkit.serving.remote import unpadded_rows
 
 DEMO_TEMPLATE = "Input: {input}\nOutput: {output}"  # one exemplar (paper sec. 3.1)
 DEMO_SEPARATOR = "\n\n"  # between exemplars
@@ -194,7 +194,7 @@ class SoftPromptGenerator:
         layout: "soft-first" (the soft tokens right after BOS, before the demos as in paper eq. 2), "after-demos"
             (after the demos, before the blank line and the template's last words, the cue) or "before-cue" (right
             before the cue): the last two let every candidate share the demos' KV cache.
-        remote: a :class:`izkit.remote.RemoteDecoder`: the prompts are embedded here and decoded on its server
+        remote: a :class:`izkit.serving.remote.RemoteDecoder`: the prompts are embedded here and decoded on its server
             (``model`` then needs only ``get_input_embeddings()``: :func:`izkit.models.load_input_embeddings`).
 
     ``last_raw`` keeps the raw continuations of the latest call, for inspection.
@@ -427,7 +427,7 @@ class SoftPromptGenerator:
     ) -> list[str]:
         embeds, mask = self.embed(texts, soft, heads)  # (b, L, D), (b, L)
         self.calls += 1
-        if self.remote is not None:  # the server decodes each row (izkit.remote); the cleaner cuts as for local rows
+        if self.remote is not None:  # the server decodes each row (izkit.serving.remote); the cleaner cuts as for local rows
             return self.remote.complete(unpadded_rows(embeds, mask), self.max_new_tokens, sampling, seed)
         shared = shared_prefix_length(embeds, mask)
         past, past_mask = None, None

@@ -324,7 +324,7 @@ def load_causal_lm(
 
 class InputEmbeddings(torch.nn.Module):
     """A causal LM's input-embedding module alone, standing in for the model where only its table is needed (a
-    generator served elsewhere: :mod:`izkit.remote`). ``get_input_embeddings()`` is the model's own module, so text
+    generator served elsewhere: :mod:`izkit.serving.remote`). ``get_input_embeddings()`` is the model's own module, so text
     is embedded on the model's scale (Gemma's sqrt(D) included); ``izkit_info`` says where it came from."""
 
     def __init__(self, module: torch.nn.Module, info: ModelInfo):

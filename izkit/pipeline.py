@@ -51,7 +51,7 @@ class Pipeline:
         remote = None
         if cfg.generator_url:  # the generator is served elsewhere: its tokenizer and embedding table alone here
             from izkit.models import load_input_embeddings
-            from izkit.remote import RemoteDecoder
+            from izkit.serving.remote import RemoteDecoder
 
             model, tokenizer = load_input_embeddings(cfg.generator, dtype=cfg.dtype)
             remote = RemoteDecoder(cfg.generator_url, timeout=cfg.request_timeout, max_retries=cfg.max_retries)

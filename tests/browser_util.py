@@ -24,7 +24,7 @@ import urllib.request
 from pathlib import Path
 from unittest import mock
 
-from izkit.loopback import free_port
+from izkit.serving.loopback import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

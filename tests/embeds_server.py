@@ -1,4 +1,4 @@
-"""A loopback stand-in for ``vllm serve MODEL --enable-prompt-embeds``, for the contract test of izkit.remote.
+"""A loopback stand-in for ``vllm serve MODEL --enable-prompt-embeds``, for the contract test of izkit.serving.remote.
 
 It speaks what izkit's remote generator needs of vLLM's OpenAI-compatible server: ``GET /v1/models``, and
 ``POST /v1/completions`` whose ``prompt_embeds`` is one base64 string or a list of them, each a ``torch.save``d

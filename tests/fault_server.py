@@ -20,7 +20,7 @@ request without ``Authorization: Bearer <api_key>`` get a 401.
 ``upstream=URL`` puts the faults in front of a real OpenAI-compatible server (e.g. a ``LocalServer``): the POSTs that
 draw no fault, and every GET, are forwarded there and its answer is relayed as it came.
 
-As a script it serves until a signal ends it (the tests of izkit.serve use it as a stand-in for ``transformers serve``):
+As a script it serves until a signal ends it (the tests of izkit.serving.serve use it as a stand-in for ``transformers serve``):
 
     python tests/fault_server.py --port 8123 [--rate 0.3 --seed 1] [--upstream URL] [--ignore-term]
 """

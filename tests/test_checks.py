@@ -1,4 +1,4 @@
-"""izkit.checks: right answers pass with one success line; the usual slips fail with a hint that names the slip."""
+"""izkit.course.checks: right answers pass with one success line; the usual slips fail with a hint that names the slip."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from izkit import checks
+from izkit.course import checks
 from izkit.acquisition import expected_improvement, log_expected_improvement
 from izkit.kernels import matern52
 
@@ -336,7 +336,7 @@ def good_bo_vs_random(bo, rs, test=None):
 
 
 def test_bo_vs_random_solutions_pass(capsys):
-    from izkit.checks.bo_vs_random import _sign_test_p
+    from izkit.course.checks.bo_vs_random import _sign_test_p
 
     checks.check_best_test_score(good_best_test_score)
     checks.check_bo_vs_random(good_bo_vs_random)
@@ -475,7 +475,7 @@ def test_successive_halving_solutions_pass_with_any_tie_rule(capsys):
 
 def test_the_slip_variants_agree_with_izkit_where_they_should():
     """The check names slips by rerunning halving with one rule changed; unchanged, that rerun is izkit's."""
-    from izkit.checks.halving_loop import _scenarios, _variant
+    from izkit.course.checks.halving_loop import _scenarios, _variant
     from izkit.selection import Rung, successive_halving
 
     for _, table, rungs in _scenarios():
@@ -613,8 +613,8 @@ def test_successive_halving_estimate_and_a_bad_call_are_named():
 
 
 def test_the_notebooks_import_paths_and_one_exception_type():
-    """The assignments import each check from izkit.checks; every check fails with CheckFailed, an AssertionError."""
-    from izkit.checks import (CheckFailed, check_answers_spent, check_best_test_score, check_bo_step,
+    """The assignments import each check from izkit.course.checks; every check fails with CheckFailed, an AssertionError."""
+    from izkit.course.checks import (CheckFailed, check_answers_spent, check_best_test_score, check_bo_step,
                               check_bo_vs_random, check_coupled_kernel, check_ei, check_gp_posterior,
                               check_halving_rungs, check_log_ei, check_matern52, check_most_candidates, check_promote,
                               check_score_similarity, check_successive_halving)

@@ -191,13 +191,13 @@ def test_prepare_converts_every_embedded_model(monkeypatch, capsys, tmp_path):
 
 def test_compare_archives_each_pair_as_it_finishes_and_a_later_sitting_reads_them_back(tmp_path, monkeypatch, capsys):
     from conftest import make_fake_pipeline
-    import izkit.study
+    import izkit.studies.study
     from izkit.pipeline import Pipeline
 
     monkeypatch.setattr(Pipeline, "from_config", classmethod(lambda cls, *a, **k: make_fake_pipeline()))
     archived = []
-    real_archive = izkit.study.archive
-    monkeypatch.setattr(izkit.study, "archive", lambda runs, dest: archived.append(
+    real_archive = izkit.studies.study.archive
+    monkeypatch.setattr(izkit.studies.study, "archive", lambda runs, dest: archived.append(
         [r.record.path.parent.name for r in runs]) or real_archive(runs, dest))
     argv = lambda out: ["compare", "--tasks", "antonyms,sum", "--seeds", "0", "--quick", "--objective",  # noqa: E731
                         "loglik", "--baselines", "uniform", "--no-cache", "--out", str(out),

@@ -1,11 +1,11 @@
-"""The eq. 9 explorer of notebook 5 (izkit.gp_explorers.eq9_explorer): every slider moves the state and the figure,
+"""The eq. 9 explorer of notebook 5 (izkit.course.gp_explorers.eq9_explorer): every slider moves the state and the figure,
 K equals S on the evaluated soft prompts, and eq. 9's variance behaves as the notebook says."""
 
 import ipywidgets as W
 import numpy as np
 import pytest
 
-from izkit.gp_explorers import EQ9_SLIDERS, eq9_explorer, toy_eq9
+from izkit.course.gp_explorers import EQ9_SLIDERS, eq9_explorer, toy_eq9
 
 PNG = b"\x89PNG"
 

@@ -1,4 +1,4 @@
-"""izkit.fanout: a study on Ray gives the records a plain `izkit compare` gives, and records travel with the tasks."""
+"""izkit.studies.fanout: a study on Ray gives the records a plain `izkit compare` gives, and records travel with the tasks."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-import izkit.compare as cmp
-from izkit.fanout import pair_on_worker
+import izkit.studies.compare as cmp
+from izkit.studies.fanout import pair_on_worker
 from izkit.pipeline import Pipeline
 from test_loop import _canonical, fake_cfg
 from conftest import Killed, make_fake_pipeline
@@ -60,7 +60,7 @@ def test_a_worker_that_holds_the_record_keeps_its_own(tmp_path, fake_models):
 
 
 def test_a_pair_that_raises_on_a_worker_sends_back_what_it_did(tmp_path, monkeypatch):
-    from izkit.fanout import Failed
+    from izkit.studies.fanout import Failed
 
     monkeypatch.setattr(Pipeline, "from_config", classmethod(lambda cls, *a, **k: make_fake_pipeline(die_after=3)))
     back = pair_on_worker(fake_cfg(), "antonyms", 0, str(tmp_path), b"")
@@ -99,7 +99,7 @@ def test_the_driver_keeps_going_past_a_failed_pair_and_keeps_its_partial_record(
     """A pair that raises on its worker, and one whose archiving fails on the driver, are reported at the end; the
     other pairs finish, and the failed pair's partial record is on the driver's disk, where the same command resumes
     it."""
-    import izkit.fanout as fanout
+    import izkit.studies.fanout as fanout
 
     dying = {("antonyms", 1)}
     monkeypatch.setattr(Pipeline, "from_config", classmethod(
@@ -133,7 +133,7 @@ def test_the_ray_flags_need_ray(tmp_path, capsys):
 
 def test_two_one_cpu_workers_finish_a_2x2_compare_as_the_plain_run(tmp_path, fake_models):
     ray = pytest.importorskip("ray") if os.environ.get("CI") != "true" else __import__("ray")  # CI installs it
-    from izkit.fanout import compare_on_ray
+    from izkit.studies.fanout import compare_on_ray
 
     plain = cmp.compare(fake_cfg(), TASKS, SEEDS, tmp_path / "plain", progress=False)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,

@@ -27,7 +27,7 @@ from izkit.config import Config
 from izkit.loop import Run
 from izkit.pipeline import Pipeline
 from izkit.records import RECORD_NAME, RunRecord
-from izkit.loopback import free_port
+from izkit.serving.loopback import free_port
 from izkit.tasks import Example, load_task
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

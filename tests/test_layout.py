@@ -204,8 +204,8 @@ def _leave(folder: Path, state: str, record: bytes) -> None:
 def _call(entry: str, cfg, root: Path) -> tuple[Path, int]:
     """Run ``entry`` on the run folder it uses under ``root``: (that folder, 0 or the CLI's exit status)."""
     from izkit.cli import main
-    from izkit.compare import pair_folder
-    from izkit.fanout import BUSY, Failed, pair_on_worker
+    from izkit.studies.compare import pair_folder
+    from izkit.studies.fanout import BUSY, Failed, pair_on_worker
     from izkit.loop import run
 
     pair = pair_folder(root, cfg.task, cfg.seed)
@@ -267,3 +267,20 @@ def test_runs_are_run_from_loop_py_only():
              for target, names in _imports(ast.parse(path.read_text()), name, path.name == "__init__.py")
              if target == "izkit.loop" for n in names}
     assert taken <= {"run", "Run", "RunResult", "MethodResult"}, taken  # runs are run from loop.py; nothing else
+
+
+def test_old_import_paths_name_the_modules_that_moved():
+    """izkit.widgets, izkit.checks.matern, izkit.serve ... import as the very module at its new place (one object, so
+    a patch through either name reaches it); a name that never existed still fails."""
+    import importlib
+
+    import izkit
+
+    for old, new in izkit.MOVED.items():
+        assert importlib.import_module(old) is importlib.import_module(new), old
+    assert importlib.import_module("izkit.checks.matern") is importlib.import_module("izkit.course.checks.matern")
+    assert izkit.moved_to("izkit.checks.matern") == "izkit.course.checks.matern" and izkit.moved_to("izkit.gp") is None
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("izkit.widgetz")
+    top = sorted(p.stem for p in PACKAGE.glob("*.py"))
+    assert not set(top) & {m.rpartition(".")[2] for m in izkit.MOVED}, "a moved module is back at the top level"

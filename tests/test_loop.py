@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import Killed, make_fake_pipeline
-from izkit.compare import compare_table
+from izkit.studies.compare import compare_table
 from izkit.config import Config
 from izkit.loop import Run, RunResult, run
 from izkit.replay import replay
@@ -267,7 +267,7 @@ def test_resume_takes_the_config_from_the_record(tmp_path):
 
 
 def test_compare_covers_every_task_before_any_twice(tmp_path, monkeypatch):
-    import izkit.compare as cmp
+    import izkit.studies.compare as cmp
 
     calls = []
     monkeypatch.setattr(cmp, "run", lambda cfg, out, resume, progress: calls.append((cfg.task, cfg.seed, out.name)))
@@ -586,7 +586,7 @@ def test_two_compares_on_one_folder_share_out_the_pairs(tmp_path, monkeypatch):
     """A pair another process holds is skipped, the rest run, and it is read back once that process lets go."""
     import threading
 
-    import izkit.compare as cmp
+    import izkit.studies.compare as cmp
     from test_records import _hold_lock
 
     from izkit.records import locked_run
@@ -614,9 +614,9 @@ def test_a_finished_pair_copied_back_from_an_archive_is_read_back_by_compare_wit
     compare reads the finished pair back with the same results and loads no model."""
     import shutil
 
-    import izkit.compare as cmp
+    import izkit.studies.compare as cmp
     from izkit.pipeline import Pipeline
-    from izkit.study import archive, finished_runs
+    from izkit.studies.study import archive, finished_runs
 
     cfg = dataclasses.replace(fake_cfg(), task="antonyms", seed=0)
     done = Run(cfg, tmp_path / "first" / "antonyms-seed0", progress=False, pipeline=make_fake_pipeline()).execute()

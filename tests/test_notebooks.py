@@ -122,7 +122,7 @@ def test_notebook_runs_top_to_bottom(path, notebook_env):
     _times[_id(path)] = seconds
     if path in SOLUTIONS:  # every check cell printed its success line
         calls = [c for c in nb.cells if c.cell_type == "code" and re.search(r"\bcheck_\w+\(", c.source)]
-        assert calls, f"{path.name} calls no izkit.checks function"
+        assert calls, f"{path.name} calls no izkit.course.checks function"
         for c in calls:
             n = len(re.findall(r"\bcheck_\w+\(", c.source))
             assert cell_text(c).count("✓") == n, f"{path.name}: a check did not pass:\n{c.source}\n{cell_text(c)}"

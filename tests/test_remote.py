@@ -1,4 +1,4 @@
-"""izkit.remote: the generator served elsewhere writes exactly the instructions of the in-process generator.
+"""izkit.serving.remote: the generator served elsewhere writes exactly the instructions of the in-process generator.
 
 The contract test runs a loopback server (tests/embeds_server.py) that decodes vLLM's ``prompt_embeds`` wire format
 with transformers' own ``generate``, one unpadded row at a time, on the same model; the remote generator in front of
@@ -14,7 +14,7 @@ import torch
 from embeds_server import EmbedsServer
 from izkit.generator import RandomProjection, SoftPromptGenerator
 from izkit.models import load_input_embeddings
-from izkit.remote import RemoteDecoder, decode_embeds, encode_embeds, unpadded_rows
+from izkit.serving.remote import RemoteDecoder, decode_embeds, encode_embeds, unpadded_rows
 from izkit.tasks import Example
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -77,7 +77,7 @@ def test_sampled_rows_go_one_request_each_with_a_seed_of_their_own(embedded):
     """A server seeds every prompt of a request alike, so APE-style's identical prompts sent together would come back
     as one draw: sampled rows are sent one request each, seeded apart."""
     from izkit.decoding import Sampling
-    from izkit.remote import row_seed
+    from izkit.serving.remote import row_seed
 
     model, tokenizer = embedded
     row = torch.randn(6, model.config.hidden_size, generator=torch.Generator().manual_seed(0)) * 0.02

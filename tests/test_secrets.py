@@ -135,9 +135,9 @@ def test_the_cli_writes_prints_and_logs_no_key(cache_dir, tmp_path):
 @pytest.fixture
 def no_server(tmp_path, monkeypatch):
     """Popen records the command and refuses to start it; a model folder that needs no shadow copy."""
-    import izkit.serve
+    import izkit.serving.serve
 
-    from izkit.serve import ServerError
+    from izkit.serving.serve import ServerError
 
     commands: list[list[str]] = []
 
@@ -145,7 +145,7 @@ def no_server(tmp_path, monkeypatch):
         commands.append(list(cmd))
         raise ServerError("not started by the test")
 
-    monkeypatch.setattr(izkit.serve.subprocess, "Popen", fake_popen)
+    monkeypatch.setattr(izkit.serving.serve.subprocess, "Popen", fake_popen)
     monkeypatch.setenv("IZKIT_CACHE", str(tmp_path / "cache"))
     folder = tmp_path / "model"
     folder.mkdir()
@@ -155,7 +155,7 @@ def no_server(tmp_path, monkeypatch):
 
 
 def test_serve_help_and_defaults_bind_to_loopback(capsys):
-    from izkit.serve import LocalServer, main_serve
+    from izkit.serving.serve import LocalServer, main_serve
 
     with pytest.raises(SystemExit) as info:
         cli.main(["serve", "--help"])
@@ -168,11 +168,11 @@ def test_serve_help_and_defaults_bind_to_loopback(capsys):
 
 
 def test_serve_binds_127_0_0_1_and_warns_for_any_other_address(no_server, caplog, capsys):
-    from izkit.serve import LocalServer, ServerError
+    from izkit.serving.serve import LocalServer, ServerError
 
     folder, commands = no_server
     assert cli.main(["serve", "--model", str(folder)]) == 1  # the command line's default
-    with caplog.at_level(logging.WARNING, logger="izkit.serve"):
+    with caplog.at_level(logging.WARNING, logger="izkit.serving.serve"):
         with pytest.raises(ServerError):
             LocalServer(folder, log_path=folder / "log").start()
         assert not caplog.records  # loopback: no warning

@@ -1,4 +1,4 @@
-"""Tests for izkit.serve and the OpenAIBlackBox path: a real `transformers serve` on loopback, and a faulty fake server.
+"""Tests for izkit.serving.serve and the OpenAIBlackBox path: a real `transformers serve` on loopback, and a faulty fake server.
 
 The fake server (stdlib http.server, 127.0.0.1 only, a daemon thread stopped after each test) answers like an
 OpenAI-compatible endpoint but can fail the first N requests with 500/429, fail everything after the first K, or
@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from izkit import child
+from izkit.serving import child
 from izkit.blackbox import BlackBoxError, OpenAIBlackBox
 from izkit.cache import AnswerCache
-from izkit.serve import LocalServer, ServerError, free_port, resolve_model_folder
+from izkit.serving.serve import LocalServer, ServerError, free_port, resolve_model_folder
 from izkit.tasks import Example
 
 ANTONYMS = [Example(x, (y,)) for x, y in [("hot", "cold"), ("big", "small"), ("fast", "slow"), ("happy", "sad")]]

@@ -1,4 +1,4 @@
-"""izkit.serve owns its server: a signal to the process that started it, SIGKILL included, leaves no server behind.
+"""izkit.serving.serve owns its server: a signal to the process that started it, SIGKILL included, leaves no server behind.
 
 Each test starts a parent process (a Python script with a LocalServer, ``izkit serve``, or a Jupyter kernel), sends it
 a signal, and checks what a user would check by hand: every process the parent had started is gone (a zombie waiting
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from izkit.loopback import free_port
+from izkit.serving.loopback import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 FAULT_SERVER = Path(__file__).with_name("fault_server.py")
@@ -35,11 +35,11 @@ AFTER_KILL_S = 15.0  # how long the watcher may take to end a server whose paren
 # argv: model folder, port, child kind (direct | wrapped | stubborn), grace seconds, SIGINT mode (default | lethal).
 LIBRARY_PARENT = """
 import signal, sys, threading
-import izkit.child
-from izkit.serve import LocalServer
+import izkit.serving.child
+from izkit.serving.serve import LocalServer
 
 folder, port, kind, grace, sigint = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4]), sys.argv[5]
-izkit.child.STOP_GRACE_S = grace
+izkit.serving.child.STOP_GRACE_S = grace
 if sigint == "lethal":
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # as programs do that want Ctrl-C to end them without a traceback
 FAKE = [sys.executable, {fault_server!r}, "--port", str(port)]
@@ -60,11 +60,11 @@ threading.Event().wait()
 # ``izkit serve`` (main_serve) with tests/fault_server.py in place of transformers serve. argv: folder, port.
 SERVE_PARENT = """
 import sys
-import izkit.serve
+import izkit.serving.serve
 
 folder, port = sys.argv[1], int(sys.argv[2])
-izkit.serve.LocalServer.command = lambda self: [sys.executable, {fault_server!r}, "--port", str(self.port)]
-sys.exit(izkit.serve.main_serve(model=folder, port=port))
+izkit.serving.serve.LocalServer.command = lambda self: [sys.executable, {fault_server!r}, "--port", str(self.port)]
+sys.exit(izkit.serving.serve.main_serve(model=folder, port=port))
 """
 
 
@@ -269,13 +269,13 @@ def test_a_server_that_ignores_sigterm_is_killed_after_the_grace_period(sig, par
     assert_all_gone(parent.tree, port, parent, within=AFTER_KILL_S)
     elapsed = time.monotonic() - started
     assert elapsed >= 1.0  # it was given its grace period first
-    assert elapsed < 4.5  # and only that: the grace set in izkit.child, not the default 5 s
+    assert elapsed < 4.5  # and only that: the grace set in izkit.serving.child, not the default 5 s
 
 
 @pytest.mark.parametrize(("script", "status"), [("exit 3", 3), ("kill -TERM $$", -signal.SIGTERM),
                                                  ("kill -KILL $$", -signal.SIGKILL)])
 def test_the_watcher_exits_as_its_server_did_and_keeps_the_log_for_a_living_parent(script, status, tmp_path):
-    from izkit import child
+    from izkit.serving import child
 
     log = tmp_path / "izkit-serve-x.log"
     log.write_text("the server's last words\n")
@@ -287,7 +287,7 @@ def test_the_watcher_exits_as_its_server_did_and_keeps_the_log_for_a_living_pare
 
 
 def test_stop_removes_a_servers_files_only_in_the_process_that_registered_them(tmp_path):
-    from izkit import child
+    from izkit.serving import child
 
     log = tmp_path / "izkit-serve-x.log"
     for mine in (False, True):
@@ -303,7 +303,7 @@ def test_stop_removes_a_servers_files_only_in_the_process_that_registered_them(t
 
 def test_a_server_started_from_a_thread_outlives_the_thread(tmp_path, model_folder):
     # a parent-death signal set from izkit would fire when the starting *thread* ends; the server must not
-    from izkit.serve import LocalServer
+    from izkit.serving.serve import LocalServer
 
     port = free_port()
 
@@ -395,7 +395,7 @@ def test_real_izkit_serve_leaves_no_transformers_serve_behind(sig, tmp_path):
 
 NOTEBOOK_CELL = """
 import sys
-from izkit.serve import LocalServer
+from izkit.serving.serve import LocalServer
 
 class FakeServer(LocalServer):
     def command(self):

@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 
 from izkit.records import comparable_lines
-from izkit.serve import LocalServer
+from izkit.serving.serve import LocalServer
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "gemma-3-270m"  # the cheapest embedded model, as generator and (served) black box

@@ -1,5 +1,5 @@
-"""izkit.study (finding and archiving runs; paired differences, the Wilcoxon test, the bootstrap interval) and
-izkit.study_report (the Markdown summary of a study folder, its curves and figure)."""
+"""izkit.studies.study (finding and archiving runs; paired differences, the Wilcoxon test, the bootstrap interval) and
+izkit.studies.study_report (the Markdown summary of a study folder, its curves and figure)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ import pytest
 from izkit.cli import main
 from izkit.records import RunRecord
 from izkit.replay import replay
-from izkit.study import bootstrap_ci, finished_runs, paired, wilcoxon_p
-from izkit.study_report import summarise
+from izkit.studies.study import bootstrap_ci, finished_runs, paired, wilcoxon_p
+from izkit.studies.study_report import summarise
 
 TEST = {"instructzero": [0.6, 0.5, 0.7, 0.4], "uniform": [0.4, 0.5, 0.3, 0.2], "manual": [0.1, 0.1, 0.1, 0.1]}
 
@@ -86,8 +86,8 @@ def test_summary_command_writes_the_report_and_figure(tmp_path, capsys):
 def test_summary_counts_repeated_soft_prompts_and_tasks_at_the_hand_written_level(tmp_path):
     """Two runs of one task: InstructZero 0.6 and 0.4 on test, the hand-written instruction 0.5 and 0.5 (at least it on
     1 of 1 task); Uniform evaluates one z twice. The figure gets a test panel from the test_curve lines."""
-    from izkit.study import repeated_soft_prompts
-    from izkit.study_report import study_figure
+    from izkit.studies.study import repeated_soft_prompts
+    from izkit.studies.study_report import study_figure
 
     for seed, (iz, ref) in enumerate([(0.6, 0.5), (0.4, 0.5)]):
         rec = RunRecord.create(tmp_path / f"sum-seed{seed}" / "record.jsonl",
@@ -143,7 +143,7 @@ def test_summary_lists_each_run_its_best_instructions_and_the_recorded_work(tmp_
 def test_archive_drops_the_answers_text_and_summarises_the_same(tmp_path):
     """The archive keeps every line but the predictions; the study read from it is the study read from the records;
     an unfinished run is not archived."""
-    from izkit.study import archive
+    from izkit.studies.study import archive
 
     live, kept = tmp_path / "live", tmp_path / "kept"
     _study(live, done=False)
@@ -166,7 +166,7 @@ def test_restore_fills_what_the_live_folder_lacks_and_replaces_only_an_unfinishe
     (the partial set aside, not lost); a finished live run is never written over."""
     fcntl = pytest.importorskip("fcntl")
     from izkit.records import LOCK_NAME
-    from izkit.study import archive, restore
+    from izkit.studies.study import archive, restore
 
     _study(tmp_path / "done")
     kept = tmp_path / "kept"
@@ -194,7 +194,7 @@ def test_restore_fills_what_the_live_folder_lacks_and_replaces_only_an_unfinishe
 
 
 def test_a_study_read_from_a_live_folder_and_its_archive_takes_each_run_once_the_first_folders_first(tmp_path):
-    from izkit.study import archive
+    from izkit.studies.study import archive
 
     live, kept = tmp_path / "live", tmp_path / "kept"
     _study(live, done=False)  # sum-seed1 is unfinished here
@@ -235,7 +235,7 @@ def test_reading_a_study_never_changes_a_record_another_process_is_writing(tmp_p
 
 
 def test_archive_drops_a_proposals_soft_prompts_only_where_the_eval_lines_repeat_them():
-    from izkit.study import _slim
+    from izkit.studies.study import _slim
 
     lines = [{"kind": "header"},
              {"kind": "proposal", "method": "uniform", "round": 0, "z": [[0.1], [0.2]], "instructions": ["a", "b"]},
@@ -263,7 +263,7 @@ def test_a_task_whose_mean_equals_the_hand_written_score_counts_as_at_least_it(t
 
 def test_the_table_and_the_figure_draw_on_one_curve_aggregation(tmp_path):
     """Runs of unequal length are cut to the shortest; the table's numbers are the figure's points after each round."""
-    from izkit.study_report import curve_table, method_curves, study_figure
+    from izkit.studies.study_report import curve_table, method_curves, study_figure
 
     for seed, means in enumerate([[0.1, 0.3, 0.2, 0.5], [0.2, 0.1, 0.4]]):
         rec = RunRecord.create(tmp_path / f"sum-seed{seed}" / "record.jsonl",
@@ -294,7 +294,7 @@ def test_a_halving_study_reports_the_kept_instruction_the_paper_row_and_test_aga
     """With halving the kept instruction is the selection line's pick (judged on its last rung), not the best eval on
     the search's few examples; the paper-allocation row gets its own hand-written count; the answers figure draws one
     point per budget and method at the mean test score of the kept instructions."""
-    from izkit.study_report import answers_figure
+    from izkit.studies.study_report import answers_figure
 
     for budget, (iz, paper) in {1000: (0.6, 0.4), 3000: (0.8, 0.5)}.items():
         for seed in (0, 1):
@@ -330,7 +330,7 @@ def test_a_halving_study_reports_the_kept_instruction_the_paper_row_and_test_aga
 def test_the_archived_study_is_found_from_a_clones_notebooks_when_izkit_is_installed_elsewhere(tmp_path, monkeypatch):
     """izkit installed from a wheel (not a clone) finds bench/data/ above the working folder, as notebook 9 runs from
     a clone's notebooks/; anywhere else, an error says how to point at it; $IZKIT_STUDY wins."""
-    import izkit.study as study
+    import izkit.studies.study as study
 
     monkeypatch.delenv(study.STUDY_ENV, raising=False)
     monkeypatch.setattr(study, "_REPO_DATA", tmp_path / "site-packages" / "bench" / "data")  # not a clone

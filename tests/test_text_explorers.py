@@ -1,4 +1,4 @@
-"""izkit.text_explorers: the walk in z (notebook 2) and the instruction box (notebook 3), driven headless.
+"""izkit.course.text_explorers: the walk in z (notebook 2) and the instruction box (notebook 3), driven headless.
 
 Most tests use conftest's fakes (a generator whose instruction is a coarse grid over z, a black box that scores by a
 hash), so they need no model; the last two run each explorer once on the cheapest embedded model, Gemma 3 270M.
@@ -11,7 +11,7 @@ import pytest
 from conftest import FakeBlackBox, FakeGenerator, hash01
 
 from izkit.tasks import Example
-from izkit.text_explorers import BOX_CSS, WALK_CSS, instruction_box, walk_explorer, walk_points
+from izkit.course.text_explorers import BOX_CSS, WALK_CSS, instruction_box, walk_explorer, walk_points
 
 
 class CountingGenerator(FakeGenerator):

@@ -1,4 +1,4 @@
-"""izkit.widgets: the explorers driven headless; slow work (generation, scoring) only ever runs on a click."""
+"""izkit.course.widgets: the explorers driven headless; slow work (generation, scoring) only ever runs on a click."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""izkit.winner (notebook 9): the winner's curse from records and simulated, allocations of answers, the explorer."""
+"""izkit.studies.winner (notebook 9): the winner's curse from records and simulated, allocations of answers, the explorer."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest  # noqa: E402
 
 from izkit import winner  # noqa: E402
 from izkit.replay import replay  # noqa: E402
-from izkit.study import method_test_score  # noqa: E402
+from izkit.studies.study import method_test_score  # noqa: E402
 
 PNG = b"\x89PNG"
 POOL = np.round(np.linspace(0.0, 0.9, 60), 2)  # (60,) true accuracies, one clear best
@@ -220,11 +220,11 @@ def test_heldout_groups_pair_methods_by_task_and_skip_runs_without_scores(tmp_pa
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Statistics over (task, seed) pairs that nest in tasks (izkit.study)
+# Statistics over (task, seed) pairs that nest in tasks (izkit.studies.study)
 
 
 def test_task_groups_group_by_task_and_drop_missing_scores():
-    from izkit.study import task_groups
+    from izkit.studies.study import task_groups
 
     got = task_groups(["b", "a", "b", "a", "c"], [1.0, 2.0, 3.0, float("nan"), float("nan")])
     assert list(got) == ["a", "b"] and got["a"] == pytest.approx([2.0]) and got["b"] == pytest.approx([1.0, 3.0])
@@ -233,7 +233,7 @@ def test_task_groups_group_by_task_and_drop_missing_scores():
 
 
 def test_the_nested_bootstrap_is_wider_than_one_that_treats_seeds_as_tasks():
-    from izkit.study import bootstrap_ci, nested_bootstrap_ci
+    from izkit.studies.study import bootstrap_ci, nested_bootstrap_ci
 
     rng = np.random.default_rng(0)
     task_effect = rng.normal(0.02, 0.05, size=10)  # (10,) what a task does to the difference
@@ -250,7 +250,7 @@ def test_the_nested_bootstrap_is_wider_than_one_that_treats_seeds_as_tasks():
 
 
 def test_by_task_tests_the_per_task_means():
-    from izkit.study import by_task, wilcoxon_p
+    from izkit.studies.study import by_task, wilcoxon_p
 
     groups = {f"t{i}": np.full(3, d) for i, d in enumerate([0.1, 0.2, 0.05, 0.3, -0.02, 0.0, 0.15, 0.08])}
     got = by_task(groups, "x", "y")
@@ -263,7 +263,7 @@ def test_by_task_tests_the_per_task_means():
 
 
 def test_paired_by_task_reads_the_archived_study_one_difference_per_task():
-    from izkit.study import method_test_score, paired, paired_by_task
+    from izkit.studies.study import method_test_score, paired, paired_by_task
 
     runs = winner.study_runs()
     pt = paired_by_task(runs, "instructzero", "uniform", "accuracy")
@@ -276,7 +276,7 @@ def test_paired_by_task_reads_the_archived_study_one_difference_per_task():
 
 
 def test_holm_adjusts_step_down_and_leaves_untested_ones_out():
-    from izkit.study import holm
+    from izkit.studies.study import holm
 
     got = holm([0.01, 0.04, 0.03, 0.005, float("nan")])
     # m = 4 tests: 0.005 x 4, 0.01 x 3, 0.03 x 2, 0.04 x 1, then made non-decreasing in that order
@@ -289,7 +289,7 @@ def test_holm_adjusts_step_down_and_leaves_untested_ones_out():
 
 
 def test_evidence_reads_a_large_p_as_no_evidence_never_as_the_same():
-    from izkit.study import evidence
+    from izkit.studies.study import evidence
 
     assert evidence(0.01) == "evidence of a difference"
     assert evidence(0.41) == "no evidence of a difference" and evidence(0.05) == "no evidence of a difference"
@@ -297,7 +297,7 @@ def test_evidence_reads_a_large_p_as_no_evidence_never_as_the_same():
 
 
 def test_borderline_names_an_interval_and_a_test_that_disagree():
-    from izkit.study import borderline
+    from izkit.studies.study import borderline
 
     assert borderline((0.018, 0.152), 0.055) == "borderline: the interval excludes 0, the test does not reach 0.05"
     assert borderline((-0.15, -0.01), 0.08).startswith("borderline: the interval excludes 0")  # either sign

@@ -26,7 +26,7 @@ import torch
 
 from izkit.replay import replay
 from izkit.strategies import EIBatch, Round
-from izkit.study import archived_study
+from izkit.studies.study import archived_study
 
 from bench.common.before import two_call_prediction
 from bench.common.report import emit

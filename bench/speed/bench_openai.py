@@ -25,7 +25,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 
 from izkit.blackbox import OpenAIBlackBox  # noqa: E402
-from izkit.serve import LocalServer  # noqa: E402
+from izkit.serving.serve import LocalServer  # noqa: E402
 from izkit.tasks import Example  # noqa: E402
 from bench.common.report import emit  # noqa: E402
 

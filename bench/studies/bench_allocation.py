@@ -43,7 +43,7 @@ from izkit.methods import METHOD  # noqa: E402
 from izkit.loop import Run  # noqa: E402
 from izkit.pipeline import Pipeline  # noqa: E402
 from izkit.records import RECORD_NAME, RunRecord  # noqa: E402
-from izkit.study import wilcoxon_p  # noqa: E402
+from izkit.studies.study import wilcoxon_p  # noqa: E402
 from izkit.tasks import load_task  # noqa: E402
 
 TASKS = "larger_animal,sum,negation,diff,first_word_letter,active_to_passive"

@@ -4,7 +4,7 @@ Which allocation of a budget of answers picks the best instruction? This bench a
 instructions the archived study (bench/data/study) wrote: for each (task, seed) the distinct instructions of its four
 searches, each with its dev accuracy on 20 examples, stand in as the candidates' true accuracies p. A method draws n
 candidates from that pool at random and scores candidate i on example j as a coin flip with probability p_i (the same
-flips for every allocation of one repetition: paired); izkit.allocation.simulate_allocation does it, the simulation
+flips for every allocation of one repetition: paired); izkit.studies.allocation.simulate_allocation does it, the simulation
 notebook 9 runs. Allocations at the same budget of answers:
 
 - paper: n = budget / 20 candidates, each on the 20 dev examples, best kept (ties to the first scored);
@@ -36,9 +36,9 @@ import argparse
 
 import numpy as np
 
-from izkit.allocation import SEARCHES, allocation_pick, candidate_pool, candidates_for, simulate_allocation
+from izkit.studies.allocation import SEARCHES, allocation_pick, candidate_pool, candidates_for, simulate_allocation
 from izkit.selection import halving_rungs
-from izkit.study import archived_study, finished_runs
+from izkit.studies.study import archived_study, finished_runs
 
 from bench.common.report import emit
 
@@ -47,13 +47,13 @@ ALLOCATIONS = [("paper", None)] + [(f"halving first={f} eta={e} top={t}", (f, e,
 
 
 def pools(runs) -> dict[str, np.ndarray]:
-    """(task-seed) -> the dev accuracies of the distinct instructions its searches wrote (izkit.allocation's pool)."""
+    """(task-seed) -> the dev accuracies of the distinct instructions its searches wrote (izkit.studies.allocation's pool)."""
     return {rep.record.path.parent.name: candidate_pool(rep) for rep in runs}
 
 
 def simulate(pool: np.ndarray, budget: int, alloc, reps: int) -> np.ndarray:
     """(reps, 3): true p of the pick, best p drawn - that, estimate of the pick - its true p, by
-    izkit.allocation.simulate_allocation (independent coin flips, the same flips for every allocation of a rep)."""
+    izkit.studies.allocation.simulate_allocation (independent coin flips, the same flips for every allocation of a rep)."""
     a = simulate_allocation(pool, alloc, [budget], reps=reps, seed=0)
     truth, best, estimate = a.truth[:, 0], a.best[:, 0], a.estimate[:, 0]
     return np.stack([truth, best - truth, estimate - truth], axis=1)
@@ -94,7 +94,7 @@ def fit_rasch(y: np.ndarray, prior_sd: float = 2.0) -> tuple[np.ndarray, np.ndar
 def simulate_paired(a: np.ndarray, b: np.ndarray, budget: int, alloc, rng: np.random.Generator
                     ) -> tuple[float, float, float]:
     """As :func:`simulate` for one repetition, with the examples shared by every candidate: difficulties drawn from
-    the fitted ``b``; the pick is izkit.allocation.allocation_pick's."""
+    the fitted ``b``; the pick is izkit.studies.allocation.allocation_pick's."""
     n = candidates_for(budget, alloc)
     n_examples = 20 if alloc is None else max(alloc[2], 20)
     ability = rng.choice(a, size=n, replace=n > len(a))  # (n,)

@@ -111,7 +111,7 @@ def main() -> int:
     with contextlib.ExitStack() as stack:
         model, upstream = "fake", None
         if args.upstream:
-            from izkit.serve import LocalServer
+            from izkit.serving.serve import LocalServer
 
             real = stack.enter_context(LocalServer(args.model, startup_timeout=300, env={"OMP_NUM_THREADS": "1"}))
             model, upstream = real.model_id, real.base_url

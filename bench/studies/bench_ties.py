@@ -33,7 +33,7 @@ from bench.common.report import emit  # noqa: E402
 from izkit.config import Config  # noqa: E402
 from izkit.pipeline import Pipeline  # noqa: E402
 from izkit.records import RECORD_NAME, RunRecord  # noqa: E402
-from izkit.study import bootstrap_ci, wilcoxon_p  # noqa: E402
+from izkit.studies.study import bootstrap_ci, wilcoxon_p  # noqa: E402
 from izkit.tasks import load_task  # noqa: E402
 
 N_FRESH = 50

@@ -61,8 +61,8 @@ def izkit(*args: str) -> None:
 
 def report(budgets: list[str]) -> int:
     """Each budget's `izkit summary` from the archive, and the figure of test score against answers spent."""
-    from izkit.study import finished_runs
-    from izkit.study_report import answers_figure
+    from izkit.studies.study import finished_runs
+    from izkit.studies.study_report import answers_figure
 
     for b in budgets:
         izkit("summary", str(ARCHIVE / b))
@@ -123,7 +123,7 @@ def main() -> int:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--budgets", default=BUDGETS, help="answers per method, comma-separated")
     ap.add_argument("--report", action="store_true", help="only summarise what is archived")
-    ap.add_argument("--ray", action="store_true", help="two one-CPU pairs at a time on a local Ray (izkit.fanout)")
+    ap.add_argument("--ray", action="store_true", help="two one-CPU pairs at a time on a local Ray (izkit.studies.fanout)")
     ap.add_argument("--save-unfinished", action="store_true", help="keep the live, unfinished pairs' records in git")
     args = ap.parse_args()
     budgets = args.budgets.split(",")

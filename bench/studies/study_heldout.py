@@ -5,7 +5,7 @@ dev, report on test). Every method of the answers study read at most the dev exa
 examples (halving's last rung); the spare induce examples after those were read by none. This script scores each
 method's kept instruction, and the hand-written one, on those held-out examples (at most ``--held-out`` per pair; a
 task with fewer than ``--min-held``, antonyms with 13, is left out) and prints the paired tests of
-:mod:`izkit.study` on them, beside the same tests on test for the same pairs.
+:mod:`izkit.studies.study` on them, beside the same tests on test for the same pairs.
 
     python -m bench.studies.study_heldout                       # both budgets, from bench/data/study-answers/<budget>/
     python -m bench.studies.study_heldout --budgets 1000
@@ -29,8 +29,8 @@ from tqdm import tqdm  # noqa: E402
 
 from izkit.pipeline import Pipeline  # noqa: E402
 from izkit.resume import settings_of  # noqa: E402
-from izkit.study import finished_runs, method_test_score, paired  # noqa: E402
-from izkit.study_report import PAIRED_HEADER, paired_row, task_of  # noqa: E402
+from izkit.studies.study import finished_runs, method_test_score, paired  # noqa: E402
+from izkit.studies.study_report import PAIRED_HEADER, paired_row, task_of  # noqa: E402
 from izkit.tasks import load_task  # noqa: E402
 
 from bench.common.paths import DATA  # noqa: E402

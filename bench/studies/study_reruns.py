@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from izkit.study import finished_runs, method_test_score
+from izkit.studies.study import finished_runs, method_test_score
 
 from bench.common.paths import ROOT
 from bench.common.report import emit

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from izkit.compare import compare_table
+from izkit.studies.compare import compare_table
 from izkit.config import METHOD_NAMES, METHODS, Config
 from izkit.methods import METHOD
 from izkit.loop import MethodResult, RunResult

@@ -33,7 +33,7 @@ from izkit.blackbox.base import (
 )
 from izkit.blackbox.retry import RetriesExhausted, call_with_retries, is_retryable_status
 from izkit.cache import AnswerCache, resolve_cache
-from izkit.loopback import LOOPBACK
+from izkit.serving.loopback import LOOPBACK
 
 logger = logging.getLogger(__name__)
 

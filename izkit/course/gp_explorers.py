@@ -21,7 +21,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from izkit.acquisition import expected_improvement, log_expected_improvement
-from izkit.explorer import Explorer, log_slider, png, slider
+from izkit.course.explorer import Explorer, log_slider, png, slider
 from izkit.gp import GaussianProcess, GPConfig
 from izkit.kernels import DTYPE, InstructionCoupledKernel, Matern52, PrecomputedSimilarity, matern52
 

@@ -5,7 +5,7 @@
 
 :func:`summarise` writes, section by section: each method's test score per task (mean +- sd over seeds), the distinct
 instructions each scored and the recorded work, every run's scores and best instructions, the learning curves'
-numbers, and the paired tests of InstructZero against every other method (``izkit.study``: mean difference,
+numbers, and the paired tests of InstructZero against every other method (``izkit.studies.study``: mean difference,
 bootstrap interval, Wilcoxon p), on test and on the dev score each search optimised.
 
 The learning curves are aggregated once, by :func:`method_curves`, for the table and for :func:`study_figure`: per
@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from izkit.compare import mean_sd
+from izkit.studies.compare import mean_sd
 from izkit.methods import HUMAN, METHOD, NAMES, RANDOM, TABLE, label
 from izkit.records import RECORD_NAME
 from izkit.replay import Replay
 from izkit.strategies import is_search
-from izkit.study import (
+from izkit.studies.study import (
     Paired,
     distinct_evaluations,
     finished_runs,
@@ -113,7 +113,7 @@ def curve_table(runs: list[Replay], methods: list[str]) -> list[str]:
 
 
 def summarise(folders: str | Path | Sequence[str | Path], objective: str | None = None) -> str:
-    """The Markdown report of a study (one folder, or several read as one: ``izkit.study.finished_runs``): per-task
+    """The Markdown report of a study (one folder, or several read as one: ``izkit.studies.study.finished_runs``): per-task
     test scores, distinct evaluations and work, per-run scores and instructions, curves, and paired tests."""
     runs = finished_runs(folders)
     folder = " + ".join(str(f) for f in study_folders(folders))

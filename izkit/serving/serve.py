@@ -13,7 +13,7 @@ The server runs in its own process group and is stopped (SIGTERM, then SIGKILL) 
 object is garbage-collected or the interpreter exits. It binds to 127.0.0.1 unless told otherwise (a warning is logged
 for any other address: the API has no authentication).
 
-The server never outlives the process that started it. A watcher process (``izkit.child``) sits between the two: it
+The server never outlives the process that started it. A watcher process (``izkit.serving.child``) sits between the two: it
 ends the server within a fraction of a second of its parent's death, by any signal, SIGKILL included (a notebook
 kernel restart, a test runner or a process manager killing Python). SIGTERM, SIGINT or SIGHUP whose default action is
 still to end the process first stop every server, then end it as before; ``izkit serve`` handles all three and exits
@@ -46,9 +46,9 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from izkit import child
-from izkit.child import STOP_SIGNALS
-from izkit.loopback import HOST, LOOPBACK, free_port
+from izkit.serving import child
+from izkit.serving.child import STOP_SIGNALS
+from izkit.serving.loopback import HOST, LOOPBACK, free_port
 
 logger = logging.getLogger(__name__)
 
@@ -297,8 +297,8 @@ class LocalServer:
             raise ServerError(f"the warm-up request to {self.base_url} failed: {err}\n{self.log_tail()}") from err
 
     def stop(self) -> None:
-        """Stop the server's process group (SIGTERM, then SIGKILL after ``izkit.child.STOP_GRACE_S``) and remove its
-        temporary log (``izkit.child.stop``)."""
+        """Stop the server's process group (SIGTERM, then SIGKILL after ``izkit.serving.child.STOP_GRACE_S``) and remove its
+        temporary log (``izkit.serving.child.stop``)."""
         if self.proc is not None:
             child.stop(self.proc)
             logger.info("model server on %s stopped", self.base_url)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from izkit.checks.common import (CheckFailed, as_tensor, call, close, constant_factor, expect_finite,
+from izkit.course.checks.common import (CheckFailed, as_tensor, call, close, constant_factor, expect_finite,
                                  expect_finite_gradient, expect_shape, refuse_izkit, seeded, success, worst)
 from izkit.kernels import DTYPE, matern52
 

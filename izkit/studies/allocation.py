@@ -22,7 +22,7 @@ import ipywidgets as W
 import numpy as np
 from matplotlib.figure import Figure
 
-from izkit.explorer import SLIDER_LAYOUT, SLIDER_STYLE, Explorer, errors_to, png
+from izkit.course.explorer import SLIDER_LAYOUT, SLIDER_STYLE, Explorer, errors_to, png
 from izkit.replay import Replay
 from izkit.methods import SEARCHES  # the methods that write many candidates
 from izkit.selection import Rung, answers, halving_rungs, most_candidates, successive_halving

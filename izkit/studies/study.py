@@ -8,7 +8,7 @@ Every method of a (task, seed) run shares the task, seed, dev split and exemplar
 pair: the per-pair difference ``d_i = score_A(i) - score_B(i)`` of their best instructions' test scores, summarised by
 its mean, a Wilcoxon signed-rank test (two-sided; zero differences dropped, scipy's default) and a percentile
 bootstrap confidence interval of the mean difference (:func:`paired`). Only records are read; no model is loaded.
-The Markdown report and the figure built from these numbers are ``izkit.study_report``'s.
+The Markdown report and the figure built from these numbers are ``izkit.studies.study_report``'s.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class Paired:
 
 
 STUDY_ENV = "IZKIT_STUDY"  # a folder holding the archived studies (study/, study-answers/) instead of bench/data/
-_REPO_DATA = Path(__file__).resolve().parents[1] / "bench" / "data"  # the clone's bench/data/, when izkit runs from one
+_REPO_DATA = Path(__file__).resolve().parents[2] / "bench" / "data"  # the clone's bench/data/, when izkit runs from one
 
 
 def archived_study(name: str = "study") -> Path:
@@ -108,7 +108,7 @@ def archive(runs: list[Replay], dest: str | Path) -> list[Path]:
     """Copy each finished run's record to ``dest/<run>/record.jsonl`` without what repeats or is never summarised.
 
     Left out: the answers' text and the proposals' soft prompts that the eval lines repeat (:func:`_slim`). Kept:
-    everything the report and the figure read (``izkit.study_report``), the per-example scores (so the GPs can be
+    everything the report and the figure read (``izkit.studies.study_report``), the per-example scores (so the GPs can be
     refitted) and every line a resumed ``izkit compare`` reads back to skip a finished pair. A study is kept with the
     code this way when its run folders do not outlive the machine, and finished in a later sitting by copying the
     archive into the study folder. Each copy is written beside its target and renamed into place, so an interrupted

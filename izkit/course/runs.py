@@ -27,7 +27,7 @@ from pathlib import Path
 from izkit.config import Config, blackbox_from_env
 from izkit.records import RECORD_NAME
 from izkit.replay import Replay, replay
-from izkit.study import archived_study
+from izkit.studies.study import archived_study
 
 TASK = "larger_animal"  # the course's task: which of two animals is larger
 COURSE_RUNS = ("notebook-01", "notebook-07")  # the runs the course makes
@@ -70,7 +70,7 @@ def course_folder(name: str = "notebook-01", runs: str | os.PathLike | None = No
 
 
 def archived_run(task: str = TASK, seed: int = 0) -> Replay:
-    """One (task, seed) run of the archived study (``izkit.study.archived_study``), read back with no model: every
+    """One (task, seed) run of the archived study (``izkit.studies.study.archived_study``), read back with no model: every
     method spent 150 distinct instructions, each scored on the 20 dev examples (the paper's allocation), so its
     InstructZero rows carry 20-entry score vectors. Notebooks 5, 6, 8 and 9 study the course's task from it."""
     folder = archived_study("study") / f"{task}-seed{seed}"

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from izkit.explorer import Explorer, busy, errors_to, png, slider
+from izkit.course.explorer import Explorer, busy, errors_to, png, slider
 from izkit.gp import GaussianProcess
 from izkit.kernels import DTYPE
 from izkit.methods import BY_NAME
@@ -160,7 +160,7 @@ class GPChoice:
 
 class SoftPromptExplorer:
     """The explorer's pieces: the run's scored soft prompts, the GPs, the plane, the widgets and one method per
-    callback. :meth:`explorer` hands out the :class:`izkit.explorer.Explorer` the notebooks and tests drive."""
+    callback. :meth:`explorer` hands out the :class:`izkit.course.explorer.Explorer` the notebooks and tests drive."""
 
     def __init__(self, rep: Replay, generate: GenerateFn | None, score: ScoreFn | None, *, method: str, mode: str,
                  directions: str, span: float | None, grid: int, gps: Mapping[str, GaussianProcess] | None,

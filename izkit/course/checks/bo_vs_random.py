@@ -20,9 +20,9 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from izkit.checks.common import CheckFailed, call, refuse_izkit, success
+from izkit.course.checks.common import CheckFailed, call, refuse_izkit, success
 
-OWN = ("izkit.compare", "izkit.study", "izkit.study_report", "izkit.winner", "izkit.loop", "izkit.replay",
+OWN = ("izkit.studies.compare", "izkit.studies.study", "izkit.studies.study_report", "izkit.studies.winner", "izkit.loop", "izkit.replay",
        "izkit.records")
 
 

@@ -1,6 +1,6 @@
 """This machine's loopback: the names an endpoint on this machine goes by, the address izkit's servers bind, a free port.
 
-Read by the server (izkit.serve), the OpenAI-compatible black box (which leaves a loopback endpoint's port out of its
+Read by the server (izkit.serving.serve), the OpenAI-compatible black box (which leaves a loopback endpoint's port out of its
 answer cache's key: a restarted local server is the same black box), resuming (izkit.resume) and the command line. It
 imports no server, so a module that only needs to recognise a local endpoint does not load one.
 """

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from izkit.checks.common import CheckFailed, as_tensor, call, expect_finite, expect_shape, refuse_izkit, seeded, success
+from izkit.course.checks.common import CheckFailed, as_tensor, call, expect_finite, expect_shape, refuse_izkit, seeded, success
 from izkit.kernels import DTYPE, matern52
 
 OWN = ("izkit.kernels", "izkit.gp", "izkit.acquisition", "izkit.surrogate", "izkit.loop", "izkit.strategies")

@@ -31,7 +31,7 @@ def compare(cfg: Config, tasks: list[str], seeds: list[int], out: str | os.PathL
     Seed-major: every task once before any task twice, so a study stopped early still covers every task. A pair
     that another process is writing (a second ``izkit compare`` on the same folder, e.g. one per core with
     ``OMP_NUM_THREADS=1``) is skipped and read back once that process has finished it, polling every
-    ``poll_seconds``: two such processes share out the pairs between them. :func:`izkit.fanout.compare_on_ray`
+    ``poll_seconds``: two such processes share out the pairs between them. :func:`izkit.studies.fanout.compare_on_ray`
     (``izkit compare --ray``) runs the same pairs as Ray tasks, on this machine or a cluster. ``on_finished`` is
     called with each pair's result as soon as it is finished or read back (``izkit compare --archive`` archives it).
     """

@@ -6,7 +6,7 @@ examples already seen, spending more or fewer answers than the rungs cost, promo
 one over a better one, by the new examples only; how equal means are ordered is a convention and is not graded),
 picking on the first level (or among all candidates, or by the last
 rung's new examples only) instead of the best of the last rung, and an estimate that is not the pick's mean. The
-schedule, its cost and the promotion step (6.1-6.4) are checked in :mod:`izkit.checks.successive_halving`.
+schedule, its cost and the promotion step (6.1-6.4) are checked in :mod:`izkit.course.checks.successive_halving`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from izkit.checks.common import CheckFailed, call, refuse_izkit, success
-from izkit.checks.successive_halving import Pairs, schedule_cost, ranked, reference_rungs, whole_number
+from izkit.course.checks.common import CheckFailed, call, refuse_izkit, success
+from izkit.course.checks.successive_halving import Pairs, schedule_cost, ranked, reference_rungs, whole_number
 
 
 # -------------------------------------------------------------------------------------- 6.5 successive_halving

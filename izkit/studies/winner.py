@@ -2,17 +2,17 @@
 successive halving did in real runs.
 
 - :func:`picks`: the dev score each method kept its instruction on, beside that instruction's test score, per run of a
-  study (records only: ``izkit.study.finished_runs``); :func:`curse_by_task`: their gap grouped by task.
+  study (records only: ``izkit.studies.study.finished_runs``); :func:`curse_by_task`: their gap grouped by task.
 - :func:`answers_studies`: the finished runs of the study at budgets of answers
   (``bench/data/study-answers/<budget>/``), by budget; :func:`heldout_scores` and :func:`heldout_groups`: its picks
   judged on held-out induce examples; :func:`first_rung`: whether halving's first promotion ranked its candidates
   or tied them, and how what the tie order promoted did on the next rung.
 
-The simulations live beside it: the curse in :mod:`izkit.curse`, halving's allocation of a budget of answers in
-:mod:`izkit.allocation`; their names are re-exported here, where notebook 9 first found them.
+The simulations live beside it: the curse in :mod:`izkit.studies.curse`, halving's allocation of a budget of answers in
+:mod:`izkit.studies.allocation`; their names are re-exported here, where notebook 9 first found them.
 
 No model is loaded; the test split is read only from records, for the picks the runs already made. The archived
-studies are found when first read, by ``izkit.study.archived_study`` (``$IZKIT_STUDY``, else the clone's bench/data/).
+studies are found when first read, by ``izkit.studies.study.archived_study`` (``$IZKIT_STUDY``, else the clone's bench/data/).
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-from izkit.allocation import (BUDGETS, DEV, EXAMPLES, SEARCHES, Allocation, at_budget, candidate_pool,
+from izkit.studies.allocation import (BUDGETS, DEV, EXAMPLES, SEARCHES, Allocation, at_budget, candidate_pool,
                               candidates_for, draw_allocations, halving_explorer, mean_se, rungs_text,
                               simulate_allocation)
-from izkit.curse import CURSE_MS, CURSE_NS, curse_draw, curse_explorer, curse_simulation, draw_curse
+from izkit.studies.curse import CURSE_MS, CURSE_NS, curse_draw, curse_explorer, curse_simulation, draw_curse
 from izkit.replay import Replay
-from izkit.study import archived_study, finished_runs, method_test_score, task_groups
+from izkit.studies.study import archived_study, finished_runs, method_test_score, task_groups
 
 
 def __getattr__(name: str) -> Path:
@@ -40,7 +40,7 @@ def __getattr__(name: str) -> Path:
         return archived_study(_ARCHIVED[name])
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-# The archived studies are found at call time by izkit.study.archived_study ($IZKIT_STUDY, else bench/data/):
+# The archived studies are found at call time by izkit.studies.study.archived_study ($IZKIT_STUDY, else bench/data/):
 # ``winner.STUDY`` (bench/data/study: 150 distinct instructions per method, the paper's allocation) and
 # ``winner.STUDY_ANSWERS`` (bench/data/study-answers: one folder per budget of answers) are looked up when read
 # (``__getattr__`` above).
@@ -134,7 +134,7 @@ def run_task(name: str) -> str:
 
 
 def heldout_groups(scores: dict[str, dict[str, float]], a: str, b: str) -> dict[str, np.ndarray]:
-    """A - B on the held-out examples per (task, seed), grouped by task (:func:`izkit.study.task_groups`); runs
+    """A - B on the held-out examples per (task, seed), grouped by task (:func:`izkit.studies.study.task_groups`); runs
     without both scores are left out."""
     names = [k for k, v in scores.items() if a in v and b in v]
     return task_groups([run_task(k) for k in names], [scores[k][a] - scores[k][b] for k in names])

@@ -9,7 +9,7 @@ in and its score on the dev examples.
   examples, with their mean (``H(v)``, paper eq. 1), beside fixed reference instructions (InstructZero step 3). Each
   instruction is scored once; the black box's own answer cache keeps the answers across sessions too.
 
-Both return an :class:`izkit.explorer.Explorer`, drivable headless: set the slider's or the text box's ``.value`` and
+Both return an :class:`izkit.course.explorer.Explorer`, drivable headless: set the slider's or the text box's ``.value`` and
 read ``.state``. The first control of each is the one a student moves (the browser test drives it), and each top
 container carries a CSS class (``izkit-walk-explorer``, ``izkit-instruction-box``) so a page can find it.
 """
@@ -27,7 +27,7 @@ import torch
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from izkit.explorer import SLIDER_LAYOUT, SLIDER_STYLE, Explorer, errors_to, png
+from izkit.course.explorer import SLIDER_LAYOUT, SLIDER_STYLE, Explorer, errors_to, png
 
 WALK_CSS = "izkit-walk-explorer"
 BOX_CSS = "izkit-instruction-box"

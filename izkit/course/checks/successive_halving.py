@@ -12,7 +12,7 @@ Five student functions, each checked against izkit's reference on cases built to
 - ``promote(members, means, k) -> list``: the ``k`` best, best first. Any order among equal means passes (a tie
   rule is a convention, not correctness; izkit's own is "the one scored first"). Named: positions instead of ids,
   worst first, too many or too few, a candidate promoted over a better one;
-- ``successive_halving(score, rungs) -> (pick, estimate)``: the whole loop, checked in :mod:`izkit.checks.halving_loop`.
+- ``successive_halving(score, rungs) -> (pick, estimate)``: the whole loop, checked in :mod:`izkit.course.checks.halving_loop`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from izkit.checks.common import CheckFailed, call, refuse_izkit, success
+from izkit.course.checks.common import CheckFailed, call, refuse_izkit, success
 from izkit.selection import Rung, answers, halving_rungs, most_candidates, top_k
 
 Pairs = list[tuple[int, int]]

@@ -5,7 +5,7 @@
 - :func:`curse_draw`, :func:`draw_curse`: one such draw, and the figure of it beside the curse against n.
 - :func:`curse_explorer`: the same as a widget, sliders for n and m.
 
-The curse in the archived study's records is :mod:`izkit.winner`'s; halving's allocation is :mod:`izkit.allocation`'s.
+The curse in the archived study's records is :mod:`izkit.studies.winner`'s; halving's allocation is :mod:`izkit.studies.allocation`'s.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import ipywidgets as W
 import numpy as np
 from matplotlib.figure import Figure
 
-from izkit.explorer import SLIDER_LAYOUT, SLIDER_STYLE, Explorer, errors_to, png
+from izkit.course.explorer import SLIDER_LAYOUT, SLIDER_STYLE, Explorer, errors_to, png
 
 
 def curse_simulation(ns: Sequence[int], ms: Sequence[int], reps: int, lo: float = 0.3, hi: float = 0.7,

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from izkit.acquisition import expected_improvement, log_expected_improvement
-from izkit.checks.common import (CheckFailed, as_tensor, call, close, constant_factor, expect_finite,
+from izkit.course.checks.common import (CheckFailed, as_tensor, call, close, constant_factor, expect_finite,
                                  expect_finite_gradient, expect_shape, refuse_izkit, seeded, success,
                                  worst)
 from izkit.kernels import DTYPE

@@ -1,6 +1,6 @@
 """A study fanned out on Ray: each (task, seed) of an ``izkit compare`` is one Ray task on some node of a cluster.
 
-``compare_on_ray(cfg, tasks, seeds, out, address)`` runs what :func:`izkit.compare.compare` runs, with the same
+``compare_on_ray(cfg, tasks, seeds, out, address)`` runs what :func:`izkit.studies.compare.compare` runs, with the same
 records in the same folders (``out/<task>-seed<seed>/record.jsonl``), so ``izkit summary`` and ``--archive`` read a
 Ray study as they read any other. Each pair is a Ray task that declares its resources (``cpus``, and ``gpus`` where
 the models go on a GPU); Ray gives a task of ``cpus`` CPUs as many OpenMP threads, so a 2-core node runs two one-CPU
@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from izkit.compare import pair_folder, run_pair
+from izkit.studies.compare import pair_folder, run_pair
 from izkit.config import PAIR_CPUS, PAIR_GPUS, Config
 from izkit.loop import RunResult
 from izkit.records import RECORD_NAME, RecordBusy, locked_run, write_whole
@@ -51,7 +51,7 @@ def compare_on_ray(cfg: Config, tasks: list[str], seeds: list[int], out: str | o
                    address: str | None = None, cpus: float = PAIR_CPUS, gpus: float = PAIR_GPUS,
                    progress: bool = True, poll_seconds: float = 10.0, max_retries: int = 2,
                    on_finished: Callable[[RunResult], Any] | None = None) -> list[RunResult]:
-    """Every (task, seed) as a Ray task; returns the runs in :func:`izkit.compare.compare`'s order (seed-major).
+    """Every (task, seed) as a Ray task; returns the runs in :func:`izkit.studies.compare.compare`'s order (seed-major).
 
     Args:
         cfg: the study's config (its task and seed are replaced per pair).

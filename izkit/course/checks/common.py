@@ -125,7 +125,7 @@ def _izkit_module(obj: Any) -> str | None:
     import types
 
     name = obj.__name__ if isinstance(obj, types.ModuleType) else getattr(obj, "__module__", None)
-    if isinstance(name, str) and (name == "izkit" or name.startswith("izkit.")) and not name.startswith("izkit.checks"):
+    if isinstance(name, str) and (name == "izkit" or name.startswith("izkit.")) and not name.startswith("izkit.course.checks"):
         return name
     return None
 
@@ -160,7 +160,7 @@ def izkit_inside(fn: Any, modules: tuple[str, ...], _seen: set[int] | None = Non
         names.update(c.co_names)
         stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
     for nm in names:  # an import inside the function: `from izkit.kernels import matern52` names the module
-        if (nm == "izkit" or nm.startswith("izkit.")) and not nm.startswith("izkit.checks") and any(
+        if (nm == "izkit" or nm.startswith("izkit.")) and not nm.startswith("izkit.course.checks") and any(
                 nm == m or nm.startswith(m + ".") or m.startswith(nm + ".") for m in modules):
             return nm
     g = getattr(fn, "__globals__", {})
