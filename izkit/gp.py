@@ -145,11 +145,9 @@ class GaussianProcess:
       ``log_prior_value_``; ``y_best_`` the incumbent.
     """
 
-    def __init__(self, kernel: Kernel, noise: float | None = None, config: GPConfig | None = None) -> None:
+    def __init__(self, kernel: Kernel, *, config: GPConfig | None = None) -> None:
         self.kernel = kernel
-        self.config = config or GPConfig()
-        if noise is not None:
-            self.config = replace(self.config, noise=noise)
+        self.config = config or GPConfig()  # kept as given: every setting of the fit is here
         if self.config.noise is not None and self.config.noise_var_y is not None:
             raise ValueError("give the noise either standardised (noise) or on y's scale (noise_var_y), not both")
         self.kernel_: Kernel | None = None  # the fitted copy of kernel
@@ -267,8 +265,6 @@ class GaussianProcess:
         instr: Tensor | None = None,
         *,
         theta: Tensor | None = None,
-        n_restarts: int | None = None,
-        seed: int | None = None,
     ) -> GaussianProcess:
         """Fit the hyperparameters to Z (m, d), y (m,); instr is what the coupled kernel builds S from.
 
@@ -278,40 +274,38 @@ class GaussianProcess:
         Warns ``ConvergenceWarning`` when L-BFGS-B stops early in the best restart (raise ``GPConfig.maxiter``).
         """
         cfg = self.config
-        n_restarts = cfg.n_restarts if n_restarts is None else n_restarts
-        seed = cfg.seed if seed is None else seed
         kernel = copy.deepcopy(self.kernel)  # the fit's own kernel: the caller's is never changed
         self.latent_gp_, self.converged_, sub = None, None, None
         with limit_threads(cfg.threads):
             if theta is None and cfg.max_fit_points is not None and len(Z) > cfg.max_fit_points:
-                sub = self._fit_subset(Z, y, instr, n_restarts, seed)  # O(m^3) per step: a big m costs minutes
+                sub = self._fit_subset(Z, y, instr)  # O(m^3) per step: a big m costs minutes
                 kernel, theta = copy.deepcopy(sub.kernel_), sub.theta_  # l pinned on the subset, if latent
             elif isinstance(kernel, InstructionCoupledKernel) and kernel.latent == "plain_gp" and theta is None:
-                self._fit_latent(kernel, Z, y, n_restarts, seed)
+                self._fit_latent(kernel, Z, y)
             self._set_data(Z, y, instr, kernel)
             if theta is None:
-                theta = self._optimise(max(n_restarts, 1), seed)
+                theta = self._optimise(max(cfg.n_restarts, 1), cfg.seed)
             self._condition(torch.as_tensor(theta, dtype=DTYPE).detach())
         if sub is not None:
             self.latent_gp_, self.converged_ = sub.latent_gp_, sub.converged_
         return self
 
-    def _fit_subset(self, Z: Tensor, y: Tensor, instr: Tensor | None, n_restarts: int, seed: int) -> GaussianProcess:
+    def _fit_subset(self, Z: Tensor, y: Tensor, instr: Tensor | None) -> GaussianProcess:
         """This GP fitted on ``max_fit_points`` seeded random rows: its theta serves all m points (subset of data)."""
-        gen = torch.Generator().manual_seed(seed)
+        gen = torch.Generator().manual_seed(self.config.seed)
         rows = torch.randperm(len(Z), generator=gen)[: self.config.max_fit_points].sort()[0]  # (cap,) in given order
         pairwise = isinstance(getattr(self.kernel, "similarity", None), PrecomputedSimilarity)  # instr is S (m, m)
         instr, known = (None if v is None else torch.as_tensor(v) for v in (instr, self.config.noise_var_y))
         instr = None if instr is None else instr[rows][:, rows] if pairwise else instr[rows]
         known = known[rows] if known is not None and known.ndim else self.config.noise_var_y  # a number stays
         config = replace(self.config, max_fit_points=None, noise_var_y=known)
-        return GaussianProcess(self.kernel, config=config).fit(torch.as_tensor(Z)[rows], torch.as_tensor(y)[rows],
-                                                               instr, n_restarts=n_restarts, seed=seed)
+        Z_sub, y_sub = torch.as_tensor(Z)[rows], torch.as_tensor(y)[rows]  # (cap, d), (cap,)
+        return GaussianProcess(self.kernel, config=config).fit(Z_sub, y_sub, instr)
 
-    def _fit_latent(self, kernel: InstructionCoupledKernel, Z: Tensor, y: Tensor, n_restarts: int, seed: int) -> None:
+    def _fit_latent(self, kernel: InstructionCoupledKernel, Z: Tensor, y: Tensor) -> None:
         """latent="plain_gp": l's lengthscales from the marginal likelihood of a plain Matern-5/2 GP on (Z, y)."""
         plain = Matern52(kernel.d, ard=kernel.n_ls == kernel.d, lengthscale_bounds=kernel.lengthscale_bounds)
-        self.latent_gp_ = GaussianProcess(plain, config=self.config).fit(Z, y, n_restarts=n_restarts, seed=seed)
+        self.latent_gp_ = GaussianProcess(plain, config=self.config).fit(Z, y)
         kernel.fix_latent(self.latent_gp_.theta_[: plain.n_ls].exp())
 
     def _optimise(self, n_restarts: int, seed: int) -> Tensor:
@@ -408,7 +402,7 @@ class GaussianProcess:
     def kernel_parts_(self) -> KernelParts:
         """The fitted kernel's pieces by name, natural scale: lengthscale, outputscale, and for eq. 9 S and the rest."""
         self._fitted()
-        return self.kernel_.named_parts(self.theta_[: self.kernel_.n_params])
+        return self.kernel_.named_parts(self.theta_[: self.kernel_.n_params], self._parts.get("S"))  # S built once
 
     def hyperparameters(self) -> dict[str, Tensor | float]:
         """Fitted hyperparameters by name (natural scale, S left out), for display and the run record's gp lines."""
@@ -443,7 +437,7 @@ def diagnostics(gp: GaussianProcess, n: int = 256, seed: int = 0, bounds: Tensor
     sd_y = sd_y if sd_y > 1e-12 else math.nan
     out = {"m": float(len(gp.y_train_)), "noise": gp.noise_, "noise_variance": gp.noise_variance_}
     if isinstance(gp.kernel_, InstructionCoupledKernel):
-        S = gp._parts["S"]  # (m, m)
+        S = gp.kernel_parts_.S  # (m, m)
         out |= _quantiles("S_offdiag", S[~torch.eye(len(S), dtype=torch.bool)])
     out |= _quantiles("sd_ratio", gp.predict(X)[1].sqrt() / sd_y)
     out |= _quantiles("prior_sd_ratio", gp.prior_variance(X).sqrt() / sd_y)

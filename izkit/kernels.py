@@ -150,8 +150,8 @@ class Matern52:
         """(p,) bool: the entries that are log-lengthscales (the ones the Gamma prior applies to)."""
         return torch.arange(self.n_params) < self.n_ls
 
-    def named_parts(self, theta: Tensor) -> KernelParts:
-        """The hyperparameters at theta (p,) by name, natural scale."""
+    def named_parts(self, theta: Tensor, S: Tensor | None = None) -> KernelParts:
+        """The hyperparameters at theta (p,) by name, natural scale (``S`` is eq. 9's; a plain kernel has none)."""
         return KernelParts(theta[: self.n_ls].exp(), theta[self.n_ls].exp())
 
     def set_train(self, Z: Tensor, instr: Tensor | None = None) -> None:
@@ -369,10 +369,10 @@ class InstructionCoupledKernel:
         return torch.cat([torch.ones(self.n_ls, dtype=torch.bool), self.similarity.lengthscale_mask(),
                           torch.zeros(1 + int(self.residual), dtype=torch.bool)])  # (p,)
 
-    def named_parts(self, theta: Tensor) -> KernelParts:
-        """l's lengthscales, s, S (m, m) of the training instructions (None before set_train), S's lengthscales, s_r."""
-        return KernelParts(theta[: self.n_ls].exp(), theta[self._i_s].exp(),
-                           None if self.instr is None else self.similarity(theta[self._sl], self.instr),
+    def named_parts(self, theta: Tensor, S: Tensor | None = None) -> KernelParts:
+        """l's lengthscales, s, S (m, m) of the training instructions (``S``: built at theta already), S's ls, s_r."""
+        S = S if S is not None or self.instr is None else self.similarity(theta[self._sl], self.instr)
+        return KernelParts(theta[: self.n_ls].exp(), theta[self._i_s].exp(), S,
                            theta[self._sl].exp() if self.similarity.n_params else None,
                            theta[self._i_s + 1].exp() if self.residual else None)
 

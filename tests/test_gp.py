@@ -68,13 +68,14 @@ def test_coupled_likelihood_has_no_gradient_in_latent_lengthscales():
     _, grad = gp.objective(gp.initial().numpy())
     assert np.abs(grad[:D]).max() == 0.0 and np.abs(grad[D:]).max() > 1e-3
     # with the prior on, "prior" mode puts them on the Gamma(3, 6) mode (a - 1) / b = 1/3
-    gp = GaussianProcess(InstructionCoupledKernel(D, ScoreMatern52(N), latent="prior")).fit(Z, y, F, n_restarts=2)
+    gp = GaussianProcess(InstructionCoupledKernel(D, ScoreMatern52(N), latent="prior"),
+                         config=GPConfig(n_restarts=2)).fit(Z, y, F)
     assert torch.allclose(gp.hyperparameters()["latent_lengthscale"], torch.full((D,), 1 / 3, dtype=DTYPE), atol=1e-4)
 
 
 def test_plain_gp_latent_mode_pins_l_to_a_plain_gp():
     Z, y, F = make_data()
-    gp = GaussianProcess(InstructionCoupledKernel(D, ScoreMatern52(N))).fit(Z, y, F, n_restarts=2)
+    gp = GaussianProcess(InstructionCoupledKernel(D, ScoreMatern52(N)), config=GPConfig(n_restarts=2)).fit(Z, y, F)
     assert gp.latent_gp_ is not None and isinstance(gp.latent_gp_.kernel, Matern52)
     plain_ls = gp.latent_gp_.hyperparameters()["lengthscale"]
     assert torch.allclose(gp.hyperparameters()["latent_lengthscale"], plain_ls)
@@ -88,7 +89,7 @@ def test_more_restarts_never_lower_the_fitted_objective(prior):
     Z, y, F = make_data(m=16)
     values = []
     for r in (1, 2, 4):
-        gp = GaussianProcess(Matern52(D), config=GPConfig(lengthscale_prior=prior)).fit(Z, y, n_restarts=r, seed=3)
+        gp = GaussianProcess(Matern52(D), config=GPConfig(n_restarts=r, seed=3, lengthscale_prior=prior)).fit(Z, y)
         values.append(gp.log_marginal_likelihood_ + gp.log_prior_value_)
     assert values[0] <= values[1] + 1e-9 and values[1] <= values[2] + 1e-9
 
@@ -102,7 +103,7 @@ def test_fit_inside_bounds_and_interpolates(kernel):
         k, instr = InstructionCoupledKernel(D, ScoreMatern52(N)), F
     else:
         k, instr = InstructionCoupledKernel(D, PredictionAgreement()), F.long()
-    gp = GaussianProcess(k).fit(Z, y, instr, n_restarts=2)
+    gp = GaussianProcess(k, config=GPConfig(n_restarts=2)).fit(Z, y, instr)
     b = gp.bounds()
     assert bool(((gp.theta_ >= b[:, 0] - 1e-12) & (gp.theta_ <= b[:, 1] + 1e-12)).all())
     assert math.isfinite(gp.log_marginal_likelihood_)
@@ -117,7 +118,7 @@ def test_predictions_on_the_original_scale():
     """Standardisation is internal: an affine change of y moves the predictions with it."""
     Z, y, _ = make_data()
     Xq = torch.rand(5, D, generator=torch.Generator().manual_seed(2), dtype=DTYPE) * 2 - 1
-    gp1 = GaussianProcess(Matern52(D)).fit(Z, y, n_restarts=1)
+    gp1 = GaussianProcess(Matern52(D), config=GPConfig(n_restarts=1)).fit(Z, y)
     gp2 = GaussianProcess(Matern52(D)).fit(Z, 100.0 * y - 7.0, theta=gp1.theta_)
     m1, v1 = gp1.predict(Xq)
     m2, v2 = gp2.predict(Xq)
@@ -132,9 +133,9 @@ def test_duplicates_constant_single_and_ill_conditioned_do_not_crash(caplog):
     Z, y, F = make_data(m=8)
     Zd, yd, Fd = torch.cat([Z, Z[:3]]), torch.cat([y, y[:3]]), torch.cat([F, F[:3]])  # duplicate points
     for k, instr in ((Matern52(D), None), (InstructionCoupledKernel(D, ScoreMatern52(N)), Fd)):
-        gp = GaussianProcess(k).fit(Zd, yd, instr, n_restarts=2)
+        gp = GaussianProcess(k, config=GPConfig(n_restarts=2)).fit(Zd, yd, instr)
         assert math.isfinite(gp.log_marginal_likelihood_)
-    const = GaussianProcess(Matern52(D)).fit(Z, torch.full((8,), 0.4, dtype=DTYPE), n_restarts=2)
+    const = GaussianProcess(Matern52(D), config=GPConfig(n_restarts=2)).fit(Z, torch.full((8,), 0.4, dtype=DTYPE))
     assert torch.allclose(const.predict(Z[:2])[0], torch.full((2,), 0.4, dtype=DTYPE))
     single = GaussianProcess(InstructionCoupledKernel(D, ScoreMatern52(N))).fit(Z[:1], y[:1], F[:1])
     assert torch.isfinite(single.predict(Z)[1]).all()
@@ -142,7 +143,7 @@ def test_duplicates_constant_single_and_ill_conditioned_do_not_crash(caplog):
     theta = torch.tensor([2.0] * D + [0.0], dtype=DTYPE)
     for Zi in (torch.cat([Z, Z]), torch.cat([Z, Z + 1e-9])):
         with caplog.at_level("DEBUG", logger="izkit.kernels"):
-            gp = GaussianProcess(Matern52(D), noise=0.0).fit(Zi, torch.cat([y, y]), theta=theta)
+            gp = GaussianProcess(Matern52(D), config=GPConfig(noise=0.0)).fit(Zi, torch.cat([y, y]), theta=theta)
         assert "needed jitter" in caplog.text  # the growing-jitter path ran
         assert torch.allclose(gp.predict(Z)[0], y, atol=1e-6)
         caplog.clear()
@@ -151,9 +152,10 @@ def test_duplicates_constant_single_and_ill_conditioned_do_not_crash(caplog):
 def test_impossible_case_raises_clear_error():
     Z, y, _ = make_data(m=2)
     S = torch.tensor([[1.0, 2.0], [2.0, 1.0]], dtype=DTYPE)  # symmetric but indefinite: no GP has this covariance
-    gp = GaussianProcess(InstructionCoupledKernel(D, PrecomputedSimilarity()), noise=1e-6)
+    gp = GaussianProcess(InstructionCoupledKernel(D, PrecomputedSimilarity()),
+                         config=GPConfig(noise=1e-6, n_restarts=2))
     with pytest.raises(NotPSDError, match="similarity S is symmetric positive semi-definite"):
-        gp.fit(Z, y, S, n_restarts=2)
+        gp.fit(Z, y, S)
 
 
 @pytest.mark.parametrize("where", ["y", "Z"])
@@ -181,9 +183,9 @@ def test_fit_never_changes_the_kernel_it_was_given(kind):
     Z2, y2, F2 = make_data(seed=1)  # same m, other data
     make = (lambda: Matern52(D)) if kind == "matern" else (lambda: InstructionCoupledKernel(D, ScoreMatern52(N)))
     shared = make()
-    gp1 = GaussianProcess(shared).fit(Z1, y1, F1, n_restarts=2)
-    gp2 = GaussianProcess(shared).fit(Z2, y2, F2, n_restarts=2)
-    alone = GaussianProcess(make()).fit(Z1, y1, F1, n_restarts=2)  # gp1 as if the kernel had never been shared
+    gp1 = GaussianProcess(shared, config=GPConfig(n_restarts=2)).fit(Z1, y1, F1)
+    gp2 = GaussianProcess(shared, config=GPConfig(n_restarts=2)).fit(Z2, y2, F2)
+    alone = GaussianProcess(make(), config=GPConfig(n_restarts=2)).fit(Z1, y1, F1)  # as if the kernel was never shared
     Xq = _rand(6, D, seed=3)
     for a, b in zip(gp1.predict(Xq), alone.predict(Xq)):
         assert torch.allclose(a, b)
@@ -206,7 +208,7 @@ def test_default_fit_gives_the_values_it_gave_before_the_estimator_rewrite(kind,
     """Pinned from the code before fit copied its kernel: default settings, so a seeded loop run is unchanged."""
     Z, y, F = make_data()
     k = Matern52(D) if kind == "matern" else InstructionCoupledKernel(D, ScoreMatern52(N))
-    gp = GaussianProcess(k).fit(Z, y, F, n_restarts=2)
+    gp = GaussianProcess(k, config=GPConfig(n_restarts=2)).fit(Z, y, F)
     m, v = gp.predict(_rand(3, D, seed=9))
     assert gp.log_marginal_likelihood_ == pytest.approx(lml, rel=1e-8)
     assert m.tolist() == pytest.approx(mean, abs=1e-9) and v.tolist() == pytest.approx(var, rel=1e-6)
@@ -214,7 +216,7 @@ def test_default_fit_gives_the_values_it_gave_before_the_estimator_rewrite(kind,
 
 def test_fitted_state_by_name():
     Z, y, F = make_data()
-    gp = GaussianProcess(InstructionCoupledKernel(D, ScoreMatern52(N))).fit(Z, y, F, n_restarts=2)
+    gp = GaussianProcess(InstructionCoupledKernel(D, ScoreMatern52(N)), config=GPConfig(n_restarts=2)).fit(Z, y, F)
     assert torch.equal(gp.Z_train_, Z) and torch.equal(gp.y_train_, y) and torch.equal(gp.instr_train_, F)
     for old in ("theta", "Z", "y", "latent_gp", "noise", "log_marginal_likelihood", "log_prior_value", "y_mean",
                 "y_std", "ys", "noise_variance", "y_best"):  # one name per thing: no aliases, fitted state ends in _
@@ -231,11 +233,11 @@ def test_fitted_state_by_name():
 def test_convergence_warning_when_lbfgsb_stops_early():
     Z, y, _ = make_data()
     with pytest.warns(ConvergenceWarning, match="did not converge"):
-        gp = GaussianProcess(Matern52(D), config=GPConfig(maxiter=1)).fit(Z, y, n_restarts=2)
+        gp = GaussianProcess(Matern52(D), config=GPConfig(n_restarts=2, maxiter=1)).fit(Z, y)
     assert gp.converged_ is False
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)  # the default maxiter converges here: no warning
-        assert GaussianProcess(Matern52(D)).fit(Z, y, n_restarts=2).converged_
+        assert GaussianProcess(Matern52(D), config=GPConfig(n_restarts=2)).fit(Z, y).converged_
 
 
 # --------------------------------------------------------------------------------------------------- accessors
@@ -243,7 +245,7 @@ def test_convergence_warning_when_lbfgsb_stops_early():
 
 def test_kernel_matrices_and_prior_variance_of_a_coupled_gp():
     Z, y, F = make_data()
-    gp = GaussianProcess(InstructionCoupledKernel(D, ScoreMatern52(N))).fit(Z, y, F, n_restarts=2)
+    gp = GaussianProcess(InstructionCoupledKernel(D, ScoreMatern52(N)), config=GPConfig(n_restarts=2)).fit(Z, y, F)
     L, sS, K = gp.kernel_matrices()
     hp = gp.hyperparameters()
     assert isinstance(L, np.ndarray) and L.shape == sS.shape == K.shape == (M, M)
@@ -260,8 +262,8 @@ def test_kernel_matrices_and_prior_variance_of_a_coupled_gp():
     assert torch.allclose(gp.prior_variance(Z), torch.full((M,), s_y, dtype=DTYPE))  # w(z_i) = e_i, S_ii = 1
     assert float(gp.prior_variance(torch.full((1, D), 30.0, dtype=DTYPE))) < 1e-10 * s_y  # eq. 9: none far away
     with pytest.raises(TypeError, match="InstructionCoupledKernel"):
-        GaussianProcess(Matern52(D)).fit(Z, y, n_restarts=1).kernel_matrices()
-    plain = GaussianProcess(Matern52(D)).fit(Z, y, n_restarts=1)
+        GaussianProcess(Matern52(D), config=GPConfig(n_restarts=1)).fit(Z, y).kernel_matrices()
+    plain = GaussianProcess(Matern52(D), config=GPConfig(n_restarts=1)).fit(Z, y)
     s_p = float(plain.y_std_) ** 2 * float(plain.hyperparameters()["outputscale"])
     assert plain.kernel_parts_.S is None
     assert float(plain.kernel_parts_.outputscale) == float(plain.hyperparameters()["outputscale"])
@@ -276,7 +278,7 @@ def test_input_bounds_is_fitting_on_the_unit_cube(kind):
     """input_bounds=(-1, 1) gives the same GP as feeding (z + 1) / 2 by hand (the latent plain GP included)."""
     Z, y, F = make_data()
     make = (lambda: Matern52(D)) if kind == "matern" else (lambda: InstructionCoupledKernel(D, ScoreMatern52(N)))
-    scaled = GaussianProcess(make(), config=GPConfig(input_bounds=(-1.0, 1.0), n_restarts=2)).fit(Z, y, F)
+    scaled = GaussianProcess(make(), config=GPConfig(n_restarts=2, input_bounds=(-1.0, 1.0))).fit(Z, y, F)
     by_hand = GaussianProcess(make(), config=GPConfig(n_restarts=2)).fit((Z + 1) / 2, y, F)
     default = GaussianProcess(make(), config=GPConfig(n_restarts=2)).fit(Z, y, F)
     assert torch.allclose(scaled.theta_, by_hand.theta_, atol=1e-6)
@@ -293,24 +295,24 @@ def test_input_bounds_is_fitting_on_the_unit_cube(kind):
 def test_known_noise_on_y_scale():
     Z, y, F = make_data()
     c = 0.004
-    known = GaussianProcess(Matern52(D), config=GPConfig(noise_var_y=c)).fit(Z, y, n_restarts=2)
-    std = GaussianProcess(Matern52(D), noise=c / float(y.std()) ** 2).fit(Z, y, n_restarts=2)
+    known = GaussianProcess(Matern52(D), config=GPConfig(n_restarts=2, noise_var_y=c)).fit(Z, y)
+    std = GaussianProcess(Matern52(D), config=GPConfig(noise=c / float(y.std()) ** 2, n_restarts=2)).fit(Z, y)
     assert known.noise_ == pytest.approx(std.noise_) and known.noise_variance_ == pytest.approx(c)
     assert torch.allclose(known.theta_, std.theta_) and known.n_params == Matern52(D).n_params  # nothing fitted
     # per-point noise: (m,) on y's scale; the posterior mean is K (K + diag)^-1 y in standardised units
     v = mean_noise_variance(F)  # (m,) p(1 - p) / n, floored
     p = F.mean(1)
     assert torch.allclose(v, (p * (1 - p) / N).clamp_min((N - 1) / N**3))
-    gp = GaussianProcess(Matern52(D), config=GPConfig(noise_var_y=v)).fit(Z, y, n_restarts=2)
+    gp = GaussianProcess(Matern52(D), config=GPConfig(n_restarts=2, noise_var_y=v)).fit(Z, y)
     assert torch.allclose(gp.noise_train_, v / y.std() ** 2)
     K = gp.kernel_(gp.theta_, Z, Z)  # (m, m)
     ys = (y - y.mean()) / y.std()
     ref = y.mean() + y.std() * K @ torch.linalg.solve(K + torch.diag(v / y.std() ** 2), ys)
     assert torch.allclose(gp.predict(Z)[0], ref, atol=1e-8)
-    extra = GaussianProcess(Matern52(D), config=GPConfig(noise_var_y=v, fit_extra_noise=True)).fit(Z, y, n_restarts=2)
+    extra = GaussianProcess(Matern52(D), config=GPConfig(n_restarts=2, noise_var_y=v, fit_extra_noise=True)).fit(Z, y)
     assert extra.n_params == gp.n_params + 1 and bool((extra.noise_train_ > gp.noise_train_).all())
     with pytest.raises(ValueError, match="not both"):
-        GaussianProcess(Matern52(D), noise=0.1, config=GPConfig(noise_var_y=0.1))
+        GaussianProcess(Matern52(D), config=GPConfig(noise=0.1, noise_var_y=0.1))
     with pytest.raises(ValueError, match="one variance per point"):
         GaussianProcess(Matern52(D), config=GPConfig(noise_var_y=v[:5])).fit(Z, y)
 
@@ -339,7 +341,7 @@ def test_residual_term_gives_prior_variance_back_far_from_the_data():
 
 def test_diagnostics_are_pure_and_say_how_much_is_left_to_explore():
     Z, y, F = make_data()
-    gp = GaussianProcess(InstructionCoupledKernel(D, ScoreMatern52(N))).fit(Z, y, F, n_restarts=2)
+    gp = GaussianProcess(InstructionCoupledKernel(D, ScoreMatern52(N)), config=GPConfig(n_restarts=2)).fit(Z, y, F)
     Xq = _rand(5, D, seed=6)
     before = gp.predict(Xq)
     d1, d2 = diagnostics(gp, n=64, seed=0), diagnostics(gp, n=64, seed=0)
@@ -353,7 +355,7 @@ def test_diagnostics_are_pure_and_say_how_much_is_left_to_explore():
     X = torch.rand(64, D, generator=torch.Generator().manual_seed(7919), dtype=DTYPE) * 2 - 1  # its stream
     ratio = gp.predict(X)[1].sqrt() / y.std()
     assert d1["sd_ratio_max"] == pytest.approx(float(ratio.max()))
-    plain = diagnostics(GaussianProcess(Matern52(D)).fit(Z, y, n_restarts=1), n=64)
+    plain = diagnostics(GaussianProcess(Matern52(D), config=GPConfig(n_restarts=1)).fit(Z, y), n=64)
     assert "S_offdiag_max" not in plain and plain["prior_sd_ratio_max"] > 0.5
 
 
@@ -404,7 +406,7 @@ def test_same_hyperparameters_same_likelihood_and_posterior_as_gpytorch():
 
 def test_fitted_likelihood_not_lower_than_gpytorch_adam_fit():
     Z, y, _ = make_data()
-    gp = GaussianProcess(Matern52(D), config=GPConfig(lengthscale_prior=None)).fit(Z, y, n_restarts=3)
+    gp = GaussianProcess(Matern52(D), config=GPConfig(n_restarts=3, lengthscale_prior=None)).fit(Z, y)
     torch.manual_seed(0)
     model, lik = _gpytorch_model(Z, gp.ys_)
     model.train(), lik.train()

@@ -321,8 +321,7 @@ def eq9_explorer(z: np.ndarray | None = None, scores: np.ndarray | None = None, 
         plain = plain_1d(z, y, ls, nz)
         Zt = gp.Z_train_  # (m, 1)
         with torch.no_grad():
-            parts = gp._parts
-            K = gp.kernel_.cross(parts, Zt, Zt) / parts["s"]  # (m, m) eq. 9 through L^-1, over s
+            K = torch.as_tensor(gp.kernel_matrices()[2]) / gp.kernel_parts_.outputscale  # (m, m) eq. 9 via L^-1, / s
             mean, var = gp.predict(tt)  # (grid,), (grid,)
             prior = gp.prior_variance(tt)  # (grid,) s w(z)^T S w(z), y's scale
             pm, pv = plain.predict(tt)  # (grid,), (grid,)
