@@ -21,6 +21,7 @@ import logging
 import math
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,7 @@ class MethodResult:
     n_distinct: int = 0  # distinct instructions among the evaluations: the budget every method spends
     answers: int = 0  # black-box answers spent on dev-side examples (search and selection): what an API bills
     kept_on: int = 0  # induce examples behind best_dev: halving's last rung, or the examples its eval line scored
+    minutes: float = 0.0  # the method's recorded work: proposing, scoring, halving, testing (every session)
 
 
 @dataclass
@@ -69,7 +71,7 @@ class RunResult:
     def summary(self) -> str:
         """A plain-text table: method, answers, the kept score and on how many examples, test scores, instruction."""
         objs = sorted({o for m in self.methods.values() for o in m.test}, key=lambda o: o != self.objective)
-        head = (f"{'method':<21} {'answers':>7} {'kept on ' + self.objective + ' (examples)':>27} "
+        head = (f"{'method':<21} {'answers':>7} {'minutes':>7} {'kept on ' + self.objective + ' (examples)':>27} "
                 + " ".join(f"{'test ' + o:>13}" for o in objs))
         how = ("the best on dev" if self.config.selection == "best" else
                f"successive halving up to {self.config.halving_top} induce examples"
@@ -80,7 +82,7 @@ class RunResult:
             tests = " ".join(f"{m.test.get(o, float('nan')):>13.3f}" for o in objs)
             name = label(m.method)
             kept = f"{m.best_dev:.3f} ({m.kept_on})"  # a single row: the last rung's examples (--halving-singles)
-            lines.append(f"{name:<21} {m.answers:>7} {kept:>27} {tests}  {m.best_instruction!r}")
+            lines.append(f"{name:<21} {m.answers:>7} {m.minutes:>7.1f} {kept:>27} {tests}  {m.best_instruction!r}")
         lines.append(f"time: {self.work_seconds / 60:.1f} min of recorded work (proposing, scoring, testing; every "
                      f"session of the run), {self.seconds / 60:.1f} min in this call")
         return "\n".join(lines)
@@ -184,10 +186,21 @@ class Run:
         """Every round of one method: propose (or read the proposal back), then score what is not scored yet."""
         cfg = self.cfg.for_method(method)
         sizes = cfg.round_sizes if strategy.kind == "search" else [1]
-        bar = _bar(total=sum(sizes), desc=method, disable=not self.progress)
+        scored = Counter(e["round"] for e in self.record.evals(method))
+        done = next((r for r, size in enumerate(sizes) if scored[r] < size), len(sizes))  # rounds already recorded
+        # One step a round, not an evaluation: proposing (GP fit, EI, drawing candidates) is most of a round's time
+        # and grows with the data, so a bar over evaluations promised "1 min left" before a minute of proposing.
+        bar = _bar(total=len(sizes), initial=done, desc=method, unit="round", disable=not self.progress)
         for rnd, size in enumerate(sizes):
+            if rnd >= done:
+                bar.set_postfix_str(f"round {rnd}: proposing {size}; {self.record.answers(method):,} answers so far")
             proposal = self._proposal(method, rnd, lambda r=rnd, n=size: strategy.propose(self._round(method, r, n)))
-            self._score(method, rnd, proposal, bar)
+            if rnd >= done:
+                bar.set_postfix_str(f"round {rnd}: scoring {size} (drawn {proposal.get('drawn', size)})")
+            self._score(method, rnd, proposal)
+            if rnd >= done:
+                bar.update(1)
+        bar.set_postfix_str(f"{len(sizes)} rounds, {self.record.answers(method):,} answers")
         bar.close()
         if cfg.selection == "halving" and (strategy.kind == "search" or cfg.halving_singles):
             self._select(method, single=strategy.kind == "single")
@@ -217,7 +230,8 @@ class Run:
                  else halving_rungs(len(evals), first, cfg.halving_eta, top))
         texts = [e["instruction"] for e in evals]
         known = {i: np.asarray(e["scores"], dtype=float) for i, e in enumerate(evals)}
-        bar = _bar(total=sum(r.candidates for r in rungs[1:]), desc=f"{method} halving", disable=not self.progress)
+        bar = _bar(total=sum(r.candidates for r in rungs[1:]), desc=f"{method} halving", unit="candidate",
+                   disable=not self.progress)
 
         def score(cands: list[int], start: int, stop: int) -> np.ndarray:
             bar.update(len(cands))
@@ -285,7 +299,7 @@ class Run:
             self.record.append(line)
         return line
 
-    def _score(self, method: str, rnd: int, proposal: dict[str, Any], bar: Any) -> None:
+    def _score(self, method: str, rnd: int, proposal: dict[str, Any]) -> None:
         """Score the proposal's instructions that the record does not hold yet; one eval line each (step 3).
 
         Instructions go to the black box in the fixed groups of :meth:`_grouped` (the local black box batches a
@@ -293,7 +307,6 @@ class Run:
         """
         texts = proposal["instructions"]
         done = {e["index"] for e in self.record.evals(method) if e["round"] == rnd}
-        bar.update(len(done))
         if all(i in done for i in range(len(texts))):
             return  # all read back: no model is loaded (a finished pair of a study is read back in a moment)
         dev = self.splits.dev[: self.cfg.for_method(method).search_examples]
@@ -305,7 +318,6 @@ class Run:
                 "predictions": list(res.predictions[row]), "mean": float(res.means[row]), "seconds": seconds,
                 "cache_hit": bool(res.usage.cache_hits and res.usage.requests == 0),
             })
-            bar.update(1)
 
     def _test(self, method: str) -> MethodResult:
         """The instruction the method kept (:meth:`izkit.records.RunRecord.kept`: halving's pick, or the best on
@@ -335,6 +347,7 @@ class Run:
                         "mean": float(res.means[0]), "seconds": time.perf_counter() - t}
                 self.record.append(line)
             result.test[obj] = line["mean"]
+        result.minutes = self.record.work_seconds(method) / 60
         return result
 
     def _test_curve(self, method: str) -> None:
@@ -392,4 +405,4 @@ def check_writable(out: Path) -> None:
 def _bar(**kwargs: Any) -> Any:
     from tqdm.auto import tqdm
 
-    return tqdm(unit="eval", leave=True, **kwargs)
+    return tqdm(**{"unit": "eval", "leave": True, **kwargs})

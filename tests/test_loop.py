@@ -630,3 +630,21 @@ def test_a_finished_pair_copied_back_from_an_archive_is_read_back_by_compare_wit
     back, = cmp.compare(fake_cfg(), ["antonyms"], [0], tmp_path / "again", progress=False)
     assert {m: (r.best_instruction, r.best_dev, r.test, r.n_distinct) for m, r in back.methods.items()} == \
         {m: (r.best_instruction, r.best_dev, r.test, r.n_distinct) for m, r in done.methods.items()}
+
+
+def test_the_progress_bar_steps_by_round_and_the_summary_gives_each_methods_minutes(tmp_path, capsys):
+    """Proposing is most of a round's time, so the bar counts rounds (its rate and ETA per round, not per quick
+    evaluation) and says what the round is doing; a run read back starts its bars full; the table prints minutes."""
+    cfg = fake_cfg()
+    res = Run(cfg, tmp_path, progress=True, pipeline=make_fake_pipeline()).execute()
+    err = capsys.readouterr().err
+    n = len(cfg.round_sizes)
+    assert "instructzero: 100%" in err and f"{n}/{n} [" in err and "round/s" in err, err[-2000:]
+    assert f"round {n - 1}: scoring {cfg.round_sizes[-1]} (drawn" in err and "eval/s" not in err.split("halving")[0]
+    head, rows = res.summary().splitlines()[1], res.summary().splitlines()[2:-1]
+    assert "minutes" in head and all(m.minutes > 0 for m in res.methods.values())
+    assert [float(r.split()[2]) for r in rows if r.startswith("InstructZero")] == [round(res.methods[
+        "instructzero"].minutes, 1)]
+    Run(cfg, tmp_path, resume=True, progress=True, pipeline=make_fake_pipeline()).execute()  # read back
+    again = capsys.readouterr().err
+    assert f"{n}/{n} [" in again and "proposing" not in again
