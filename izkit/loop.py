@@ -33,7 +33,7 @@ from izkit import __version__
 from izkit.config import Config
 from izkit.methods import PAPER, label
 from izkit.pipeline import Pipeline
-from izkit.records import RECORD_NAME, RunRecord, locked_run
+from izkit.records import LOCK_NAME, RECORD_NAME, RunRecord, locked_run
 from izkit.resume import plan_run
 from izkit.strategies import Proposal, Round, Strategy, is_search, strategy_for
 from izkit.surrogate import proposal_preimages
@@ -105,14 +105,22 @@ class Run:
         cfg.validate()  # a bad setting fails before the folder is touched
         self.out = Path(out)
         path = self.out / RECORD_NAME
+        created = not self.out.exists()
         check_writable(self.out)
-        with locked_run(self.out):  # before the record is read: opening it may cut a torn tail, which is a write
-            self.plan = plan_run(self.out, cfg, resume, from_flags)
-            if self.plan.action == "start":
-                path.unlink(missing_ok=True)  # an empty or headerless record holds nothing to keep
-                self.record = None  # created once the models are loaded, so the header names them
-            else:
-                self.record = RunRecord.open(path)  # a torn last line is cut off, and re-done
+        try:
+            with locked_run(self.out):  # before the record is read: opening it may cut a torn tail, which is a write
+                self.plan = plan_run(self.out, cfg, resume, from_flags)
+                if self.plan.action == "start":
+                    path.unlink(missing_ok=True)  # an empty or headerless record holds nothing to keep
+                    self.record = None  # created once the models are loaded, so the header names them
+                else:
+                    self.record = RunRecord.open(path)  # a torn last line is cut off, and re-done
+        except BaseException:
+            if created:  # e.g. --resume of a folder that was not there: leave none behind, not one with a lock file
+                (self.out / LOCK_NAME).unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    self.out.rmdir()
+            raise
         self.cfg = cfg = self.plan.config  # the one config, resolved by plan_run: trusted from here on
         cfg.validate()  # (a resumed run's config is the record's)
         self.objective = cfg.resolved_objective()

@@ -648,3 +648,17 @@ def test_the_progress_bar_steps_by_round_and_the_summary_gives_each_methods_minu
     Run(cfg, tmp_path, resume=True, progress=True, pipeline=make_fake_pipeline()).execute()  # read back
     again = capsys.readouterr().err
     assert f"{n}/{n} [" in again and "proposing" not in again
+
+
+def test_resuming_a_folder_that_is_not_there_leaves_no_folder_behind(tmp_path):
+    """``izkit run --resume DIR`` of a DIR that does not exist fails naming it, and does not create DIR (a folder with
+    only a lock file in it would look like a run); a folder that was there stays."""
+    with pytest.raises(RecordError):
+        Run(fake_cfg(), tmp_path / "nowhere", resume=True, from_flags=True, progress=False,
+            pipeline=make_fake_pipeline())
+    assert not (tmp_path / "nowhere").exists()
+    (tmp_path / "there").mkdir()
+    with pytest.raises(RecordError):
+        Run(fake_cfg(), tmp_path / "there", resume=True, from_flags=True, progress=False,
+            pipeline=make_fake_pipeline())
+    assert (tmp_path / "there").is_dir()
