@@ -201,8 +201,8 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
                         "embedding table, which are all that is loaded here")
     p.add_argument("--generator-prompt", choices=CHOICES["generator_prompt"], default=None,
                    help="plain: the paper's completion prompt; chat: the generator's chat template, ending 'The "
-                        "instruction was to?' (the authors' framing for a chat model); default "
-                        f"{Config.generator_prompt}")
+                        "instruction was to?' (the authors' framing for a chat model); sentence: a chat turn asking "
+                        f"for one plain-English imperative sentence (izkit.prompts); default {Config.generator_prompt}")
     p.add_argument("--layout", choices=CHOICES["layout"], default=None,
                    help="where the soft tokens sit in the generator's prompt: soft-first (after BOS, before the demos: "
                         "izkit's reading of paper eq. 2), "

@@ -27,7 +27,7 @@ LAYOUTS = ("soft-first", "after-demos", "before-cue")  # where the generator's s
 OBJECTIVES = ("accuracy", "loglik")  # what BO maximises on dev (accuracy: the paper's execution accuracy)
 CHOICES: dict[str, tuple[Any, ...]] = {  # the settings with a fixed set of values; the CLI offers the same ones
     "blackbox": ("local", "openai"), "api": ("chat", "completions"), "similarity": ("matern", "agreement"),
-    "projection": ("uniform", "normal"), "batch": ("ei", "authors"), "generator_prompt": ("plain", "chat"),
+    "projection": ("uniform", "normal"), "batch": ("ei", "authors"), "generator_prompt": ("plain", "chat", "sentence"),
     "gp_inputs": ("raw", "unit"), "score_standardize": (None, "column", "global"), "gp_noise": ("fitted", "known"),
     "dtype": (None, *DTYPES), "objective": (None, *OBJECTIVES), "selection": ("best", "halving"),
     "halving_ties": ("first", "last", "random"),
@@ -58,7 +58,8 @@ class Config:
     generator_url: str | None = None  # a server that decodes the generator's prompt embeddings (vLLM, izkit.serving.remote);
     #                                   then only ``generator``'s tokenizer and embedding table are loaded here
     generator_prompt: str = "plain"  # "plain": the paper's completion prompt; "chat": in the model's chat template,
-    #                                  ending 'The instruction was to?' (the authors' framing for a chat model)
+    #                                  ending 'The instruction was to?' (the authors' framing for a chat model);
+    #                                  "sentence": a chat turn asking for one imperative sentence (izkit.prompts)
     layout: str = "soft-first"  # where the soft tokens sit: "soft-first" after BOS, before the demos (paper eq. 2;
     #                             the authors' code puts BOS after them), "after-demos" or "before-cue" (the demos'
     #                             KV cache is then shared by every candidate: izkit.generator)

@@ -27,7 +27,7 @@ The baselines run the same code without soft tokens. Manual: one greedy instruct
 ``generate(None, exemplars)`` (or :meth:`SoftPromptGenerator.generate_plain`). APE-style: instructions sampled from
 APE's own forward-generation template (Zhou et al., 2023; :data:`APE_TEMPLATE`) by
 :meth:`SoftPromptGenerator.generate_ape`. Both templates end with "The instruction was to": the cleaner drops the
-same echoed lead after either.
+same echoed lead after either. The templates live in :mod:`izkit.prompts` (``--generator-prompt``).
 """
 
 from __future__ import annotations
@@ -50,16 +50,9 @@ from izkit.decoding import (  # Sampling: part of this module's API
     shared_prefix_length,
     stop_tokens,
 )
+from izkit.prompts import APE_TEMPLATE, CHAT_TEMPLATE, DEMO_SEPARATOR, DEMO_TEMPLATE, INSTRUCTZERO_TEMPLATE  # the words
 from izkit.serving.remote import unpadded_rows
 
-DEMO_TEMPLATE = "Input: {input}\nOutput: {output}"  # one exemplar (paper sec. 3.1)
-DEMO_SEPARATOR = "\n\n"  # between exemplars
-INSTRUCTZERO_TEMPLATE = "{demos}\n\nThe instruction was to"  # the paper's prompt after the soft tokens
-CHAT_TEMPLATE = "{demos}\n\nThe instruction was to?"  # the user turn of the authors' chat prompt (chat=True)
-APE_TEMPLATE = (  # the forward-generation template of APE (Zhou et al., 2023)
-    "I gave a friend an instruction and five inputs. The friend read the instruction and wrote an output for every "
-    "one of the inputs. Here are the input-output pairs:\n\n{demos}\n\nThe instruction was to"
-)
 MIN_SHARED_PREFIX = 8  # rows that begin with this many identical positions prefill them once, for all rows
 Z_TOLERANCE = 1e-6  # values this far outside [-1, 1] are clipped silently; further out is an error
 
@@ -427,7 +420,7 @@ class SoftPromptGenerator:
     ) -> list[str]:
         embeds, mask = self.embed(texts, soft, heads)  # (b, L, D), (b, L)
         self.calls += 1
-        if self.remote is not None:  # the server decodes each row (izkit.serving.remote); the cleaner cuts as for local rows
+        if self.remote is not None:  # the server decodes each row (izkit.serving.remote); the cleaner cuts as locally
             return self.remote.complete(unpadded_rows(embeds, mask), self.max_new_tokens, sampling, seed)
         shared = shared_prefix_length(embeds, mask)
         past, past_mask = None, None

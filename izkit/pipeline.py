@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from izkit.config import Config
+from izkit.prompts import PROMPTS
 from izkit.tasks import Splits, load_task
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,8 @@ class Pipeline:
             model, tokenizer = load_causal_lm(cfg.generator, device=cfg.device, dtype=cfg.dtype)
         projection = RandomProjection.for_model(model, d=cfg.d, n_tokens=cfg.n_tokens, kind=cfg.projection,
                                                 seed=cfg.seed)
-        generator = SoftPromptGenerator(model, tokenizer, projection, chat=cfg.generator_prompt == "chat",
+        template, chat = PROMPTS[cfg.generator_prompt]
+        generator = SoftPromptGenerator(model, tokenizer, projection, template=template, chat=chat,
                                         layout=cfg.layout, remote=remote)
         if cfg.blackbox == "local":
             if remote is not None and cfg.blackbox_model is None:
