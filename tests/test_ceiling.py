@@ -28,15 +28,15 @@ def test_the_pick_is_the_best_on_the_pick_examples_and_judged_on_the_next_ones()
     assert got.gap == pytest.approx(got.judged - got.reference_judged) and got.drawn == 12
     test_inputs = {e.input for e in task.splits(cfg.kappa, cfg.n_dev, cfg.n_test, cfg.seed).test}
     assert not test_inputs & {e.input for e in spare[:15]}  # never the test split
-    ape = ceiling(cfg, pool="ape", n=6, pick_on=5, judge_on=10, pipeline=make_fake_pipeline())
-    assert ape.pool == "ape" and ape.pick in ape.distinct and all(v.startswith("ape") for v in ape.distinct)
+    ape = ceiling(cfg, pool="sampled", n=6, pick_on=5, judge_on=10, pipeline=make_fake_pipeline())
+    assert ape.pool == "sampled" and ape.pick in ape.distinct and all(v.startswith("ape") for v in ape.distinct)
 
 
 def test_too_few_spare_examples_or_an_unknown_pool_is_an_error_naming_it():
     cfg = Config.quick("antonyms")
     with pytest.raises(ValueError, match="spare induce examples, fewer than pick_on"):
         ceiling(cfg, pick_on=5, judge_on=10**6, pipeline=make_fake_pipeline())
-    with pytest.raises(ValueError, match="pool must be one of soft, ape"):
+    with pytest.raises(ValueError, match="pool must be one of soft, sampled"):
         ceiling(cfg, pool="grid", n=4, pick_on=5, judge_on=5, pipeline=make_fake_pipeline())
 
 

@@ -28,7 +28,7 @@ from izkit.config import Config
 from izkit.generator import Sampling
 from izkit.tasks import load_task
 
-POOLS = ("soft", "ape")  # N greedy soft-prompted instructions, or N APE-template samples
+POOLS = ("soft", "sampled")  # N greedy soft-prompted instructions, or N samples of APE's template
 
 
 @dataclass
@@ -36,7 +36,7 @@ class Ceiling:
     """One pool's ceiling on one task (see the module docstring); scores are means on the named examples."""
 
     task: str
-    pool: str  # "soft" or "ape"
+    pool: str  # "soft" or "sampled"
     drawn: int  # candidates written
     distinct: list[str]  # the distinct instructions, placeholders left out, in the order written
     placeholders: int  # candidates the cleaner turned into its placeholder (a loop, or nothing)
@@ -58,13 +58,13 @@ class Ceiling:
 
 def draw_pool(cfg: Config, pipeline: Any, pool: str, n: int) -> list[str]:
     """``n`` candidates from the run's generator: ``"soft"``, greedy from ``n`` Sobol soft prompts (the design a run
-    starts from, seeded by ``cfg.seed``); ``"ape"``, sampled with APE's template at ``cfg.ape_temperature``."""
+    starts from, seeded by ``cfg.seed``); ``"sampled"``, sampled with APE's template at ``cfg.ape_temperature``."""
     from izkit.seeds import design_seed
     from izkit.strategies import sobol_design
 
     if pool == "soft":
         return pipeline.generator.generate(sobol_design(n, cfg.d, design_seed(cfg.seed, 0)), pipeline.exemplars)
-    if pool == "ape":
+    if pool == "sampled":
         sampling = Sampling(temperature=cfg.ape_temperature, seed=design_seed(cfg.seed, 0))
         return pipeline.generator.generate_ape(pipeline.exemplars, n=n, sampling=sampling)
     raise ValueError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}")
