@@ -83,13 +83,8 @@ def config_from_args(args: argparse.Namespace, task: str) -> Config:
         given["score_standardize"] = None if args.score_standardize == "none" else args.score_standardize
     if args.no_cache or args.cache:
         given["answer_cache"] = None if args.no_cache else args.cache
-    cfg = Config.quick(task, **given) if args.quick else Config(task=task, **given)
-    if args.budget is not None:
-        if args.answers is not None:
-            raise ValueError(f"give the budget in answers (--answers {args.answers}) or the paper's way in "
-                             f"instructions (--budget {args.budget}, that many x n_dev answers), not both")
-        cfg = cfg.with_instructions(args.budget)
-    return cfg.as_paper() if getattr(args, "paper", False) else cfg
+    return Config.from_flags(task, given, quick=args.quick, instructions=args.budget,
+                             paper=getattr(args, "paper", False))
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -98,7 +93,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     out = Path(args.resume or args.out or f"runs/{Path(args.task).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
     try:  # --resume: the record gives the config, and the flags given must agree with it (izkit.resume.plan_run)
-        run = Run(config_from_args(args, args.task), out, resume=bool(args.resume), from_flags=bool(args.resume))
+        cfg = config_from_args(args, args.task)
+        run = Run(cfg, out, resume=bool(args.resume), flags=cfg.changes() if args.resume else None)
         if args.resume:
             print(f"resuming {out} ({run.plan.state} record); answer cache: {describe_cache(run.cfg.answer_cache)}",
                   file=sys.stderr)

@@ -143,6 +143,28 @@ class Config:
                     halving_top=10)
         return cls(task=task, **{**base, **overrides})
 
+    @classmethod
+    def from_flags(cls, task: str, given: dict[str, Any], *, quick: bool = False, instructions: int | None = None,
+                   paper: bool = False) -> Config:
+        """The config a command line describes, validated: ``given`` are the settings its flags set (the rest are
+        Config's defaults, or :meth:`quick`'s), then ``--budget`` (``instructions``, :meth:`with_instructions`) and
+        ``--paper`` (:meth:`as_paper`)."""
+        cfg = cls.quick(task, **given) if quick else cls(task=task, **given)
+        if instructions is not None:
+            if given.get("answers") is not None:
+                raise ValueError(f"give the budget in answers (--answers {given['answers']}) or the paper's way in "
+                                 f"instructions (--budget {instructions}, that many x n_dev answers), not both")
+            cfg = cfg.with_instructions(instructions)
+        cfg = cfg.as_paper() if paper else cfg
+        cfg.validate()
+        return cfg
+
+    def changes(self) -> dict[str, Any]:
+        """The settings that differ from Config's defaults for this task: what a command line set, presets included
+        (``izkit run --resume`` checks them against the record, izkit.resume.with_flags)."""
+        default = Config(task=self.task).to_dict()
+        return {k: v for k, v in self.to_dict().items() if k != "task" and v != default[k]}
+
     def with_instructions(self, n: int) -> Config:
         """The answers of ``n`` instructions on the n_dev dev examples each: the paper's way of stating its budget
         (``--budget n``; 150 is 3,000 answers). The batch size stays; the initial design is cut to ``n`` if larger and

@@ -94,36 +94,34 @@ class Run:
     ``Run(cfg, out).execute()`` starts or resumes and returns a :class:`RunResult`. What it does with the record in
     ``out`` is :func:`izkit.resume.plan_run`'s one rule, asked once here: with ``resume=True`` a recorded run is
     continued (a finished one read back) after checking that it was made with the same config, and a folder with
-    nothing recorded (no record, an empty one, or one cut off inside its header) starts anew; ``from_flags``: ``cfg``
-    holds only what ``izkit run --resume``'s flags set, and the record gives the rest. ``pipeline`` may be given
+    nothing recorded (no record, an empty one, or one cut off inside its header) starts anew; ``flags``: the settings
+    ``izkit run --resume``'s command line set (``Config.changes``), and the record gives the rest. ``pipeline`` may be given
     (tests pass fakes); otherwise the models are loaded from the config on first use, so a finished run reads back
     with no model.
     """
 
     def __init__(self, cfg: Config, out: str | os.PathLike, resume: bool = False, progress: bool = True,
-                 pipeline: Pipeline | None = None, from_flags: bool = False):
-        cfg.validate()  # a bad setting fails before the folder is touched
+                 pipeline: Pipeline | None = None, flags: dict[str, Any] | None = None):
         self.out = Path(out)
         path = self.out / RECORD_NAME
         created = not self.out.exists()
         check_writable(self.out)
         try:
             with locked_run(self.out):  # before the record is read: opening it may cut a torn tail, which is a write
-                self.plan = plan_run(self.out, cfg, resume, from_flags)
+                self.plan = plan_run(self.out, cfg, resume, flags)  # validates the config
                 if self.plan.action == "start":
                     path.unlink(missing_ok=True)  # an empty or headerless record holds nothing to keep
                     self.record = None  # created once the models are loaded, so the header names them
                 else:
                     self.record = RunRecord.open(path)  # a torn last line is cut off, and re-done
         except BaseException:
-            if created:  # e.g. --resume of a folder that was not there: leave none behind, not one with a lock file
+            if created:  # a bad setting, or --resume of a folder that was not there: leave no folder behind
                 (self.out / LOCK_NAME).unlink(missing_ok=True)
                 with contextlib.suppress(OSError):
                     self.out.rmdir()
             raise
-        self.cfg = cfg = self.plan.config  # the one config, resolved by plan_run: trusted from here on
-        cfg.validate()  # (a resumed run's config is the record's)
-        self.objective = cfg.resolved_objective()
+        self.cfg = cfg = self.plan.config  # the one config, resolved and validated by plan_run: trusted from here on
+        self.objective = self.plan.objective
         self.progress = progress
         self.task = load_task(cfg.task, root=cfg.root)
         self.splits = self.task.splits(cfg.kappa, cfg.n_dev, cfg.n_test, cfg.seed)

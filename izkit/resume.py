@@ -64,18 +64,19 @@ def with_later_defaults(config: dict[str, Any]) -> dict[str, Any]:
 def settings_of(header: dict[str, Any]) -> Config:
     """The Config a record was made with (settings unknown to this izkit left out), in its recorded number format."""
     config = header.get("config") or {}
-    cfg = Config.from_dict({k: v for k, v in with_later_defaults(config).items() if k in CONFIG_FIELDS})
-    return with_recorded_dtype(cfg, header)
+    return Config.from_dict(with_recorded_dtype({k: v for k, v in with_later_defaults(config).items()
+                                                 if k in CONFIG_FIELDS}, header))
 
 
-def with_recorded_dtype(cfg: Config, header: dict[str, Any]) -> Config:
-    """``cfg`` with the number format its record's models were loaded in, where ``cfg`` names none: a run read back
-    or resumed keeps answering as it did, whatever this machine's default (izkit.models.default_dtype) is now."""
+def with_recorded_dtype(settings: dict[str, Any], header: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` (a config dict) with the number format its record's models were loaded in, where they name none:
+    a run read back or resumed keeps answering as it did, whatever this machine's default
+    (izkit.models.default_dtype) is now."""
     gen = (header.get("models") or {}).get("generator")
     recorded = gen.get("dtype") if isinstance(gen, dict) else None  # fakes name their models by a plain string
-    if cfg.dtype is None and recorded in DTYPES:
-        return dataclasses.replace(cfg, dtype=recorded)
-    return cfg
+    if settings.get("dtype") is None and recorded in DTYPES:
+        return {**settings, "dtype": recorded}
+    return settings
 
 
 def recorded_default(header: dict[str, Any]) -> str | None:
@@ -106,11 +107,11 @@ def recorded_config(header: dict[str, Any]) -> dict[str, Any]:
     return with_model_names(with_later_defaults(config) if config else config, recorded_default(header))
 
 
-def current_config(cfg: Config, header: dict[str, Any]) -> dict[str, Any]:
-    """``cfg`` with its default models named as this izkit's default, where the record names its own."""
+def current_config(settings: dict[str, Any], header: dict[str, Any]) -> dict[str, Any]:
+    """A config dict with its default models named as this izkit's default, where the record names its own."""
     from izkit.models import default_model
 
-    return with_model_names(cfg.to_dict(), default_model() if recorded_default(header) else None)
+    return with_model_names(settings, default_model() if recorded_default(header) else None)
 
 
 def check_same_config(path: Path, recorded: dict[str, Any], current: dict[str, Any],
@@ -141,7 +142,14 @@ def check_same_config(path: Path, recorded: dict[str, Any], current: dict[str, A
 
 
 def check_resumable(path: Path, header: dict[str, Any], cfg: Config) -> Config:
-    """The config to continue a record with: ``cfg`` checked against the header, in the recorded number format.
+    """The config to continue a record with: ``cfg`` checked against the header, in the recorded number format
+    (:func:`resumed_settings`, as a Config)."""
+    return Config.from_dict(resumed_settings(path, header, dataclasses.asdict(cfg)))
+
+
+def resumed_settings(path: Path, header: dict[str, Any], asked: dict[str, Any]) -> dict[str, Any]:
+    """The settings to continue a record with: ``asked`` (a config dict) checked against the header, in the recorded
+    number format.
 
     Raises :class:`RecordError` when the record was made with other settings, or with a default model that is no
     longer the default (resume it by naming that model).
@@ -149,22 +157,24 @@ def check_resumable(path: Path, header: dict[str, Any], cfg: Config) -> Config:
     from izkit.models import default_model
 
     name, now = recorded_default(header), default_model()
-    if cfg.generator is None and (header.get("config") or {}).get("generator") is None and name not in (None, now):
+    if asked.get("generator") is None and (header.get("config") or {}).get("generator") is None and \
+            name not in (None, now):
         raise RecordError(f"{path}: this run was made with the default model of its izkit version, {name!r}, and the "
                           f"default is now {now!r}; resume it with --generator {name}, or start a new run with --out")
     was = recorded_config(header).get("generator_url")
-    if (was is None) != (cfg.generator_url is None):  # another server may take over; not in-process <-> served
+    if (was is None) != (asked.get("generator_url") is None):  # another server may take over; not in-process <-> served
         how = f"served at {was}" if was else "run in this process"
         raise RecordError(f"{path}: this run's generator was {how}; resume it the same way ("
                           f"{'--generator-url URL' if was else 'without --generator-url'}), since the other way "
                           f"decodes its remaining rounds with other numbers, or start a new run with --out")
-    check_same_config(path, recorded_config(header), current_config(cfg, header))
-    return with_recorded_dtype(cfg, header)
+    check_same_config(path, recorded_config(header), current_config(asked, header))
+    return with_recorded_dtype(asked, header)
 
 
-def with_flags(path: Path, header: dict[str, Any], asked: Config) -> Config:
-    """The config recorded in ``header``, for ``izkit run --resume``: only the task must be named; the settings
-    ``asked`` sets away from Config's defaults must agree with the record, except those that may change on resume.
+def with_flags(path: Path, header: dict[str, Any], task: str, flags: dict[str, Any]) -> dict[str, Any]:
+    """The settings recorded in ``header``, for ``izkit run --resume --task TASK``: ``flags`` are the settings the
+    command line set away from Config's defaults (:meth:`Config.changes`), and each must agree with the record,
+    except those that may change on resume.
 
     A default model may be named by the name the record holds for it (``--generator gemma-3-270m``), and a local
     server's ``--base-url`` may name another loopback port (the same black box, restarted).
@@ -177,26 +187,19 @@ def with_flags(path: Path, header: dict[str, Any], asked: Config) -> Config:
                                             "missing: " + ", ".join(sorted(missing)) if missing else "") if part)
         raise RecordError(f"{path}: its header's config (settings {extra}) was not written by this izkit version "
                           f"({__version__}); start a new run with --out")
-    cfg = Config.from_dict(recorded)
-    if Path(asked.task).stem != Path(cfg.task).stem:
-        raise RecordError(f"{path}: this record is a run of task {cfg.task!r}, not {asked.task!r}")
-    wanted, default = asked.to_dict(), Config(task=asked.task).to_dict()
-    mine = Config.from_dict(recorded_config(header)).to_dict()  # default models named: --generator NAME may name it
-    same_endpoint = recorded_config({"config": {**recorded, "base_url": wanted["base_url"]}})["base_url"]
-    for key, value in wanted.items():
-        if key == "task" or value == default[key]:
-            continue
-        if key == "base_url" and value and same_endpoint == recorded_config(header)["base_url"]:
-            cfg = dataclasses.replace(cfg, base_url=value)  # a restarted loopback server on another port
-            continue
-        if value == mine[key]:
-            cfg = dataclasses.replace(cfg, **{key: value})  # names what the record stood for
-            continue
-        if key not in RESUME_MAY_CHANGE:
-            raise RecordError(f"{path}: this record was made with {key}={mine[key]!r}, but the flags ask for "
+    if Path(task).stem != Path(recorded["task"]).stem:
+        raise RecordError(f"{path}: this record is a run of task {recorded['task']!r}, not {task!r}")
+    settings, mine = dict(recorded), recorded_config(header)  # mine: default models named, --generator NAME may name
+    same_endpoint = recorded_config({"config": {**recorded, "base_url": flags.get("base_url")}})["base_url"]
+    for key, value in flags.items():
+        if key == "base_url" and value and same_endpoint == mine["base_url"]:
+            settings[key] = value  # a restarted loopback server on another port
+        elif jsonable(value) == jsonable(mine.get(key)) or key in RESUME_MAY_CHANGE:
+            settings[key] = value  # names what the record stood for, or may change
+        else:
+            raise RecordError(f"{path}: this record was made with {key}={mine.get(key)!r}, but the flags ask for "
                               f"{key}={value!r}; resume with only --task and --resume, or start a new run with --out")
-        cfg = dataclasses.replace(cfg, **{key: value})
-    return cfg
+    return settings
 
 
 # What a run folder's record holds (record_state), and what a run does with it (plan_run): the one rule.
@@ -231,40 +234,44 @@ def _read(path: Path) -> tuple[str, dict[str, Any] | None]:
 @dataclasses.dataclass(frozen=True)
 class RunPlan:
     """What a run does with its folder: the record's state, the action the rule gives it, and the one config the run
-    goes on with (the caller's for a start; for a recorded run, the record's, checked against what was asked)."""
+    goes on with (the caller's for a start; for a recorded run, the record's, checked against what was asked),
+    validated, with the objective it maximises."""
 
     folder: Path
     state: str  # absent, empty, headerless, torn, unfinished or finished (record_state)
+    action: str  # what the rule does with such a record: "start", "continue" or "read back" (ACTIONS[state])
     config: Config
-
-    @property
-    def action(self) -> str:
-        """What the rule does with this record: "start", "continue" or "read back" (:data:`ACTIONS`)."""
-        return ACTIONS[self.state]
+    objective: str  # config.resolved_objective()
 
 
-def plan_run(folder: str | os.PathLike, cfg: Config, resume: bool, from_flags: bool = False) -> RunPlan:
+def plan_run(folder: str | os.PathLike, cfg: Config, resume: bool = False,
+             flags: dict[str, Any] | None = None) -> RunPlan:
     """The one rule for a run folder (the module docstring's table), asked once, before a run loads anything.
 
     Args:
         folder: the run folder; its record is ``folder / record.jsonl``.
-        cfg: the config asked for: the run's whole config, or with ``from_flags`` only what a command line's flags
-            set (the settings left at Config's defaults are not asked for, and come from the record).
+        cfg: the config asked for (for ``flags``, only its task is read).
         resume: whether a recorded run here may be continued (or read back when finished); without it, a record with
             anything in it is an error rather than overwritten.
-        from_flags: ``izkit run --resume``: the config is the record's, checked against the flags given
-            (:func:`with_flags`); with nothing recorded there is no config to resume, and that is an error.
+        flags: ``izkit run --resume``: the settings its command line set away from Config's defaults
+            (:meth:`Config.changes`); the config is the record's, checked against them (:func:`with_flags`). With
+            nothing recorded there is no config to resume, and that is an error.
+
+    The config is built once, at the end, from the settings resolved as plain dicts, and validated there.
     """
     folder = Path(folder)
     path = folder / RECORD_NAME
     state, header = _read(path)
+    settings = None
     if header is None:  # nothing recorded: starting is all resuming could do
-        if resume and from_flags:
+        if resume and flags is not None:
             raise RecordError(f"{folder}: no run recorded there ({state} {RECORD_NAME}) to take the settings from; "
                               f"start the run with --out {folder} (nothing is lost)")
-        return RunPlan(folder, state, cfg)
-    if not resume:
+    elif not resume:
         raise RecordError(f"{path}: a record already exists; resume it with --resume {folder}")
-    if from_flags:
-        cfg = with_flags(path, header, cfg)
-    return RunPlan(folder, state, check_resumable(path, header, cfg))
+    else:
+        asked = with_flags(path, header, cfg.task, flags) if flags is not None else dataclasses.asdict(cfg)
+        settings = resumed_settings(path, header, asked)
+    config = cfg if settings is None else Config.from_dict(settings)
+    config.validate()
+    return RunPlan(folder, state, ACTIONS[state], config, config.resolved_objective())

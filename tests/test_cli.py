@@ -17,7 +17,7 @@ def resumed(args, out) -> Config:
     from izkit.cli import config_from_args
     from izkit.resume import plan_run
 
-    return plan_run(out, config_from_args(args, args.task), resume=True, from_flags=True).config
+    return plan_run(out, cfg := config_from_args(args, args.task), resume=True, flags=cfg.changes()).config
 
 
 def test_version(capsys):
@@ -109,7 +109,8 @@ def test_every_choice_of_the_config_has_a_flag_that_offers_it():
             assert [c for c in offered[name] if c != "none"] == named, (command, name, offered[name])
     for name, allowed in CHOICES.items():
         value = [c for c in allowed if c is not None][-1]
-        args = build_parser().parse_args(["run", "--task", "sum", f"--{name.replace('_', '-')}", str(value)])
+        args = build_parser().parse_args(["run", "--task", "sum", f"--{name.replace('_', '-')}", str(value),
+                                          "--blackbox-model", "m"])  # a valid config: --blackbox openai names one
         assert getattr(config_from_args(args, "sum"), name) == value, name
 
 

@@ -7,7 +7,8 @@
 - no module compares method names: it asks izkit.methods, the one table of methods;
 - the library never imports the command line;
 - every way to run (``izkit run``, ``izkit compare``, a Ray worker, the course's ``run``) resumes a record by the one
-  rule of ``izkit.resume.plan_run``, checked by running each on a record in each state.
+  rule of ``izkit.resume.plan_run``, checked by running each on a record in each state;
+- following ``izkit run``'s settings from ``cli._cmd_run`` goes back into a file it had left at most 3 times.
 """
 
 from __future__ import annotations
@@ -284,3 +285,62 @@ def test_old_import_paths_name_the_modules_that_moved():
         importlib.import_module("izkit.widgetz")
     top = sorted(p.stem for p in PACKAGE.glob("*.py"))
     assert not set(top) & {m.rpartition(".")[2] for m in izkit.MOVED}, "a moved module is back at the top level"
+
+
+def _files_the_settings_pass_through(argv: list[str]) -> list[str]:
+    """The izkit files, in call order (a file once while calls stay in it), of every function ``izkit run argv`` hands
+    its settings to: the parsed flags, a Config, a config dict or record header, the plan or the Run. The run's own
+    work (``Run.execute``) and its report (``summary``, ``save_figures``) count as one call each."""
+    import argparse
+    import os
+    import sys
+
+    from izkit.cli import main
+    from izkit.config import Config
+
+    root, inside, files = str(PACKAGE), [0], []
+
+    def settings(frame) -> bool:
+        code = frame.f_code
+        args = (frame.f_locals.get(n) for n in code.co_varnames[:code.co_argcount + code.co_kwonlyargcount])
+        return any(isinstance(v, (argparse.Namespace, Config)) or type(v).__name__ in ("RunPlan", "Run")
+                   or (isinstance(v, dict) and ("task" in v or "config" in v)) for v in args)
+
+    def profile(frame, event, arg) -> None:
+        if not frame.f_code.co_filename.startswith(root):
+            return
+        if event == "call":
+            if inside[0]:
+                inside[0] += 1
+                return
+            name = os.path.relpath(frame.f_code.co_filename, root)
+            if settings(frame) and (not files or files[-1] != name):
+                files.append(name)
+            inside[0] = frame.f_code.co_name in ("execute", "summary", "save_figures")
+        elif event == "return" and inside[0]:
+            inside[0] -= 1
+
+    sys.setprofile(profile)
+    try:
+        assert main(argv) == 0
+    finally:
+        sys.setprofile(None)
+    return files
+
+
+def test_following_a_runs_settings_goes_back_into_a_file_at_most_three_times(tmp_path, monkeypatch):
+    """``izkit run`` and ``izkit run --resume``: flags -> Config (config.py) -> the plan (resume.py, the record read and
+    the one Config built at its end) -> the run (loop.py); a function that builds, rebuilds or re-checks the settings
+    in another file shows up as another return (before issue 46: 8; a config rebuilt field by field: 11)."""
+    from conftest import make_fake_pipeline
+
+    from izkit.pipeline import Pipeline
+
+    monkeypatch.setattr(Pipeline, "from_config", classmethod(lambda cls, *a, **k: make_fake_pipeline()))
+    out = str(tmp_path / "run")
+    for argv in (["run", "--task", "antonyms", "--quick", "--no-cache", "--out", out],
+                 ["run", "--task", "antonyms", "--no-cache", "--resume", out]):
+        files = _files_the_settings_pass_through(argv)
+        returns = [f for i, f in enumerate(files) if f in files[:i]]
+        assert files[0] == "cli.py" and "resume.py" in files and "loop.py" in files, files
+        assert len(returns) <= 3, " -> ".join(files)

@@ -32,7 +32,7 @@ def resumed(args, out) -> Config:
     from izkit.cli import config_from_args
     from izkit.resume import plan_run
 
-    return plan_run(out, config_from_args(args, args.task), resume=True, from_flags=True).config
+    return plan_run(out, cfg := config_from_args(args, args.task), resume=True, flags=cfg.changes()).config
 
 
 def fake_cfg(**kw) -> Config:
@@ -558,8 +558,8 @@ def test_a_resumed_run_keeps_the_number_format_it_began_in(tmp_path):
     (tmp_path / "record.jsonl").write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
     resumed = Run(cfg, tmp_path, resume=True, progress=False, pipeline=make_fake_pipeline())
     assert cfg.dtype is None and resumed.cfg.dtype == "float32"
-    assert with_recorded_dtype(dataclasses.replace(cfg, dtype="bfloat16"), header).dtype == "bfloat16"  # asked wins
-    assert with_recorded_dtype(cfg, {"models": {}}).dtype is None
+    assert with_recorded_dtype({**cfg.to_dict(), "dtype": "bfloat16"}, header)["dtype"] == "bfloat16"  # asked wins
+    assert with_recorded_dtype(cfg.to_dict(), {"models": {}})["dtype"] is None
 
 
 def test_a_run_another_process_is_writing_is_refused_and_left_untouched(tmp_path):
@@ -654,11 +654,11 @@ def test_resuming_a_folder_that_is_not_there_leaves_no_folder_behind(tmp_path):
     """``izkit run --resume DIR`` of a DIR that does not exist fails naming it, and does not create DIR (a folder with
     only a lock file in it would look like a run); a folder that was there stays."""
     with pytest.raises(RecordError):
-        Run(fake_cfg(), tmp_path / "nowhere", resume=True, from_flags=True, progress=False,
+        Run(fake_cfg(), tmp_path / "nowhere", resume=True, flags={}, progress=False,
             pipeline=make_fake_pipeline())
     assert not (tmp_path / "nowhere").exists()
     (tmp_path / "there").mkdir()
     with pytest.raises(RecordError):
-        Run(fake_cfg(), tmp_path / "there", resume=True, from_flags=True, progress=False,
+        Run(fake_cfg(), tmp_path / "there", resume=True, flags={}, progress=False,
             pipeline=make_fake_pipeline())
     assert (tmp_path / "there").is_dir()

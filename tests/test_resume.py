@@ -15,7 +15,7 @@ from izkit.resume import (RESUME_MAY_CHANGE, check_resumable, check_same_config,
 def resumed_with_flags(out, task: str, asked: Config) -> Config:
     """The config ``izkit run --task TASK --resume OUT`` goes on with, for flags that make ``asked``."""
     assert asked.task == task
-    return plan_run(out, asked, resume=True, from_flags=True).config
+    return plan_run(out, asked, resume=True, flags=asked.changes()).config
 
 
 def header(cfg: Config, generator: str | None = "gemma-3-270m", dtype: str = "float32") -> dict:
@@ -76,7 +76,7 @@ def test_a_record_is_read_back_in_its_number_format_and_without_later_settings()
     h["config"]["a_later_setting"] = True
     back = settings_of(h)
     assert back == dataclasses.replace(cfg, dtype="bfloat16")
-    assert with_recorded_dtype(dataclasses.replace(cfg, dtype="float32"), h).dtype == "float32"  # asked wins
+    assert with_recorded_dtype({**cfg.to_dict(), "dtype": "float32"}, h)["dtype"] == "float32"  # asked wins
     assert settings_of({"config": cfg.to_dict(), "models": {"generator": "fake"}}) == cfg  # fakes name no dtype
 
 
@@ -152,11 +152,11 @@ def test_the_one_rule_by_what_the_record_holds(tmp_path, state, action):
         assert plan_run(tmp_path, cfg, resume=False).action == "start"  # nothing recorded: nothing overwritten
         if state != "absent":  # izkit run --resume has no config without a record
             with pytest.raises(RecordError, match="no run recorded there"):
-                plan_run(tmp_path, Config(task="antonyms"), resume=True, from_flags=True)
+                plan_run(tmp_path, Config(task="antonyms"), resume=True, flags={})
     else:
         with pytest.raises(RecordError, match="already exists; resume it with --resume"):
             plan_run(tmp_path, cfg, resume=False)
-        assert plan_run(tmp_path, Config(task="antonyms"), resume=True, from_flags=True).config == cfg
+        assert plan_run(tmp_path, Config(task="antonyms"), resume=True, flags={}).config == cfg
         with pytest.raises(RecordError, match="made with seed=0, but the run asks for seed=1"):
             plan_run(tmp_path, dataclasses.replace(cfg, seed=1), resume=True)
     after = (tmp_path / "record.jsonl").read_bytes() if state != "absent" else None
