@@ -1,4 +1,5 @@
-"""What every notebook explorer is made of: the :class:`Explorer` handle, sliders, PNG figures, busy buttons, errors.
+"""What every notebook explorer is made of: the :class:`Explorer` handle, sliders, PNG figures, busy buttons, errors,
+and :func:`redraw_on`, which recomputes an explorer's state and redraws its figure whenever one of its widgets moves.
 
 An explorer is a few ipywidgets around one matplotlib Figure. The figure is drawn with the object-oriented API and
 shown as PNG in an ``Image`` widget, so it works with the inline backend and needs no ``ipympl``. Sliders use
@@ -10,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,3 +88,23 @@ def errors_to(output: W.Output) -> Iterator[None]:
             yield
     except Exception:  # noqa: BLE001 - whatever the model raised, show it under the explorer
         output.append_stderr(traceback.format_exc())
+
+
+def redraw_on(widgets: Iterable[W.Widget], output: W.Output, compute: Callable[[], None], draw: Callable[[], None],
+              held: Callable[[], bool] = lambda: False) -> Callable[[], None]:
+    """Compute the state (and its readout) and draw the figure now, then again each time one of ``widgets`` changes
+    value, an error there shown in ``output`` (:func:`errors_to`). Returns that update, for a button that moves several
+    widgets at once: while ``held()`` is true a change does nothing, so the button calls the update once, after."""
+
+    def update(_: object = None) -> None:
+        if held():
+            return
+        with errors_to(output):
+            compute()
+            draw()
+
+    for widget in widgets:
+        widget.observe(update, names="value")
+    compute()
+    draw()
+    return update

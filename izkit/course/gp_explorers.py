@@ -21,7 +21,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from izkit.acquisition import expected_improvement, log_expected_improvement
-from izkit.course.explorer import Explorer, log_slider, png, slider
+from izkit.course.explorer import Explorer, log_slider, png, redraw_on, slider
 from izkit.gp import GaussianProcess, GPConfig
 from izkit.kernels import DTYPE, InstructionCoupledKernel, Matern52, PrecomputedSimilarity, matern52
 
@@ -134,12 +134,8 @@ def kernel_explorer(x: np.ndarray | None = None, y: np.ndarray | None = None, *,
         image.value = png(fig)
         state["n_redraws"] += 1
 
-    def on_change(_: dict[str, Any]) -> None:
-        if state["holding"]:  # "Fit" is moving all three sliders: redraw once, after the last
-            return
-        with output:
-            compute()
-            draw()
+    # "Fit" moves all three sliders: held meanwhile, so the figure is redrawn once, after the last
+    update = redraw_on([w[k] for k in HYPERPARAMETERS], output, compute, draw, held=lambda: state["holding"])
 
     def on_fit(_: W.Button) -> None:
         state["holding"] = True
@@ -148,13 +144,9 @@ def kernel_explorer(x: np.ndarray | None = None, y: np.ndarray | None = None, *,
                 w[k].value = fit[k]
         finally:
             state["holding"] = False
-        on_change({})
+        update()
 
-    for k in HYPERPARAMETERS:
-        w[k].observe(on_change, names="value")
     w["fit"].on_click(on_fit)
-    compute()
-    draw()
     sliders = W.VBox([w[k] for k in HYPERPARAMETERS])
     ui = W.VBox([W.HBox([sliders, w["fit"]]), w["readout"], image, output])
     return Explorer(w, state, fig, image, output, ui, draw)
@@ -225,15 +217,7 @@ def ei_explorer(x: np.ndarray | None = None, y: np.ndarray | None = None, *, gri
         image.value = png(fig)
         state["n_redraws"] += 1
 
-    def on_change(_: dict[str, Any]) -> None:
-        with output:
-            compute()
-            draw()
-
-    for k in ("best", "xi", "log"):
-        w[k].observe(on_change, names="value")
-    compute()
-    draw()
+    redraw_on([w[k] for k in ("best", "xi", "log")], output, compute, draw)
     ui = W.VBox([W.HBox([W.VBox([w["best"], w["xi"]]), w["log"]]), w["readout"], image, output])
     return Explorer(w, state, fig, image, output, ui, draw)
 
@@ -381,15 +365,7 @@ def eq9_explorer(z: np.ndarray | None = None, scores: np.ndarray | None = None, 
         image.value = png(fig)
         state["n_redraws"] += 1
 
-    def on_change(_: dict[str, Any]) -> None:
-        with output:
-            compute()
-            draw()
-
-    for k in (*EQ9_SLIDERS, "plain"):
-        w[k].observe(on_change, names="value")
-    compute()
-    draw()
+    redraw_on([w[k] for k in (*EQ9_SLIDERS, "plain")], output, compute, draw)
     ui = W.VBox([W.HBox([W.VBox([w[k] for k in EQ9_SLIDERS]), w["plain"]]), w["readout"], image, output])
     ui.add_class("izkit-eq9-explorer")
     return Explorer(w, state, fig, image, output, ui, draw)

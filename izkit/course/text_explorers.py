@@ -27,7 +27,7 @@ import torch
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from izkit.course.explorer import SLIDER_LAYOUT, SLIDER_STYLE, Explorer, errors_to, png
+from izkit.course.explorer import SLIDER_LAYOUT, SLIDER_STYLE, Explorer, errors_to, png, redraw_on
 
 WALK_CSS = "izkit-walk-explorer"
 BOX_CSS = "izkit-instruction-box"
@@ -132,14 +132,7 @@ def walk_explorer(generator: Any, exemplars: Sequence[Any], z0: Any, z1: Any, st
         image.value = png(fig)
         state["n_redraws"] += 1
 
-    def on_change(_: dict[str, Any]) -> None:
-        with errors_to(output):
-            compute()
-            draw()
-
-    w["t"].observe(on_change, names="value")
-    compute()
-    draw()
+    redraw_on([w["t"]], output, compute, draw)
     ui = W.VBox([w["t"], w["readout"], image, output])
     ui.add_class(WALK_CSS)
     return Explorer(w, state, fig, image, output, ui, draw)

@@ -22,7 +22,7 @@ import ipywidgets as W
 import numpy as np
 from matplotlib.figure import Figure
 
-from izkit.course.explorer import SLIDER_LAYOUT, SLIDER_STYLE, Explorer, errors_to, png
+from izkit.course.explorer import SLIDER_LAYOUT, SLIDER_STYLE, Explorer, png, redraw_on
 from izkit.replay import Replay
 from izkit.methods import SEARCHES  # the methods that write many candidates
 from izkit.selection import Rung, answers, halving_rungs, most_candidates, successive_halving
@@ -214,15 +214,7 @@ def halving_explorer(pool: np.ndarray, *, reps: int = 40, seed: int = 0, budgets
         image.value = png(fig)
         state["n_redraws"] += 1
 
-    def on_change(_: dict[str, Any]) -> None:
-        with errors_to(output):
-            compute()
-            draw()
-
-    for k in ("first", "eta", "top", "budget"):
-        w[k].observe(on_change, names="value")
-    compute()
-    draw()
+    redraw_on([w[k] for k in ("first", "eta", "top", "budget")], output, compute, draw)
     ui = W.VBox([w["first"], w["eta"], w["top"], w["budget"], w["readout"], image, output])
     ui.add_class("izkit-halving-explorer")  # how the browser test finds it
     return Explorer(w, state, fig, image, output, ui, draw)

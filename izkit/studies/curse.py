@@ -17,7 +17,7 @@ import ipywidgets as W
 import numpy as np
 from matplotlib.figure import Figure
 
-from izkit.course.explorer import SLIDER_LAYOUT, SLIDER_STYLE, Explorer, errors_to, png
+from izkit.course.explorer import SLIDER_LAYOUT, SLIDER_STYLE, Explorer, png, redraw_on
 
 
 def curse_simulation(ns: Sequence[int], ms: Sequence[int], reps: int, lo: float = 0.3, hi: float = 0.7,
@@ -127,15 +127,7 @@ def curse_explorer(n: int = 150, m: int = 20, *, reps: int = 2000, lo: float = 0
         image.value = png(fig)
         state["n_redraws"] += 1
 
-    def on_change(_: dict[str, Any]) -> None:
-        with errors_to(output):
-            compute()
-            draw()
-
-    for k in ("n", "m"):
-        w[k].observe(on_change, names="value")
-    compute()
-    draw()
+    redraw_on([w["n"], w["m"]], output, compute, draw)
     ui = W.VBox([w["n"], w["m"], w["readout"], image, output])
     ui.add_class("izkit-curse-explorer")
     return Explorer(w, state, fig, image, output, ui, draw)
