@@ -208,7 +208,8 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
                    help=f"local: a model in this process; openai: any OpenAI-compatible endpoint (default "
                         f"{Config.blackbox})")
     p.add_argument("--blackbox-model", default=None,
-                   help="local: a model folder or id (default: the generator's model); openai: the model name")
+                   help="local: a model folder or id (default: the generator's model, or the default model for an "
+                        "optional generator such as qwen2.5-coder-1.5b-instruct); openai: the model name")
     p.add_argument("--base-url", default=None, help="the OpenAI-compatible endpoint (default: OpenAI itself)")
     p.add_argument("--api", choices=named("api"), default=None,
                    help=f"the OpenAI-compatible black box's API: chat (/v1/chat/completions) or completions "

@@ -74,6 +74,17 @@ def default_model() -> str:
     return spec.name
 
 
+def blackbox_default(generator: str | None, default: str | None = None) -> str | None:
+    """The local black box's model when none is named: the generator's (one copy serves both roles), unless the
+    generator is an optional embedded model (``izkit prepare NAME``), when the default model answers, so a larger
+    generator's instructions are scored by the same judge as the default's (``default``: the name the default stands
+    for, e.g. in an old record; else :func:`default_model`)."""
+    spec = lookup(generator) if generator is not None else None
+    if spec is not None and spec.optional:
+        return default or default_model()
+    return generator
+
+
 def embedded_model(name: str | None = None) -> EmbeddedModel:
     """The table entry for an embedded model's short name (any case); None means :func:`default_model`."""
     return find(default_model() if name is None else str(name))

@@ -39,10 +39,11 @@ class Pipeline:
     @classmethod
     def from_config(cls, cfg: Config, splits: Splits | None = None, metric: str | None = None,
                     objective: str | None = None) -> Pipeline:
-        """Load the config's generator and black box (one model copy when both roles name the same model)."""
+        """Load the config's generator and black box (one model copy when both roles name the same model; an unnamed
+        black box is izkit.models.blackbox_default's)."""
         from izkit.blackbox import LocalBlackBox, OpenAIBlackBox
         from izkit.generator import RandomProjection, SoftPromptGenerator
-        from izkit.models import load_causal_lm
+        from izkit.models import blackbox_default, load_causal_lm
 
         if splits is None or metric is None:
             task = load_task(cfg.task, root=cfg.root)
@@ -69,9 +70,9 @@ class Pipeline:
                                "generator's model, so the whole of %s is loaded here; pass --blackbox openai (or "
                                "--blackbox-model) to keep it off this machine", cfg.generator_url,
                                cfg.generator or "the default model")
-            bb_model, bb_tok = ((model, tokenizer) if cfg.blackbox_model in (None, cfg.generator) and remote is None
-                                else load_causal_lm(cfg.blackbox_model or cfg.generator, device=cfg.device,
-                                                    dtype=cfg.dtype))
+            judge = cfg.blackbox_model or blackbox_default(cfg.generator)  # None: the default model
+            bb_model, bb_tok = ((model, tokenizer) if judge == cfg.generator and remote is None
+                                else load_causal_lm(judge, device=cfg.device, dtype=cfg.dtype))
             blackbox = LocalBlackBox(bb_model, bb_tok, objective=objective, cache=cfg.answer_cache)
         else:
             blackbox = OpenAIBlackBox(cfg.blackbox_model, base_url=cfg.base_url, api=cfg.api, objective=objective,

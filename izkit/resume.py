@@ -96,7 +96,9 @@ def with_model_names(config: dict[str, Any], default: str | None) -> dict[str, A
     if out.get("generator") is None and default is not None:
         out["generator"] = default
     if out.get("blackbox", "local") == "local" and out.get("blackbox_model") is None:
-        out["blackbox_model"] = out.get("generator")
+        from izkit.models import blackbox_default
+
+        out["blackbox_model"] = blackbox_default(out.get("generator"), default)
     return out
 
 

@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import torch
 
 from izkit import fetch, models
 from izkit.cli import main
@@ -229,3 +230,37 @@ def test_the_installed_parts_match_their_pins_and_name_the_model():
     assert head["general.name"] == "Qwen2.5 Coder 1.5B Instruct GGUF" and head["general.architecture"] == "qwen2"
     assert head["general.file_type"] == 15 and "general.license" not in head  # Q4_K_M; no licence in the file
     assert "<|im_start|>" in head["tokenizer.chat_template"]
+
+
+def test_an_optional_generator_is_judged_by_the_default_black_box(monkeypatch):
+    """``--generator qwen2.5-coder-1.5b-instruct`` keeps the default model as the black box (the hand-written scores
+    stay comparable); any other generator still serves as its own black box, and a named black box wins."""
+    import izkit.models as models
+    from izkit.config import Config
+    from izkit.pipeline import Pipeline
+    from izkit.resume import with_model_names
+
+    assert models.blackbox_default(QWEN_1_5B.name) == models.default_model()
+    assert models.blackbox_default("gemma-3-270m") == "gemma-3-270m" and models.blackbox_default(None) is None
+    loaded = []
+
+    def fake_load(name=None, device=None, dtype=None):
+        loaded.append(name)
+        model = torch.nn.Module()
+        model.get_input_embeddings = lambda: torch.nn.Embedding(10, 8)
+        model.izkit_info = models.ModelInfo(name=str(name), source="fake", device="cpu", dtype="float32")
+        return model, object()
+
+    monkeypatch.setattr(models, "load_causal_lm", fake_load)
+    monkeypatch.setattr("izkit.generator.SoftPromptGenerator", lambda *a, **k: object())
+    monkeypatch.setattr("izkit.blackbox.LocalBlackBox", lambda model, *a, **k: type("B", (), {"model_id": "b"})())
+    monkeypatch.setattr("izkit.generator.RandomProjection.for_model", classmethod(lambda cls, *a, **k: object()))
+    for generator, blackbox, judges in ((QWEN_1_5B.name, None, [QWEN_1_5B.name, models.default_model()]),
+                                        ("gemma-3-270m", None, ["gemma-3-270m"]),
+                                        (QWEN_1_5B.name, QWEN_1_5B.name, [QWEN_1_5B.name])):
+        loaded.clear()
+        Pipeline.from_config(Config.quick("antonyms", generator=generator, blackbox_model=blackbox, device="cpu",
+                                          answer_cache=None))
+        assert loaded == judges, (generator, blackbox, loaded)
+    named = with_model_names(Config.quick("antonyms", generator=QWEN_1_5B.name).to_dict(), None)
+    assert named["blackbox_model"] == models.default_model()  # what a resumed record is compared by

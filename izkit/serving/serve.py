@@ -99,11 +99,11 @@ def _shadow_with_chat_template(folder: Path) -> Path:
 def resolve_model_folder(model: str | os.PathLike | None) -> Path:
     """The folder to serve: the default embedded model's for None, an embedded model's for its short name (e.g.
     "gemma-3-270m"), else a local transformers folder (with config.json)."""
-    from izkit.models import EMBEDDED_MODELS, embedded_model_dir
+    from izkit.models import EMBEDDED_MODELS, embedded_model_dir, lookup
 
     if model is None:
         return embedded_model_dir()
-    if str(model).lower() in EMBEDDED_MODELS:
+    if lookup(str(model)) is not None:  # the default set, or an optional model (fetched by izkit prepare NAME)
         return embedded_model_dir(str(model))
     folder = Path(model).expanduser()
     if not folder.is_dir():
