@@ -12,7 +12,13 @@ by these rules, in this order:
 4. keep the first sentence (a '.', '!' or '?' followed by a space; "e.g." and initials such as "J." end none);
 5. cut where the text starts to loop, repeating its last words for at least :data:`REPEAT_NGRAM` words; a loop that
    leaves fewer than :data:`MIN_LOOP_WORDS` words is no instruction (:data:`EMPTY_PLACEHOLDER`);
-6. strip quotes, spaces and a trailing ',', ';' or ':'.
+6. strip quotes, spaces and a trailing ',', ';' or ':';
+7. after a prompt that ends in a request rather than a cue (its last words a whole sentence, e.g. izkit.prompts'
+   ``sentence``), the answer is read as one: a leading clause restating the request ("To turn each input into its
+   output, you need to ...") is dropped, and an answer that only announces what follows ("follow these steps", "use
+   the following instruction:"), a bare label or list number ("Input:", "1."), or one whose every word is the
+   request's own ("Turn each input above into its output.", "No code, no explanation.") is no instruction
+   (:data:`EMPTY_PLACEHOLDER`).
 
 The cleaner never returns an empty string: where nothing is left the raw text squashed to one line is kept, and a
 blank continuation gives :data:`EMPTY_PLACEHOLDER`, each with a warning.
@@ -52,6 +58,11 @@ def clean_instruction(raw: str, lead: str = DEFAULT_LEAD) -> str:
         if pos >= 0:
             text = text[:pos].strip()
     text = _first_sentence(text)
+    if _is_request(lead):
+        text = _answer(text, lead)
+        if not text:
+            logger.debug("the answer %r restates or announces, and states no instruction", raw)
+            return EMPTY_PLACEHOLDER
     loop = _repeat_start(text)
     if loop is not None:
         text = text[:loop]
@@ -131,6 +142,32 @@ def _after_lead(raw: str, lead: str) -> str:
         bare = text.lstrip(_QUOTES).lstrip()
         if bare.lower().startswith(lead.lower()):
             text = bare[len(lead) :].lstrip()
+    return text
+
+
+_RESTATED = re.compile(r"^to\s[^,]{1,80},\s*you\s+(?:(?:need|have)\s+to\s+|must\s+|should\s+|can\s+|simply\s+|"
+                       r"just\s+)*", re.IGNORECASE)  # "To turn each input into its output, you need to "
+_ANNOUNCES = re.compile(r"(?:\bthese steps|\bthe following\b.*|\bas follows|:)\s*$", re.IGNORECASE)
+_LABEL = re.compile(r"(?:\w+:|\d+[.)]?)", re.IGNORECASE)  # "Input:", "1."
+
+
+def _is_request(lead: str) -> bool:
+    """Whether a prompt's last words are a request (a whole sentence) rather than a cue the model completes."""
+    return lead.rstrip().endswith((".", "!"))
+
+
+def _words(text: str) -> set[str]:
+    """Lower-case words without edge punctuation or a plural 's' (so "turns" and "turn" are one word)."""
+    return {w.lower().strip(_WORD_EDGES).removesuffix("s") for w in text.split()} - {""}
+
+
+def _answer(text: str, request: str) -> str:
+    """Rule 7: the instruction an answer to ``request`` states, or "" when it states none."""
+    text = _RESTATED.sub("", text.strip(), count=1)
+    text = text[:1].upper() + text[1:]
+    bare = text.strip().strip(_QUOTES).strip()
+    if not bare or _LABEL.fullmatch(bare) or _ANNOUNCES.search(bare.rstrip(".")) or _words(bare) <= _words(request):
+        return ""
     return text
 
 

@@ -7,7 +7,8 @@ words are the cue the model continues (and may echo, which the cleaner drops: ``
     plain     the paper's completion prompt, ``{demos}`` then "The instruction was to"
     chat      the authors' framing for a chat model: the same question as one user turn of the chat template
     sentence  izkit's, for instruct models: one user turn asking for one plain-English imperative sentence, no code
-              and no explanation (a code model answers "The instruction was to?" with a function)
+              and no explanation (a code model answers "The instruction was to?" with a function); its answers are
+              read by the cleaner's rule 7 (izkit.cleaner: a restated request dropped, a parroted one discarded)
 
 APE-style always samples from APE's own forward template (Zhou et al., 2023), wrapped in the chat turns when the
 generator's prompt is a chat one.

@@ -126,3 +126,28 @@ def test_the_lead_is_the_templates_last_words_and_only_it_is_dropped():
     assert clean_instruction(" The rule is: add one.", "The rule is:") == "add one."
     assert clean_instruction(" The rule is: add one.") == "The rule is: add one."  # another lead is not dropped
     assert instruction_complete(" The rule is: add one. ", "The rule is:")
+
+
+@pytest.mark.parametrize("raw, kept", [
+    ("To transform each input above into its output, you need to add the two numbers together.",
+     "Add the two numbers together."),
+    ("To turn each input into its output, you simply replace each word with its plural.",
+     "Replace each word with its plural."),
+    ("Write a function that takes two integers and returns their sum.",
+     "Write a function that takes two integers and returns their sum."),
+    ("Translate each input above into French.", "Translate each input above into French."),
+    ("Turn each input above into its output.", EMPTY_PLACEHOLDER),  # the request's own words
+    ("No code, no explanation.", EMPTY_PLACEHOLDER),
+    ("To convert each input above into its output, you need to follow these steps:\n\n1. Split", EMPTY_PLACEHOLDER),
+    ("To turn each input into its output, you can use the following instruction:\n\n", EMPTY_PLACEHOLDER),
+    ("Input:", EMPTY_PLACEHOLDER),
+    ("1. Convert", EMPTY_PLACEHOLDER),
+])
+def test_an_answer_to_the_sentence_prompts_request_is_read_as_an_answer(raw, kept):
+    """Rule 7: after a prompt ending in a request (izkit.prompts' sentence), a restated request is dropped and an
+    answer that restates, announces or echoes states no instruction; the paper's cue prompt keeps its rules."""
+    from izkit.prompts import INSTRUCTZERO_TEMPLATE, SENTENCE_TEMPLATE
+
+    assert clean_instruction(raw, lead_of(SENTENCE_TEMPLATE)) == kept
+    cue = clean_instruction(raw, lead_of(INSTRUCTZERO_TEMPLATE))
+    assert cue != EMPTY_PLACEHOLDER and not (kept != raw.strip() and cue == kept)  # rule 7 is the request's alone
