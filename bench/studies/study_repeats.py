@@ -7,6 +7,12 @@ instruction scored in an earlier round (the generator's reachable set saturating
 drawn earlier in the same round. Uniform draws its soft prompts at random, so its rate is what saturation alone costs;
 a BO's excess over it is what its batch's concentration costs.
 
+A second table asks whether a repeat could be told before decoding, from the run's own soft prompts: for every
+candidate drawn after round 0 (those kept, read from the eval lines, and the preimages), the distance to the nearest
+soft prompt drawn in an earlier round of the same method, and whether the candidate wrote that neighbour's
+instruction or any instruction scored before. If repeats sat close to known soft prompts, keeping EI's batch a radius
+away from them (preimages as exclusions) would skip them.
+
     python -m bench.studies.study_repeats                 # both budgets of bench/data/study-answers
     python -m bench.studies.study_repeats --answers 3000
 
@@ -18,6 +24,8 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+
+import numpy as np
 
 from bench.common.report import emit
 from izkit.methods import SEARCHES, label
@@ -43,6 +51,59 @@ def tally(record: str) -> dict[str, collections.Counter]:
     return out
 
 
+RADII = (0.05, 0.1, 0.2, 0.5)  # Euclidean, in the soft prompts' box [-1, 1]^d (d = 10: its diagonal is 6.3)
+
+
+def neighbours(record: str) -> dict[str, list[tuple[float, bool, bool]]]:
+    """Per BO or random search: (distance to the nearest earlier round's soft prompt, wrote that one's instruction,
+    wrote an instruction scored in an earlier round) for every candidate drawn after round 0."""
+    lines = [json.loads(line) for line in open(record)]
+    kept: dict[tuple[str, int], list[tuple[list[float], str]]] = collections.defaultdict(list)
+    for e in lines:
+        if e.get("kind") == "eval" and e.get("z") is not None:
+            kept[e["method"], e["round"]].append((e["z"], e["instruction"]))
+    out: dict[str, list[tuple[float, bool, bool]]] = collections.defaultdict(list)
+    known: dict[str, list[tuple[list[float], str]]] = collections.defaultdict(list)
+    scored: dict[str, set[str]] = collections.defaultdict(set)
+    for line in lines:
+        if line.get("kind") != "proposal" or line["method"] not in SEARCHES:
+            continue
+        m, pre = line["method"], line.get("preimages") or {}
+        drawn = kept[m, line["round"]] + list(zip(pre.get("z", []), pre.get("instructions", [])))
+        if known[m] and line["round"] > 0:
+            Z = np.asarray([z for z, _ in known[m]])  # (k, d)
+            for z, text in drawn:
+                dist = np.linalg.norm(Z - np.asarray(z), axis=1)  # (k,)
+                j = int(dist.argmin())
+                out[m].append((float(dist[j]), known[m][j][1] == text, text in scored[m]))
+        known[m] += drawn
+        scored[m] |= set(line["instructions"])
+    return out
+
+
+def neighbour_lines(records: list[str], answers: str) -> list[str]:
+    """The second table (module docstring) over ``records``."""
+    pooled: dict[str, list[tuple[float, bool, bool]]] = collections.defaultdict(list)
+    for r in records:
+        for m, rows in neighbours(r).items():
+            pooled[m] += rows
+    lines = [f"### {answers} answers: could a repeat be told from the nearest earlier soft prompt?", "",
+             "| method | draws after round 0 | repeats of an earlier round | median distance to the nearest |"
+             + "".join(f" within {r}: share / writes its instruction / repeats / of all repeats |" for r in RADII),
+             "|---|---|---|---|" + "---|" * len(RADII)]
+    for m in SEARCHES:
+        if m not in pooled:
+            continue
+        a = np.asarray(pooled[m], dtype=float)  # (n, 3)
+        row = f"| {label(m)} | {len(a):,} | {a[:, 2].mean():.2f} | {np.median(a[:, 0]):.2f} |"
+        for r in RADII:
+            w = a[:, 0] < r
+            row += (f" {w.mean():.2f} / {a[w, 1].mean():.2f} / {a[w, 2].mean():.2f} / "
+                    f"{a[w, 2].sum() / max(a[:, 2].sum(), 1):.2f} |" if w.any() else " 0.00 / - / - / 0.00 |")
+        lines.append(row)
+    return lines + [""]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--answers", default="1000,3000", help="which budgets of the answers study")
@@ -66,6 +127,7 @@ def main() -> int:
             lines.append(f"| {label(m)} | {c['rounds']} | {c['drawn']:,} | {c['new']:,} | {c['drawn'] / c['new']:.2f} "
                          f"| {c['earlier']:,} | {c['same round']:,} | {other:,} |")
         lines.append("")
+        lines += neighbour_lines(records, answers)
     emit("\n".join(lines), "study_repeats")
     return 0
 
