@@ -59,3 +59,28 @@ def test_every_generator_prompt_choice_has_a_template_and_the_sentence_prompt_is
     assert PROMPTS["sentence"] == (SENTENCE_TEMPLATE, True) and "{demos}" in SENTENCE_TEMPLATE
     assert "no code" in SENTENCE_TEMPLATE and lead_of(SENTENCE_TEMPLATE).startswith("Write the instruction")
     assert PROMPTS["plain"][1] is False and PROMPTS["chat"][1] is True
+
+
+def test_the_archived_ceilings_read_back_with_their_generator_and_prompt_and_draw(tmp_path):
+    """bench_ceiling's archive (key generator|prompt|pool|task|seed) reads back as Ceilings; the figure draws one bar
+    per pool and one for the hand-written instruction per task, for the generator and prompt asked for."""
+    import dataclasses
+    import json
+
+    from izkit.studies.ceiling import Ceiling, archived_ceilings, ceiling_figure
+
+    def one(task, pool, judged):
+        return dataclasses.asdict(Ceiling(task, pool, 10, ["a"], 0, "a", 2, 1.0, 3, judged, "ref", 0.5))
+
+    store = {"g|plain|soft|t1|0": one("t1", "soft", 0.25), "g|plain|sampled|t1|0": one("t1", "sampled", 0.75),
+             "g|plain|soft|t2|0": one("t2", "soft", 1.0), "h|sentence|soft|t1|0": one("t1", "soft", 0.0)}
+    path = tmp_path / "ceiling.json"
+    path.write_text(json.dumps(store))
+    back = archived_ceilings(path)
+    assert [(c.generator, c.prompt, c.pool, c.task, c.judged) for c in back] == [
+        ("g", "plain", "soft", "t1", 0.25), ("g", "plain", "sampled", "t1", 0.75), ("g", "plain", "soft", "t2", 1.0),
+        ("h", "sentence", "soft", "t1", 0.0)]
+    fig = ceiling_figure(back, "g", "plain")
+    widths = sorted(round(p.get_width(), 2) for p in fig.axes[0].patches if not np.isnan(p.get_width()))
+    assert widths == [0.25, 0.5, 0.5, 0.75, 1.0]  # t2 has no sampled pool: its bar is missing, not zero
+    assert "g" in fig.axes[0].get_title() and "plain" in fig.axes[0].get_title()

@@ -11,14 +11,17 @@ off a pool drawn without any search, then picked the way a careful search would 
 
 The spare induce examples are those a run's splits leave out (neither exemplars nor dev, ``Task.spare_induce``), so
 the pick is honest about the winner's curse and the test split is never read. :func:`ceiling` returns the numbers of
-one (task, generator, prompt, pool); ``bench/studies/bench_ceiling.py`` tabulates them over tasks, and notebook 9
-reads the archived table.
+one (task, generator, prompt, pool); ``bench/studies/bench_ceiling.py`` tabulates them over tasks into
+``bench/data/ceiling.json``, which :func:`archived_ceilings` reads back and :func:`ceiling_figure` draws (notebook 9).
 """
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,6 +32,7 @@ from izkit.generator import Sampling
 from izkit.tasks import load_task
 
 POOLS = ("soft", "sampled")  # N greedy soft-prompted instructions, or N samples of APE's template
+ARCHIVE = "ceiling.json"  # in bench/data/: "generator|prompt|pool|task|seed" -> a Ceiling's fields
 
 
 @dataclass
@@ -49,6 +53,8 @@ class Ceiling:
     reference_judged: float = float("nan")  # on the same judge examples
     seconds_per_candidate: float = float("nan")
     screen: list[float] = field(default_factory=list)  # every distinct instruction's mean on the pick examples
+    generator: str = ""  # the generator's name and prompt (izkit.prompts), as the archive's key names them
+    prompt: str = ""
 
     @property
     def gap(self) -> float:
@@ -107,3 +113,47 @@ def ceiling(cfg: Config, pool: str = "soft", n: int = 100, pick_on: int = 20, ju
     return Ceiling(task.name, pool, len(drawn), distinct, sum(c == EMPTY_PLACEHOLDER for c in drawn),
                    distinct[best] if best >= 0 else "", pick_on, float(screen[best]) if best >= 0 else float("nan"),
                    judge_on, judged, ref, ref_judged, per, screen.tolist())
+
+
+def archived_ceilings(path: str | Path | None = None) -> list[Ceiling]:
+    """Every ceiling ``bench/studies/bench_ceiling.py`` archived (``path``, default ``bench/data/ceiling.json`` found
+    as the archived studies are: izkit.studies.study.archived_study), in the archive's order."""
+    from izkit.studies.study import archived_study
+
+    store = json.loads(Path(path or archived_study(ARCHIVE)).read_text())
+    names = {f.name for f in fields(Ceiling)}
+    out = []
+    for key, value in store.items():
+        generator, prompt, *_ = key.split("|")
+        out.append(Ceiling(**{k: v for k, v in value.items() if k in names - {"generator", "prompt"}},
+                           generator=generator, prompt=prompt))
+    return out
+
+
+def ceiling_figure(ceilings: Sequence[Ceiling], generator: str | None = None, prompt: str | None = None) -> Any:
+    """Per task, each pool's ceiling against the hand-written instruction on the same judge examples, for one
+    generator and prompt (default: the first archived): what a search with that generator could at best keep."""
+    import matplotlib.pyplot as plt
+
+    generator = generator or ceilings[0].generator
+    prompt = prompt or next(c.prompt for c in ceilings if c.generator == generator)
+    mine = [c for c in ceilings if (c.generator, c.prompt) == (generator, prompt)]
+    tasks = list(dict.fromkeys(c.task for c in mine))
+    pools = [p for p in POOLS if any(c.pool == p for c in mine)]
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(tasks) + 1.6))
+    height = 0.8 / (len(pools) + 1)
+    for k, pool in enumerate(pools):
+        got = {c.task: c.judged for c in mine if c.pool == pool}
+        ax.barh([i + k * height for i in range(len(tasks))], [got.get(t, np.nan) for t in tasks], height,
+                label=f"ceiling: {'soft prompts' if pool == 'soft' else 'APE-style samples'}")
+    ref = {c.task: c.reference_judged for c in mine}
+    ax.barh([i + len(pools) * height for i in range(len(tasks))], [ref[t] for t in tasks], height, color="0.55",
+            label="hand-written instruction")
+    ax.set_yticks([i + height * len(pools) / 2 for i in range(len(tasks))], tasks)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(f"accuracy on {mine[0].judge_on} spare induce examples (the pick made on {mine[0].pick_on} others)")
+    ax.set_title(f"What {generator} can write ({prompt} prompt, {mine[0].drawn} candidates a pool)", pad=24)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(pools) + 1, fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig

@@ -1,4 +1,4 @@
-"""A study's runs and their paired statistics: does InstructZero beat random search at the same budget?
+"""A study's runs and their paired statistics: does InstructZero beat random search at the same spend?
 
 A study is many (task, seed) runs of ``izkit compare``, one ``<task>-seed<k>/record.jsonl`` each, in one folder or
 several (a live folder and its archive). This module finds the finished ones (:func:`finished_runs`), keeps them
@@ -51,7 +51,8 @@ _REPO_DATA = Path(__file__).resolve().parents[2] / "bench" / "data"  # the clone
 
 def archived_study(name: str = "study") -> Path:
     """The folder of an archived study that ships with the repository: ``bench/data/study`` (150 distinct
-    instructions per method, the paper's allocation) or ``bench/data/study-answers`` (at budgets of answers).
+    instructions per method, the paper's allocation) or ``bench/data/study-answers`` (one folder per number of
+    answers allowed).
 
     Looked for under ``$IZKIT_STUDY`` when it is set; else in the clone izkit runs from, then in the ``bench/data/``
     of the working folder or a folder above it (a notebook in a clone's notebooks/, with izkit installed from a
@@ -63,7 +64,7 @@ def archived_study(name: str = "study") -> Path:
         here = Path.cwd().resolve()
         bases = list(dict.fromkeys([_REPO_DATA, *(p / "bench" / "data" for p in [here, *here.parents])]))
     for base in bases:
-        if (base / name).is_dir():
+        if (base / name).exists():  # a folder of records, or one archived file (ceiling.json)
             return base / name
     where = (f"${STUDY_ENV}={bases[0]}" if os.environ.get(STUDY_ENV) else
              f"izkit's clone ({_REPO_DATA}) or a bench/data/ in {Path.cwd()} or above")
