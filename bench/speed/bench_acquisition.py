@@ -31,7 +31,7 @@ from izkit.studies.study import archived_study
 from bench.common.before import two_call_prediction
 from bench.common.report import emit
 
-DEFAULT = Path("3000") / "antonyms-seed0" / "record.jsonl"  # under the archived study at budgets of answers
+DEFAULT = Path("3000") / "antonyms-seed0" / "record.jsonl"  # under the archived study at 1000 and 3000 answers
 
 
 class NoGeneration:

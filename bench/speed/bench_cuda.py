@@ -10,7 +10,7 @@ write nonsense, so this checks the machinery and the speed, not the quality of i
    differs between the two, so this is reported, not asserted);
 3. speed in bfloat16, CUDA beside this machine's CPU in one run: seconds per candidate for passes of 64 soft prompts
    (each layout) and black-box answers per second (batches of 256);
-4. a whole ``izkit run`` on CUDA (InstructZero with halving and the uniform baseline at a small answer budget), then
+4. a whole ``izkit run`` on CUDA (InstructZero with halving and the uniform baseline with few answers allowed), then
    the same command with ``--resume``, which must find the run finished and change nothing.
 
     python -m bench.speed.bench_cuda --make-folder .gpu/qwen   # here: the default model's config and tokenizer

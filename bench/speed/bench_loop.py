@@ -71,7 +71,7 @@ def main() -> None:
     ap.add_argument("--paper", action="store_true", help="the paper's allocation (Config.as_paper), not halving")
     ap.add_argument("--before", action="store_true", help="also the fast run as it was before 2026-12-06")
     args = ap.parse_args()
-    cfg = Config(args.task, seed=args.seed, baselines=(), device="cpu").with_budget(args.budget)
+    cfg = Config(args.task, seed=args.seed, baselines=(), device="cpu").with_instructions(args.budget)
     cfg = cfg.as_paper() if args.paper else cfg
     with tempfile.TemporaryDirectory() as tmp:
         fast_s, fast = one_run(cfg, Path(tmp) / "fast", batched=True)

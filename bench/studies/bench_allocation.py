@@ -2,12 +2,12 @@
 held-out induce examples (issue 24, point 5: the default is chosen here, on dev and spare data only).
 
 bench/studies/bench_selection.py ranks allocations in a simulation (random candidates, coin flips). This bench runs
-the real search (InstructZero by default: the GP, EI and the generator) under each allocation at one budget of black-box
-answers, and judges each run's pick on induce examples that no allocation ever saw:
+the real search (InstructZero by default: the GP, EI and the generator) under each allocation with the same black-box
+answers allowed, and judges each run's pick on induce examples that no allocation ever saw:
 
-- paper: budget / n_dev instructions, each scored on the 20 dev examples, the best kept (`--selection best`);
+- paper: answers / n_dev instructions, each scored on the 20 dev examples, the best kept (`--selection best`);
 - halving F: `--selection halving --halving-first F` (eta 3, last rung on dev plus 80 spare induce examples): as many
-  candidates as the budget allows, each scored on the first F dev examples during the search (the GP is fitted on
+  candidates as the answers allow, each scored on the first F dev examples during the search (the GP is fitted on
   those), the best third promoted to three times more examples, the pick made on 100;
 - `+pre` (`--preimages`: the GP also learns from soft prompts that wrote an instruction already scored, PRESTO),
   `+mixed` (`--sampled 0.5`: half of each round sampled APE-style, a mixed pool), `+last` / `+random`

@@ -1,14 +1,14 @@
 """Successive halving against the paper's allocation, simulated on the study's own instructions (issue 24, dev only).
 
-Which allocation of a budget of answers picks the best instruction? This bench answers it without a model, from the
+Which allocation of the answers allowed picks the best instruction? This bench answers it without a model, from the
 instructions the archived study (bench/data/study) wrote: for each (task, seed) the distinct instructions of its four
 searches, each with its dev accuracy on 20 examples, stand in as the candidates' true accuracies p. A method draws n
 candidates from that pool at random and scores candidate i on example j as a coin flip with probability p_i (the same
 flips for every allocation of one repetition: paired); izkit.studies.allocation.simulate_allocation does it, the simulation
-notebook 9 runs. Allocations at the same budget of answers:
+notebook 9 runs. Allocations with the same answers allowed:
 
-- paper: n = budget / 20 candidates, each on the 20 dev examples, best kept (ties to the first scored);
-- halving (first, eta, top): successive halving (izkit.selection) with as many candidates as the budget allows,
+- paper: n = answers / 20 candidates, each on the 20 dev examples, best kept (ties to the first scored);
+- halving (first, eta, top): successive halving (izkit.selection) with as many candidates as the answers allow,
   `first` examples each, the best 1/eta promoted to eta times more, up to `top` examples (20: dev only; 100: dev plus
   80 spare induce examples).
 
@@ -17,8 +17,8 @@ candidate it drew, and the winner's curse (the pick's estimate minus its truth).
 at random (no BO), and the 'true' p are themselves 20-example estimates, so the pool is more spread than the truth; it
 ranks allocations, it does not predict test accuracy. The test split is never read.
 
-    python -m bench.studies.bench_selection --reps 100            # budgets 3000 and 1000 (about 8 min on one core)
-    python -m bench.studies.bench_selection --reps 20 --budgets 3000   # a first look in under a minute
+    python -m bench.studies.bench_selection --reps 100            # 3000 and 1000 answers (about 8 min on one core)
+    python -m bench.studies.bench_selection --reps 20 --answers 3000   # a first look in under a minute
     python -m bench.studies.bench_selection --paired --reps 100   # examples shared by every candidate (below)
 
 `--paired`: independent coin flips miss what a real run's examples do: every candidate of a rung sees the same
@@ -51,10 +51,10 @@ def pools(runs) -> dict[str, np.ndarray]:
     return {rep.record.path.parent.name: candidate_pool(rep) for rep in runs}
 
 
-def simulate(pool: np.ndarray, budget: int, alloc, reps: int) -> np.ndarray:
+def simulate(pool: np.ndarray, allowed: int, alloc, reps: int) -> np.ndarray:
     """(reps, 3): true p of the pick, best p drawn - that, estimate of the pick - its true p, by
     izkit.studies.allocation.simulate_allocation (independent coin flips, the same flips for every allocation of a rep)."""
-    a = simulate_allocation(pool, alloc, [budget], reps=reps, seed=0)
+    a = simulate_allocation(pool, alloc, [allowed], reps=reps, seed=0)
     truth, best, estimate = a.truth[:, 0], a.best[:, 0], a.estimate[:, 0]
     return np.stack([truth, best - truth, estimate - truth], axis=1)
 
@@ -91,11 +91,11 @@ def fit_rasch(y: np.ndarray, prior_sd: float = 2.0) -> tuple[np.ndarray, np.ndar
     return res.x[:n_i], res.x[n_i:]
 
 
-def simulate_paired(a: np.ndarray, b: np.ndarray, budget: int, alloc, rng: np.random.Generator
+def simulate_paired(a: np.ndarray, b: np.ndarray, allowed: int, alloc, rng: np.random.Generator
                     ) -> tuple[float, float, float]:
     """As :func:`simulate` for one repetition, with the examples shared by every candidate: difficulties drawn from
     the fitted ``b``; the pick is izkit.studies.allocation.allocation_pick's."""
-    n = candidates_for(budget, alloc)
+    n = candidates_for(allowed, alloc)
     n_examples = 20 if alloc is None else max(alloc[2], 20)
     ability = rng.choice(a, size=n, replace=n > len(a))  # (n,)
     diff = rng.choice(b, size=n_examples) + rng.normal(0.0, 0.5, size=n_examples)  # (E,) one set for all
@@ -108,7 +108,7 @@ def simulate_paired(a: np.ndarray, b: np.ndarray, budget: int, alloc, rng: np.ra
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--budgets", default="3000,1000", help="comma-separated budgets of answers")
+    ap.add_argument("--answers", default="3000,1000", help="answers allowed per method, comma-separated")
     ap.add_argument("--reps", type=int, default=100, help="repetitions per (task, seed) pair")
     ap.add_argument("--paired", action="store_true", help="shared examples from a fitted item-response model")
     args = ap.parse_args()
@@ -124,22 +124,22 @@ def main() -> None:
              f"{min(map(len, data.values()))}-{max(map(len, data.values()))}), {args.reps} repetitions each, "
              f"{'examples shared (item-response model)' if args.paired else 'independent coin flips'}; "
              f"`python -m bench.studies.bench_selection {'--paired ' if args.paired else ''}--reps {args.reps} "
-             f"--budgets {args.budgets}`", ""]
-    for budget in (int(b) for b in args.budgets.split(",")):
-        lines += [f"Budget {budget} answers", "",
+             f"--answers {args.answers}`", ""]
+    for allowed in (int(b) for b in args.answers.split(",")):
+        lines += [f"{allowed} answers allowed", "",
                   "| allocation | candidates | true accuracy of the pick | shortfall from best drawn | winner's curse |",
                   "|---|---|---|---|---|"]
         rows = []
-        for name, alloc in tqdm(ALLOCATIONS, desc=f"budget {budget}"):
-            n = candidates_for(budget, alloc)
+        for name, alloc in tqdm(ALLOCATIONS, desc=f"{allowed} answers"):
+            n = candidates_for(allowed, alloc)
             if n < 2:
                 continue
             if args.paired:
                 rng = np.random.default_rng(0)  # the same seed for every allocation
-                res = np.array([simulate_paired(*fits[key], budget, alloc, rng) for key in data
+                res = np.array([simulate_paired(*fits[key], allowed, alloc, rng) for key in data
                                 for _ in range(args.reps)])
             else:
-                res = np.concatenate([simulate(data[key], budget, alloc, args.reps) for key in data])
+                res = np.concatenate([simulate(data[key], allowed, alloc, args.reps) for key in data])
             rows.append((res[:, 0].mean(), f"| {name} | {n} | {res[:, 0].mean():.3f} | {res[:, 1].mean():.3f} | "
                                            f"{res[:, 2].mean():+.3f} |"))
         lines += [r for _, r in sorted(rows, key=lambda t: -t[0])] + [""]

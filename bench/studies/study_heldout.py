@@ -7,12 +7,12 @@ method's kept instruction, and the hand-written one, on those held-out examples 
 task with fewer than ``--min-held``, antonyms with 13, is left out) and prints the paired tests of
 :mod:`izkit.studies.study` on them, beside the same tests on test for the same pairs.
 
-    python -m bench.studies.study_heldout                       # both budgets, from bench/data/study-answers/<budget>/
-    python -m bench.studies.study_heldout --budgets 1000
+    python -m bench.studies.study_heldout                   # 1000 and 3000, from bench/data/study-answers/<answers>/
+    python -m bench.studies.study_heldout --answers 1000
 
-The held-out scores are kept in bench/data/study-answers/heldout-<budget>.json (read back, not rescored, on a later
-call); Markdown goes to bench/out/study_heldout.md. Loads the default model once (a few minutes per budget on two
-cores).
+The held-out scores are kept in bench/data/study-answers/heldout-<answers>.json (read back, not rescored, on a later
+call); Markdown goes to bench/out/study_heldout.md. Loads the default model once (a few minutes per number of answers
+allowed on two cores).
 """
 
 from __future__ import annotations
@@ -47,12 +47,13 @@ def held_out(header: dict, limit: int) -> tuple:
     return spare[cfg.halving_top - cfg.n_dev:][:limit]
 
 
-def score_budget(budget: str, limit: int, min_held: int) -> dict[str, dict[str, float]]:
-    """{run name: {method: held-out accuracy of its kept instruction}} for one budget, scoring what is not kept yet."""
-    path = ARCHIVE / f"heldout-{budget}.json"
+def score_held_out(allowed: str, limit: int, min_held: int) -> dict[str, dict[str, float]]:
+    """{run name: {method: held-out accuracy of its kept instruction}} at ``allowed`` answers, scoring what is not kept
+    yet."""
+    path = ARCHIVE / f"heldout-{allowed}.json"
     scores = json.loads(path.read_text()) if path.is_file() else {}
-    runs = [r for r in finished_runs(ARCHIVE / budget) if r.record.path.parent.name not in scores]
-    for rep in tqdm(runs, desc=f"held out, {budget} answers", unit="pair"):
+    runs = [r for r in finished_runs(ARCHIVE / allowed) if r.record.path.parent.name not in scores]
+    for rep in tqdm(runs, desc=f"held out, {allowed} answers", unit="pair"):
         held = held_out(rep.record.header, limit)
         name = rep.record.path.parent.name
         if len(held) < min_held:
@@ -68,18 +69,18 @@ def score_budget(budget: str, limit: int, min_held: int) -> dict[str, dict[str, 
     return scores
 
 
-def report(budget: str, scores: dict[str, dict[str, float]]) -> list[str]:
-    runs = [r for r in finished_runs(ARCHIVE / budget) if len(scores.get(r.record.path.parent.name, {})) > 1]
+def report(allowed: str, scores: dict[str, dict[str, float]]) -> list[str]:
+    runs = [r for r in finished_runs(ARCHIVE / allowed) if len(scores.get(r.record.path.parent.name, {})) > 1]
 
     def held(rep, method: str, objective: str) -> float:
         return float(scores[rep.record.path.parent.name].get(method, math.nan))
 
     if not runs:
-        return [f"### {budget} answers: no finished pair with enough held-out examples yet", ""]
+        return [f"### {allowed} answers: no finished pair with enough held-out examples yet", ""]
     methods = [m for m in runs[0].methods() if m != "instructzero"]
     tasks = sorted({task_of(r) for r in runs})
     n_held = sorted({scores[r.record.path.parent.name]["held_out"] for r in runs})
-    lines = [f"### {budget} answers: {len(runs)} pairs ({', '.join(tasks)}), {n_held[0]}-{n_held[-1]} held-out induce "
+    lines = [f"### {allowed} answers: {len(runs)} pairs ({', '.join(tasks)}), {n_held[0]}-{n_held[-1]} held-out induce "
              "examples each", "", "On held-out induce examples (the dev side: what a default may be chosen on):", ""]
     lines += PAIRED_HEADER + [paired_row(paired(runs, "instructzero", b, "accuracy", score=held)) for b in methods]
     if "paper" in methods:
@@ -94,16 +95,16 @@ def report(budget: str, scores: dict[str, dict[str, float]]) -> list[str]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--budgets", default="1000,3000")
+    ap.add_argument("--answers", default="1000,3000", help="answers allowed per method: which folders to read")
     ap.add_argument("--held-out", type=int, default=95, help="held-out induce examples per pair, at most")
     ap.add_argument("--min-held", type=int, default=20, help="leave out a task with fewer held-out examples")
     args = ap.parse_args()
     lines = []
-    for budget in args.budgets.split(","):
-        if not (ARCHIVE / budget).is_dir():
-            print(f"no archive at {ARCHIVE / budget}; skipped")
+    for allowed in args.answers.split(","):
+        if not (ARCHIVE / allowed).is_dir():
+            print(f"no archive at {ARCHIVE / allowed}; skipped")
             continue
-        lines += report(budget, score_budget(budget, args.held_out, args.min_held))
+        lines += report(allowed, score_held_out(allowed, args.held_out, args.min_held))
     emit("\n".join(lines), "study_heldout")
     return 0
 

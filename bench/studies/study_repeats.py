@@ -13,7 +13,7 @@ soft prompt drawn in an earlier round of the same method, and whether the candid
 instruction or any instruction scored before. If repeats sat close to known soft prompts, keeping EI's batch a radius
 away from them (preimages as exclusions) would skip them.
 
-    python -m bench.studies.study_repeats                 # both budgets of bench/data/study-answers
+    python -m bench.studies.study_repeats                 # both numbers of answers of bench/data/study-answers
     python -m bench.studies.study_repeats --answers 3000
 
 Prints Markdown and writes it to bench/out/study_repeats.md.
@@ -106,7 +106,7 @@ def neighbour_lines(records: list[str], answers: str) -> list[str]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--answers", default="1000,3000", help="which budgets of the answers study")
+    ap.add_argument("--answers", default="1000,3000", help="which answers allowed of the answers study")
     args = ap.parse_args()
     lines = []
     for answers in args.answers.split(","):
