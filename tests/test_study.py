@@ -293,12 +293,12 @@ def test_the_table_and_the_figure_draw_on_one_curve_aggregation(tmp_path):
 def test_a_halving_study_reports_the_kept_instruction_the_paper_row_and_test_against_answers(tmp_path):
     """With halving the kept instruction is the selection line's pick (judged on its last rung), not the best eval on
     the search's few examples; the paper-allocation row gets its own hand-written count; the answers figure draws one
-    point per budget and method at the mean test score of the kept instructions."""
+    point per number of answers allowed and method at the mean test score of the kept instructions."""
     from izkit.studies.study_report import answers_figure
 
-    for budget, (iz, paper) in {1000: (0.6, 0.4), 3000: (0.8, 0.5)}.items():
+    for allowed, (iz, paper) in {1000: (0.6, 0.4), 3000: (0.8, 0.5)}.items():
         for seed in (0, 1):
-            rec = RunRecord.create(tmp_path / str(budget) / f"sum-seed{seed}" / "record.jsonl",
+            rec = RunRecord.create(tmp_path / str(allowed) / f"sum-seed{seed}" / "record.jsonl",
                                    {"config": {"task": "sum", "seed": seed}, "objective": "accuracy"})
             for method, score in (("instructzero", iz + 0.1 * seed), ("paper", paper), ("reference", 0.55)):
                 for i, text in enumerate(("lucky", "sound")):  # "lucky" is best on the search's examples

@@ -35,23 +35,24 @@ def test_the_curse_grows_with_candidates_and_shrinks_with_examples():
 
 
 def test_halving_with_one_rung_of_20_is_the_papers_allocation_on_the_same_answers():
-    budgets = (400, 1000, 3000)
-    paper = winner.simulate_allocation(POOL, None, budgets, reps=6, seed=3)
-    same = winner.simulate_allocation(POOL, (20, 3.0, 20), budgets, reps=6, seed=3)
+    allowed = (400, 1000, 3000)
+    paper = winner.simulate_allocation(POOL, None, allowed, reps=6, seed=3)
+    same = winner.simulate_allocation(POOL, (20, 3.0, 20), allowed, reps=6, seed=3)
     assert list(paper.candidates) == [20, 50, 150] and list(paper.answers) == [400, 1000, 3000]
+    assert list(paper.allowed) == [400, 1000, 3000]
     assert np.array_equal(paper.truth, same.truth) and np.allclose(paper.estimate, same.estimate)
 
 
-def test_halving_spends_at_most_the_budget_and_picks_better_here():
-    budgets = (500, 1000, 3000)
-    paper = winner.simulate_allocation(POOL, None, budgets, reps=30, seed=0)
-    halving = winner.simulate_allocation(POOL, (5, 3.0, 100), budgets, reps=30, seed=0)
-    assert np.all(halving.answers <= np.array(budgets)) and np.all(halving.candidates > paper.candidates)
+def test_halving_spends_at_most_the_answers_allowed_and_picks_better_here():
+    allowed = (500, 1000, 3000)
+    paper = winner.simulate_allocation(POOL, None, allowed, reps=30, seed=0)
+    halving = winner.simulate_allocation(POOL, (5, 3.0, 100), allowed, reps=30, seed=0)
+    assert np.all(halving.answers <= np.array(allowed)) and np.all(halving.candidates > paper.candidates)
     assert [r.examples for r in halving.rungs[-1]] == [5, 15, 45, 100]
     assert np.all(halving.truth <= halving.best + 1e-12) and np.all(halving.best <= POOL.max())
     assert halving.truth[:, -1].mean() > paper.truth[:, -1].mean()  # the last rung on 100 examples: a better pick
     assert halving.curse[:, -1].mean() < paper.curse[:, -1].mean()  # ... and a smaller curse
-    at = winner.at_budget(halving, 3000)
+    at = winner.at_answers(halving, 3000)
     assert at["candidates"] == halving.candidates[-1] and at["answers"] <= 3000 and "100" in winner.rungs_text(
         at["rungs"])
 
@@ -73,18 +74,18 @@ def test_picks_read_the_kept_dev_score_and_its_test_score_from_a_record():
     assert len(pool) == len({e["instruction"] for m in winner.SEARCHES for e in rep.evals(m)})
 
 
-def test_answers_studies_finds_finished_runs_by_budget_and_nothing_while_none_is_done(tmp_path):
+def test_answers_studies_finds_finished_runs_by_answers_allowed_and_nothing_while_none_is_done(tmp_path):
     assert winner.answers_studies(tmp_path / "missing") == {}
     (tmp_path / "1000").mkdir()
     (tmp_path / "notes").mkdir()
-    assert winner.answers_studies(tmp_path) == {}  # a budget folder with no finished run yet
+    assert winner.answers_studies(tmp_path) == {}  # a folder of answers allowed with no finished run yet
     shutil.copytree(winner.STUDY / "sum-seed0", tmp_path / "3000" / "sum-seed0")
     found = winner.answers_studies(tmp_path)
     assert list(found) == [3000] and [r.config["task"] for r in found[3000]] == ["sum"]
 
 
 def test_the_halving_explorer_redraws_when_a_slider_moves():
-    ex = winner.halving_explorer(POOL, reps=3, budgets=(500, 1000), budget=1000)
+    ex = winner.halving_explorer(POOL, reps=3, allowed=(500, 1000), answers=1000)
     assert bytes(ex.image.value).startswith(PNG) and ex.state["n_redraws"] == 1
     before = bytes(ex.image.value)
     h = ex.state["at"]["halving"]
@@ -93,8 +94,8 @@ def test_the_halving_explorer_redraws_when_a_slider_moves():
     ex.widgets["first"].value = 2
     assert ex.state["n_redraws"] == 2 and bytes(ex.image.value) != before
     assert ex.state["halving"].halving == (2, 3.0, 100) and ex.state["at"]["halving"]["candidates"] > h["candidates"]
-    ex.widgets["budget"].value = 500
-    assert ex.state["budget"] == 500 and ex.state["at"]["paper"]["candidates"] == 25
+    ex.widgets["answers"].value = 500
+    assert ex.state["answers"] == 500 and ex.state["at"]["paper"]["candidates"] == 25
     ex.widgets["first"].value, ex.widgets["top"].value = 20, 20
     assert np.array_equal(ex.state["halving"].truth, ex.state["paper"].truth)
     assert not ex.output.outputs  # no error met
@@ -175,7 +176,7 @@ def test_one_draw_keeps_the_first_of_the_best_estimates_and_is_seeded():
 
 
 def test_the_halving_explorer_carries_its_css_class():
-    ex = winner.halving_explorer(POOL, reps=2, budgets=(500,), budget=500)
+    ex = winner.halving_explorer(POOL, reps=2, allowed=(500,), answers=500)
     assert "izkit-halving-explorer" in ex.ui._dom_classes and isinstance(ex.ui.children[0], W.IntSlider)
 
 

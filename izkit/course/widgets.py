@@ -9,7 +9,7 @@
 - :func:`walk_explorer`, :func:`instruction_box` (:mod:`izkit.course.text_explorers`): a straight walk in z and the
   instructions it writes (notebook 2); an instruction typed in and its scores on the dev examples (notebook 3).
 - :func:`curse_explorer` (:mod:`izkit.studies.curse`), :func:`halving_explorer` (:mod:`izkit.studies.allocation`): the winner's curse
-  against candidates and examples; successive halving's allocation of a budget of answers (notebook 9).
+  against candidates and examples; successive halving's allocation of the answers allowed (notebook 9).
 
 Each returns an :class:`izkit.course.explorer.Explorer`, drivable headless: set a slider's ``.value`` or ``.click()`` a button,
 then read ``.state``. Slow work (generation, scoring) runs only on a click.

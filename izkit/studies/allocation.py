@@ -1,12 +1,13 @@
-"""Spending a budget of black-box answers, simulated (notebook 9): the paper's allocation against successive halving.
+"""Spending the black-box answers allowed, simulated (notebook 9): the paper's allocation against successive halving.
 
 - :func:`candidate_pool`: the instructions one archived (task, seed) run's searches wrote stand in as candidates,
   their 20-example dev scores as true accuracies (as ``bench/studies/bench_selection.py`` does).
-- :func:`simulate_allocation`: a budget of answers spent either the paper's way (budget / 20 candidates on 20
+- :func:`simulate_allocation`: the answers allowed spent either the paper's way (answers / 20 candidates on 20
   examples, best kept) or by successive halving (``izkit.selection``), on the same simulated answers (paired, seeded);
   :func:`allocation_pick` is the pick itself, for simulations that draw their answers another way.
 - :func:`halving_explorer`: sliders for the examples at the first rung, the promotion factor eta, the examples at the
-  last rung and the budget; the figure redraws with the pick's true accuracy and the winner's curse against answers.
+  last rung and the answers allowed; the figure redraws with the pick's true accuracy and the winner's curse
+  against answers.
 
 No model is loaded.
 """
@@ -25,11 +26,12 @@ from matplotlib.figure import Figure
 from izkit.course.explorer import SLIDER_LAYOUT, SLIDER_STYLE, Explorer, png, redraw_on
 from izkit.replay import Replay
 from izkit.methods import SEARCHES  # the methods that write many candidates
-from izkit.selection import Rung, answers, halving_rungs, most_candidates, successive_halving
+from izkit import selection  # selection.answers, what a schedule costs: here a parameter "answers" is those allowed
+from izkit.selection import Rung, halving_rungs, most_candidates, successive_halving
 
 DEV = 20  # the paper's dev examples: what its allocation scores every candidate on
 EXAMPLES = 100  # simulated answers per candidate: dev plus the 80 spare induce examples (halving's top at most)
-BUDGETS = (250, 500, 1000, 1500, 2000, 3000, 4000, 5000)  # answers per method, the explorer's x axis
+ANSWERS = (250, 500, 1000, 1500, 2000, 3000, 4000, 5000)  # answers allowed per method, the explorer's x axis
 
 
 def candidate_pool(rep: Replay, methods: Sequence[str] = SEARCHES) -> np.ndarray:
@@ -44,16 +46,17 @@ def candidate_pool(rep: Replay, methods: Sequence[str] = SEARCHES) -> np.ndarray
 
 @dataclass
 class Allocation:
-    """One way of spending each budget, over repetitions: the paper's (``halving is None``) or successive halving."""
+    """One way of spending each number of answers allowed, over repetitions: the paper's (``halving is None``) or
+    successive halving."""
 
-    halving: tuple[int, float, int] | None  # (first, eta, top), or None for the paper's best of budget / 20 on 20
-    budgets: np.ndarray  # (B,) answers allowed
-    candidates: np.ndarray  # (B,) candidates drawn at each budget
-    answers: np.ndarray  # (B,) answers spent (at most the budget)
+    halving: tuple[int, float, int] | None  # (first, eta, top), or None for the paper's best of answers / 20 on 20
+    allowed: np.ndarray  # (B,) answers allowed
+    candidates: np.ndarray  # (B,) candidates drawn at each number allowed
+    answers: np.ndarray  # (B,) answers spent (at most those allowed)
     truth: np.ndarray  # (reps, B) the pick's true accuracy
     estimate: np.ndarray  # (reps, B) what the allocation measured for its pick
     best: np.ndarray  # (reps, B) the best true accuracy among the candidates drawn
-    rungs: list[list[Rung]] = field(default_factory=list)  # per budget; one rung of 20 for the paper
+    rungs: list[list[Rung]] = field(default_factory=list)  # per number allowed; one rung of 20 for the paper
 
     @property
     def curse(self) -> np.ndarray:
@@ -63,14 +66,14 @@ class Allocation:
     @property
     def name(self) -> str:
         if self.halving is None:
-            return f"paper: best of budget/{DEV} on {DEV} examples"
+            return f"paper: best of answers/{DEV} on {DEV} examples"
         first, eta, top = self.halving
         return f"halving: {first} examples first, eta {eta:g}, up to {top}"
 
 
-def candidates_for(budget: int, halving: tuple[int, float, int] | None) -> int:
-    """How many candidates an allocation scores with ``budget`` answers."""
-    return budget // DEV if halving is None else most_candidates(budget, *halving)
+def candidates_for(allowed: int, halving: tuple[int, float, int] | None) -> int:
+    """How many candidates an allocation scores with ``allowed`` answers (:func:`izkit.selection.most_candidates`)."""
+    return allowed // DEV if halving is None else most_candidates(allowed, *halving)
 
 
 def rungs_text(rungs: Sequence[Rung]) -> str:
@@ -89,13 +92,14 @@ def allocation_pick(flips: np.ndarray, rungs: Sequence[Rung] | None) -> tuple[in
     return res.pick, float(res.means[-1][res.pick])
 
 
-def simulate_allocation(pool: np.ndarray, halving: tuple[int, float, int] | None, budgets: Sequence[int] = BUDGETS,
+def simulate_allocation(pool: np.ndarray, halving: tuple[int, float, int] | None, allowed: Sequence[int] = ANSWERS,
                         reps: int = 40, seed: int = 0) -> Allocation:
-    """Spend each budget on candidates drawn from ``pool`` (their true accuracies), answers simulated as coin flips.
+    """Spend each number of answers ``allowed`` on candidates drawn from ``pool`` (their true accuracies), answers
+    simulated as coin flips.
 
     Repetition r draws its candidates (the pool shuffled, reshuffled each time it runs out) and every candidate's
-    answers to :data:`EXAMPLES` examples from streams seeded by (seed, r) alone, so every allocation and every budget
-    of one repetition sees the same candidates in the same order and the same answers: budgets are nested and
+    answers to :data:`EXAMPLES` examples from streams seeded by (seed, r) alone, so every allocation and every number
+    allowed in one repetition sees the same candidates in the same order and the same answers: they are nested and
     allocations paired. The paper keeps the best mean over the first 20 examples; halving runs
     :func:`izkit.selection.successive_halving` on :func:`izkit.selection.halving_rungs`. Ties go to the first drawn.
     """
@@ -104,12 +108,12 @@ def simulate_allocation(pool: np.ndarray, halving: tuple[int, float, int] | None
         raise ValueError("the pool of candidates is empty")
     if halving is not None and halving[2] > EXAMPLES:
         raise ValueError(f"halving's top is at most {EXAMPLES} examples, got {halving[2]}")
-    budgets = np.asarray(budgets, dtype=int)
-    n = np.array([candidates_for(int(b), halving) for b in budgets])  # (B,)
+    allowed = np.asarray(allowed, dtype=int)
+    n = np.array([candidates_for(int(b), halving) for b in allowed])  # (B,)
     rungs = [halving_rungs(int(k), *halving) if halving is not None and k >= 1 else [Rung(DEV, int(k))]
              for k in n]
-    spent = np.array([answers(r) if k >= 1 else 0 for r, k in zip(rungs, n)])
-    truth, estimate, best = (np.full((reps, len(budgets)), np.nan) for _ in range(3))
+    spent = np.array([selection.answers(r) if k >= 1 else 0 for r, k in zip(rungs, n)])
+    truth, estimate, best = (np.full((reps, len(allowed)), np.nan) for _ in range(3))
     n_max = int(n.max())
     for r in range(reps):
         rng_c, rng_f = np.random.default_rng([seed, r, 0]), np.random.default_rng([seed, r, 1])
@@ -121,7 +125,7 @@ def simulate_allocation(pool: np.ndarray, halving: tuple[int, float, int] | None
                 continue
             pick, est = allocation_pick(flips[:k], None if halving is None else rungs[b])
             truth[r, b], estimate[r, b], best[r, b] = p[pick], est, p[:k].max()
-    return Allocation(halving, budgets, n, spent, truth, estimate, best, rungs)
+    return Allocation(halving, allowed, n, spent, truth, estimate, best, rungs)
 
 
 def mean_se(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -129,10 +133,11 @@ def mean_se(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x.mean(axis=0), x.std(axis=0, ddof=1) / np.sqrt(len(x)) if len(x) > 1 else np.zeros(x.shape[1])
 
 
-def draw_allocations(fig: Figure, allocations: Sequence[Allocation], pool: np.ndarray, budget: int | None = None,
+def draw_allocations(fig: Figure, allocations: Sequence[Allocation], pool: np.ndarray, answers: int | None = None,
                      title: str = "") -> None:
     """Left: the pick's true accuracy against the answers spent (mean over repetitions, band +- one standard error),
-    with the pool's best instruction (the ceiling); right: the winner's curse, estimate - truth of the pick."""
+    with the pool's best instruction (the ceiling); right: the winner's curse, estimate - truth of the pick. A dashed
+    line marks ``answers`` allowed, when given."""
     fig.clear()
     ax, ax2 = fig.subplots(1, 2)
     for i, al in enumerate(allocations):
@@ -144,8 +149,8 @@ def draw_allocations(fig: Figure, allocations: Sequence[Allocation], pool: np.nd
     ax.axhline(float(pool.max()), ls=":", color="0.3", label=f"best instruction in the pool ({pool.max():.2f})")
     ax2.axhline(0.0, color="0.3", lw=0.8)
     for a in (ax, ax2):
-        if budget is not None:
-            a.axvline(budget, color="0.6", ls="--", lw=1)
+        if answers is not None:
+            a.axvline(answers, color="0.6", ls="--", lw=1)
         a.set_xlabel("black-box answers spent")
         a.grid(alpha=0.3)
     ax.set_ylabel("true accuracy of the pick")
@@ -160,24 +165,28 @@ def draw_allocations(fig: Figure, allocations: Sequence[Allocation], pool: np.nd
 # The explorer
 
 
-def at_budget(al: Allocation, budget: int) -> dict[str, Any]:
-    """An allocation's numbers at one of its budgets: candidates, rungs, answers, the pick's truth and curse."""
-    b = int(np.flatnonzero(al.budgets == budget)[0])
+def at_answers(al: Allocation, answers: int) -> dict[str, Any]:
+    """An allocation's numbers at one of the answers it was allowed: candidates, rungs, answers spent, the pick's truth
+    and curse."""
+    b = int(np.flatnonzero(al.allowed == answers)[0])
     return {"candidates": int(al.candidates[b]), "rungs": al.rungs[b], "answers": int(al.answers[b]),
             "truth": float(np.mean(al.truth[:, b])), "curse": float(np.mean(al.curse[:, b])),
             "shortfall": float(np.mean(al.best[:, b] - al.truth[:, b]))}
 
 
-def halving_explorer(pool: np.ndarray, *, reps: int = 40, seed: int = 0, budgets: Sequence[int] = BUDGETS,
-                     first: int = 5, eta: float = 3.0, top: int = 100, budget: int = 3000, title: str = "") -> Explorer:
+def halving_explorer(pool: np.ndarray, *, reps: int = 40, seed: int = 0, allowed: Sequence[int] = ANSWERS,
+                     first: int = 5, eta: float = 3.0, top: int = 100, answers: int = 3000,
+                     title: str = "") -> Explorer:
     """Sliders over successive halving's allocation (examples at the first rung, eta, examples at the last rung, the
-    budget marked), against the paper's best of budget / 20 on 20 examples, simulated on ``pool`` (true accuracies).
+    answers allowed marked, one of ``allowed``), against the paper's best of answers / 20 on 20 examples, simulated on
+    ``pool`` (true accuracies).
 
-    Releasing a slider re-simulates halving over every budget (the paper's curve is simulated once) and redraws; the
-    readout states the numbers at the marked budget. ``.state`` holds both allocations and those numbers.
+    Releasing a slider re-simulates halving at every number of answers allowed (the paper's curve is simulated once)
+    and redraws; the readout states the numbers at the marked one. ``.state`` holds both allocations and those
+    numbers.
     """
     pool = np.asarray(pool, dtype=float)
-    budgets = tuple(int(b) for b in budgets)
+    allowed = tuple(int(b) for b in allowed)
     w: dict[str, W.Widget] = {
         "first": W.IntSlider(value=first, min=1, max=DEV, step=1, description="examples first",
                              continuous_update=False, layout=SLIDER_LAYOUT, style=SLIDER_STYLE),
@@ -186,35 +195,35 @@ def halving_explorer(pool: np.ndarray, *, reps: int = 40, seed: int = 0, budgets
         "top": W.Dropdown(options=[(f"{DEV}: the dev examples only", DEV),
                                    (f"{EXAMPLES}: dev + {EXAMPLES - DEV} spare induce examples", EXAMPLES)],
                           value=top, description="examples last", layout=SLIDER_LAYOUT, style=SLIDER_STYLE),
-        "budget": W.SelectionSlider(options=list(budgets), value=budget, description="answers (marked)",
-                                    continuous_update=False, layout=SLIDER_LAYOUT, style=SLIDER_STYLE),
+        "answers": W.SelectionSlider(options=list(allowed), value=answers, description="answers (marked)",
+                                     continuous_update=False, layout=SLIDER_LAYOUT, style=SLIDER_STYLE),
         "readout": W.HTML(),
     }
     image, output = W.Image(format="png"), W.Output()
     fig = Figure(figsize=(11.0, 4.0))
-    paper = simulate_allocation(pool, None, budgets, reps, seed)
+    paper = simulate_allocation(pool, None, allowed, reps, seed)
     cache: dict[tuple[int, float, int], Allocation] = {}
     state: dict[str, Any] = {"paper": paper, "n_redraws": 0}
 
     def compute() -> None:
         key = (int(w["first"].value), float(w["eta"].value), int(w["top"].value))
         if key not in cache:
-            cache[key] = simulate_allocation(pool, key, budgets, reps, seed)
-        state["halving"], state["budget"] = cache[key], int(w["budget"].value)
-        h, p = at_budget(cache[key], state["budget"]), at_budget(paper, state["budget"])
+            cache[key] = simulate_allocation(pool, key, allowed, reps, seed)
+        state["halving"], state["answers"] = cache[key], int(w["answers"].value)
+        h, p = at_answers(cache[key], state["answers"]), at_answers(paper, state["answers"])
         state["at"] = {"halving": h, "paper": p}
         w["readout"].value = (
-            f"At {state['budget']:,} answers, over {reps} repetitions: <b>halving</b> scores {h['candidates']} "
+            f"At {state['answers']:,} answers, over {reps} repetitions: <b>halving</b> scores {h['candidates']} "
             f"candidates ({html.escape(rungs_text(h['rungs']))}; candidates × examples), {h['answers']:,} answers; "
             f"its pick's true accuracy <b>{h['truth']:.3f}</b>, curse {h['curse']:+.3f}. <b>The paper</b> scores "
             f"{p['candidates']} on {DEV} examples: <b>{p['truth']:.3f}</b>, curse {p['curse']:+.3f}.")
 
     def draw() -> None:
-        draw_allocations(fig, [paper, state["halving"]], pool, state["budget"], title)
+        draw_allocations(fig, [paper, state["halving"]], pool, state["answers"], title)
         image.value = png(fig)
         state["n_redraws"] += 1
 
-    redraw_on([w[k] for k in ("first", "eta", "top", "budget")], output, compute, draw)
-    ui = W.VBox([w["first"], w["eta"], w["top"], w["budget"], w["readout"], image, output])
+    redraw_on([w[k] for k in ("first", "eta", "top", "answers")], output, compute, draw)
+    ui = W.VBox([w["first"], w["eta"], w["top"], w["answers"], w["readout"], image, output])
     ui.add_class("izkit-halving-explorer")  # how the browser test finds it
     return Explorer(w, state, fig, image, output, ui, draw)

@@ -68,7 +68,7 @@ class Curves:
     """A method's learning curves over a study's runs, each cut to the length every run reached."""
 
     dev: np.ndarray  # (runs, n): best dev score after 1..n distinct instructions; (0, 0) when no run scored any
-    test_n: np.ndarray  # (k,): distinct instructions scored after each round (equal budgets: the same in every run)
+    test_n: np.ndarray  # (k,): distinct instructions scored after each round (each run allowed as many: the same)
     test: np.ndarray  # (runs', k): the test score of each round's incumbent, runs made with --test-curve only
 
     def at_rounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -123,7 +123,7 @@ def summarise(folders: str | Path | Sequence[str | Path], objective: str | None 
     methods = [m for m in NAMES if any(m in r.methods() for r in runs)]
     lines = [f"{len(runs)} finished runs in {folder}; test {objective} of the instruction each method kept "
              f"(mean +- sd over seeds)", ""]
-    lines += task_table(runs, methods, objective) + budget_lines(runs, methods)
+    lines += task_table(runs, methods, objective) + spend_lines(runs, methods)
     if HUMAN in methods:
         lines += reference_line(runs, objective)
     lines += run_table(runs, methods, objective)
@@ -148,7 +148,7 @@ def task_table(runs: list[Replay], methods: list[str], objective: str) -> list[s
     return lines + [""]
 
 
-def budget_lines(runs: list[Replay], methods: list[str]) -> list[str]:
+def spend_lines(runs: list[Replay], methods: list[str]) -> list[str]:
     """The distinct instructions each method scored, soft prompts scored twice, the black-box answers spent on
     dev-side examples, and the recorded work."""
     names = [label(m) for m in methods]
@@ -276,37 +276,38 @@ def study_figure(runs: list[Replay], methods: list[str] | None = None):
     return fig
 
 
-def answers_figure(by_budget: dict[int, list[Replay]], methods: list[str] | None = None):
-    """Test score of the instruction each method kept against the black-box answers it spent: one study per budget
-    (``izkit compare --answers B``), mean over its runs with a bar of +- one standard error, methods side by side;
-    the hand-written instruction, which spends no search, as a dashed line at its mean over every run."""
+def answers_figure(by_answers: dict[int, list[Replay]], methods: list[str] | None = None):
+    """Test score of the instruction each method kept against the black-box answers it spent: one study per number
+    of answers allowed (``izkit compare --answers B``), mean over its runs with a bar of +- one standard error,
+    methods side by side; the hand-written instruction, which spends no search, as a dashed line at its mean over every
+    run."""
     from matplotlib.figure import Figure
 
-    runs = [r for rs in by_budget.values() for r in rs]
+    runs = [r for rs in by_answers.values() for r in rs]
     if not runs:
-        raise ValueError("no finished run at any budget")
+        raise ValueError("no finished run at any number of answers allowed")
     objective = runs[0].objective
     methods = methods or [m for m in NAMES if is_search(m) and any(m in r.methods() for r in runs)]
-    budgets = sorted(by_budget)
+    allowed = sorted(by_answers)
     fig = Figure(figsize=(6.4, 4.2))
     ax = fig.subplots()
-    dodge = 0.015 * max(budgets)  # methods side by side at each budget, so their error bars do not hide each other
+    dodge = 0.015 * max(allowed)  # methods side by side at each, so their error bars do not hide each other
     for i, m in enumerate(methods):
-        scores = [[v for v in (method_test_score(r, m, objective) for r in by_budget[b] if m in r.methods())
-                   if math.isfinite(v)] for b in budgets]
-        x = [b + (i - (len(methods) - 1) / 2) * dodge for b, s in zip(budgets, scores) if s]
+        scores = [[v for v in (method_test_score(r, m, objective) for r in by_answers[b] if m in r.methods())
+                   if math.isfinite(v)] for b in allowed]
+        x = [b + (i - (len(methods) - 1) / 2) * dodge for b, s in zip(allowed, scores) if s]
         if not x:
             continue
         mean = np.array([np.mean(s) for s in scores if s])
         se = np.array([np.std(s, ddof=1) / np.sqrt(len(s)) if len(s) > 1 else 0.0 for s in scores if s])
         ax.errorbar(x, mean, yerr=se, marker="o", capsize=3,
                     label=f"{label(m)} ({'/'.join(str(len(s)) for s in scores)} runs)")
-    pairs = {(task_of(r), r.config["seed"]): r for r in runs if HUMAN in r.methods()}  # the same at any budget
+    pairs = {(task_of(r), r.config["seed"]): r for r in runs if HUMAN in r.methods()}  # the same at any number allowed
     ref = [v for v in (method_test_score(r, HUMAN, objective) for r in pairs.values()) if math.isfinite(v)]
     if ref:
         ax.axhline(float(np.mean(ref)), ls="--", color="0.4", label=f"{label(HUMAN)} (mean)")
-    ax.set_xticks(budgets)
-    ax.set_xlim(min(budgets) - (len(methods) + 1) * dodge, max(budgets) + (len(methods) + 1) * dodge)
+    ax.set_xticks(allowed)
+    ax.set_xlim(min(allowed) - (len(methods) + 1) * dodge, max(allowed) + (len(methods) + 1) * dodge)
     ax.set_xlabel("black-box answers spent on dev-side examples, per method")
     ax.set_ylabel(f"test {objective} of the kept instruction")
     ax.grid(alpha=0.3)

@@ -3,16 +3,17 @@ successive halving did in real runs.
 
 - :func:`picks`: the dev score each method kept its instruction on, beside that instruction's test score, per run of a
   study (records only: ``izkit.studies.study.finished_runs``); :func:`curse_by_task`: their gap grouped by task.
-- :func:`answers_studies`: the finished runs of the study at budgets of answers
-  (``bench/data/study-answers/<budget>/``), by budget; :func:`heldout_scores` and :func:`heldout_groups`: its picks
-  judged on held-out induce examples; :func:`first_rung`: whether halving's first promotion ranked its candidates
-  or tied them, and how what the tie order promoted did on the next rung.
+- :func:`answers_studies`: the finished runs of the study at several numbers of answers allowed
+  (``bench/data/study-answers/<answers>/``), by answers allowed; :func:`heldout_scores` and :func:`heldout_groups`:
+  its picks judged on held-out induce examples; :func:`first_rung`: whether halving's first promotion ranked its
+  candidates or tied them, and how what the tie order promoted did on the next rung.
 
-The simulations live beside it: the curse in :mod:`izkit.studies.curse`, halving's allocation of a budget of answers in
+The simulations live beside it: the curse in :mod:`izkit.studies.curse`, halving's allocation of the answers allowed in
 :mod:`izkit.studies.allocation`; their names are re-exported here, where notebook 9 first found them.
 
 No model is loaded; the test split is read only from records, for the picks the runs already made. The archived
-studies are found when first read, by ``izkit.studies.study.archived_study`` (``$IZKIT_STUDY``, else the clone's bench/data/).
+studies are found when first read, by ``izkit.studies.study.archived_study`` (``$IZKIT_STUDY``, else the clone's
+bench/data/).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from izkit.studies.allocation import (BUDGETS, DEV, EXAMPLES, SEARCHES, Allocation, at_budget, candidate_pool,
+from izkit.studies.allocation import (ANSWERS, DEV, EXAMPLES, SEARCHES, Allocation, at_answers, candidate_pool,
                               candidates_for, draw_allocations, halving_explorer, mean_se, rungs_text,
                               simulate_allocation)
 from izkit.studies.curse import CURSE_MS, CURSE_NS, curse_draw, curse_explorer, curse_simulation, draw_curse
@@ -42,12 +43,12 @@ def __getattr__(name: str) -> Path:
 
 # The archived studies are found at call time by izkit.studies.study.archived_study ($IZKIT_STUDY, else bench/data/):
 # ``winner.STUDY`` (bench/data/study: 150 distinct instructions per method, the paper's allocation) and
-# ``winner.STUDY_ANSWERS`` (bench/data/study-answers: one folder per budget of answers) are looked up when read
+# ``winner.STUDY_ANSWERS`` (bench/data/study-answers: one folder per number of answers allowed) are looked up when read
 # (``__getattr__`` above).
 _ARCHIVED = {"STUDY": "study", "STUDY_ANSWERS": "study-answers"}
 __all__ = [  # the records' analysis, and the simulations' names where notebook 9 first found them
-    "BUDGETS", "CURSE_MS", "CURSE_NS", "DEV", "EXAMPLES", "SEARCHES", "Allocation", "FirstRung", "answers_studies",
-    "at_budget", "candidate_pool", "candidates_for", "curse_by_task", "curse_draw", "curse_explorer",
+    "ANSWERS", "CURSE_MS", "CURSE_NS", "DEV", "EXAMPLES", "SEARCHES", "Allocation", "FirstRung", "answers_studies",
+    "at_answers", "candidate_pool", "candidates_for", "curse_by_task", "curse_draw", "curse_explorer",
     "curse_simulation", "draw_allocations", "draw_curse", "first_rung", "halving_explorer", "heldout_groups",
     "heldout_scores", "mean_se", "picks", "run_task", "rungs_text", "simulate_allocation", "study_runs"]
 
@@ -104,9 +105,10 @@ def curse_by_task(runs: Sequence[Replay], methods: Sequence[str], objective: str
 
 
 def answers_studies(folder: str | Path | None = None) -> dict[int, list[Replay]]:
-    """The finished runs of the study at budgets of answers, by budget: ``folder/<budget>/<task>-seed<k>/record.jsonl``
+    """The finished runs of the study at several numbers of answers allowed, by that number:
+    ``folder/<answers>/<task>-seed<k>/record.jsonl``
     (default: the archived one, ``archived_study("study-answers")``, an error saying how to point at it when it is not
-    found); budgets with no finished run (and a given folder that is missing) are left out."""
+    found); numbers with no finished run (and a given folder that is missing) are left out."""
     folder = archived_study("study-answers") if folder is None else Path(folder)
     if not folder.is_dir():
         return {}
@@ -114,17 +116,17 @@ def answers_studies(folder: str | Path | None = None) -> dict[int, list[Replay]]
     return {b: runs for b, runs in sorted(found.items()) if runs}
 
 
-def heldout_scores(budget: int, folder: str | Path | None = None) -> dict[str, dict[str, float]]:
-    """The study at ``budget`` answers, its picks judged on held-out induce examples
+def heldout_scores(answers: int, folder: str | Path | None = None) -> dict[str, dict[str, float]]:
+    """The study at ``answers`` answers allowed, its picks judged on held-out induce examples
     (``bench/studies/study_heldout.py``): ``{"<task>-seed<k>": {method: accuracy, ..., "held_out": examples}}`` from
-    ``folder/heldout-<budget>.json`` (default: the archived study at budgets of answers). A run with too few held-out
-    examples carries only ``held_out``. These examples come after the 100 that halving's last rung used: no method saw
-    them."""
+    ``folder/heldout-<answers>.json`` (default: the archived study at several numbers of answers allowed). A run with
+    too few held-out examples carries only ``held_out``. These examples come after the 100 that halving's last rung
+    used: no method saw them."""
     folder = archived_study("study-answers") if folder is None else Path(folder)
-    path = folder / f"heldout-{budget}.json"
+    path = folder / f"heldout-{answers}.json"
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no held-out reading at {budget} answers "
-                                f"(python -m bench.studies.study_heldout --budgets {budget} writes it)")
+        raise FileNotFoundError(f"{path}: no held-out reading at {answers} answers "
+                                f"(python -m bench.studies.study_heldout --answers {answers} writes it)")
     return json.loads(path.read_text())
 
 
