@@ -1,4 +1,4 @@
-"""Choosing the winner at a fixed budget of black-box answers: successive halving over nested, paired example sets.
+"""Choosing the winner with the black-box answers allowed: successive halving over nested, paired example sets.
 
 A run pays for answers (one instruction on one example), not for instructions. Scoring every candidate on the same
 20 dev examples and keeping the best one has a winner's curse: the best of many noisy means is best partly by luck.

@@ -402,9 +402,9 @@ def good_answers_spent(rungs):
     return spent
 
 
-def good_most_candidates(budget, first, eta, top):
+def good_most_candidates(allowed, first, eta, top):
     n = 0
-    while good_answers_spent(good_halving_rungs(n + 1, first, eta, top)) <= budget:
+    while good_answers_spent(good_halving_rungs(n + 1, first, eta, top)) <= allowed:
         n += 1
     return n
 
@@ -528,14 +528,14 @@ def test_answers_spent_slips_get_named():
 
 
 def test_most_candidates_slips_get_named():
-    def one_too_many(budget, first, eta, top):
+    def one_too_many(allowed, first, eta, top):
         n = 0
-        while good_answers_spent(good_halving_rungs(max(n, 1), first, eta, top)) <= budget:
+        while good_answers_spent(good_halving_rungs(max(n, 1), first, eta, top)) <= allowed:
             n += 1
         return n  # the first n that overspends
 
     fails_with(checks.check_most_candidates, stub, "not implemented")
-    fails_with(checks.check_most_candidates, one_too_many, "more than the budget", "overspends")
+    fails_with(checks.check_most_candidates, one_too_many, "more than the", "allowed", "overspends")
     fails_with(checks.check_most_candidates, lambda b, f, eta, top: max(0, good_most_candidates(b, f, eta, top) - 1),
                "one more fits", "off-by-one")
     fails_with(checks.check_most_candidates, lambda b, f, eta, top: b // f, "only rung 0", "overspends")

@@ -1,4 +1,4 @@
-"""izkit.selection: successive halving over nested, paired example sets at a budget of answers."""
+"""izkit.selection: successive halving over nested, paired example sets with the answers allowed."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def test_answers_count_each_rungs_new_examples_once():
     assert answers([Rung(20, 150)]) == 3000  # the paper's run: 150 instructions on 20 examples
 
 
-def test_the_most_candidates_that_fit_a_budget():
+def test_the_most_candidates_that_fit_in_the_answers_allowed():
     n = most_candidates(3000, 5, 3, 100)
     assert answers(halving_rungs(n, 5, 3, 100)) <= 3000 < answers(halving_rungs(n + 1, 5, 3, 100))
     assert most_candidates(3000, 20, 2, 20) == 150 and most_candidates(3, 5, 3, 100) == 0
@@ -243,7 +243,7 @@ def test_the_tie_order_reaches_halving_is_seeded_and_a_killed_run_resumes_to_the
     assert all(order in seen[:calls] for order in seen[calls:])  # the same orders again, killed or resumed
 
 
-def test_halving_settings_are_checked_and_the_budget_is_in_answers():
+def test_halving_settings_are_checked_and_the_spend_is_in_answers():
     from izkit.config import Config
 
     halving60 = Config("antonyms", selection="halving").with_instructions(60)  # --budget: the paper's spend for 60

@@ -16,8 +16,9 @@ transposed result, a constant factor, NaN at r = 0, -inf in log-EI's tail... A s
   random search? Pick on dev, pair by (task, seed), any valid two-sided paired test, equal distinct budgets.
 - a6 :func:`check_halving_rungs`, :func:`check_answers_spent`, :func:`check_most_candidates`, :func:`check_promote`,
   :func:`check_successive_halving` (:mod:`izkit.course.checks.successive_halving`, the loop in
-  :mod:`izkit.course.checks.halving_loop`): successive halving at a fixed budget of
-  answers, against :mod:`izkit.selection`. Paired rungs, new examples paid once, the schedule within its budget, the
+  :mod:`izkit.course.checks.halving_loop`): successive halving with a fixed number of
+  answers allowed, against :mod:`izkit.selection`. Paired rungs, new examples paid once, the schedule within the
+  answers allowed, the
   pick from the last rung (how equal means are ordered is a convention, not graded).
 
 Every check refuses izkit's own implementation of what it checks (:func:`izkit.course.checks.common.refuse_izkit`), takes

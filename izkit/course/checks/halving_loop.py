@@ -157,8 +157,8 @@ def _audit(log: list, table: np.ndarray, rungs: Pairs, what: str) -> None:
         extra = int((count - 1).clip(min=0).sum())
         raise CheckFailed(f"{where}, you paid again for examples a candidate already had: candidate {i} was asked "
                           f"about example {j} {int(count[i, j])} times ({extra} answers paid twice in all). That "
-                          "overspends the budget. Keep each candidate's scores from the rungs below and ask only for "
-                          "the rung's new examples, score(members, e_(r-1), e_r).")
+                          "overspends the answers allowed. Keep each candidate's scores from the rungs below and ask "
+                          "only for the rung's new examples, score(members, e_(r-1), e_r).")
     lengths = seen.sum(1)
     ends = [e for e, _ in rungs]
     odd = [(i, int(m)) for i, m in enumerate(lengths) if m and m not in ends]

@@ -1,14 +1,14 @@
-"""Assignment 6: successive halving at a fixed budget of black-box answers, against :mod:`izkit.selection`.
+"""Assignment 6: successive halving with a fixed number of black-box answers allowed, against :mod:`izkit.selection`.
 
 Five student functions, each checked against izkit's reference on cases built to catch one slip apiece:
 
 - ``halving_rungs(n, first, eta, top) -> [(e_0, n_0), (e_1, n_1), ...]``: the schedule. Named: the promoted number
-  rounded down, a last rung past ``top`` (answers the budget does not have), stopping short of ``top``, going on
+  rounded down, a last rung past ``top`` (answers not allowed), stopping short of ``top``, going on
   after one candidate is left, examples that do not grow ``eta``-fold, (candidates, examples) swapped;
 - ``answers_spent(rungs) -> int``: ``sum_r n_r (e_r - e_{r-1})``. Named: paying again for the examples a promoted
   candidate already saw (``sum_r n_r e_r``), paying for the candidates that were not promoted, leaving rung 0 out;
-- ``most_candidates(budget, first, eta, top) -> int``: the most candidates whose halving fits the budget. Named: a
-  schedule that costs more than the budget, one candidate short;
+- ``most_candidates(allowed, first, eta, top) -> int``: the most candidates whose halving fits in ``allowed``
+  answers. Named: a schedule that costs more than allowed, one candidate short;
 - ``promote(members, means, k) -> list``: the ``k`` best, best first. Any order among equal means passes (a tie
   rule is a convention, not correctness; izkit's own is "the one scored first"). Named: positions instead of ids,
   worst first, too many or too few, a candidate promoted over a better one;
@@ -110,7 +110,7 @@ def check_halving_rungs(fn: Callable[[int, int, float, int], Pairs], seed: int =
                                   "spend answers on it without changing anything. Stop when one candidate is left.")
             if e > top:
                 raise CheckFailed(f"{shown} Rung {r} asks for {e} examples, past top = {top}: those are answers "
-                                  f"the budget does not have (overspending). The last rung is exactly top: "
+                                  f"that are not allowed (overspending). The last rung is exactly top: "
                                   f"e_r = min(top, ceil(eta * e_(r-1))).")
             if e != min(top, math.ceil(e0 * eta)):
                 raise CheckFailed(f"{shown} Rung {r} should have eta = {eta} times the examples of rung {r - 1} "
@@ -159,7 +159,7 @@ def check_answers_spent(fn: Callable[[Pairs], int], seed: int = 0) -> None:
         no_rung0 = ref - rungs[0][0] * rungs[0][1]
         if got == again:
             raise CheckFailed(f"{shown} You paid again for the examples a promoted candidate already saw (n_r * e_r "
-                              "per rung): that overspends the budget. Each rung's examples extend the one below, so "
+                              "per rung): that overspends. Each rung's examples extend the one below, so "
                               "a candidate on rung r pays only for the new examples: n_r * (e_r - e_(r-1)).")
         if got == unpromoted:
             raise CheckFailed(f"{shown} You paid rung r's new examples for all n_(r-1) candidates of the rung below; "
@@ -176,34 +176,34 @@ def check_answers_spent(fn: Callable[[Pairs], int], seed: int = 0) -> None:
 
 
 def check_most_candidates(fn: Callable[[int, int, float, int], int], seed: int = 0) -> None:
-    """Check ``fn(budget, first, eta, top) -> int``: the most candidates n whose ``halving_rungs(n, ...)`` costs at
-    most ``budget`` answers (0 when not even one fits), against :func:`izkit.selection.most_candidates`."""
+    """Check ``fn(allowed, first, eta, top) -> int``: the most candidates n whose ``halving_rungs(n, ...)`` costs at
+    most ``allowed`` answers (0 when not even one fits), against :func:`izkit.selection.most_candidates`."""
     refuse_izkit(fn, "most_candidates", ("izkit.selection",))
-    name, sig = "most_candidates", "most_candidates(budget, first, eta, top)"
+    name, sig = "most_candidates", "most_candidates(allowed, first, eta, top)"
     cases = [(3000, 20, 2, 20), (3000, 5, 3, 100), (1000, 5, 3, 100), (3000, 2, 3, 100), (3, 5, 3, 100),
              (5, 5, 3, 100), (700, 10, 2, 35)]
     if seed:  # the graders' hidden cases
         r = np.random.default_rng(seed)
         cases = [(int(r.integers(50, 4000)), int(r.integers(1, 8)), int(r.integers(2, 5)), int(r.integers(20, 120)))
                  for _ in range(4)]
-    for budget, first, eta, top in cases:
-        got = whole_number(call(fn, name, sig, budget, first, eta, top), name, "")
-        ref = most_candidates(budget, first, eta, top)
+    for allowed, first, eta, top in cases:
+        got = whole_number(call(fn, name, sig, allowed, first, eta, top), name, "")
+        ref = most_candidates(allowed, first, eta, top)
         if got == ref:
             continue
-        shown = f"most_candidates({budget}, {first}, {eta}, {top}) returned {got}; expected {ref}."
-        if got > ref and got == budget // first:
-            raise CheckFailed(f"{shown} {got} = budget // first counts only rung 0's answers; the promoted "
+        shown = f"most_candidates({allowed}, {first}, {eta}, {top}) returned {got}; expected {ref}."
+        if got > ref and got == allowed // first:
+            raise CheckFailed(f"{shown} {got} = allowed // first counts only rung 0's answers; the promoted "
                               "candidates' new examples cost answers too (use answers_spent): that overspends.")
         if got > ref:
             cost = schedule_cost(reference_rungs(got, first, eta, top))
-            raise CheckFailed(f"{shown} {got} candidates cost {cost} answers, more than the budget of {budget}: "
-                              f"that schedule overspends. Return the largest n whose schedule costs at most the "
-                              f"budget{' (0 when not even one candidate fits)' if ref == 0 else ''}.")
+            raise CheckFailed(f"{shown} {got} candidates cost {cost} answers, more than the {allowed} allowed: "
+                              f"that schedule overspends. Return the largest n whose schedule costs at most "
+                              f"allowed{' (0 when not even one candidate fits)' if ref == 0 else ''}.")
         nxt = schedule_cost(reference_rungs(got + 1, first, eta, top))
-        raise CheckFailed(f"{shown} {got + 1} candidates cost only {nxt} answers, within the budget of {budget}: "
+        raise CheckFailed(f"{shown} {got + 1} candidates cost only {nxt} answers, within the {allowed} allowed: "
                           f"one more fits{' (an off-by-one at the end of your search?)' if got == ref - 1 else ''}.")
-    success(name, len(cases), "the largest n whose schedule costs at most the budget, 0 when none fits")
+    success(name, len(cases), "the largest n whose schedule costs at most allowed, 0 when none fits")
 
 
 # ------------------------------------------------------------------------------------------------ 6.4 promote
