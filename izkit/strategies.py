@@ -2,10 +2,10 @@
 
 Every method is a small strategy with one call, ``propose(round) -> Proposal``. A :class:`Round` holds what a round
 needs and nothing else (the settings, the generator and its exemplars, the method's evaluations so far, the size);
-the proposal is the soft prompts (or None) and ``size`` instructions, each new to the method (one budget for every
-method: distinct instructions scored). The loop (``izkit.loop``) records each proposal before scoring it, so a
-resumed run scores exactly what it proposed. Each strategy says its ``kind``: a ``"search"`` spends the budget over
-rounds; a ``"single"`` instruction is one round of one (no best-so-far curve, no budget).
+the proposal is the soft prompts (or None) and ``size`` instructions, each new to the method (every method scores
+as many distinct instructions). The loop (``izkit.loop``) records each proposal before scoring it, so a
+resumed run scores exactly what it proposed. Each strategy says its ``kind``: a ``"search"`` spends its answers over
+rounds; a ``"single"`` instruction is one round of one (no best-so-far curve, nothing to spend).
 
 - :class:`BayesOpt`: round 0 is a scrambled Sobol design in [-1, 1]^d; later rounds fit a GP on everything scored so
   far (eq. 9's coupled kernel for InstructZero, a plain Matern-5/2 for the ablation) and take expected improvement's
@@ -72,7 +72,7 @@ class Proposal:
 
 
 class Strategy(Protocol):
-    kind: ClassVar[str]  # "search" (rounds over the budget) or "single" (one instruction)
+    kind: ClassVar[str]  # "search" (rounds over its answers) or "single" (one instruction)
     needs_reference: ClassVar[bool]  # True: only on tasks whose files carry a hand-written instruction
 
     def propose(self, r: Round) -> Proposal: ...
@@ -111,8 +111,8 @@ def fill_round(draw: Draw, seen: set[str], size: int, screen: int, max_draws: in
     """Draw candidates until ``size`` new instructions are found, or ``max_draws`` candidates were drawn.
 
     ``draw(k, attempt, tried)`` gives k more candidates in preference order; ``tried`` (t, d) are the soft prompts
-    drawn earlier this round. Every method spends its budget this way, so each scores the same number of distinct
-    instructions (the budget of a fair comparison: repeats count the same for every method). The soft prompts drawn
+    drawn earlier this round. Every method spends its answers this way, so each scores the same number of distinct
+    instructions (a fair comparison: repeats count the same for every method). The soft prompts drawn
     and not kept whose instruction is scored all the same (before, or in this round) are the proposal's
     ``preimages``: PRESTO's free data for the GP (``--preimages``; izkit.surrogate.preimage_evals).
     """

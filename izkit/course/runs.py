@@ -1,7 +1,7 @@
 """The course's runs: the configs of the two runs the course makes (notebooks 1 and 7), where they are kept, and the
 archived study's runs that the notebooks after them read back without a model.
 
-Notebooks 1 and 7 run InstructZero as the paper allocates its budget (Chen et al., ICML 2024, Algorithm 1): every
+Notebooks 1 and 7 run InstructZero as the paper allocates its answers (Chen et al., ICML 2024, Algorithm 1): every
 instruction is scored on the ``n_dev`` dev examples and the best on dev is kept; no successive halving and no
 preimages (izkit's extensions, taught in notebook 9). ``course_config`` gives each notebook's config and
 ``course_folder`` its run folder:
@@ -10,7 +10,7 @@ preimages (izkit's extensions, taught in notebook 9). ``course_config`` gives ea
     out = course_folder("notebook-01", RUNS, FAST)     # RUNS / "notebook-01", or "notebook-01-fast"
 
 The runs live in ``$IZKIT_RUNS`` (default ``../runs``: beside the notebooks folder), one folder per run:
-``notebook-01``, or ``notebook-01-fast`` in fast mode (``$IZKIT_FAST=1``: smaller budgets, the same code path). The
+``notebook-01``, or ``notebook-01-fast`` in fast mode (``$IZKIT_FAST=1``: fewer instructions, the same code path). The
 black box is the embedded model unless ``$IZKIT_BASE_URL`` and ``$IZKIT_BLACKBOX_MODEL`` name a server, as in every
 notebook (``izkit.config.blackbox_from_env``).
 
