@@ -327,7 +327,7 @@ def good_bo_vs_random(bo, rs, test=None):
     for r in bo:
         other = partner[(r["task"], r["seed"])]
         if r["distinct"] != other["distinct"]:
-            raise ValueError(f"unequal budgets on {r['task']} seed {r['seed']}")
+            raise ValueError(f"unequal distinct instructions on {r['task']} seed {r['seed']}")
         diffs.append(r["test"] - other["test"])
     nz = [d for d in diffs if d != 0]
     p = (test or (lambda d: float(wilcoxon(d).pvalue)))(nz)
@@ -368,7 +368,7 @@ def test_bo_vs_random_slips_get_named():
         return {"n": len(d), "mean_diff": sum(d) / len(d), "wins": sum(x > 0 for x in d),
                 "ties": sum(x == 0 for x in d), "losses": sum(x < 0 for x in d), "p_value": 0.01}
 
-    def no_budget_check(bo, rs):
+    def no_distinct_check(bo, rs):
         return good_bo_vs_random([{**r, "distinct": 0} for r in bo], [{**r, "distinct": 0} for r in rs])
 
     def one_sided(bo, rs):
@@ -379,7 +379,7 @@ def test_bo_vs_random_slips_get_named():
 
     fails_with(checks.check_bo_vs_random, unpaired, "unpaired test")
     fails_with(checks.check_bo_vs_random, by_position, "by their (task, seed), not by position")
-    fails_with(checks.check_bo_vs_random, no_budget_check, "unequal distinct budgets")
+    fails_with(checks.check_bo_vs_random, no_distinct_check, "unequal numbers of distinct instructions")
     fails_with(checks.check_bo_vs_random, one_sided, "one-sided")
     fails_with(checks.check_bo_vs_random, reversed_sign, "wrong sign")
 

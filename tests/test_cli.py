@@ -88,7 +88,7 @@ def test_run_flags_reach_the_config():
     quick = config_from_args(build_parser().parse_args(["run", "--task", "sum", "--quick", "--baselines", "none"]),
                              "sum")
     assert quick.candidates < 20 and quick.baselines == ()
-    with pytest.raises(ValueError, match="not both"):  # one budget, stated one way
+    with pytest.raises(ValueError, match="not both"):  # the answers, stated one way
         parse("--budget", "60", "--answers", "900")
 
 

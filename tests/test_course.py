@@ -40,7 +40,7 @@ def test_notebook_07_runs_every_method_in_the_papers_allocation():
     assert full.n_init == 25 and full.batch_size == 25 and full.n_dev == 20 and full.task == "larger_animal"
     assert "paper" not in full.baselines  # InstructZero itself is the paper's method here: no separate row
     assert full.baselines == BASELINES_07 == ("matern", "uniform", "ape", "manual", "reference")
-    assert all(full.for_method(m) == full for m in full.methods())  # one config, one budget for every method
+    assert all(full.for_method(m) == full for m in full.methods())  # one config: as many instructions each
     full.validate()
     fast = course_config("notebook-07", fast=True)
     assert fast.selection == "best" and fast.candidates == 6 and fast.baselines == full.baselines
@@ -71,7 +71,7 @@ def test_a_course_run_scores_every_instruction_on_every_dev_example(tmp_path, na
     assert rep.record.find("selection", method="instructzero") is None  # no halving
     for m in ("instructzero", "matern", "uniform") if name == "notebook-07" else ("instructzero",):
         evals = rep.evals(m)
-        assert len({e["instruction"] for e in evals}) == cfg.candidates  # the same distinct budget for every search
+        assert len({e["instruction"] for e in evals}) == cfg.candidates  # as many distinct instructions in every search
         assert all(len(e["scores"]) == cfg.n_dev for e in evals)  # each on every dev example
         assert rep.record.answers(m) == cfg.candidates * cfg.n_dev
         assert rep.kept(m) == rep.best(m)  # the dev best is kept
@@ -81,7 +81,7 @@ def test_the_archived_run_reads_back_without_a_model():
     rep = archived_run("larger_animal", 0)
     evals = rep.evals("instructzero")
     assert rep.record.done and rep.config["task"] == "larger_animal"
-    assert len({e["instruction"] for e in evals}) == 150  # the paper's budget
+    assert len({e["instruction"] for e in evals}) == 150  # the paper's 150 instructions
     assert all(len(e["scores"]) == 20 and e["z"] is not None for e in evals)  # 20 dev examples, soft prompts kept
     with pytest.raises(FileNotFoundError, match="no archived record"):
         archived_run("larger_animal", 99)

@@ -28,7 +28,7 @@ from izkit.config import Config
 REPO = Path(__file__).resolve().parents[1]
 SEED = 20240607  # places the kills
 QUICK = Config.quick("antonyms")  # the quick preset with the default selection: halving over 60 answers
-BUDGET = QUICK.candidates  # candidates per method (15: rounds of 4, 4, 4, 3)
+CANDIDATES = QUICK.candidates  # distinct instructions per method (15: rounds of 4, 4, 4, 3)
 METHODS = ("instructzero", "uniform")
 RUN = ["run", "--task", "antonyms", "--quick", "--baselines", "uniform", "--seed", "0", "--device", "cpu"]
 RESUME = ["run", "--task", "antonyms", "--resume"]  # what izkit prints after a failure: the config is the record's
@@ -184,7 +184,7 @@ def test_sigkill_at_six_points_then_resume_ends_like_an_uninterrupted_run(tmp_pa
             ("in a BO round", lambda k, n=rng.randint(5, 10): k["eval"] >= n, rng.uniform(0.0, 1.5), False),
             ("in InstructZero's halving", lambda k, n=rng.randint(1, 3): k["confirm"] >= n, rng.uniform(0.0, 0.3),
              True),
-            ("in the Uniform baseline", lambda k, n=rng.randint(BUDGET + 2, BUDGET + 10): k["eval"] >= n,
+            ("in the Uniform baseline", lambda k, n=rng.randint(CANDIDATES + 2, CANDIDATES + 10): k["eval"] >= n,
              rng.uniform(0.0, 0.5), True),
             ("in the test split", lambda k, n=rng.randint(1, 3): k["test"] >= n, rng.uniform(0.0, 0.3), False),
         ]
@@ -215,7 +215,7 @@ def test_sigkill_at_six_points_then_resume_ends_like_an_uninterrupted_run(tmp_pa
     assert lines[-1]["kind"] == "done"
     keys = [(e["method"], e["round"], e["index"]) for e in lines if e["kind"] == "eval"]
     assert len(keys) == len(set(keys)), "an evaluation was recorded twice"
-    assert Counter(k[0] for k in keys) == {m: BUDGET for m in METHODS}
+    assert Counter(k[0] for k in keys) == {m: CANDIDATES for m in METHODS}
     proposals = [(p["method"], p["round"]) for p in lines if p["kind"] == "proposal"]
     assert len(proposals) == len(set(proposals)), "a batch was proposed twice"
     fits = [(g["method"], g["round"]) for g in lines if g["kind"] == "gp"]

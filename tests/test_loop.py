@@ -36,7 +36,8 @@ def resumed(args, out) -> Config:
 
 
 def fake_cfg(**kw) -> Config:
-    # the paper's allocation (best of the budget on n_dev), whose loop these tests count; halving: tests/test_selection
+    # the paper's allocation (every instruction on all n_dev, the dev-best kept), whose loop these tests count;
+    # halving: tests/test_selection
     kw = {"baselines": ("uniform", "ape", "manual"), "objective": "loglik", "selection": "best", "preimages": False,
           **kw}  # the fake scores are loglik-like
     return Config.quick(TASK, n_init=4, n_rounds=2, batch_size=3, n_dev=4, n_test=5, **kw)
@@ -79,14 +80,14 @@ def test_new_instructions_keeps_the_first_new_ones_in_order_and_never_a_repeat()
 
 
 @pytest.mark.parametrize("screen", [1, 3])
-def test_every_method_scores_the_budget_in_distinct_instructions_and_no_soft_prompt_twice(tmp_path, screen):
+def test_every_method_scores_its_candidates_as_distinct_instructions_and_no_soft_prompt_twice(tmp_path, screen):
     cfg = fake_cfg(screen=screen, baselines=("matern", "uniform", "ape"))
     Run(cfg, tmp_path, progress=False, pipeline=make_fake_pipeline()).execute()
     lines = [json.loads(s) for s in (tmp_path / "record.jsonl").read_text().splitlines()]
     for method in ("instructzero", "matern", "uniform", "ape"):
         evals = [e for e in lines if e["kind"] == "eval" and e["method"] == method]
         texts = [e["instruction"] for e in evals]
-        assert len(texts) == len(set(texts)) == cfg.candidates, method  # one budget: distinct instructions
+        assert len(texts) == len(set(texts)) == cfg.candidates, method  # as many distinct instructions each
         if method != "ape":
             zs = [tuple(e["z"]) for e in evals]
             assert len(set(zs)) == len(zs), method  # no evaluated soft prompt proposed again
@@ -187,7 +188,7 @@ def test_agreement_similarity_needs_accuracy(tmp_path):
         Run(fake_cfg(similarity="agreement"), tmp_path, progress=False, pipeline=make_fake_pipeline())
 
 
-def test_budget_sets_rounds():
+def test_instructions_set_rounds():
     best = Config(TASK, selection="best")
     cfg = best.with_instructions(150)
     assert (cfg.n_init, cfg.n_rounds, cfg.batch_size, cfg.candidates) == (25, 5, 25, 150)
@@ -235,7 +236,7 @@ def test_compare_table_format(tmp_path):
     table = compare_table(results, "loglik").splitlines()
     assert table[0].startswith("Test loglik (mean +- sd over seeds; BO optimised loglik on dev)")
     assert table[2] == "| task | InstructZero | Uniform | APE-style | Manual (generator) | seeds | minutes of work |"
-    assert table[-2] == "| distinct instructions scored per run | 10.0 | 10.0 | 10.0 | 1.0 | | |"  # one budget
+    assert table[-2] == "| distinct instructions scored per run | 10.0 | 10.0 | 10.0 | 1.0 | | |"  # as many each
     assert table[-1] == "| black-box answers on dev-side examples per run | 40 | 40 | 40 | 4 | | |"  # x 4 dev examples
     minutes = sum(r.work_seconds for r in results if r.config.task == "sum") / 60
     assert table[5].endswith(f" | 2 | {minutes:.1f} |") and minutes > 0
@@ -314,7 +315,7 @@ def test_a_seeded_quick_run_gives_the_pinned_record(tmp_path):
     """The record of a seeded quick run with the fake pipeline, pinned: moving code must not change one line.
 
     First pinned before the layout change (izkit/instructzero.py) and unchanged by it; re-pinned when every method
-    began to spend its budget on distinct instructions (round 1 no longer re-scores "instruction 3-0"), and when
+    began to score distinct instructions only (round 1 no longer re-scores "instruction 3-0"), and when
     gp lines began to carry the round's diagnostics; re-pinned at 6 significant digits (see ``_canonical``) with the
     same evaluations and bests as before; unchanged by the strategy seam (issue 23), then re-pinned once when APE-style
     began to sample with APE's own template (the fake's ``generate_ape``): only the APE lines differ; re-pinned when

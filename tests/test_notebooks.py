@@ -1,9 +1,10 @@
 """The course notebooks and the assignment solutions run top to bottom in a fresh kernel, in fast mode.
 
-Each notebook is executed with nbclient in its own folder, with ``IZKIT_FAST=1`` (smaller budgets, same code path),
-``IZKIT_RUNS`` pointing at one temporary folder for the session (no notebook reads another's run; notebooks 5, 6, 8
-and 9 read the archived study) and one BLAS/OpenMP thread unless the caller set ``OMP_NUM_THREADS`` (on a shared
-2-core machine two threads made generation ten times slower than one). Per-notebook times go to ``bench/out/notebook_times.md``.
+Each notebook is executed with nbclient in its own folder, with ``IZKIT_FAST=1`` (fewer instructions and answers, same
+code path), ``IZKIT_RUNS`` pointing at one temporary folder for the session (no notebook reads another's run; notebooks
+5, 6, 8 and 9 read the archived study) and one BLAS/OpenMP thread unless the caller set ``OMP_NUM_THREADS`` (on a shared
+2-core machine two threads made generation ten times slower than one). Per-notebook times go to
+``bench/out/notebook_times.md``.
 Set ``IZKIT_NB_FIGS=/some/dir`` to save every PNG the notebooks display there, and ``IZKIT_SKIP_NOTEBOOKS=1`` to skip
 the executions (the cleanliness test still runs).
 

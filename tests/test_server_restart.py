@@ -37,7 +37,7 @@ from izkit.serving.serve import LocalServer
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "gemma-3-270m"  # the cheapest embedded model, as generator and (served) black box
-BUDGET = 7  # the quick preset's 4 initial evaluations and one BO round of 3, each on 5 dev examples (--paper)
+INSTRUCTIONS = 7  # --budget 7: the quick preset's 4 initial evaluations and one BO round of 3, each on 5 dev examples
 # the server dies once the run's cache holds round 0's 20 answers and 2 of round 1's 15: with 8 requests in flight
 # (the black box's concurrency) the other 13 cannot all be in before the kill lands
 KILL_AT_ANSWERS = 4 * 5 + 2
@@ -56,9 +56,10 @@ def _env() -> dict[str, str]:
 
 
 def run_args(model_id: str, base_url: str, out: Path, cache: Path) -> list[str]:
-    return ["run", "--task", "antonyms", "--quick", "--budget", str(BUDGET), "--paper", "--seed", "0", "--baselines",
-            "none", "--device", "cpu", "--generator", MODEL, "--blackbox", "openai", "--blackbox-model", model_id,
-            "--base-url", base_url, "--timeout", "60", "--retries", "1", "--cache", str(cache), "--out", str(out)]
+    return ["run", "--task", "antonyms", "--quick", "--budget", str(INSTRUCTIONS), "--paper", "--seed", "0",
+            "--baselines", "none", "--device", "cpu", "--generator", MODEL, "--blackbox", "openai", "--blackbox-model",
+            model_id, "--base-url", base_url, "--timeout", "60", "--retries", "1", "--cache", str(cache), "--out",
+            str(out)]
 
 
 def answers_in(cache: Path) -> int:

@@ -13,7 +13,8 @@ transposed result, a constant factor, NaN at r = 0, -inf in log-EI's tail... A s
   and one BO step on the student's own Matern, eq. 9 kernel and EI, every member of its batch judged by a reference
   posterior's EI;
 - a5 :func:`check_best_test_score`, :func:`check_bo_vs_random` (:mod:`izkit.course.checks.bo_vs_random`): is BO better than
-  random search? Pick on dev, pair by (task, seed), any valid two-sided paired test, equal distinct budgets.
+  random search? Pick on dev, pair by (task, seed), any valid two-sided paired test, as many distinct instructions
+  each.
 - a6 :func:`check_halving_rungs`, :func:`check_answers_spent`, :func:`check_most_candidates`, :func:`check_promote`,
   :func:`check_successive_halving` (:mod:`izkit.course.checks.successive_halving`, the loop in
   :mod:`izkit.course.checks.halving_loop`): successive halving with a fixed number of

@@ -10,8 +10,9 @@ Two student functions, each checked on small made-up studies built to catch one 
   scipy's Wilcoxon signed-rank test with zero differences dropped. The p-value is judged on three made-up studies: BO
   a little better on almost every pair (every paired test is below 0.1, unpaired ones about 0.7), BO worse on every
   pair (a two-sided test is small, a one-sided "BO is better" test near 1) and no effect (every paired test above
-  0.3). It must refuse pairs whose distinct budgets differ, and runs that do not pair up. An unpaired test
-  (Mann-Whitney, Welch's t), a one-sided p or pairs matched by position instead of by (task, seed) is named.
+  0.3). It must refuse pairs that scored different numbers of distinct instructions, and runs that do not pair up.
+  An unpaired test (Mann-Whitney, Welch's t), a one-sided p or pairs matched by position instead of by (task, seed)
+  is named.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def check_bo_vs_random(fn: Callable[[list[dict], list[dict]], dict[str, Any]], s
 
     ``bo`` and ``rs`` are lists of runs, dicts with ``task``, ``seed``, ``distinct`` (distinct instructions scored)
     and ``test`` (the test score of the run's dev-best instruction). Pairs are matched by (task, seed); a pair with
-    unequal ``distinct`` budgets, or a run with no partner, must raise ``ValueError``. ``seed`` 1 and up scale the
+    unequal ``distinct``, or a run with no partner, must raise ``ValueError``. ``seed`` 1 and up scale the
     differences and shuffle the pairs (the graders' hidden cases).
     """
     name, sig = "bo_vs_random", "bo_vs_random(bo, rs)"
@@ -185,10 +186,10 @@ def check_bo_vs_random(fn: Callable[[list[dict], list[dict]], dict[str, Any]], s
     except ValueError:
         pass
     except Exception as err:  # noqa: BLE001
-        raise CheckFailed(f"with unequal budgets `{name}` raised {type(err).__name__}: {err}; raise ValueError") \
-            from err
+        raise CheckFailed(f"with unequal distinct instructions `{name}` raised {type(err).__name__}: {err}; raise "
+                          "ValueError") from err
     else:
-        raise CheckFailed("a pair had unequal distinct budgets (BO 41, random search 50 instructions) and "
+        raise CheckFailed("a pair scored unequal numbers of distinct instructions (BO 41, random search 50) and "
                           f"`{name}` compared them anyway: the method that scores more instructions gets more chances. "
                           "Raise ValueError naming the pair.")
     n += 1
@@ -205,4 +206,4 @@ def check_bo_vs_random(fn: Callable[[list[dict], list[dict]], dict[str, Any]], s
                           "raise ValueError naming the unpaired run.")
     n += 1
     success(name, n, "pairs by (task, seed), mean and sign of the difference, wins / ties / losses, a paired "
-                      "two-sided p-value, refuses unequal budgets and unpaired runs")
+                      "two-sided p-value, refuses unequal numbers of distinct instructions and unpaired runs")
