@@ -10,6 +10,7 @@ embedded model throughout, so the hand-written scores stay comparable across gen
     python -m bench.studies.bench_ceiling                                   # 10 tasks, 0.5B, plain + sentence
     python -m bench.studies.bench_ceiling --generators qwen2.5-coder-0.5b-instruct,qwen2.5-coder-1.5b-instruct
     python -m bench.studies.bench_ceiling --tasks antonyms,synonyms --n 25 --pools soft
+    python -m bench.studies.bench_ceiling --tabulate                        # the table of all that is archived
 
 Prints Markdown (bench/out/bench_ceiling.md) and keeps every ceiling in ``--json`` (default
 bench/data/ceiling.json, merged with what is there, so a later sitting adds generators), which notebook 9 reads.
@@ -33,7 +34,7 @@ from bench.common.report import emit  # noqa: E402
 from izkit.config import Config  # noqa: E402
 from izkit.models import DEFAULT_MODEL  # noqa: E402
 from izkit.pipeline import Pipeline  # noqa: E402
-from izkit.studies.ceiling import POOLS, ceiling  # noqa: E402
+from izkit.studies.ceiling import POOLS, Ceiling, ceiling  # noqa: E402
 from izkit.tasks import load_task  # noqa: E402
 
 TASKS = ("antonyms,larger_animal,sum,first_word_letter,negation,diff,synonyms,translation_en-fr,singular_to_plural,"
@@ -42,6 +43,15 @@ TASKS = ("antonyms,larger_animal,sum,first_word_letter,negation,diff,synonyms,tr
 
 def key(generator: str, prompt: str, pool: str, task: str, seed: int) -> str:
     return f"{generator}|{prompt}|{pool}|{task}|{seed}"
+
+
+FIELDS = {f.name for f in dataclasses.fields(Ceiling)}
+
+
+def row(name: str, generator: str, prompt: str, pool: str, c: Ceiling) -> list[str]:
+    """One line of the table."""
+    return [name, generator, prompt, pool, str(len(c.distinct)), f"{c.pick_mean:.3f}", f"{c.judged:.3f}",
+            f"{c.reference_judged:.3f}", f"{c.gap:+.3f}", f"{c.seconds_per_candidate:.2f}", c.pick.replace("|", "/")[:70]]
 
 
 def main() -> int:
@@ -55,10 +65,17 @@ def main() -> int:
     ap.add_argument("--judge-on", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=str(DATA / "ceiling.json"))
+    ap.add_argument("--tabulate", action="store_true", help="run nothing: print the table of every archived ceiling")
     args = ap.parse_args()
     store = json.loads(open(args.json).read()) if os.path.exists(args.json) else {}
     rows, t0 = [], time.perf_counter()
-    for generator in args.generators.split(","):
+    if args.tabulate:
+        for k, c in store.items():
+            generator, prompt, pool, name, seed = k.split("|")
+            c = Ceiling(**{f: v for f, v in c.items() if f in FIELDS})
+            rows.append(row(name, generator, prompt, pool, c))
+        args.n = ", ".join(sorted({str(c["drawn"]) for c in store.values()}))
+    for generator in ([] if args.tabulate else args.generators.split(",")):
         for prompt in args.prompts.split(","):
             base = Config(args.tasks.split(",")[0], seed=args.seed, generator=generator, generator_prompt=prompt,
                           blackbox_model=DEFAULT_MODEL, device="cpu")
@@ -73,9 +90,7 @@ def main() -> int:
                     store[key(generator, prompt, pool, name, args.seed)] = dataclasses.asdict(c)
                     with open(args.json, "w") as f:  # kept as each one finishes
                         json.dump(store, f, indent=1, sort_keys=True)
-                    rows.append([name, generator, prompt, pool, str(len(c.distinct)), f"{c.pick_mean:.3f}",
-                                 f"{c.judged:.3f}", f"{c.reference_judged:.3f}", f"{c.gap:+.3f}",
-                                 f"{c.seconds_per_candidate:.2f}", c.pick.replace("|", "/")[:70]])
+                    rows.append(row(name, generator, prompt, pool, c))
                     print(" | ".join(rows[-1]), flush=True)
     head = ["task", "generator", "prompt", "pool", "distinct", f"pick on {args.pick_on}", f"ceiling on {args.judge_on}",
             "hand-written (same)", "gap", "s / candidate", "the pick"]
@@ -87,7 +102,9 @@ def main() -> int:
         mine = [r for r in rows if (r[1], r[2], r[3]) == (g, p, pool)]
         lines.append(f"- {g}, {p}, {pool}: {np.mean([float(r[6]) for r in mine]):.3f} / "
                      f"{np.mean([float(r[8]) for r in mine]):+.3f} over {len(mine)} tasks")
-    lines += ["", f"{(time.perf_counter() - t0) / 60:.1f} min; every ceiling kept in {args.json}."]
+    lines += ["", ("read from" if args.tabulate else f"{(time.perf_counter() - t0) / 60:.1f} min; every ceiling kept in")
+              + f" {args.json}."]
+    rows.sort(key=lambda r: (r[1], r[2], r[3], TASKS.split(",").index(r[0]) if r[0] in TASKS.split(",") else 99))
     emit("\n".join(lines), "bench_ceiling")
     return 0
 
