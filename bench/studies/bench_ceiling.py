@@ -51,7 +51,8 @@ FIELDS = {f.name for f in dataclasses.fields(Ceiling)}
 def row(name: str, generator: str, prompt: str, pool: str, c: Ceiling) -> list[str]:
     """One line of the table."""
     return [name, generator, prompt, pool, str(len(c.distinct)), f"{c.pick_mean:.3f}", f"{c.judged:.3f}",
-            f"{c.reference_judged:.3f}", f"{c.gap:+.3f}", f"{c.seconds_per_candidate:.2f}", c.pick.replace("|", "/")[:70]]
+            f"{c.reference_judged:.3f}", f"{c.gap:+.3f}", f"{c.seconds_per_candidate:.2f}",
+            c.pick.replace("|", "/")[:70]]
 
 
 def main() -> int:
@@ -102,8 +103,8 @@ def main() -> int:
         mine = [r for r in rows if (r[1], r[2], r[3]) == (g, p, pool)]
         lines.append(f"- {g}, {p}, {pool}: {np.mean([float(r[6]) for r in mine]):.3f} / "
                      f"{np.mean([float(r[8]) for r in mine]):+.3f} over {len(mine)} tasks")
-    lines += ["", ("read from" if args.tabulate else f"{(time.perf_counter() - t0) / 60:.1f} min; every ceiling kept in")
-              + f" {args.json}."]
+    took = "read from" if args.tabulate else f"{(time.perf_counter() - t0) / 60:.1f} min; every ceiling kept in"
+    lines += ["", f"{took} {args.json}."]
     rows.sort(key=lambda r: (r[1], r[2], r[3], TASKS.split(",").index(r[0]) if r[0] in TASKS.split(",") else 99))
     emit("\n".join(lines), "bench_ceiling")
     return 0
