@@ -4,8 +4,8 @@ hand-written instruction, on spare induce examples only (izkit.studies.ceiling; 
 For every task, generator (``--generators``, embedded short names or any model izkit loads) and prompt
 (``--prompts``: izkit.prompts' plain, chat, sentence): ``--n`` candidates from the pool (``soft``: Sobol soft prompts,
 greedy; ``sampled``: APE's template, sampled), every distinct one scored on ``--pick-on`` spare examples, the best
-judged on the next ``--judge-on``, beside the hand-written instruction on the same examples. The black box is the default
-embedded model throughout, so the hand-written scores stay comparable across generators.
+judged on the next ``--judge-on``, beside the hand-written instruction on the same examples. The black box is the
+default embedded model throughout, so the hand-written scores stay comparable across generators.
 
     python -m bench.studies.bench_ceiling                                   # 10 tasks, 0.5B, plain + sentence
     python -m bench.studies.bench_ceiling --generators qwen2.5-coder-0.5b-instruct,qwen2.5-coder-1.5b-instruct
