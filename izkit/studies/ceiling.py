@@ -153,7 +153,7 @@ def ceiling_figure(ceilings: Sequence[Ceiling], generator: str | None = None, pr
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel(f"accuracy on {mine[0].judge_on} spare induce examples (the pick made on {mine[0].pick_on} others)")
-    ax.set_title(f"What {generator} can write ({prompt} prompt, {mine[0].drawn} candidates a pool)", pad=24)
+    ax.set_title(f"What {generator} can write\n({prompt} prompt, {mine[0].drawn} candidates a pool)", pad=24)
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(pools) + 1, fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
