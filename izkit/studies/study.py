@@ -69,7 +69,7 @@ def archived_study(name: str = "study") -> Path:
     where = (f"${STUDY_ENV}={bases[0]}" if os.environ.get(STUDY_ENV) else
              f"izkit's clone ({_REPO_DATA}) or a bench/data/ in {Path.cwd()} or above")
     raise FileNotFoundError(f"the archived study {name!r} is not in {where}: set {STUDY_ENV} to a folder that holds "
-                            f"{name}/ (the repository's bench/data/ folder has it)")
+                            f"{name}{'' if Path(name).suffix else '/'} (the repository's bench/data/ folder has it)")
 
 
 def study_folders(folders: str | Path | Sequence[str | Path]) -> list[Path]:
