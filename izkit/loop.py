@@ -95,8 +95,8 @@ class Run:
     ``out`` is :func:`izkit.resume.plan_run`'s one rule, asked once here: with ``resume=True`` a recorded run is
     continued (a finished one read back) after checking that it was made with the same config, and a folder with
     nothing recorded (no record, an empty one, or one cut off inside its header) starts anew; ``flags``: the settings
-    ``izkit run --resume``'s command line set (``Config.changes``), and the record gives the rest. ``pipeline`` may be given
-    (tests pass fakes); otherwise the models are loaded from the config on first use, so a finished run reads back
+    ``izkit run --resume``'s command line set (``Config.changes``), and the record gives the rest. ``pipeline`` may be
+    given (tests pass fakes); otherwise the models are loaded from the config on first use, so a finished run reads back
     with no model.
     """
 
