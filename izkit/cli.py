@@ -226,9 +226,10 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--screen", type=int, default=None,
                    help="EI candidates generated per batch slot; the batch keeps the best with new instructions "
                         f"(1: the paper's plain top-q EI; default {Config.screen})")
-    p.add_argument("--max-draws", type=int, default=None,
-                   help=f"candidates a round may draw per instruction it needs, for every method (default "
-                        f"{Config.max_draws})")
+    p.add_argument("--max-draws", type=float, default=None,
+                   help=f"candidates a search may draw per instruction, counted over its rounds, for every method; "
+                        f"under halving a search stops after a round that runs out and halving spends the answers "
+                        f"left (default {Config.max_draws})")
     p.add_argument("--test-curve", action="store_true", default=None,
                    help="also score each round's incumbent on test, for a study's best-so-far test figure (reported "
                         "only: the search never sees it)")

@@ -85,8 +85,10 @@ class Config:
     score_standardize: str | None = None  # S's score vectors as they are (None), or standardised "column"/"global"
     gp_noise: str = "fitted"  # the GP's noise: "fitted" or "known" (each dev mean's variance over n_dev examples)
     residual: bool = False  # a stationary s_r l(z, z') beside eq. 9, giving prior variance back away from the data
-    max_draws: int = 10  # candidates a round may draw per instruction it needs (all methods); a round that runs out
-    #                      is short, and its proposal line says so
+    max_draws: float = 10  # candidates a search may draw per instruction, counted over its rounds (a round may use
+    #                        what earlier ones saved; Round.draw_cap); a round that runs out is short, its proposal
+    #                        line says so, and a halving search stops there (its answers left widen the rungs:
+    #                        izkit.selection.widest_first)
     test_curve: bool = False  # also score each round's incumbent on test (a study's best-so-far test figure); the
     #                           search never sees these scores
     selection: str = "halving"  # how a search keeps its instruction: "halving", successive halving at a budget of
@@ -188,8 +190,10 @@ class Config:
 
     def as_paper(self) -> Config:
         """InstructZero as the paper runs it, at this config's answers (Algorithm 1: answers / n_dev instructions,
-        each on the n_dev dev examples, the best kept; no mixed pool, no preimages): ``--paper``."""
-        return dataclasses.replace(self, selection="best", sampled=0.0, preimages=False).with_instructions(
+        each on the n_dev dev examples, the best kept; no mixed pool, no preimages): ``--paper``. Its rounds may draw
+        ``PAPER_MAX_DRAWS`` candidates per instruction, so that it scores every instruction of its budget."""
+        return dataclasses.replace(self, selection="best", sampled=0.0, preimages=False,
+                                   max_draws=max(self.max_draws, PAPER_MAX_DRAWS)).with_instructions(
             self.answers // self.n_dev)
 
     def for_method(self, method: str) -> Config:
@@ -238,6 +242,7 @@ class Config:
         return cls(**{k: tuple(v) if k == "baselines" else v for k, v in d.items()})
 
 
+PAPER_MAX_DRAWS = 10  # as_paper(): candidates a round may draw per instruction (izkit's setting before 2026-12-08)
 BASE_URL_ENV, BLACKBOX_MODEL_ENV = "IZKIT_BASE_URL", "IZKIT_BLACKBOX_MODEL"
 
 

@@ -35,7 +35,7 @@ from izkit.methods import PAPER, label
 from izkit.pipeline import Pipeline
 from izkit.records import LOCK_NAME, RECORD_NAME, RunRecord, locked_run
 from izkit.resume import plan_run
-from izkit.strategies import Proposal, Round, Strategy, is_search, strategy_for
+from izkit.strategies import Proposal, Round, Strategy, drawn_before, is_search, strategy_for
 from izkit.surrogate import proposal_preimages
 from izkit.tasks import load_task
 
@@ -197,18 +197,30 @@ class Run:
         # One step a round, not an evaluation: proposing (GP fit, EI, drawing candidates) is most of a round's time
         # and grows with the data, so a bar over evaluations promised "1 min left" before a minute of proposing.
         bar = _bar(total=len(sizes), initial=done, desc=method, unit="round", disable=not self.progress)
+        halving_search = cfg.selection == "halving" and strategy.kind == "search"
         for rnd, size in enumerate(sizes):
             if rnd >= done:
                 bar.set_postfix_str(f"round {rnd}: proposing {size}; {self.record.answers(method):,} answers so far")
             proposal = self._proposal(method, rnd, lambda r=rnd, n=size: strategy.propose(self._round(method, r, n)))
             if rnd >= done:
-                bar.set_postfix_str(f"round {rnd}: scoring {size} (drawn {proposal.get('drawn', size)})")
+                bar.set_postfix_str(f"round {rnd}: scoring {len(proposal['instructions'])} (drawn "
+                                   f"{proposal.get('drawn', size)})")
             self._score(method, rnd, proposal)
             if rnd >= done:
                 bar.update(1)
-        bar.set_postfix_str(f"{len(sizes)} rounds, {self.record.answers(method):,} answers")
+            if halving_search and len(proposal["instructions"]) < size and rnd < len(sizes) - 1:
+                # A short round: max_draws candidates per new instruction (over the search) did not find this round's
+                # size, so the generator has few left to write; later rounds would mostly re-draw. Halving spends
+                # the answers left.
+                logger.info("%s: round %d found %d new instructions of %d in %d draws; the search stops there and "
+                            "halving spends the answers left", method, rnd, len(proposal["instructions"]), size,
+                            proposal.get("drawn", size))
+                bar.set_postfix_str(f"stopped after round {rnd}: {len(proposal['instructions'])} new of {size}")
+                break
+        else:
+            bar.set_postfix_str(f"{len(sizes)} rounds, {self.record.answers(method):,} answers")
         bar.close()
-        if cfg.selection == "halving" and (strategy.kind == "search" or cfg.halving_singles):
+        if halving_search or (cfg.selection == "halving" and cfg.halving_singles):
             self._select(method, single=strategy.kind == "single")
 
     def _select(self, method: str, single: bool = False) -> dict[str, Any] | None:
@@ -218,7 +230,7 @@ class Run:
         groups; the outcome is one ``selection`` line. A ``single`` instruction (``halving_singles``) goes straight
         to the last rung's examples, so its kept mean is on the same examples as a search's pick."""
         from izkit.seeds import ties_seed
-        from izkit.selection import Rung, halving_rungs, successive_halving
+        from izkit.selection import Rung, halving_rungs, successive_halving, widest_first
 
         line = self.record.find("selection", method=method)
         if line is not None:
@@ -232,11 +244,14 @@ class Run:
             logger.warning("%s: %d induce examples for halving's last rung, not %d", self.task.induce_path, top,
                            cfg.halving_top)
         first = min(cfg.search_examples, top)
+        if not single and len(evals) < cfg.candidates:  # the search stopped short: its answers widen the rungs
+            first = widest_first(len(evals), cfg.answers, first, cfg.halving_eta, top)
         rungs = ([Rung(first, 1)] + [Rung(top, 1)] * (top > first) if single
                  else halving_rungs(len(evals), first, cfg.halving_eta, top))
         texts = [e["instruction"] for e in evals]
         known = {i: np.asarray(e["scores"], dtype=float) for i, e in enumerate(evals)}
-        bar = _bar(total=sum(r.candidates for r in rungs[1:]), desc=f"{method} halving", unit="candidate",
+        widened = rungs[0].candidates if rungs[0].examples > cfg.search_examples else 0  # scored again on rung 0
+        bar = _bar(total=widened + sum(r.candidates for r in rungs[1:]), desc=f"{method} halving", unit="candidate",
                    disable=not self.progress)
 
         def score(cands: list[int], start: int, stop: int) -> np.ndarray:
@@ -288,9 +303,10 @@ class Run:
 
     def _round(self, method: str, rnd: int, size: int) -> Round:
         """What a strategy sees of this run for one round (the models are loaded here, when first needed)."""
+        proposals = list(self.record.of_kind("proposal", method=method))
         return Round(method, rnd, size, self.cfg.for_method(method), self.pipeline.generator,
                      self.pipeline.exemplars, self.record.evals(method), self.task.reference_instruction,
-                     proposal_preimages(list(self.record.of_kind("proposal", method=method)), rnd))
+                     proposal_preimages(proposals, rnd), drawn_before(proposals, rnd))
 
     def _proposal(self, method: str, rnd: int, make: Callable[[], Proposal]) -> dict[str, Any]:
         """The batch of a (method, round): from the record if it was made before, else made now and recorded."""

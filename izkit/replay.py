@@ -20,7 +20,7 @@ from izkit.config import Config
 from izkit.methods import METHOD
 from izkit.records import RECORD_NAME, RunRecord
 from izkit.resume import settings_of
-from izkit.strategies import BayesOpt, Round, strategy_for
+from izkit.strategies import BayesOpt, Round, drawn_before, strategy_for
 from izkit.surrogate import proposal_preimages
 
 
@@ -114,9 +114,10 @@ class Replay:
         rounds the same way): the round's size and settings, its evaluations of earlier rounds and the preimages
         drawn before; the generator and exemplars are the caller's (a pipeline rebuilt from the record, or none)."""
         cfg = self.settings.for_method(method)
+        proposals = list(self.record.of_kind("proposal", method=method))
         return Round(method, rnd, cfg.round_sizes[rnd], cfg, generator, exemplars,
                      [e for e in self.evals(method) if e["round"] < rnd], reference_instruction,
-                     proposal_preimages(list(self.record.of_kind("proposal", method=method)), rnd))
+                     proposal_preimages(proposals, rnd), drawn_before(proposals, rnd))
 
 
 def replay(path: str | os.PathLike) -> Replay:

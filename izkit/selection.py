@@ -69,6 +69,14 @@ def most_candidates(allowed: int, first: int, eta: float, top: int) -> int:
     return lo
 
 
+def widest_first(n_candidates: int, allowed: int, first: int, eta: float, top: int) -> int:
+    """The most examples (from ``first`` up to ``top``) the first rung can give ``n_candidates`` with the later rungs
+    still within ``allowed`` answers: where a search found fewer candidates than the answers were planned for, the
+    answers left widen every rung instead of going unspent. ``first`` when no wider rung fits."""
+    fits = [e for e in range(first, top + 1) if answers(halving_rungs(n_candidates, e, eta, top)) <= allowed]
+    return max(fits, default=first)
+
+
 def top_k(means: np.ndarray, k: int, rank: Sequence[float] | None = None) -> list[int]:
     """Indices of the ``k`` highest means, best first; equal means go by ``rank`` (lower first), by default their
     order (the earlier-scored wins)."""

@@ -50,6 +50,7 @@ class Round:
     reference_instruction: str | None = None  # the task's hand-written instruction, where its files have one
     preimages: list[tuple[list[float], str]] = field(default_factory=list)  # earlier rounds' (z, instruction) drawn
     #                                                                        and not kept, their instruction scored
+    drawn: int = 0  # candidates the method drew in its earlier rounds
 
     @property
     def seen(self) -> set[str]:
@@ -59,6 +60,13 @@ class Round:
     def seed(self, attempt: int = 0) -> int:
         """This (method, round, attempt)'s stream seed (izkit.seeds)."""
         return round_seed(self.cfg.seed, self.method, self.rnd, attempt)
+
+    def draw_cap(self, size: int | None = None) -> int:
+        """Candidates this round may draw for ``size`` new instructions (default: its own): ``cfg.max_draws`` per
+        instruction over the whole search, so a round may use what earlier rounds saved (never fewer than ``size``).
+        A round that finds fewer is short, and izkit.loop stops a halving search there."""
+        size = self.size if size is None else size
+        return max(size, math.floor(self.cfg.max_draws * (len(self.evals) + size)) - self.drawn)
 
 
 @dataclass
@@ -91,6 +99,11 @@ def sobol_design(n: int, d: int, seed: int) -> torch.Tensor:
 def uniform_box(k: int, d: int, stream: torch.Generator) -> torch.Tensor:
     """``k`` soft prompts uniform in [-1, 1]^d from a seeded stream. Returns (k, d)."""
     return torch.rand(k, d, generator=stream, dtype=torch.float64) * 2 - 1
+
+
+def drawn_before(proposals: list[dict[str, Any]], rnd: int) -> int:
+    """Candidates a method's proposal lines of rounds before ``rnd`` drew (sampled ones included): ``Round.drawn``."""
+    return sum(p.get("drawn", 0) + p.get("sampled_drawn", 0) for p in proposals if p["round"] < rnd)
 
 
 def new_instructions(instructions: list[str], seen: set[str], q: int) -> list[int]:
@@ -140,6 +153,8 @@ def fill_round(draw: Draw, seen: set[str], size: int, screen: int, max_draws: in
         if not instructions:
             break
     facts: dict[str, Any] = {"drawn": drawn, "new": len(kept), "attempts": attempt}
+    if len(kept) < size:
+        facts["short"] = True  # the draws ran out first: a halving search stops after this round (izkit.loop)
     shared = [(z, text) for z, text in others if text in taken]
     if has_z and shared:  # the preimages: soft prompts whose instruction is scored (now or before) without them
         facts["preimages"] = {"z": [z for z, _ in shared], "instructions": [t for _, t in shared]}
@@ -168,7 +183,7 @@ class BayesOpt:
             return self.initial_design(r)
         gp = self.fit(r.evals, r.cfg, r.rnd, r.preimages)  # step 7: the GP on everything scored so far
         batch = EIBatch(gp, r)  # step 8: EI's maximisers, then the new instructions among them
-        prop = fill_round(batch.draw, r.seen, r.size, r.cfg.screen, r.cfg.max_draws * r.size)
+        prop = fill_round(batch.draw, r.seen, r.size, r.cfg.screen, r.draw_cap())
         prop.gp = {"log_marginal_likelihood": gp.log_marginal_likelihood_,
                    "hyperparameters": {k: np.asarray(v).tolist() for k, v in gp.hyperparameters().items()},
                    "acquisition": batch.acq_values, "diagnostics": diagnostics(gp, seed=r.seed())}
@@ -181,7 +196,7 @@ class BayesOpt:
             Z = sobol_design(k, r.cfg.d, design_seed(r.cfg.seed, attempt))  # (k, d)
             return Z, r.generator.generate(Z, r.exemplars)
 
-        return fill_round(draw, r.seen, r.size, 1, r.cfg.max_draws * r.size)
+        return fill_round(draw, r.seen, r.size, 1, r.draw_cap())
 
     def fit(self, evals: list[dict[str, Any]], cfg: Config, rnd: int,
             preimages: list[tuple[list[float], str]] = ()) -> GaussianProcess:
@@ -238,7 +253,7 @@ class Uniform:
             Z = uniform_box(k, r.cfg.d, stream)  # (k, d)
             return Z, r.generator.generate(Z, r.exemplars)
 
-        return fill_round(draw, r.seen, r.size, 1, r.cfg.max_draws * r.size)
+        return fill_round(draw, r.seen, r.size, 1, r.draw_cap())
 
 
 class APE:
@@ -257,7 +272,7 @@ class APE:
             sampling = Sampling(temperature=r.cfg.ape_temperature, seed=r.seed(attempt))
             return None, r.generator.generate_ape(r.exemplars, n=k, sampling=sampling)
 
-        return fill_round(draw, seen, size, 1, r.cfg.max_draws * size)
+        return fill_round(draw, seen, size, 1, r.draw_cap(size))
 
 
 class Mixed:

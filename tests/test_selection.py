@@ -7,7 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from izkit.selection import Rung, answers, halving_rungs, most_candidates, successive_halving, top_k
+from izkit.selection import (Rung, answers, halving_rungs, most_candidates, successive_halving, top_k,
+                             widest_first)
 
 
 def test_rungs_shrink_candidates_and_grow_examples_until_the_top():
@@ -27,6 +28,23 @@ def test_the_most_candidates_that_fit_in_the_answers_allowed():
     n = most_candidates(3000, 5, 3, 100)
     assert answers(halving_rungs(n, 5, 3, 100)) <= 3000 < answers(halving_rungs(n + 1, 5, 3, 100))
     assert most_candidates(3000, 20, 2, 20) == 150 and most_candidates(3, 5, 3, 100) == 0
+
+
+def test_fewer_candidates_than_planned_widen_the_first_rung_within_the_answers_allowed():
+    n = most_candidates(3000, 2, 3, 100)
+    assert widest_first(n, 3000, 2, 3, 100) == 2  # as many as planned: the rungs as planned
+    e = widest_first(60, 3000, 2, 3, 100)
+    assert e > 2 and answers(halving_rungs(60, e, 3, 100)) <= 3000 < answers(halving_rungs(60, e + 1, 3, 100))
+    assert widest_first(3, 3000, 2, 3, 100) == 100  # a handful of candidates: each on every example
+    assert widest_first(10**6, 3000, 2, 3, 100) == 2  # nothing fits: the rungs stay as given
+
+
+def test_the_papers_allocation_draws_enough_to_score_every_instruction_of_its_budget():
+    from izkit.config import PAPER_MAX_DRAWS, Config
+
+    cfg = Config("antonyms", max_draws=1.5)
+    assert cfg.for_method("paper").max_draws == PAPER_MAX_DRAWS and cfg.for_method("instructzero").max_draws == 1.5
+    assert Config("antonyms", max_draws=20).as_paper().max_draws == 20
 
 
 def test_top_k_breaks_ties_by_scoring_order():
@@ -182,6 +200,42 @@ def test_a_halving_run_spends_its_answers_on_induce_examples_and_picks_on_the_la
         e for line in lines if line["kind"] == "eval" and line["method"] == "reference" for e in line["scores"]]))
     text = res.summary()  # the table says on how many examples each kept mean is
     assert f"{res.methods['reference'].best_dev:.3f} (16)" in text and "kept on loglik (examples)" in text
+
+
+class ThreeInstructions(FineGenerator):
+    """Only three instructions exist for soft prompts: the generator's reachable set is exhausted after round 0."""
+
+    def generate(self, Z, exemplars):
+        return [f"instruction {int(float(z[0]) > 0) + int(float(z[1]) > 0.5)}" for z in Z]
+
+
+def test_a_halving_search_stops_after_a_short_round_and_its_answers_widen_the_rungs(tmp_path):
+    """max_draws per instruction found too few new ones: the proposal line says short, no later round is proposed,
+    and halving spends the answers the missing candidates would have had on wider rungs, within the answers allowed;
+    a resumed run reads it all back the same."""
+    import json
+
+    from conftest import make_fake_pipeline
+    from izkit.loop import Run
+
+    cfg = halving_cfg(baselines=("uniform",), max_draws=1.5)
+    pipe = make_fake_pipeline(generator=ThreeInstructions())
+    res = Run(cfg, tmp_path, progress=False, pipeline=pipe).execute()
+    lines = [json.loads(s) for s in (tmp_path / "record.jsonl").read_text().splitlines()]
+    assert len(cfg.round_sizes) > 2
+    for method in ("instructzero", "uniform"):
+        props = [p for p in lines if p["kind"] == "proposal" and p["method"] == method]
+        assert props[-1].get("short") and all(not p.get("short") for p in props[:-1])  # it stopped at the first
+        assert len(props) < len(cfg.round_sizes) and all(p["drawn"] <= 1.5 * cfg.round_sizes[p["round"]] for p in props)
+        n = sum(p["new"] for p in props)
+        sel = next(s for s in lines if s["kind"] == "selection" and s["method"] == method)
+        first = widest_first(n, cfg.answers, 2, 2.0, 16)
+        assert first > 2 and sel["rungs"] == [[r.examples, r.candidates] for r in halving_rungs(n, first, 2.0, 16)]
+        assert res.methods[method].answers == answers(halving_rungs(n, first, 2.0, 16)) <= cfg.answers
+    again = Run(cfg, tmp_path, resume=True, progress=False, pipeline=make_fake_pipeline(generator=ThreeInstructions()))
+    assert again.execute().methods["instructzero"].best_instruction == res.methods["instructzero"].best_instruction
+    assert (tmp_path / "record.jsonl").read_text().count('"kind":"proposal"') == len(
+        [p for p in lines if p["kind"] == "proposal"])  # nothing proposed again
 
 
 def test_without_halving_singles_a_single_instruction_keeps_the_searchs_examples(tmp_path):

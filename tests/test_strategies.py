@@ -27,9 +27,11 @@ class UniqueGenerator(FakeGenerator):
         return [" ".join(f"{float(v):.6f}" for v in z) for z in Z]
 
 
-def make_round(method="instructzero", rnd=0, size=4, evals=(), generator=None, **cfg) -> Round:
+def make_round(method="instructzero", rnd=0, size=4, evals=(), generator=None, drawn=None, **cfg) -> Round:
+    """A round of the fake generator; ``drawn`` (the candidates earlier rounds drew) defaults to one per eval."""
     config = Config.quick("antonyms", objective="loglik", **cfg)
-    return Round(method, rnd, size, config, generator or UniqueGenerator(), ["demo"], list(evals))
+    return Round(method, rnd, size, config, generator or UniqueGenerator(), ["demo"], list(evals),
+                 drawn=len(evals) if drawn is None else drawn)
 
 
 def scored(prop, method="instructzero", rnd=0) -> list[dict]:
@@ -96,9 +98,17 @@ def test_a_bo_round_that_only_meets_repeats_falls_back_to_uniform_draws_and_coun
     evals = scored(bo.propose(make_round("matern", size=4)), "matern")
     gen = OneInstruction()
     evals[0]["instruction"] = "the same"
-    prop = bo.propose(make_round("matern", rnd=1, size=2, evals=evals, generator=gen, max_draws=5))
-    assert prop.instructions == [] and prop.facts["drawn"] == 10  # max_draws x size, never a repeat kept
+    prop = bo.propose(make_round("matern", rnd=1, size=2, evals=evals, generator=gen, max_draws=5, drawn=20))
+    assert prop.instructions == [] and prop.facts["drawn"] == 10  # max_draws x (4 + 2) - 20 drawn, no repeat kept
+    assert prop.facts["short"]
     assert prop.facts["random"] == sum(gen.calls[4:])  # passes past WIDEN_PASSES draw uniformly
+
+
+def test_a_round_may_draw_what_earlier_rounds_saved_of_max_draws_per_instruction():
+    assert make_round(size=4, max_draws=1.5).draw_cap() == 6  # floor(1.5 x 4)
+    evals = [{"instruction": f"i{k}"} for k in range(8)]
+    assert make_round(rnd=2, size=4, evals=evals, drawn=10, max_draws=1.5).draw_cap() == 8  # 1.5 x 12 - 10
+    assert make_round(rnd=2, size=4, evals=evals, drawn=30, max_draws=1.5).draw_cap() == 4  # never below the size
 
 
 def test_uniform_draws_a_seeded_stream_per_round():
@@ -132,7 +142,7 @@ def test_fill_round_stops_at_max_draws_and_keeps_no_repeat():
 
     prop = fill_round(draw, seen={"v0"}, size=5, screen=1, max_draws=12)
     assert prop.instructions == ["v1", "v2"] and prop.z is None
-    assert prop.facts == {"drawn": 12, "new": 2, "attempts": 4}
+    assert prop.facts == {"drawn": 12, "new": 2, "attempts": 4, "short": True}  # the record says it ran out
 
 
 def test_fill_round_keeps_the_preimages_of_scored_instructions_only():
