@@ -22,6 +22,12 @@ STEPS = (("proposing", ("proposal",)), ("search answers", ("eval",)), ("halving 
          ("test", ("test", "test_curve")))
 
 
+def draws(rec, method: str) -> tuple[int, int]:
+    """(candidates drawn, new instructions) over a method's proposal lines in a record."""
+    props = list(rec.of_kind("proposal", method=method))
+    return sum(p.get("drawn", 0) for p in props), sum(p.get("new", 0) for p in props)
+
+
 def profile(path: str, name: str) -> list[str]:
     rec = replay(path).record
     methods = list(dict.fromkeys(e["method"] for e in rec.of_kind("eval")))
@@ -30,11 +36,10 @@ def profile(path: str, name: str) -> list[str]:
     for m in methods:
         minutes = [sum(e.get("seconds", 0.0) for k in kinds for e in rec.of_kind(k, method=m)) / 60
                    for _, kinds in STEPS]
-        props = list(rec.of_kind("proposal", method=m))
-        drawn, new = sum(p.get("drawn", 0) for p in props), sum(p.get("new", 0) for p in props)
+        rounds, (drawn, new) = sum(1 for _ in rec.of_kind("proposal", method=m)), draws(rec, m)
         per_new = f"{drawn / new:.2f}" if new else "-"
         ratio = f"{rec.work_seconds(m) / paper:.2f}x" if paper else "-"
-        rows.append(f"| {name} | {label(m)} | {len(props)} | {drawn} | {new} | {per_new} | "
+        rows.append(f"| {name} | {label(m)} | {rounds} | {drawn} | {new} | {per_new} | "
                     + " | ".join(f"{v:.2f}" for v in minutes)
                     + f" | {rec.answers(m):,} | **{rec.work_seconds(m) / 60:.2f}** | {ratio} |")
     return rows

@@ -1,9 +1,9 @@
 """Issue 47's check: does drawing at most 1.5 candidates per new instruction keep InstructZero's pick?
 
 The answers study's default (halving from 2 examples with preimages, `--screen 2 --max-draws 10`) draws about 3-4
-candidates per new instruction and costs 4-5x the paper allocation's minutes. The variant draws one EI maximiser per
-missing instruction a pass (`--screen 1`) and at most 1.5 candidates per new instruction over the search
-(`--max-draws 1.5`); a round that cannot find its instructions within that ends the search, and halving spends the
+candidates per new instruction and costs 3-5x the paper allocation's minutes (bench/speed/bench_profile.py). The
+variant draws one EI maximiser per missing instruction a pass (`--screen 1`) and at most 1.5 candidates per new
+instruction over the search (`--max-draws 1.5`); a round that cannot find its instructions within that ends the search, and halving spends the
 answers left on wider rungs (izkit.selection.widest_first). This runs it over the answers study's 10 tasks x 3 seeds
 (InstructZero alone) and pairs its pick with the archived default's, on the held-out induce examples no method read
 (bench/studies/study_heldout.py: they choose a default) and on test (reported only).
@@ -28,9 +28,11 @@ import numpy as np
 from izkit.pipeline import Pipeline
 from izkit.studies.study import (bootstrap_ci, by_task, finished_runs, method_test_score, task_groups,
                                  wilcoxon_p)
+from izkit.studies.winner import run_task
 
 from bench.common.paths import DATA, ROOT
 from bench.common.report import emit
+from bench.speed.bench_profile import draws
 from bench.studies.study_answers import TASKS
 from bench.studies.study_heldout import held_out
 
@@ -69,9 +71,7 @@ def score_held_out(answers: str, limit: int = 95, min_held: int = 20) -> dict[st
 
 def cost(rep, method: str) -> tuple[float, int, int]:
     """(recorded minutes, candidates drawn, new instructions) of one method in a run."""
-    props = list(rep.record.of_kind("proposal", method=method))
-    return (rep.record.work_seconds(method) / 60, sum(p.get("drawn", 0) for p in props),
-            sum(p.get("new", 0) for p in props))
+    return (rep.record.work_seconds(method) / 60, *draws(rep.record, method))
 
 
 def compare(answers: str) -> list[str]:
@@ -92,7 +92,7 @@ def compare(answers: str) -> list[str]:
         ok = [i for i in range(len(names)) if math.isfinite(a[i]) and math.isfinite(b[i])]
         diffs = np.array([a[i] - b[i] for i in ok])
         lo, hi = bootstrap_ci(diffs)
-        t = by_task(task_groups([n.rsplit("-seed", 1)[0] for n in (names[i] for i in ok)], diffs.tolist()))
+        t = by_task(task_groups([run_task(names[i]) for i in ok], diffs.tolist()))
         lines.append(f"| {reading} | {len(ok)} | {np.mean([a[i] for i in ok]):.3f} | {np.mean([b[i] for i in ok]):.3f}"
                      f" | {diffs.mean():+.3f} | [{lo:+.3f}, {hi:+.3f}] | {wilcoxon_p(diffs):.3f} | "
                      f"{t.wins}/{t.ties}/{t.losses} |")
@@ -107,7 +107,8 @@ def compare(answers: str) -> list[str]:
               + ", ".join(f"{k} {v:.3f}" for k, v in means.items()) + " (the last three archived)."]
     lines += ["", f"Non-inferiority on held-out induce examples (mean within {MARGIN} of the default's): "
               f"{'met' if mean_diff >= -MARGIN else 'not met'} ({mean_diff:+.3f}).", "",
-              "| per run (mean over pairs) | minutes of recorded work | drawn | new | drawn per new |", "|---|---|---|---|---|"]
+              "| per run (mean over pairs) | minutes of recorded work | drawn | new | drawn per new |",
+              "|---|---|---|---|---|"]
     for label, reps, method in (("variant", new, "instructzero"), ("default (archived)", old, "instructzero"),
                                 ("paper's allocation (archived)", old, "paper")):
         c = np.array([cost(reps[n], method) for n in names])
