@@ -5,9 +5,9 @@ candidates per new instruction and costs 3-5x the paper allocation's minutes (be
 variant draws one EI maximiser per missing instruction a pass (`--screen 1`) and at most 1.5 candidates per new
 instruction over the search (`--max-draws 1.5`); a round that cannot find its instructions within that ends the
 search, and halving spends the answers left on wider rungs (izkit.selection.widest_first). This runs it over the
-answers study's 10 tasks x 3 seeds (InstructZero alone) and pairs its pick with the archived default's, on the held-
-out induce examples no method read (bench/studies/study_heldout.py: they choose a default) and on test (reported
-only).
+answers study's 10 tasks x 3 seeds (InstructZero alone) and pairs its pick with the archived default's, on the
+held-out induce examples no method read (bench/studies/study_heldout.py: they choose a default) and on test
+(reported only).
 
     python -m bench.studies.study_draws --run            # the runs, archived pair by pair, resumable
     python -m bench.studies.study_draws                  # the comparison, from the archives
